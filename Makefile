@@ -1,0 +1,32 @@
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test test-slow bench clean
+
+$(BIN)/mlexpert: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/mlexpert
+
+setup: $(BIN)/mlexpert
+
+demo: setup
+	$(BIN)/python examples/demo_data.py demo
+	$(BIN)/mlexpert fit demo/train.csv --target churn --time-limit 30 --out demo/model --force
+	$(BIN)/mlexpert evaluate demo/model demo/test.csv
+	$(BIN)/mlexpert predict demo/model demo/test.csv --id-column customer_id --out demo/predictions.csv
+	@echo "predictions written to demo/predictions.csv"; head -n 5 demo/predictions.csv
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python bench/import_time.py
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

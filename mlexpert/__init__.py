@@ -1,0 +1,55 @@
+"""mlexpert: an ML engineer in a box. The public API is this short list; the rest is private.
+
+Heavy libraries (LightGBM, XGBoost, CatBoost, scikit-learn...) are imported on first use, so
+``import mlexpert`` stays fast.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["BundleError", "ConfigError", "DataError", "MlexpertError", "Model", "SchemaError",
+           "__version__", "fit", "load"]
+
+from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from mlexpert.bundle import Model
+    from mlexpert.search import SearchEvent
+
+
+def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
+        task: str | None = None, metric: str | None = None, groups: Any = None,
+        time_column: str | None = None, sample_weight: Any = None,
+        ignore_columns: Sequence[str] = (), presets: str = "medium",
+        progress: Callable[[SearchEvent], None] | None = None) -> Model:
+    """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
+
+    ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
+    ``task``: binary | multiclass | regression (inferred when None). ``metric``: a registered
+    metric name (ROC AUC / log loss / RMSE by default). ``groups``, ``sample_weight``: a column
+    name or one value per row. ``time_column``: split in time order. ``presets``: fast | medium.
+    ``progress``: called with a SearchEvent as the search goes.
+    """
+    from mlexpert._fit import fit as _fit
+
+    return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
+                groups=groups, time_column=time_column, sample_weight=sample_weight,
+                ignore_columns=ignore_columns, presets=presets, progress=progress)
+
+
+def load(path: Any) -> Model:
+    """Load a model bundle directory written by ``Model.save`` or ``mlexpert fit --out``."""
+    from mlexpert.bundle import load as _load
+
+    return _load(path)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Model":
+        from mlexpert.bundle import Model
+
+        return Model
+    raise AttributeError(f"module 'mlexpert' has no attribute {name!r}")

@@ -1,0 +1,286 @@
+"""Model: the fitted ensemble with its schema, and the bundle directory it is saved as.
+
+Layout of a bundle directory::
+
+    manifest.json    format and version, library versions, target and task, schema with training
+                     statistics, metric with interval, leaderboard, plan, findings, provenance,
+                     and the SHA-256 of every other file
+    members.joblib   the fitted preprocessors and models (a pickle)
+
+Saving is atomic (written to a sibling temp dir, then renamed), so an interrupted save leaves
+either no bundle or a complete one. Loading checks the format version and the SHA-256 of
+``members.joblib`` against the manifest *before* unpickling it, so a tampered or truncated file
+is refused without running any code from it. Pickle still runs code from the file it loads: load
+bundles only from places you trust, as with any pickle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlexpert import __version__
+from mlexpert.data import Schema, read_table
+from mlexpert.errors import BundleError, DataError, missing_column
+from mlexpert.evaluate import bootstrap_interval, get_metric, metrics_for
+from mlexpert.findings import Finding
+
+FORMAT = "mlexpert-bundle"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+MEMBERS = "members.joblib"
+
+
+class ExtraColumnsWarning(UserWarning):
+    """Prediction input had columns the model does not use; they were ignored."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose objects a bundle holds."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist, name in [("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
+                       ("lightgbm", "lightgbm"), ("xgboost-cpu", "xgboost"),
+                       ("catboost", "catboost"), ("joblib", "joblib")]:
+        try:
+            out[name] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def is_bundle(path: Path) -> bool:
+    """Whether ``path`` is a directory holding an mlexpert manifest."""
+    try:
+        return json.loads((path / MANIFEST).read_text())["format"] == FORMAT
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+class Model:
+    """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
+
+    def __init__(self, manifest: dict[str, Any], members: list[Any]):
+        self._manifest = manifest
+        self._members = members
+        self.schema = Schema.from_dict(manifest["schema"])
+        target = manifest["target"]
+        self.target: str = target["name"]
+        self.task: str = target["task"]
+        self.classes: list[Any] | None = target.get("classes")
+        self.metric: str = manifest["metric"]
+
+    # -- what a user reads -------------------------------------------------------------------
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        """Candidates with their cross-validated score, best first, and the ensemble's share."""
+        return pd.DataFrame(self._manifest["leaderboard"])
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Cross-validated (out-of-fold) metrics of the final ensemble, with 95 % intervals."""
+        return self._manifest["metrics"]["cv"]
+
+    @property
+    def findings(self) -> list[Finding]:
+        """What fit noticed about the data and the plan (excluded columns, suggested splits...)."""
+        return [Finding.from_dict(f) for f in self._manifest["findings"]]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The manifest: everything recorded about this model (a copy)."""
+        return json.loads(json.dumps(self._manifest))
+
+    def __repr__(self) -> str:
+        m = self.metrics.get(self.metric, {})
+        return (f"Model(task={self.task!r}, target={self.target!r}, metric={self.metric}="
+                f"{m.get('value', float('nan')):.4f}, members={[x.name for x in self._members]})")
+
+    # -- prediction -------------------------------------------------------------------------
+    def _features(self, data: Any, source: str = "the data") -> pd.DataFrame:
+        frame = read_table(data)
+        if len(frame) == 0:
+            raise DataError(f"{source} has no rows to predict.")
+        extra = [c for c in self.schema.extra_columns(frame) if c != self.target]
+        if extra:
+            warnings.warn(f"ignored {len(extra)} column(s) the model does not use: "
+                          f"{', '.join(map(repr, extra[:8]))}" + (" ..." if len(extra) > 8 else ""),
+                          ExtraColumnsWarning, stacklevel=3)
+        return self.schema.prepare(frame, source)
+
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        cache: dict[int, Any] = {}
+        total = sum(m.weight * m.predict(X, cache) for m in self._members)
+        return total / sum(m.weight for m in self._members)
+
+    def predict(self, data: Any) -> pd.Series:
+        """Labels (classification) or values (regression), one per input row, input's index."""
+        X = self._features(data)
+        raw = self._raw(X)
+        if self.task == "regression":
+            return pd.Series(raw, index=X.index, name=self.target)
+        labels = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+        return pd.Series(labels, index=X.index, name=self.target).infer_objects()
+
+    def predict_proba(self, data: Any) -> pd.DataFrame:
+        """Class probabilities: one column per class label, rows sum to 1 (classification only)."""
+        if self.task == "regression":
+            raise DataError("predict_proba is for classification; this model does regression. "
+                            "Use predict.")
+        X = self._features(data)
+        raw = self._raw(X)
+        raw = raw / raw.sum(axis=1, keepdims=True)
+        return pd.DataFrame(raw, index=X.index, columns=list(self.classes))
+
+    def evaluate(self, data: Any, *, n_resamples: int = 1000) -> dict[str, Any]:
+        """Every applicable metric on labelled ``data``, with 95 % bootstrap intervals."""
+        frame = read_table(data)
+        if self.target not in frame.columns:
+            raise missing_column(self.target, "target", frame.columns)
+        frame = frame[frame[self.target].notna()]
+        if len(frame) == 0:
+            raise DataError(f"target column {self.target!r} has no values to evaluate against.")
+        X = self.schema.prepare(frame, "the evaluation data")
+        raw = self._raw(X)
+        if self.task == "regression":
+            y = pd.to_numeric(frame[self.target], errors="coerce").to_numpy(float)
+            ok = np.isfinite(y)
+            y, raw = y[ok], raw[ok]
+        else:
+            index = {str(c): i for i, c in enumerate(self.classes)}
+            labels = frame[self.target].map(lambda v: index.get(_label_key(v), -1)).to_numpy()
+            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels) if i < 0})
+            if unknown:
+                raise DataError(f"target column {self.target!r} has labels the model never saw: "
+                                f"{', '.join(map(repr, unknown[:5]))}. Known: "
+                                f"{', '.join(map(repr, map(str, self.classes)))}.")
+            y = labels.astype(int)
+        results = {}
+        for metric in metrics_for(self.task):
+            try:
+                value = metric.score(y, raw)
+            except ValueError:  # e.g. ROC AUC when the data holds one class
+                continue
+            low, high = bootstrap_interval(metric, y, raw, n_resamples=n_resamples)
+            results[metric.name] = {"value": value, "low": low, "high": high}
+        return {"rows": int(len(y)), "task": self.task, "metric": self.metric,
+                "metrics": results}
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
+        import joblib
+
+        path = Path(path)
+        if path.exists():
+            if not path.is_dir():
+                raise BundleError(f"{str(path)!r} exists and is a file; choose another output path.")
+            if is_bundle(path):
+                if not overwrite:
+                    raise BundleError(f"{str(path)!r} already holds a model bundle; pass "
+                                      "overwrite=True (CLI: --force) to replace it.")
+            elif any(path.iterdir()):
+                raise BundleError(f"{str(path)!r} is a non-empty directory that is not a model "
+                                  "bundle; refusing to overwrite it. Choose another output path.")
+        parent = path.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+            joblib.dump(self._members, tmp / MEMBERS, compress=3)
+            manifest = dict(self._manifest)
+            manifest["files"] = {MEMBERS: _sha256(tmp / MEMBERS)}
+            manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+            _fsync_dir(tmp)
+            if path.exists():
+                old = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(path, old)
+                os.rename(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._manifest = manifest
+        return path
+
+
+def _label_key(v: Any) -> str:
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _fsync_dir(path: Path) -> None:
+    for p in path.iterdir():
+        with open(p, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, pd.Timestamp | datetime):
+        return o.isoformat()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Load a bundle written by :meth:`Model.save`, verifying format version and file hashes."""
+    import joblib
+
+    path = Path(path)
+    name = str(path)
+    if not path.is_dir():
+        raise BundleError(f"{name!r} is not a directory; pass the directory `mlexpert fit --out` wrote.")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{name!r} is not an mlexpert bundle: it has no {MANIFEST}.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BundleError(f"{name!r}: {MANIFEST} is not valid JSON; the bundle is corrupt. "
+                          "Fit the model again or restore the bundle from a copy.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{name!r} is not an mlexpert bundle ({MANIFEST} has no mlexpert format).")
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise BundleError(f"{name!r} has bundle format version {version!r}; this mlexpert "
+                          f"({__version__}) reads versions {list(SUPPORTED_VERSIONS)}. "
+                          "Upgrade mlexpert or fit the model again.")
+    files = manifest.get("files") or {}
+    if MEMBERS not in files:
+        raise BundleError(f"{name!r}: the manifest lists no {MEMBERS}; the bundle is corrupt.")
+    for fname, digest in files.items():
+        fpath = path / fname
+        if not fpath.is_file():
+            raise BundleError(f"{name!r} is missing {fname}; the bundle is incomplete.")
+        if _sha256(fpath) != digest:
+            raise BundleError(f"{name!r}: {fname} does not match the SHA-256 in {MANIFEST} "
+                              "(modified or corrupt); refusing to load it. Fit the model again "
+                              "or restore the bundle from a copy.")
+    members = joblib.load(path / MEMBERS)
+    return Model(manifest, members)

@@ -1,0 +1,113 @@
+"""Turn what a user hands us (pandas, polars, pyarrow, CSV or Parquet path) into a pandas DataFrame.
+
+Every failure is a :class:`~mlexpert.errors.DataError` naming the file and what to do.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlexpert.errors import DataError
+
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def _check_unique_names(names: list[object], source: str) -> None:
+    dupes = [n for n, k in Counter(str(n) for n in names).items() if k > 1]
+    if dupes:
+        raise DataError(
+            f"{source} has duplicate column names: {', '.join(map(repr, dupes))}. "
+            "Rename them so that every column name is unique."
+        )
+
+
+def _describe(source: Any) -> str:
+    return f"file {str(source)!r}" if isinstance(source, str | os.PathLike) else "the data"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    name = str(path)
+    sep = "\t" if ".tsv" in path.name.lower() else ","
+    if path.stat().st_size == 0:
+        raise DataError(f"file {name!r} is empty: it needs a header row and at least one data row.")
+    compression = "gzip" if path.name.lower().endswith(".gz") else None
+    try:
+        if compression is None:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh, delimiter=sep), [])
+            _check_unique_names(header, f"file {name!r}")
+        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", low_memory=False,
+                            compression=compression)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"file {name!r} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}). Re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"file {name!r} is empty: it needs a header row and at least one data row.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"file {name!r} is not a well-formed CSV: {str(exc).strip()}") from None
+    _check_unique_names(list(frame.columns), f"file {name!r}")
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"file {str(path)!r} is not a readable Parquet file ({first}). "
+            "Check that it was fully written, or export it again."
+        ) from None
+    return _from_arrow(table, f"file {str(path)!r}")
+
+
+def _from_arrow(table: Any, source: str) -> pd.DataFrame:
+    _check_unique_names(list(table.column_names), source)
+    return table.to_pandas()
+
+
+def read_table(data: Any) -> pd.DataFrame:
+    """Return ``data`` as a pandas DataFrame with string column names; never modifies the input.
+
+    Accepts a pandas/polars DataFrame, a pyarrow Table, or a path to a CSV/TSV/Parquet file.
+    """
+    if isinstance(data, pd.DataFrame):
+        _check_unique_names(list(data.columns), "the DataFrame")
+        frame = data.copy(deep=False)
+    elif isinstance(data, str | os.PathLike):
+        path = Path(data)
+        lower = path.name.lower()
+        if not path.exists():
+            raise DataError(f"file {str(path)!r} does not exist. Check the path.")
+        if path.is_dir() or lower.endswith(_PARQUET_SUFFIXES):
+            frame = _read_parquet(path)
+        elif lower.endswith(_CSV_SUFFIXES):
+            frame = _read_csv(path)
+        else:
+            raise DataError(
+                f"file {str(path)!r} has an unknown extension; use .csv, .tsv or .parquet."
+            )
+    elif type(data).__module__.split(".")[0] == "polars":
+        if not hasattr(data, "to_pandas"):
+            raise DataError("a polars LazyFrame must be collected first: pass `lazy.collect()`.")
+        frame = data.to_pandas()
+    elif type(data).__module__.split(".")[0] == "pyarrow" and hasattr(data, "column_names"):
+        frame = _from_arrow(data, "the Arrow table")
+    else:
+        raise DataError(
+            f"cannot read data of type {type(data).__name__}: pass a pandas or polars DataFrame, "
+            "a pyarrow Table, or a path to a CSV or Parquet file."
+        )
+    frame.columns = [str(c) for c in frame.columns]
+    _check_unique_names(list(frame.columns), _describe(data))
+    return frame

@@ -1,0 +1,257 @@
+"""Schema: the role of every input column, inferred once at fit and used to validate later input.
+
+Roles: numeric, categorical (strings, bools, low-cardinality integers), datetime, text (free text),
+id (unique per row: excluded), constant (one value or none: excluded). ``Schema.prepare`` is the one
+validator every later input goes through (predict, evaluate, serve, drift).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlexpert.errors import missing_features
+from mlexpert.findings import Finding
+
+LOW_CARDINALITY_INT = 10  # integer columns with at most this many values are categorical
+TEXT_MIN_TOKENS = 3.0  # mean words per value for a high-cardinality string column to be text
+NUMERIC_STRING_SHARE = 0.95  # share of parseable values for a string column to be numeric
+KNOWN_CATEGORIES_CAP = 1000  # categories kept in the schema (for validation and serving)
+_ID_NAME = re.compile(r"(^|[_\W])id$|^id([_\W]|$)|uuid|guid", re.IGNORECASE)
+
+
+class Role(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    DATETIME = "datetime"
+    TEXT = "text"
+    ID = "id"
+    CONSTANT = "constant"
+
+
+FEATURE_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.DATETIME, Role.TEXT)
+
+
+@dataclass
+class ColumnInfo:
+    """One input column: its role, why, and training statistics (JSON-able)."""
+
+    name: str
+    role: Role
+    dtype: str
+    reason: str = ""
+    missing_rate: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    datetime_format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["role"] = str(self.role)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ColumnInfo:
+        return cls(**{**d, "role": Role(d["role"])})
+
+
+def _is_stringlike(s: pd.Series) -> bool:
+    return (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def _category_text(values: pd.Series) -> pd.Series:
+    """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+            return np.nan
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        if isinstance(v, bool | np.bool_):
+            return str(bool(v))
+        return str(v)
+
+    out = values.astype(object).map(one)
+    return out.astype(object)
+
+
+def _to_numeric(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype(float)
+    out = pd.to_numeric(values, errors="coerce").astype("float64")
+    return out.replace([np.inf, -np.inf], np.nan)
+
+
+def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        out = values
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _guess_datetime_format(nonnull: pd.Series) -> str | None:
+    sample = nonnull.astype(str).head(500)
+    if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:T ]").all():
+        return None
+    from pandas.tseries.api import guess_datetime_format
+
+    fmt = guess_datetime_format(sample.iloc[0])
+    if fmt is None:
+        return None
+    parsed = _to_datetime(sample, fmt)
+    return fmt if parsed.notna().mean() >= 0.95 else None
+
+
+def _infer_column(name: str, s: pd.Series, n_rows: int) -> ColumnInfo:
+    dtype = str(s.dtype)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        s = s.replace([np.inf, -np.inf], np.nan)
+    nonnull = s.dropna()
+    missing = float(1 - len(nonnull) / max(n_rows, 1))
+    info = ColumnInfo(name=name, role=Role.NUMERIC, dtype=dtype, missing_rate=missing)
+    n_unique = int(nonnull.astype(str).nunique()) if _is_stringlike(s) else int(nonnull.nunique())
+    if n_unique <= 1:
+        info.role = Role.CONSTANT
+        info.reason = "all values missing" if n_unique == 0 else "a single value"
+        return info
+    if pd.api.types.is_bool_dtype(s.dtype):
+        info.role = Role.CATEGORICAL
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+        info.role = Role.DATETIME
+    elif pd.api.types.is_numeric_dtype(s.dtype):
+        integral = bool(np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0))
+        unique_per_row = n_unique == n_rows
+        if integral and unique_per_row and n_rows >= 10 and (
+            _ID_NAME.search(name) or float(nonnull.max() - nonnull.min()) + 1 <= 1.1 * n_rows
+        ):
+            info.role, info.reason = Role.ID, "integer, unique per row, like a row number or key"
+        elif integral and n_unique <= LOW_CARDINALITY_INT:
+            info.role, info.reason = Role.CATEGORICAL, f"integer with only {n_unique} values"
+    else:
+        strings = nonnull.astype(str)
+        parsed = pd.to_numeric(strings, errors="coerce")
+        if parsed.notna().mean() >= NUMERIC_STRING_SHARE and n_unique > LOW_CARDINALITY_INT:
+            info.role, info.reason = Role.NUMERIC, "numbers stored as text"
+        elif (fmt := _guess_datetime_format(strings)) is not None:
+            info.role, info.datetime_format = Role.DATETIME, fmt
+            info.reason = f"text parsed as dates ({fmt})"
+        else:
+            tokens = float(strings.head(2000).str.split().str.len().mean())
+            if tokens >= TEXT_MIN_TOKENS and n_unique > 0.3 * len(nonnull) and n_unique > 20:
+                info.role, info.reason = Role.TEXT, f"free text ({tokens:.1f} words per value)"
+            elif n_unique == n_rows and n_rows >= 10:
+                info.role, info.reason = Role.ID, "text, unique per row, like a key or name"
+            else:
+                info.role = Role.CATEGORICAL
+    info.stats, info.categories = _column_stats(info, s)
+    return info
+
+
+def _column_stats(info: ColumnInfo, s: pd.Series) -> tuple[dict[str, Any], list[str]]:
+    if info.role == Role.NUMERIC:
+        v = _to_numeric(s).dropna()
+        if v.empty:
+            return {}, []
+        q = v.quantile([0.01, 0.25, 0.5, 0.75, 0.99]).to_numpy()
+        return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "min": float(v.min()),
+                "max": float(v.max()), "q01": float(q[0]), "q25": float(q[1]), "median": float(q[2]),
+                "q75": float(q[3]), "q99": float(q[4])}, []
+    if info.role == Role.CATEGORICAL:
+        counts = _category_text(s).value_counts()
+        top = counts.head(20)
+        stats = {"n_categories": int(len(counts)),
+                 "top": {str(k): int(v) for k, v in top.items()}}
+        return stats, [str(c) for c in counts.index[:KNOWN_CATEGORIES_CAP]]
+    if info.role == Role.DATETIME:
+        v = _to_datetime(s, info.datetime_format).dropna()
+        return ({"min": str(v.min()), "max": str(v.max())} if not v.empty else {}), []
+    if info.role == Role.TEXT:
+        lengths = s.dropna().astype(str).str.len()
+        return {"mean_length": float(lengths.mean()), "max_length": int(lengths.max())}, []
+    return {}, []
+
+
+@dataclass
+class Schema:
+    """The input columns in training order, each with its role and statistics."""
+
+    columns: list[ColumnInfo]
+
+    @property
+    def features(self) -> list[ColumnInfo]:
+        """Columns the model uses, in training order."""
+        return [c for c in self.columns if c.role in FEATURE_ROLES]
+
+    def names(self, *roles: Role) -> list[str]:
+        return [c.name for c in self.columns if c.role in roles]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [c.to_dict() for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        return cls([ColumnInfo.from_dict(c) for c in d["columns"]])
+
+    def findings(self) -> list[Finding]:
+        """What inference decided that a user should know (excluded columns, coercions)."""
+        out = []
+        for c in self.columns:
+            if c.role in (Role.ID, Role.CONSTANT):
+                out.append(Finding(
+                    check=f"{c.role}_column", severity="info", columns=(c.name,),
+                    message=f"column {c.name!r} is excluded: {c.reason}.",
+                    evidence={"missing_rate": round(c.missing_rate, 4)},
+                    suggestion="nothing to do if that is right; otherwise fix the column's values."))
+            elif c.reason == "numbers stored as text":
+                out.append(Finding(
+                    check="numbers_as_text", severity="warning", columns=(c.name,),
+                    message=f"column {c.name!r} holds numbers stored as text; values that are not "
+                            "numbers are treated as missing.",
+                    suggestion="clean the column at the source so every value is a number."))
+        return out
+
+    def prepare(self, frame: pd.DataFrame, source: str = "the data") -> pd.DataFrame:
+        """Validate ``frame`` against the schema and return the feature columns, coerced to canon.
+
+        Missing feature columns raise SchemaError naming them; extra columns are dropped; values
+        are coerced per role (numbers as float64 with inf as missing, categories as strings,
+        dates as datetime64, text as strings). Unseen categories pass through.
+        """
+        feats = self.features
+        missing = [c.name for c in feats if c.name not in frame.columns]
+        if missing:
+            raise missing_features(missing, source)
+        out = {}
+        for c in feats:
+            s = frame[c.name]
+            if c.role == Role.NUMERIC:
+                out[c.name] = _to_numeric(s)
+            elif c.role == Role.CATEGORICAL:
+                out[c.name] = _category_text(s)
+            elif c.role == Role.DATETIME:
+                out[c.name] = _to_datetime(s, c.datetime_format)
+            else:
+                out[c.name] = s.astype(object).where(s.notna(), "").astype(str).astype(object)
+        return pd.DataFrame(out, index=frame.index)
+
+    def extra_columns(self, frame: pd.DataFrame) -> list[str]:
+        """Columns of ``frame`` that the model does not use (ignored at predict time)."""
+        known = {c.name for c in self.columns}
+        return [c for c in frame.columns if c not in known]
+
+
+def infer_schema(frame: pd.DataFrame) -> Schema:
+    """Infer the role and training statistics of every column of ``frame`` (target excluded)."""
+    n = len(frame)
+    return Schema([_infer_column(str(name), frame[name], n) for name in frame.columns])

@@ -1,0 +1,65 @@
+"""Every error mlexpert raises for a user mistake, in one place.
+
+All derive from :class:`MlexpertError`, so a front end (the CLI, the service) can turn any of them
+into a one-line message and exit code 1. Messages say what was expected, what was got and how to
+fix it, and name the column, row, file or option concerned.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MlexpertError(Exception):
+    """Base class of every user-facing mlexpert error (bad data, bad option, bad bundle)."""
+
+
+class DataError(MlexpertError):
+    """The input table cannot be used as given (empty, unreadable, wrong columns, bad target)."""
+
+
+class ConfigError(MlexpertError):
+    """An option passed to fit/predict/evaluate is invalid."""
+
+
+class SchemaError(DataError):
+    """Prediction input does not match the schema recorded at fit time."""
+
+
+class BundleError(MlexpertError):
+    """A model bundle cannot be written or loaded safely."""
+
+
+def _shorten(names: Iterable[object], limit: int = 8) -> str:
+    names = [repr(str(n)) for n in names]
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def closest(name: str, candidates: Iterable[object]) -> str:
+    """A ' Did you mean ...?' hint naming up to three close column names, or ''."""
+    cands = [str(c) for c in candidates]
+    lowered = {c.lower(): c for c in cands}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    if not matches:
+        return ""
+    return " Did you mean " + " or ".join(repr(lowered[m]) for m in matches) + "?"
+
+
+def missing_column(column: str, what: str, available: Iterable[object]) -> DataError:
+    available = list(available)
+    return DataError(
+        f"{what} column {column!r} is not in the data.{closest(column, available)} "
+        f"Columns are: {_shorten(available)}."
+    )
+
+
+def missing_features(missing: list[str], source: str) -> SchemaError:
+    return SchemaError(
+        f"{source} lacks {len(missing)} column(s) the model was trained on: {_shorten(missing)}. "
+        "Add them (values may be empty) and try again."
+    )
+
+
+def bad_option(option: str, got: object, expected: str) -> ConfigError:
+    return ConfigError(f"{option} must be {expected}, but got {got!r}.")

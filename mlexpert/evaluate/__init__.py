@@ -1,0 +1,5 @@
+"""Metric registry and bootstrap intervals."""
+from mlexpert.evaluate._metrics import METRICS, Metric, default_metric, get_metric, metrics_for
+from mlexpert.evaluate._intervals import bootstrap_interval
+
+__all__ = ["METRICS", "Metric", "bootstrap_interval", "default_metric", "get_metric", "metrics_for"]

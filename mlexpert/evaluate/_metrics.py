@@ -1,0 +1,134 @@
+"""One registry of metrics. Every metric consumes encoded targets and the model's raw output.
+
+Classification: ``y`` holds class indices 0..K-1 and the prediction is an (n, K) probability
+matrix. Regression: ``y`` and the prediction are float vectors.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlexpert.errors import bad_option
+
+Task = str  # "binary" | "multiclass" | "regression"
+CLASSIFICATION = ("binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named score; ``loss`` turns it into lower-is-better for search and ensembling."""
+
+    name: str
+    greater_is_better: bool
+    tasks: tuple[str, ...]
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
+
+    def score(self, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> float:
+        return float(self.fn(y, pred, weight))
+
+    def loss(self, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> float:
+        s = self.score(y, pred, weight)
+        return -s if self.greater_is_better else s
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether score ``a`` is strictly better than score ``b``."""
+        return a > b if self.greater_is_better else a < b
+
+
+def _labels(p: np.ndarray) -> np.ndarray:
+    return p.argmax(axis=1)
+
+
+def _roc_auc(y, p, w):
+    from sklearn.metrics import roc_auc_score
+
+    if p.shape[1] == 2:
+        return roc_auc_score(y, p[:, 1], sample_weight=w)
+    present = np.unique(y)
+    if len(present) < p.shape[1]:  # a class absent from this sample: score the classes present
+        q = p[:, present] / np.clip(p[:, present].sum(axis=1, keepdims=True), 1e-15, None)
+        y = np.searchsorted(present, y)
+        if len(present) == 2:
+            return roc_auc_score(y, q[:, 1], sample_weight=w)
+        return roc_auc_score(y, q, multi_class="ovr", average="macro", sample_weight=w)
+    return roc_auc_score(y, p, multi_class="ovr", average="macro", sample_weight=w)
+
+
+def _log_loss(y, p, w):
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    p = p / p.sum(axis=1, keepdims=True)
+    ll = -np.log(p[np.arange(len(y)), y])
+    return float(np.average(ll, weights=w))
+
+
+def _accuracy(y, p, w):
+    return float(np.average(_labels(p) == y, weights=w))
+
+
+def _balanced_accuracy(y, p, w):
+    from sklearn.metrics import balanced_accuracy_score
+
+    return balanced_accuracy_score(y, _labels(p), sample_weight=w)
+
+
+def _f1_macro(y, p, w):
+    from sklearn.metrics import f1_score
+
+    return f1_score(y, _labels(p), average="macro", sample_weight=w,
+                    labels=np.arange(p.shape[1]), zero_division=0)
+
+
+def _brier(y, p, w):
+    onehot = np.eye(p.shape[1])[y]
+    return float(np.average(((p - onehot) ** 2).sum(axis=1), weights=w))
+
+
+def _rmse(y, p, w):
+    return float(np.sqrt(np.average((y - p) ** 2, weights=w)))
+
+
+def _mae(y, p, w):
+    return float(np.average(np.abs(y - p), weights=w))
+
+
+def _r2(y, p, w):
+    from sklearn.metrics import r2_score
+
+    return r2_score(y, p, sample_weight=w)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("roc_auc", True, CLASSIFICATION, _roc_auc),
+    Metric("log_loss", False, CLASSIFICATION, _log_loss),
+    Metric("accuracy", True, CLASSIFICATION, _accuracy),
+    Metric("balanced_accuracy", True, CLASSIFICATION, _balanced_accuracy),
+    Metric("f1_macro", True, CLASSIFICATION, _f1_macro),
+    Metric("brier", False, CLASSIFICATION, _brier),
+    Metric("rmse", False, ("regression",), _rmse),
+    Metric("mae", False, ("regression",), _mae),
+    Metric("r2", True, ("regression",), _r2),
+]}
+
+_DEFAULT = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+
+
+def default_metric(task: Task) -> Metric:
+    """ROC AUC for binary, log loss for multiclass, RMSE for regression."""
+    return METRICS[_DEFAULT[task]]
+
+
+def get_metric(name: str, task: Task) -> Metric:
+    """The registered metric ``name``; a ConfigError lists the valid ones for ``task``."""
+    valid = [m for m, v in METRICS.items() if task in v.tasks]
+    metric = METRICS.get(str(name).lower())
+    if metric is None or task not in metric.tasks:
+        raise bad_option("metric", name, f"one of {', '.join(valid)} for a {task} task")
+    return metric
+
+
+def metrics_for(task: Task) -> list[Metric]:
+    """Every registered metric that applies to ``task``, the default first."""
+    first = default_metric(task)
+    return [first] + [m for m in METRICS.values() if task in m.tasks and m is not first]

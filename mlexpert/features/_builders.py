@@ -1,0 +1,73 @@
+"""Preprocessing builders: one for tree families (native/ordinal categoricals, NaN kept) and one
+for linear families (imputation with missing indicators, capped one-hot, scaling, TF-IDF).
+
+Both take the canonical frame from ``Schema.prepare`` and are fitted inside each training fold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from mlexpert.data import Role, Schema
+from mlexpert.features._transformers import DatetimeFeatures, TextFeatures
+
+Kind = Literal["tree", "linear"]
+MAX_TREE_CATEGORIES = 254  # beyond this, rare levels share one code (LightGBM/XGBoost limits)
+MAX_ONEHOT_CATEGORIES = 50
+MIN_ONEHOT_FREQUENCY = 5
+
+
+@dataclass
+class Preprocessor:
+    """A fitted-or-not ColumnTransformer and, for trees, which output columns are categorical."""
+
+    transformer: object
+    categorical: list[int]
+
+
+def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocessor:
+    """An unfitted preprocessing step for the given model kind."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    num = schema.names(Role.NUMERIC)
+    cat = schema.names(Role.CATEGORICAL)
+    dates = schema.names(Role.DATETIME)
+    texts = schema.names(Role.TEXT)
+    parts: list[tuple] = []
+    if kind == "tree":
+        if num:
+            parts.append(("num", "passthrough", num))
+        if cat:
+            parts.append(("cat", OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=np.nan,
+                encoded_missing_value=np.nan, max_categories=MAX_TREE_CATEGORIES,
+                dtype=np.float64), cat))
+        if dates:
+            parts.append(("date", DatetimeFeatures(), dates))
+        parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
+        categorical = list(range(len(num), len(num) + len(cat)))
+        sparse_threshold = 0.0
+    else:
+        if num:
+            parts.append(("num", make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler()), num))
+        if cat:
+            parts.append(("cat", OneHotEncoder(
+                handle_unknown="infrequent_if_exist", min_frequency=MIN_ONEHOT_FREQUENCY,
+                max_categories=MAX_ONEHOT_CATEGORIES), cat))
+        if dates:
+            parts.append(("date", make_pipeline(
+                DatetimeFeatures(), SimpleImputer(strategy="median", keep_empty_features=True),
+                StandardScaler()), dates))
+        parts += [(f"text{i}", TextFeatures(reduce=False), [c]) for i, c in enumerate(texts)]
+        categorical = []
+        sparse_threshold = 0.3
+    transformer = ColumnTransformer(parts, sparse_threshold=sparse_threshold,
+                                    verbose_feature_names_out=False)
+    return Preprocessor(transformer, categorical)

@@ -1,0 +1,78 @@
+"""The model-family contract: what to build, its portfolio of configurations, how to fit it.
+
+A family is stateless; ``fit`` returns a picklable :class:`Fitted` whose ``predict`` gives class
+probabilities (n, K) for classification or values (n,) for regression. Every fit honours a
+deadline: boosting stops adding rounds and forests stop adding trees when it passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from mlexpert._clock import Deadline
+
+Kind = Literal["tree", "linear"]
+
+
+@dataclass
+class FitRequest:
+    """Everything one fit needs besides the family's own parameters."""
+
+    task: str
+    n_classes: int
+    categorical: list[int]
+    seed: int
+    deadline: Deadline
+    n_threads: int = 1
+    sample_weight: np.ndarray | None = None
+    X_val: Any = None
+    y_val: np.ndarray | None = None
+
+
+@dataclass
+class Fitted:
+    """A fitted estimator plus what the search needs to know about how the fit went."""
+
+    estimator: Any
+    task: str
+    n_classes: int
+    best_iteration: int | None = None
+    truncated: bool = False  # stopped by the deadline rather than by convergence
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, X: Any) -> np.ndarray:
+        if self.task == "regression":
+            return np.asarray(self.estimator.predict(_adapt(self, X)), dtype=float)
+        proba = np.asarray(self.estimator.predict_proba(_adapt(self, X)), dtype=float)
+        classes = np.asarray(self.estimator.classes_).astype(int)
+        if proba.shape[1] == self.n_classes and np.array_equal(classes, np.arange(self.n_classes)):
+            return proba
+        full = np.zeros((proba.shape[0], self.n_classes))  # a class absent from the training fold
+        full[:, classes] = proba
+        return full
+
+
+def _adapt(fitted: Fitted, X: Any) -> Any:
+    adapter = fitted.extra.get("adapter")
+    return adapter(X) if adapter is not None else X
+
+
+class Family(Protocol):
+    """One model family: a name, the preprocessing it wants, a portfolio, and a fit."""
+
+    name: str
+    kind: Kind
+
+    def configs(self, task: str) -> list[tuple[str, dict[str, Any]]]:
+        """Named configurations in order of expected value (strong defaults first)."""
+        ...
+
+    def fit(self, X: Any, y: np.ndarray, params: dict[str, Any], req: FitRequest) -> Fitted:
+        """Fit on (X, y); early-stop on ``req.X_val`` when given; stop at ``req.deadline``."""
+        ...
+
+    def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
+        """Parameters to refit on all rows, given the fold fits (e.g. their mean best round)."""
+        ...

@@ -1,0 +1,175 @@
+"""Planning: which task, which metric, which cross-validation split, and what the data suggests.
+
+The split is the leak guard: stratified K-fold for classification, K-fold for regression,
+grouped when ``groups`` is given, time-ordered (no future rows in a training fold) when
+``time_column`` is given. When the data hints at groups or time and the user gave neither, the
+plan says so with the evidence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlexpert.data import Role, Schema
+from mlexpert.errors import DataError, bad_option
+from mlexpert.evaluate import Metric, default_metric, get_metric
+from mlexpert.findings import Finding
+
+TASKS = ("binary", "multiclass", "regression")
+MAX_INT_CLASSES = 10  # an integer target with at most this many values is a classification
+SplitKind = Literal["stratified", "kfold", "group", "time"]
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """How rows are split into cross-validation folds."""
+
+    kind: SplitKind
+    n_splits: int
+    seed: int = 0
+
+    def folds(self, y: np.ndarray, groups: np.ndarray | None = None,
+              order: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train_idx, val_idx) pairs; for ``time`` no validation row precedes a training row."""
+        from sklearn import model_selection as ms
+
+        n = len(y)
+        if self.kind == "time":
+            ranked = np.argsort(order, kind="stable")
+            splitter = ms.TimeSeriesSplit(n_splits=self.n_splits)
+            return [(ranked[tr], ranked[va]) for tr, va in splitter.split(ranked)]
+        if self.kind == "group":
+            splitter = ms.GroupKFold(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
+            return list(splitter.split(np.zeros(n), y, groups))
+        if self.kind == "stratified":
+            splitter = ms.StratifiedKFold(self.n_splits, shuffle=True, random_state=self.seed)
+            return list(splitter.split(np.zeros(n), y))
+        splitter = ms.KFold(self.n_splits, shuffle=True, random_state=self.seed)
+        return list(splitter.split(np.zeros(n)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_splits": self.n_splits, "seed": self.seed}
+
+
+@dataclass
+class Plan:
+    task: str
+    metric: Metric
+    split: SplitPlan
+    findings: list[Finding] = field(default_factory=list)
+
+
+def infer_task(y: pd.Series) -> str:
+    """binary / multiclass / regression from the target's values."""
+    values = y.dropna()
+    n_unique = values.nunique()
+    if n_unique == 2:
+        return "binary"
+    if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        return "multiclass"
+    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    return "multiclass" if integral and n_unique <= MAX_INT_CLASSES else "regression"
+
+
+def _n_splits(n_rows: int, smallest_class: int | None) -> int:
+    k = 5 if n_rows <= 200_000 else 3
+    if smallest_class is not None:
+        k = min(k, smallest_class)
+    return max(2, min(k, n_rows // 2))
+
+
+def _suggest_groups(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
+    """A column whose values repeat over many rows, named like an entity key, suggests groups."""
+    out = []
+    n = len(frame)
+    for c in schema.columns:
+        if c.role not in (Role.CATEGORICAL, Role.NUMERIC, Role.ID) or c.name not in frame:
+            continue
+        name = c.name.lower()
+        if not any(k in name for k in ("id", "user", "customer", "patient", "subject", "account",
+                                       "session", "device", "store", "household", "client")):
+            continue
+        n_unique = int(frame[c.name].nunique())
+        if 20 <= n_unique <= n / 2:
+            out.append(Finding(
+                check="split_groups_suggested", severity="warning", columns=(c.name,),
+                message=f"column {c.name!r} repeats: {n_unique} values over {n} rows "
+                        f"({n / n_unique:.1f} rows each). If rows of one {c.name} are related, "
+                        "plain K-fold leaks between them and the scores are optimistic.",
+                evidence={"distinct": n_unique, "rows": n},
+                suggestion=f"pass groups={c.name!r} (CLI: --groups {c.name})."))
+    return out
+
+
+def _suggest_time(schema: Schema, frame: pd.DataFrame, y: np.ndarray, task: str) -> list[Finding]:
+    """A date column along which the target trends suggests a time-ordered split."""
+    from scipy.stats import spearmanr
+
+    out = []
+    for c in schema.columns:
+        if c.role != Role.DATETIME or c.name not in frame:
+            continue
+        t = pd.to_datetime(frame[c.name], errors="coerce", format=c.datetime_format)
+        ok = t.notna().to_numpy()
+        if ok.sum() < 30 or t[ok].nunique() < 10:
+            continue
+        target = y[ok].astype(float) if task != "multiclass" else (y[ok] == np.bincount(y[ok]).argmax())
+        rho = spearmanr(t[ok].astype("int64"), target).statistic
+        if np.isfinite(rho) and abs(rho) >= 0.1:
+            out.append(Finding(
+                check="split_time_suggested", severity="warning", columns=(c.name,),
+                message=f"the target trends along {c.name!r} (Spearman rho {rho:+.2f}); if new "
+                        "data comes from later dates, random K-fold overstates the score.",
+                evidence={"spearman_rho": round(float(rho), 3), "rows": int(ok.sum())},
+                suggestion=f"pass time_column={c.name!r} (CLI: --time-column {c.name})."))
+    return out
+
+
+def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | None,
+              metric: str | None, groups: np.ndarray | None, time_order: np.ndarray | None,
+              seed: int) -> Plan:
+    """Decide task, metric and split; ``frame`` is the raw feature table (for the hints)."""
+    if task is None:
+        task = infer_task(y)
+    elif task not in TASKS:
+        raise bad_option("task", task, "one of binary, multiclass, regression")
+    findings: list[Finding] = []
+    n_unique = y.nunique()
+    if task in ("binary", "multiclass"):
+        if n_unique < 2:
+            only = y.dropna().iloc[0] if len(y.dropna()) else None
+            raise DataError(f"target {y.name!r} has a single value ({only!r}): a classifier needs "
+                            "at least two classes. Check the target column or the filter.")
+        if task == "binary" and n_unique > 2:
+            raise bad_option("task", task, f"multiclass: target {y.name!r} has {n_unique} classes")
+        if task == "multiclass" and n_unique == 2:
+            task = "binary"
+    elif not pd.api.types.is_numeric_dtype(y.dtype):
+        raise DataError(f"target {y.name!r} is not numeric, so it cannot be a regression target. "
+                        "Pass task='multiclass' or fix the column.")
+    chosen = default_metric(task) if metric is None else get_metric(metric, task)
+    if task == "multiclass" and pd.api.types.is_numeric_dtype(y.dtype):
+        findings.append(Finding(
+            check="task_inferred", severity="info", columns=(str(y.name),),
+            message=f"target {y.name!r} has {n_unique} integer values: treated as multiclass.",
+            evidence={"distinct": int(n_unique)},
+            suggestion="pass task='regression' if the values are ordered quantities."))
+    smallest = int(y.value_counts().min()) if task != "regression" else None
+    k = _n_splits(len(y), smallest)
+    if time_order is not None:
+        split = SplitPlan("time", k, seed)
+    elif groups is not None:
+        n_groups = len(pd.unique(groups))
+        if n_groups < 2:
+            raise DataError("groups has a single value: grouped cross-validation needs at least "
+                            "two groups.")
+        split = SplitPlan("group", min(k, n_groups), seed)
+    else:
+        split = SplitPlan("stratified" if task != "regression" else "kfold", k, seed)
+        findings += _suggest_groups(schema, frame)
+        codes = pd.factorize(y, sort=True)[0] if task != "regression" else y.to_numpy(float)
+        findings += _suggest_time(schema, frame, codes, task)
+    return Plan(task, chosen, split, findings)
