@@ -81,6 +81,10 @@ def _f1_macro(y, p, w):
 
 
 def _brier(y, p, w):
+    """Mean squared error of the probabilities: of the positive class for binary (the usual
+    definition), summed over classes for multiclass."""
+    if p.shape[1] == 2:
+        return float(np.average((p[:, 1] - y) ** 2, weights=w))
     onehot = np.eye(p.shape[1])[y]
     return float(np.average(((p - onehot) ** 2).sum(axis=1), weights=w))
 

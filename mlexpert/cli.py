@@ -1,0 +1,262 @@
+"""The `mlexpert` command line: one verb per lifecycle step, no logic of its own.
+
+User errors (any MlexpertError) print one line on stderr and exit 1; usage errors exit 2 (Typer);
+Ctrl-C exits 130 having written nothing partial. Rich stays in this module, imported on use.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="mlexpert", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="An ML engineer in a box: fit, evaluate and predict tabular models with evidence.")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn library errors into one line + exit 1, and Ctrl-C into exit 130."""
+    from mlexpert.errors import MlexpertError
+
+    try:
+        yield
+    except MlexpertError as exc:
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted: nothing partial was written.")
+        raise typer.Exit(130) from None
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _interval(entry: dict[str, float]) -> str:
+    if math.isnan(entry.get("low", float("nan"))):
+        return "-"
+    return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
+
+
+def _print_findings(console: Any, findings: list[Any]) -> None:
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for f in findings:
+        tip = f" [dim]→ {f.suggestion}[/]" if f.suggestion else ""
+        console.print(f"[{colours[f.severity]}]{f.severity}:[/] {f.message}{tip}", soft_wrap=True)
+
+
+class _FitDisplay:
+    """Rich progress for the search: what is tried, the best score so far, the time left."""
+
+    def __init__(self, time_limit: float, console: Any):
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[best]}"), TextColumn("{task.fields[left]}"),
+                                 console=console, transient=True)
+        self.time_limit = time_limit
+        self.task = self.progress.add_task("searching", total=time_limit, best="", left="")
+        self.started = False
+
+    def stop(self) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        if not self.started:  # start on the first event, so data errors print cleanly
+            self.progress.start()
+            self.started = True
+        best = f"best {event.best_model} {event.best_score:.4f}" if event.best_model else ""
+        elapsed = max(0.0, self.time_limit - event.seconds_left)
+        self.progress.update(self.task, completed=min(elapsed, self.time_limit),
+                             description=f"[{event.done}/{event.total}] {event.message}",
+                             best=best, left=f"{max(event.seconds_left, 0):.0f}s left")
+
+
+@app.command()
+def fit(
+    data: Annotated[str, typer.Argument(help="Training table: CSV, TSV or Parquet path.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")] = Path("model"),
+    time_limit: Annotated[float, typer.Option(help="Seconds for the whole fit.", min=0.1)] = 60.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    task: Annotated[Optional[str], typer.Option(help="binary, multiclass or regression (auto).")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Metric to optimise (auto).")] = None,
+    groups: Annotated[Optional[str], typer.Option(help="Column of groups for grouped CV.")] = None,
+    time_column: Annotated[Optional[str], typer.Option(help="Column to split on in time order.")] = None,
+    sample_weight: Annotated[Optional[str], typer.Option(help="Column of row weights.")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option(help="Column to leave out (repeatable).")] = None,
+    presets: Annotated[str, typer.Option(help="fast or medium.")] = "medium",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle at --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit the best model for TARGET within --time-limit and write a bundle to --out."""
+    import warnings
+
+    with _user_errors():
+        from mlexpert import fit as fit_model
+        from mlexpert.bundle import is_bundle
+        from mlexpert.errors import BundleError
+
+        if out.exists() and (out.is_file() or (any(out.iterdir()) and not is_bundle(out))):
+            raise BundleError(f"{str(out)!r} exists and is not a model bundle; refusing to "
+                              "overwrite it. Choose another --out.")
+        if out.exists() and is_bundle(out) and not force:
+            raise BundleError(f"{str(out)!r} already holds a model bundle; pass --force to replace it.")
+        err = _console(stderr=True)
+        display = None if as_json else _FitDisplay(time_limit, err)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = fit_model(data, target, time_limit=time_limit, seed=seed, task=task,
+                                  metric=metric, groups=groups, time_column=time_column,
+                                  sample_weight=sample_weight, ignore_columns=ignore or (),
+                                  presets=presets, progress=display)
+        finally:
+            if display is not None:
+                display.stop()
+        model.save(out, overwrite=force)
+        if as_json:
+            info = model.info
+            print(json.dumps({"bundle": str(out), "task": model.task, "metric": model.metric,
+                              "cv": model.metrics, "leaderboard": info["leaderboard"],
+                              "findings": info["findings"],
+                              "fit_seconds": info["provenance"]["fit_seconds"]},
+                             default=str))
+            return
+        _report_fit(model, out)
+
+
+def _report_fit(model: Any, out: Path) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"Leaderboard ({model.metric}, {model.info['plan']['split']['n_splits']}-fold "
+                        f"{model.info['plan']['split']['kind']} CV)")
+    for col in ("model", model.metric, "status", "fit s", "weight", "final fit"):
+        table.add_column(col, justify="right" if col in (model.metric, "fit s", "weight") else "left")
+    for row in model.info["leaderboard"]:
+        table.add_row(row["model"], _fmt(row["score"]), row["status"], _fmt(row["fit_seconds"], 1),
+                      _fmt(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
+                      row["final_fit"])
+    console.print(table)
+    cv = model.metrics[model.metric]
+    console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "
+                  f"95% CI {_interval(cv)}  ({model.task}, target {model.target!r})")
+    _print_findings(console, model.findings)
+    console.print(f"bundle written to [bold]{out}[/] "
+                  f"(fit took {model.info['provenance']['fit_seconds']:.1f}s)")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")],
+    data: Annotated[str, typer.Argument(help="Table to score: CSV, TSV or Parquet path.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV to write (default: stdout).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Column copied to the output.")] = None,
+) -> None:
+    """Predict every row of DATA; classification adds one probability column per class."""
+    import warnings
+
+    with _user_errors():
+        import mlexpert
+        from mlexpert.bundle import ExtraColumnsWarning
+        from mlexpert.data import read_table
+        from mlexpert.errors import missing_column
+
+        model = mlexpert.load(model_dir)
+        frame = read_table(data)
+        if id_column is not None and id_column not in frame.columns:
+            raise missing_column(id_column, "id", frame.columns)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExtraColumnsWarning)
+            result = _predictions(model, frame, id_column)
+        err = _console(stderr=True)
+        for w in caught:
+            if issubclass(w.category, ExtraColumnsWarning):
+                err.print(f"note: {w.message}", soft_wrap=True)
+        if out is None:
+            result.to_csv(sys.stdout, index=False)
+            return
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            result.to_csv(tmp, index=False)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        err.print(f"wrote {len(result)} predictions to {out}")
+
+
+def _predictions(model: Any, frame: Any, id_column: str | None) -> Any:
+    import pandas as pd
+
+    cols = {}
+    if id_column is not None:
+        cols[id_column] = frame[id_column]
+    cols[model.target] = model.predict(frame)
+    out = pd.DataFrame(cols)
+    if model.task != "regression":
+        proba = model.predict_proba(frame)
+        proba.columns = [f"proba_{c}" for c in proba.columns]
+        out = pd.concat([out, proba], axis=1)
+    return out
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")],
+    data: Annotated[str, typer.Argument(help="Labelled table: CSV, TSV or Parquet path.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score the model on labelled DATA: every metric with a 95% bootstrap interval."""
+    import warnings
+
+    with _user_errors():
+        import mlexpert
+        from rich.table import Table
+
+        model = mlexpert.load(model_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = model.evaluate(data)
+        report["cv"] = model.metrics
+        if as_json:
+            print(json.dumps(report, default=str))
+            return
+        table = Table(title=f"Holdout evaluation on {report['rows']} rows ({model.task})")
+        for col in ("metric", "holdout", "95% CI", "cross-validated"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for name, entry in report["metrics"].items():
+            cv = model.metrics.get(name)
+            label = f"[bold]{name}[/]" if name == model.metric else name
+            table.add_row(label, _fmt(entry["value"]), _interval(entry),
+                          _fmt(cv["value"]) if cv else "-")
+        _console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
