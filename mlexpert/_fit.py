@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -77,8 +78,11 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise bad_option("presets", presets, f"one of {', '.join(PRESETS)}")
     deadline = Deadline(started + float(time_limit))
     frame = read_table(data)
-    if frame.shape[1] == 0 or len(frame) == 0:
-        raise DataError("the data has no rows" if frame.shape[1] else "the data has no columns")
+    source = f"file {str(data)!r}" if isinstance(data, str | os.PathLike) else "the data"
+    if frame.shape[1] == 0:
+        raise DataError(f"{source} has no columns.")
+    if len(frame) == 0:
+        raise DataError(f"{source} has a header but no rows; add data rows.")
     if target not in frame.columns:
         raise missing_column(target, "target", frame.columns)
     findings: list[Finding] = []

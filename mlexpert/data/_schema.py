@@ -163,10 +163,12 @@ def _column_stats(info: ColumnInfo, s: pd.Series) -> tuple[dict[str, Any], list[
         v = _to_numeric(s).dropna()
         if v.empty:
             return {}, []
-        q = v.quantile([0.01, 0.25, 0.5, 0.75, 0.99]).to_numpy()
-        return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "min": float(v.min()),
-                "max": float(v.max()), "q01": float(q[0]), "q25": float(q[1]), "median": float(q[2]),
-                "q75": float(q[3]), "q99": float(q[4])}, []
+        with np.errstate(all="ignore"):
+            q = v.quantile([0.01, 0.25, 0.5, 0.75, 0.99]).to_numpy()
+            stats = {"mean": v.mean(), "std": v.std(ddof=0), "min": v.min(), "max": v.max(),
+                     "q01": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q99": q[4]}
+        # JSON has no inf/NaN: a statistic that overflows is recorded as unknown
+        return {k: (float(x) if np.isfinite(x) else None) for k, x in stats.items()}, []
     if info.role == Role.CATEGORICAL:
         counts = _category_text(s).value_counts()
         top = counts.head(20)

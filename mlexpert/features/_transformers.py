@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-_CYCLES = {"month": 12, "dayofweek": 7, "hour": 24}
+_CYCLES = {"month": 12, "day_of_week": 7, "hour": 24}
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
@@ -22,8 +22,8 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def _parts(self, col: str) -> list[str]:
-        parts = ["year", "month", "day", "dayofweek", "dayofyear", "epoch_days",
-                 "month_sin", "month_cos", "dayofweek_sin", "dayofweek_cos"]
+        parts = ["year", "month", "day", "day_of_week", "day_of_year", "epoch_days",
+                 "month_sin", "month_cos", "day_of_week_sin", "day_of_week_cos"]
         if self.has_time_[col]:
             parts += ["hour", "hour_sin", "hour_cos"]
         return parts

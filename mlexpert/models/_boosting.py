@@ -57,7 +57,7 @@ class LightGBMFamily:
         kwargs: dict[str, Any] = {}
         if req.X_val is not None:
             callbacks.append(lgb.early_stopping(EARLY_STOP, verbose=False))
-            kwargs["eval_set"] = [(req.X_val, req.y_val)]
+            kwargs.update(eval_X=(req.X_val,), eval_y=(req.y_val,))
         est.fit(X, y, sample_weight=req.sample_weight, categorical_feature=req.categorical or "auto",
                 callbacks=callbacks, **kwargs)
         best = est.best_iteration_ or est.booster_.current_iteration()

@@ -1,0 +1,52 @@
+"""Shared fixtures: small mixed-type tables for each task, and models fitted once per session."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+def make_table(task: str, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Numeric, categorical (with missing), datetime and free-text columns with real signal."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.uniform(-1, 1, size=n)
+    color = rng.choice(["red", "green", "blue", "yellow"], size=n)
+    size = rng.choice(["S", "M", "L"], size=n).astype(object)
+    size[rng.random(n) < 0.1] = None
+    x1_missing = x1.copy()
+    x1_missing[rng.random(n) < 0.05] = np.nan
+    when = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    words = np.array(["good", "bad", "fine", "great", "poor", "okay", "nice", "awful"])
+    text = [" ".join(rng.choice(words, size=5)) for _ in range(n)]
+    signal = 1.5 * x1 + x2 + (color == "red") * 1.0 - (color == "blue") * 0.8
+    frame = pd.DataFrame({"x1": x1_missing, "x2": x2, "color": color, "size": size,
+                          "when": when.strftime("%Y-%m-%d"), "review": text})
+    if task == "binary":
+        frame["y"] = np.where(signal + rng.normal(scale=0.7, size=n) > 0.3, "yes", "no")
+    elif task == "multiclass":
+        frame["y"] = pd.cut(signal + rng.normal(scale=0.5, size=n), [-np.inf, -0.5, 0.7, np.inf],
+                            labels=["low", "mid", "high"]).astype(str)
+    else:
+        frame["y"] = 3.0 * signal + rng.normal(scale=0.5, size=n)
+    return frame
+
+
+@pytest.fixture(scope="session")
+def tables() -> dict[str, pd.DataFrame]:
+    return {task: make_table(task) for task in TASKS}
+
+
+@pytest.fixture(scope="session")
+def fitted(tables):
+    """One model per task, fitted once (fast preset, small budget)."""
+    import mlexpert
+
+    return {task: mlexpert.fit(tables[task], target="y", time_limit=20, seed=0, presets="fast")
+            for task in TASKS}

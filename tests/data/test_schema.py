@@ -1,0 +1,92 @@
+"""Schema inference (roles) and the one validator, with property-based tests."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.pandas import column, data_frames, range_indexes
+
+from mlexpert.data import Role, Schema, infer_schema
+from mlexpert.errors import SchemaError
+
+N = 200
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("values, role", [
+    (RNG.normal(size=N), Role.NUMERIC),
+    (RNG.integers(0, 1000, N), Role.NUMERIC),
+    (RNG.integers(0, 3, N), Role.CATEGORICAL),
+    (RNG.choice(["a", "b", "c"], N), Role.CATEGORICAL),
+    (RNG.choice([True, False], N), Role.CATEGORICAL),
+    (np.arange(N), Role.ID),
+    ([f"user{i}" for i in range(N)], Role.ID),
+    (np.full(N, 7.0), Role.CONSTANT),
+    ([np.nan] * N, Role.CONSTANT),
+    ([str(round(v, 3)) for v in RNG.normal(size=N)], Role.NUMERIC),
+    (pd.date_range("2020-01-01", periods=N, freq="D").strftime("%Y-%m-%d"), Role.DATETIME),
+    (pd.date_range("2020-01-01", periods=N, freq="h"), Role.DATETIME),
+    ([" ".join(RNG.choice(list("abcdefghij"), 6)) + f" {i}" for i in range(N)], Role.TEXT),
+])
+def test_roles(values, role):
+    schema = infer_schema(pd.DataFrame({"col": values}))
+    assert schema.columns[0].role == role, schema.columns[0]
+
+
+def test_mixed_numbers_and_strings_is_categorical_and_prepare_is_safe():
+    values = ["1", "2", "abc", 3, 4.5, None] * 20
+    schema = infer_schema(pd.DataFrame({"m": pd.Series(values, dtype=object)}))
+    assert schema.columns[0].role == Role.CATEGORICAL
+    out = schema.prepare(pd.DataFrame({"m": pd.Series(values, dtype=object)}))
+    assert out["m"].iloc[2] == "abc" and pd.isna(out["m"].iloc[5])
+
+
+def test_prepare_missing_feature_named():
+    train = pd.DataFrame({"n": RNG.normal(size=N), "c": RNG.choice(["a", "b"], N)})
+    schema = infer_schema(train)
+    with pytest.raises(SchemaError, match=r"new\.csv lacks 1 column.*'n'"):
+        schema.prepare(pd.DataFrame({"c": ["a"]}), "new.csv")
+    out = schema.prepare(pd.DataFrame({"c": ["a", "zzz"], "n": ["1.5", "inf"], "extra": [1, 2]}))
+    assert list(out.columns) == ["n", "c"]
+    assert out["n"].iloc[0] == 1.5 and np.isnan(out["n"].iloc[1])
+    assert schema.extra_columns(pd.DataFrame({"c": [1], "n": [1], "extra": [1]})) == ["extra"]
+
+
+def test_schema_round_trips_through_json_dict():
+    import json
+
+    schema = infer_schema(pd.DataFrame({"n": RNG.normal(size=N), "c": RNG.choice(["a", "b"], N)}))
+    again = Schema.from_dict(json.loads(json.dumps(schema.to_dict())))
+    assert again == schema
+
+
+cells = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
+                  st.text(max_size=6), st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data_frames([column("a", elements=cells, dtype=object),
+                    column("b", elements=st.floats(allow_nan=True, allow_infinity=True)),
+                    column("c", elements=st.text(max_size=4))],
+                   index=range_indexes(min_size=1, max_size=40)))
+def test_inference_and_prepare_never_crash(frame):
+    schema = infer_schema(frame)
+    assert [c.name for c in schema.columns] == ["a", "b", "c"]
+    out = schema.prepare(frame)
+    assert list(out.columns) == [c.name for c in schema.features]
+    assert len(out) == len(frame)
+    for c in schema.features:
+        if c.role == Role.NUMERIC:
+            assert not np.isinf(out[c.name].to_numpy()).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(["n", "c", "d"]), st.booleans())
+def test_prepare_is_order_and_extra_insensitive(order, extra):
+    train = pd.DataFrame({"n": RNG.normal(size=50), "c": RNG.choice(["a", "b"], 50),
+                          "d": pd.date_range("2020-01-01", periods=50).strftime("%Y-%m-%d")})
+    schema = infer_schema(train)
+    new = train[list(order)].copy()
+    if extra:
+        new["zz"] = 1
+    pd.testing.assert_frame_equal(schema.prepare(new), schema.prepare(train))

@@ -1,0 +1,82 @@
+"""One conformance suite every model family passes, on every task."""
+import pickle
+
+import numpy as np
+import pytest
+
+from mlexpert._clock import Deadline
+from mlexpert.data import infer_schema
+from mlexpert.features import build_preprocessor
+from mlexpert.models import FAMILIES, FitRequest, get_family
+from mlexpert.errors import ConfigError
+from tests.conftest import TASKS, make_table
+
+ITERATIVE = {"lightgbm", "xgboost", "catboost", "random_forest", "extra_trees"}
+
+
+def _data(task, kind):
+    frame = make_table(task, n=300)
+    y_raw = frame.pop("y")
+    schema = infer_schema(frame)
+    pre = build_preprocessor(schema, kind)
+    X = pre.transformer.fit_transform(schema.prepare(frame))
+    if task == "regression":
+        y, k = y_raw.to_numpy(float), 0
+    else:
+        y, k = np.unique(y_raw, return_inverse=True)[1], y_raw.nunique()
+    return X, y, k, pre.categorical
+
+
+def _request(task, k, cats, deadline=None, **kw):
+    return FitRequest(task=task, n_classes=k, categorical=cats, seed=0,
+                      deadline=deadline or Deadline.after(60), n_threads=1, **kw)
+
+
+@pytest.fixture(params=sorted(FAMILIES), ids=str)
+def family(request):
+    return FAMILIES[request.param]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_fit_predict_deterministic_and_picklable(family, task):
+    X, y, k, cats = _data(task, family.kind)
+    name, params = family.configs(task)[0]
+    tr, va = np.arange(0, 240), np.arange(240, 300)
+    req = _request(task, k, cats, X_val=X[va], y_val=y[va])
+    fitted = family.fit(X[tr], y[tr], params, req)
+    pred = fitted.predict(X[va])
+    if task == "regression":
+        assert pred.shape == (60,) and np.isfinite(pred).all()
+        assert np.corrcoef(pred, y[va])[0, 1] > 0.5  # it learned the signal
+    else:
+        assert pred.shape == (60, k)
+        np.testing.assert_allclose(pred.sum(axis=1), 1.0, atol=1e-6)
+        assert (pred.argmax(1) == y[va]).mean() > 0.5
+    again = family.fit(X[tr], y[tr], params, _request(task, k, cats, X_val=X[va], y_val=y[va]))
+    np.testing.assert_allclose(again.predict(X[va]), pred)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(fitted)).predict(X[va]), pred)
+    refit = family.fit(X, y, family.refit_params(params, [fitted]), _request(task, k, cats))
+    assert refit.predict(X[:3]).shape[0] == 3
+
+
+def test_deadline_stops_iterative_families(family):
+    if family.name not in ITERATIVE:
+        pytest.skip("not iterative")
+    X, y, k, cats = _data("binary", family.kind)
+    fitted = family.fit(X, y, family.configs("binary")[0][1],
+                        _request("binary", k, cats, deadline=Deadline.after(0.0)))
+    assert fitted.truncated
+    assert fitted.predict(X[:5]).shape == (5, 2)
+
+
+def test_every_preset_config_names_a_family_config():
+    from mlexpert.search import PRESETS
+
+    names = {n for fam in FAMILIES.values() for t in TASKS for n, _ in fam.configs(t)}
+    for preset in PRESETS.values():
+        assert set(preset) <= names
+
+
+def test_unknown_family():
+    with pytest.raises(ConfigError, match="model family must be one of"):
+        get_family("svm")

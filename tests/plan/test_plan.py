@@ -1,0 +1,67 @@
+"""Task inference, split strategies (no leaks), and the split hints."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlexpert.data import infer_schema
+from mlexpert.errors import ConfigError, DataError
+from mlexpert.plan import SplitPlan, infer_task, make_plan
+
+
+@pytest.mark.parametrize("values, task", [
+    (["a", "b"] * 10, "binary"),
+    ([0, 1] * 10, "binary"),
+    (["a", "b", "c"] * 10, "multiclass"),
+    ([1, 2, 3, 4] * 10, "multiclass"),
+    (list(range(40)), "regression"),
+    (np.linspace(0, 1, 30), "regression"),
+])
+def test_infer_task(values, task):
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_time_split_never_trains_on_the_future():
+    order = np.random.default_rng(0).permutation(100).astype(float)
+    for tr, va in SplitPlan("time", 4).folds(np.zeros(100), order=order):
+        assert order[tr].max() < order[va].min()
+
+
+def test_group_split_keeps_groups_apart():
+    groups = np.repeat(np.arange(20), 5)
+    for tr, va in SplitPlan("group", 5).folds(np.zeros(100), groups=groups):
+        assert not set(groups[tr]) & set(groups[va])
+
+
+def test_stratified_split_covers_every_row_once():
+    y = np.array([0] * 30 + [1] * 10)
+    seen = np.concatenate([va for _, va in SplitPlan("stratified", 5).folds(y)])
+    assert sorted(seen) == list(range(40))
+
+
+def _plan(frame, y, **kw):
+    opts = dict(task=None, metric=None, groups=None, time_order=None, seed=0) | kw
+    return make_plan(infer_schema(frame), frame, y, **opts)
+
+
+def test_hints_suggest_groups_and_time():
+    rng = np.random.default_rng(0)
+    n = 400
+    dates = pd.date_range("2020-01-01", periods=n, freq="D")
+    frame = pd.DataFrame({"customer_id": rng.integers(0, 50, n), "x": rng.normal(size=n),
+                          "date": dates.strftime("%Y-%m-%d")})
+    y = pd.Series(np.arange(n) * 0.1 + rng.normal(size=n), name="y")
+    checks = {f.check: f for f in _plan(frame, y).findings}
+    assert "customer_id" in checks["split_groups_suggested"].suggestion
+    assert checks["split_time_suggested"].evidence["spearman_rho"] > 0.5
+
+
+def test_plan_errors():
+    frame = pd.DataFrame({"x": np.arange(20.0)})
+    with pytest.raises(DataError, match="single value"):
+        _plan(frame, pd.Series(["a"] * 20, name="y"), task="binary")
+    with pytest.raises(ConfigError, match="metric must be one of"):
+        _plan(frame, pd.Series(["a", "b"] * 10, name="y"), metric="rmse")
+    with pytest.raises(ConfigError, match="task must be"):
+        _plan(frame, pd.Series(["a", "b"] * 10, name="y"), task="ranking")
+    with pytest.raises(DataError, match="not numeric"):
+        _plan(frame, pd.Series(["a", "b"] * 10, name="y"), task="regression")

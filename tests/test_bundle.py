@@ -1,0 +1,111 @@
+"""The bundle: round trip, atomic writes, and refusal of anything tampered, unknown or foreign."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlexpert
+from mlexpert.bundle import MANIFEST, MEMBERS
+from mlexpert.errors import BundleError
+
+
+def test_round_trip_predicts_identically(fitted, tables, tmp_path):
+    for task, model in fitted.items():
+        out = model.save(tmp_path / task)
+        again = mlexpert.load(out)
+        X = tables[task].drop(columns="y").head(50)
+        pd.testing.assert_series_equal(again.predict(X), model.predict(X))
+        if task != "regression":
+            pd.testing.assert_frame_equal(again.predict_proba(X), model.predict_proba(X))
+        assert again.leaderboard.equals(model.leaderboard)
+
+
+def test_manifest_records_the_contract(fitted, tmp_path):
+    path = fitted["binary"].save(tmp_path / "m")
+    manifest = json.loads((path / MANIFEST).read_text())
+    assert manifest["format"] == "mlexpert-bundle" and manifest["format_version"] == 1
+    for key in ("libraries", "schema", "target", "metric", "metrics", "leaderboard", "findings",
+                "provenance", "files", "plan", "ensemble"):
+        assert key in manifest, key
+    assert manifest["provenance"]["seed"] == 0 and len(manifest["provenance"]["data_fingerprint"]) == 64
+    roles = {c["name"]: c["role"] for c in manifest["schema"]["columns"]}
+    assert roles == {"x1": "numeric", "x2": "numeric", "color": "categorical",
+                     "size": "categorical", "when": "datetime", "review": "text"}
+    cv = manifest["metrics"]["cv"]["roc_auc"]
+    assert cv["low"] <= cv["value"] <= cv["high"]
+
+
+def test_tampered_member_file_is_refused_before_unpickling(fitted, tmp_path, monkeypatch):
+    path = fitted["binary"].save(tmp_path / "m")
+    data = bytearray((path / MEMBERS).read_bytes())
+    data[-10] ^= 0xFF
+    (path / MEMBERS).write_bytes(bytes(data))
+    import joblib
+
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled a tampered file"))
+    with pytest.raises(BundleError, match="does not match the SHA-256"):
+        mlexpert.load(path)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.update(format_version=99), "format version 99"),
+    (lambda m: m.update(format="other"), "not an mlexpert bundle"),
+    (lambda m: m.pop("files"), "lists no"),
+])
+def test_bad_manifest_is_refused(fitted, tmp_path, edit, match):
+    path = fitted["binary"].save(tmp_path / "m")
+    manifest = json.loads((path / MANIFEST).read_text())
+    edit(manifest)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=match):
+        mlexpert.load(path)
+
+
+def test_corrupt_and_missing(tmp_path, fitted):
+    path = fitted["binary"].save(tmp_path / "m")
+    (path / MANIFEST).write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        mlexpert.load(path)
+    with pytest.raises(BundleError, match="no manifest.json"):
+        mlexpert.load(tmp_path)
+    with pytest.raises(BundleError, match="not a directory"):
+        mlexpert.load(tmp_path / "missing")
+
+
+def test_save_refuses_foreign_directory_and_needs_overwrite(fitted, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        fitted["binary"].save(foreign)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+    path = fitted["binary"].save(tmp_path / "m")
+    with pytest.raises(BundleError, match="overwrite=True"):
+        fitted["regression"].save(path)
+    fitted["regression"].save(path, overwrite=True)
+    assert mlexpert.load(path).task == "regression"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign", "m"]  # no temp dirs left
+
+
+def test_interrupted_save_leaves_nothing(fitted, tmp_path, monkeypatch):
+    import joblib
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(joblib, "dump", boom)
+    with pytest.raises(KeyboardInterrupt):
+        fitted["binary"].save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_overwrite_keeps_the_old_bundle(fitted, tmp_path, monkeypatch):
+    path = fitted["binary"].save(tmp_path / "m")
+    import joblib
+
+    monkeypatch.setattr(joblib, "dump", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        fitted["regression"].save(path, overwrite=True)
+    assert mlexpert.load(path).task == "binary"
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]

@@ -1,0 +1,124 @@
+"""The CLI as a user runs it: a real subprocess, exit codes 0/1/2, one-line errors, Ctrl-C."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import make_table
+
+CLI = [sys.executable, "-m", "mlexpert.cli"]
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def run(*args, **kw):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV,
+                          timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    frame = make_table("multiclass", n=300)
+    frame.insert(0, "row_key", [f"r{i}" for i in range(len(frame))])
+    frame.iloc[:240].to_csv(d / "train.csv", index=False)
+    frame.iloc[240:].to_csv(d / "test.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def bundle(files):
+    out = files / "model"
+    r = run("fit", files / "train.csv", "--target", "y", "--time-limit", 20, "--presets", "fast",
+            "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["task"] == "multiclass" and report["leaderboard"]
+    assert any(f["check"] == "id_column" for f in report["findings"])
+    return out
+
+
+def test_fit_table_output(files):
+    r = run("fit", files / "train.csv", "-t", "y", "--time-limit", 10, "--presets", "fast",
+            "--out", files / "model_table")
+    assert r.returncode == 0, r.stderr
+    assert "Leaderboard" in r.stdout and "cross-validated log_loss" in r.stdout
+    assert "'row_key' is excluded" in r.stdout
+
+
+def test_predict_writes_ids_labels_and_probabilities(files, bundle):
+    out = files / "preds.csv"
+    r = run("predict", bundle, files / "test.csv", "--id-column", "row_key", "--out", out)
+    assert r.returncode == 0, r.stderr
+    preds = pd.read_csv(out)
+    assert list(preds.columns) == ["row_key", "y", "proba_high", "proba_low", "proba_mid"]
+    assert len(preds) == 60 and preds["row_key"].iloc[0] == "r240"
+    assert (preds.filter(like="proba_").sum(axis=1) - 1).abs().max() < 1e-9
+
+
+def test_predict_to_stdout_and_note_on_extra_columns(files, bundle):
+    frame = pd.read_csv(files / "test.csv").assign(extra_col=1)
+    frame.to_csv(files / "extra.csv", index=False)
+    r = run("predict", bundle, files / "extra.csv")
+    assert r.returncode == 0 and r.stdout.startswith("y,proba_high")
+    assert "note: ignored 1 column(s) the model does not use: 'extra_col'" in r.stderr
+
+
+def test_evaluate_json_and_table(files, bundle):
+    r = run("evaluate", bundle, files / "test.csv", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["rows"] == 60 and "log_loss" in report["metrics"] and "cv" in report
+    r = run("evaluate", bundle, files / "test.csv")
+    assert r.returncode == 0 and "95% CI" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "{d}/train.csv", "-t", "why"], "target column 'why' is not in the data"),
+    (["fit", "{d}/nope.csv", "-t", "y"], "does not exist"),
+    (["predict", "{d}/train.csv", "{d}/test.csv"], "is not a directory"),
+    (["predict", "{d}/model", "{d}/test.csv", "--id-column", "rowkey"], "Did you mean 'row_key'"),
+    (["evaluate", "{d}/model", "{d}/missing.csv"], "does not exist"),
+])
+def test_user_errors_are_one_line_exit_1(files, bundle, args, message):
+    r = run(*[a.format(d=files) for a in args])
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2(files):
+    assert run("fit", files / "train.csv").returncode == 2  # no --target
+    assert run("frobnicate").returncode == 2
+    assert run("fit", files / "train.csv", "-t", "y", "--time-limit", "soon").returncode == 2
+
+
+def test_out_refuses_foreign_directory_and_existing_bundle(files, bundle):
+    foreign = files / "docs"
+    foreign.mkdir(exist_ok=True)
+    (foreign / "notes.txt").write_text("mine")
+    r = run("fit", files / "train.csv", "-t", "y", "--out", foreign)
+    assert r.returncode == 1 and "not a model bundle" in r.stderr
+    assert (foreign / "notes.txt").read_text() == "mine"
+    r = run("fit", files / "train.csv", "-t", "y", "--out", bundle)
+    assert r.returncode == 1 and "--force" in r.stderr
+
+
+def test_ctrl_c_during_fit_leaves_no_half_bundle(tmp_path):
+    make_table("binary", n=20_000).to_csv(tmp_path / "big.csv", index=False)
+    out = tmp_path / "model"
+    proc = subprocess.Popen([*CLI, "fit", str(tmp_path / "big.csv"), "-t", "y", "--time-limit",
+                             "60", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in Path(tmp_path).iterdir()] == ["big.csv"]

@@ -1,0 +1,167 @@
+"""fit(): the main job end to end, its options, its promises, and hostile input."""
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlexpert
+from mlexpert.errors import ConfigError, DataError
+from tests.conftest import TASKS, make_table
+
+FAST = dict(time_limit=15, seed=0, presets="fast")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_leaderboard_and_metrics(fitted, task):
+    model = fitted[task]
+    board = model.leaderboard
+    assert {"model", "score", "status", "fit_seconds", "ensemble_weight"} <= set(board.columns)
+    assert board["ensemble_weight"][board["model"] != "ensemble"].sum() == pytest.approx(1.0)
+    assert model.task == task
+    expected = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    assert model.metric == expected
+    good = {"binary": lambda v: v > 0.8, "multiclass": lambda v: v < 0.8,
+            "regression": lambda v: v < 3.0}[task]
+    assert good(model.metrics[expected]["value"]), model.metrics
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "polars", "arrow"])
+def test_input_kinds(tmp_path, kind):
+    frame = make_table("binary", n=150)
+    if kind == "csv":
+        data = tmp_path / "t.csv"
+        frame.to_csv(data, index=False)
+        data = str(data)
+    elif kind == "parquet":
+        data = tmp_path / "t.parquet"
+        frame.to_parquet(data)
+    elif kind == "polars":
+        import polars as pl
+
+        data = pl.from_pandas(frame)
+    else:
+        import pyarrow as pa
+
+        data = pa.Table.from_pandas(frame)
+    model = mlexpert.fit(data, target="y", **FAST)
+    assert model.predict(frame.drop(columns="y")).isin(["yes", "no"]).all()
+
+
+def test_reproducible_when_budget_is_not_the_limit():
+    frame = make_table("multiclass", n=300, seed=3)
+    a = mlexpert.fit(frame, target="y", time_limit=60, seed=7, presets="fast")
+    b = mlexpert.fit(frame, target="y", time_limit=60, seed=7, presets="fast")
+    cols = ["model", "score", "status", "ensemble_weight"]
+    pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
+    X = frame.drop(columns="y")
+    pd.testing.assert_frame_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_time_limit_is_kept_with_the_medium_preset():
+    frame = make_table("binary", n=20_000, seed=1)
+    start = time.monotonic()
+    model = mlexpert.fit(frame, target="y", time_limit=8, seed=0)
+    elapsed = time.monotonic() - start
+    assert elapsed <= 8 * 1.1 + 1.5, elapsed
+    assert model.info["provenance"]["fit_seconds"] <= elapsed
+
+
+def test_options_groups_time_weights_ignore():
+    frame = make_table("regression", n=300)
+    frame["store_id"] = np.repeat(np.arange(30), 10)
+    frame["w"] = np.linspace(0.5, 2, 300)
+    model = mlexpert.fit(frame, target="y", groups="store_id", sample_weight="w",
+                         ignore_columns=["review"], **FAST)
+    names = {c.name for c in model.schema.columns}
+    assert names == {"x1", "x2", "color", "size", "when"}
+    assert model.info["plan"]["split"]["kind"] == "group"
+    timed = mlexpert.fit(frame, target="y", time_column="when", **FAST)
+    assert timed.info["plan"]["split"]["kind"] == "time"
+
+
+def test_suggests_groups_when_entity_repeats():
+    frame = make_table("binary", n=300)
+    frame["customer_id"] = np.repeat(np.arange(30), 10)
+    model = mlexpert.fit(frame, target="y", **FAST)
+    checks = {f.check for f in model.findings}
+    assert "split_groups_suggested" in checks
+
+
+def test_missing_target_rows_dropped_and_counted():
+    frame = make_table("binary", n=200)
+    frame.loc[:9, "y"] = None
+    model = mlexpert.fit(frame, target="y", **FAST)
+    finding = next(f for f in model.findings if f.check == "target_missing")
+    assert finding.evidence["rows_dropped"] == 10 and model.info["provenance"]["rows"] == 190
+
+
+def test_inf_mixed_and_unicode_columns():
+    frame = make_table("regression", n=200)
+    frame.loc[:4, "x2"] = np.inf
+    frame["mixed"] = pd.Series(["1", "a", 2, 3.5, None] * 40, dtype=object)
+    frame = frame.rename(columns={"x1": "größe in €", "y": "Zielwert (y)"})
+    model = mlexpert.fit(frame, target="Zielwert (y)", **FAST)
+    assert any(f.check == "infinite_values" and f.columns == ("x2",) for f in model.findings)
+    assert len(model.predict(frame.head(3))) == 3
+
+
+def test_a_thousand_columns():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 1000)), columns=[f"c{i}" for i in range(1000)])
+    frame["y"] = frame["c0"] + rng.normal(scale=0.1, size=120)
+    model = mlexpert.fit(frame, target="y", time_limit=20, presets="fast")
+    assert len(model.schema.features) == 1000
+
+
+def _csv(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+HOSTILE = [
+    ("empty file", lambda p: _csv(p, ""), "y", DataError, r"t\.csv' is empty"),
+    ("header only", lambda p: _csv(p, "a,b,y\n"), "y", DataError, "header but no rows"),
+    ("target missing", lambda p: make_table("binary", 50), "Y", DataError, "Did you mean 'y'"),
+    ("target all missing", lambda p: make_table("binary", 50).assign(y=None), "y", DataError,
+     "every row is missing"),
+    ("single class", lambda p: make_table("binary", 50).assign(y="yes"), "y", DataError,
+     "single value"),
+    ("one row", lambda p: make_table("binary", 1), "y", DataError, "only 1 row"),
+    ("five rows", lambda p: make_table("binary", 5), "y", DataError, "only 5 row"),
+    ("duplicate names", lambda p: _csv(p, "a,a,y\n1,2,3\n"), "y", DataError, "duplicate column"),
+    ("non-utf8", lambda p: _csv(p, b"a,y\n\xe9t\xe9,1\n"), "y", DataError, "not valid UTF-8"),
+    ("corrupt parquet", lambda p: _csv(p, b"PAR1garbage", "t.parquet"), "y", DataError,
+     "not a readable Parquet"),
+    ("only id columns", lambda p: pd.DataFrame({"id": range(30), "y": [0, 1] * 15}), "y",
+     DataError, "no usable feature columns"),
+]
+
+
+@pytest.mark.parametrize("make, target, error, match", [h[1:] for h in HOSTILE],
+                         ids=[h[0] for h in HOSTILE])
+def test_hostile_input(tmp_path, make, target, error, match):
+    with pytest.raises(error, match=match):
+        mlexpert.fit(make(tmp_path), target=target, **FAST)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(time_limit=-1), "time_limit must be a positive number"),
+    (dict(presets="ultra"), "presets must be one of"),
+    (dict(metric="rmse"), "metric must be one of"),
+    (dict(task="ranking"), "task must be one of"),
+    (dict(groups="shop"), "groups column 'shop' is not in the data"),
+    (dict(sample_weight=[1.0, 2.0]), "sample_weight must be a column name or one value per row"),
+    (dict(ignore_columns=["colour"]), "Did you mean 'color'"),
+])
+def test_bad_options(kwargs, match):
+    frame = make_table("binary", n=60)
+    with pytest.raises((ConfigError, DataError), match=match):
+        mlexpert.fit(frame, target="y", **{**FAST, **kwargs})
+
+
+def test_negative_weights_are_refused():
+    frame = make_table("binary", n=60).assign(w=-1.0)
+    with pytest.raises(DataError, match="sample_weight column 'w' must be finite, non-negative"):
+        mlexpert.fit(frame, target="y", sample_weight="w", **FAST)
