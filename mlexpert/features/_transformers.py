@@ -12,13 +12,18 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     """Expand each datetime column into calendar parts, cyclical sin/cos pairs and days since epoch.
 
     Hour and cyclical hour are produced only for columns that carried a time of day at fit.
+    Computed with numpy datetime arithmetic (a pandas ``.dt`` call per part is ~10x slower on the
+    single rows a service predicts).
     """
 
     def fit(self, X: pd.DataFrame, y=None):
         X = pd.DataFrame(X)
         self.columns_ = list(X.columns)
-        self.has_time_ = {c: bool((X[c].dropna().dt.hour != 0).any() or
-                                  (X[c].dropna().dt.minute != 0).any()) for c in self.columns_}
+        self.has_time_ = {}
+        for c in self.columns_:
+            t = _as_datetime64(X[c])
+            t = t[~np.isnat(t)]
+            self.has_time_[c] = bool((t != t.astype("datetime64[D]")).any())
         return self
 
     def _parts(self, col: str) -> list[str]:
@@ -32,21 +37,35 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         X = pd.DataFrame(X)
         out = []
         for c in self.columns_:
-            t = pd.to_datetime(X[c])
+            t = _as_datetime64(X[c])
+            missing = np.isnat(t)
+            days = t.astype("datetime64[D]")
+            calendar = {
+                "year": t.astype("datetime64[Y]").astype(float) + 1970,
+                "month": t.astype("datetime64[M]").astype(float) % 12 + 1,
+                "day": (days - t.astype("datetime64[M]")).astype(float) + 1,
+                "day_of_week": (days.astype(float) + 3) % 7,  # 1970-01-01 was a Thursday
+                "day_of_year": (days - t.astype("datetime64[Y]")).astype(float) + 1,
+                "epoch_days": (t - np.datetime64("1970-01-01", "ns")).astype(float) / 86400e9,
+                "hour": (t - days).astype("timedelta64[h]").astype(float),
+            }
             for part in self._parts(c):
-                if part == "epoch_days":
-                    v = (t - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
-                elif part.endswith(("_sin", "_cos")):
+                if part.endswith(("_sin", "_cos")):
                     base = part[:-4]
-                    angle = 2 * np.pi * getattr(t.dt, base).astype(float) / _CYCLES[base]
+                    angle = 2 * np.pi * calendar[base] / _CYCLES[base]
                     v = np.sin(angle) if part.endswith("_sin") else np.cos(angle)
                 else:
-                    v = getattr(t.dt, part)
-                out.append(np.asarray(v, dtype=float))
+                    v = calendar[part].copy()
+                v[missing] = np.nan
+                out.append(v)
         return np.column_stack(out) if out else np.empty((len(X), 0))
 
     def get_feature_names_out(self, input_features=None):
         return np.array([f"{c}__{p}" for c in self.columns_ for p in self._parts(c)], dtype=object)
+
+
+def _as_datetime64(s: pd.Series) -> np.ndarray:
+    return pd.to_datetime(s).to_numpy(dtype="datetime64[ns]")
 
 
 class TextFeatures(TransformerMixin, BaseEstimator):

@@ -1,4 +1,8 @@
-"""Regularized linear models: logistic regression (classification) and ridge (regression)."""
+"""Regularized linear models: logistic regression (classification) and ridge (regression).
+
+Logistic regression is fitted in warm-started chunks of L-BFGS iterations so that the deadline
+can stop it between chunks, like boosting rounds.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +10,9 @@ from typing import Any
 import numpy as np
 
 from mlexpert.models._base import Fitted, FitRequest
+
+CHUNK_ITERATIONS = 25
+MAX_ITERATIONS = 500
 
 
 class LinearFamily:
@@ -19,11 +26,20 @@ class LinearFamily:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         if req.task == "regression":
-            est = Ridge(**params)
-        else:
-            est = LogisticRegression(max_iter=500, **params)
-        est.fit(X, y, sample_weight=req.sample_weight)
-        return Fitted(est, req.task, req.n_classes)
+            est = Ridge(**params).fit(X, y, sample_weight=req.sample_weight)
+            return Fitted(est, req.task, req.n_classes)
+        est = LogisticRegression(max_iter=CHUNK_ITERATIONS, warm_start=True, **params)
+        done, truncated = 0, False
+        while True:
+            est.fit(X, y, sample_weight=req.sample_weight)
+            done += CHUNK_ITERATIONS
+            if int(np.max(est.n_iter_)) < CHUNK_ITERATIONS or done >= MAX_ITERATIONS:
+                break  # converged, or enough
+            if req.deadline.expired():
+                truncated = True
+                break
+        est.set_params(warm_start=False, max_iter=done)
+        return Fitted(est, req.task, req.n_classes, truncated=truncated)
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return dict(params)

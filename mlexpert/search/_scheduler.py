@@ -35,6 +35,7 @@ PRESETS: dict[str, list[str]] = {
                "random_forest", "lightgbm_xt"],
 }
 MIN_CANDIDATE_SECONDS = 0.5
+REFIT_MARGIN = 1.5
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Candidate:
     oof: np.ndarray | None = None
     fold_fits: list[Fitted] = field(default_factory=list)
     fold_seconds: list[float] = field(default_factory=list)
+    prep_seconds: float = 0.0  # mean seconds to fit the preprocessing of one fold
 
     @property
     def usable(self) -> bool:
@@ -147,9 +149,11 @@ def _subset(w: np.ndarray | None, idx: np.ndarray | None) -> np.ndarray | None:
 
 
 def _refit_estimate(cand: Candidate, spec: SearchSpec, n_rows: int) -> float:
-    """Seconds to refit ``cand`` on all rows: its mean fold fit, scaled by the row ratio."""
+    """Seconds to refit ``cand`` on all rows: its mean fold fit plus preprocessing, scaled by the
+    row ratio and by 1.1 for the extra rounds a refit runs."""
     n_train = np.mean([len(tr) for tr, _ in spec.folds])
-    return float(np.mean(cand.fold_seconds)) * n_rows / n_train * 1.1
+    per_fold = float(np.mean(cand.fold_seconds)) + cand.prep_seconds
+    return per_fold * n_rows / n_train * 1.1
 
 
 def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
@@ -171,17 +175,17 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
                          best.score if best else None, spec.deadline.remaining()))
 
     for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio)):
-        search_left = spec.deadline.remaining() - spec.finish_seconds - reserve
-        if search_left < MIN_CANDIDATE_SECONDS:
+        search_end = Deadline(spec.deadline.end - spec.finish_seconds - reserve)
+        if search_end.remaining() < MIN_CANDIDATE_SECONDS:
             cand.status, cand.note = "skipped", "time limit reached before it could start"
             continue
-        budget = search_left / min(len(candidates) - idx, 2)
+        budget = search_end.remaining() / min(len(candidates) - idx, 2)
         event("candidate_start", f"cross-validating {cand.name}", idx)
-        _cross_validate(cand, family, params, y, spec, prepared, budget, mask)
+        _cross_validate(cand, family, params, y, spec, prepared, search_end, budget, mask)
         if cand.usable and (best is None or spec.metric.better(cand.score, best.score)):
             best = cand
-        if best is not None:
-            reserve = _refit_estimate(best, spec, n)
+        if best is not None:  # hold back the best one's refit, with a margin for misestimates
+            reserve = REFIT_MARGIN * _refit_estimate(best, spec, n)
         event("candidate_done", f"{cand.name}: {cand.status}"
               + (f" {spec.metric.name}={cand.score:.4f}" if cand.score is not None else ""), idx + 1)
 
@@ -207,18 +211,24 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
 
 
 def _cross_validate(cand: Candidate, family: Family, params: dict[str, Any], y: np.ndarray,
-                    spec: SearchSpec, prepared: _Prepared, budget: float, mask: np.ndarray) -> None:
+                    spec: SearchSpec, prepared: _Prepared, search_end: Deadline, budget: float,
+                    mask: np.ndarray) -> None:
+    """Fit ``cand`` on every fold within ``budget`` seconds (and before ``search_end``)."""
     k = len(spec.folds)
     start = time.monotonic()
     shape = (len(y), spec.n_classes) if spec.task != "regression" else (len(y),)
     oof = np.full(shape, np.nan)
     try:
         for i, (tr, va) in enumerate(spec.folds):
-            if spec.deadline.remaining() < spec.finish_seconds:
+            # a fold that cannot finish before the search must end is not started: some steps
+            # (preprocessing, a solver's chunk) cannot be interrupted once begun
+            expected = float(np.mean(cand.fold_seconds)) if cand.fold_seconds else 0.0
+            if search_end.remaining() < max(expected, 0.05):
                 cand.status, cand.note = "skipped", f"time limit reached after {i} of {k} folds"
                 return
-            fold_deadline = spec.deadline.sooner(start + budget * (i + 1) / k - time.monotonic())
-            transformer, Xtr, Xva, cats, _ = prepared.get(family.kind, i, tr, va)
+            fold_deadline = search_end.sooner(start + budget * (i + 1) / k - time.monotonic())
+            transformer, Xtr, Xva, cats, prep = prepared.get(family.kind, i, tr, va)
+            cand.prep_seconds += prep / k
             req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
                              seed=spec.seed, deadline=fold_deadline, n_threads=spec.n_threads,
                              sample_weight=_subset(spec.sample_weight, tr), X_val=Xva, y_val=y[va])

@@ -1,0 +1,32 @@
+"""Docs are tests: the README's Python quickstart runs as written."""
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_quickstart_runs(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, str(README), "exec"), {})
+    assert (tmp_path / "churn_model" / "manifest.json").exists()
+
+
+def test_readme_shows_the_two_commands_first():
+    text = README.read_text()
+    assert text.index("make demo") < text.index("Quickstart")
+    assert text.index("make test") < text.index("Quickstart")
+
+
+@pytest.mark.parametrize("verb", ["fit", "evaluate", "predict"])
+def test_readme_cli_verbs_exist(verb):
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    assert f"mlexpert {verb}" in README.read_text()
+    assert CliRunner().invoke(app, [verb, "--help"]).exit_code == 0
