@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from mlexpert.data import Role, Schema
-from mlexpert.features._transformers import DatetimeFeatures, TextFeatures
+from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
 Kind = Literal["tree", "linear"]
 MAX_TREE_CATEGORIES = 254  # beyond this, rare levels share one code (LightGBM/XGBoost limits)
@@ -32,7 +32,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocesso
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     num = schema.names(Role.NUMERIC)
     cat = schema.names(Role.CATEGORICAL)
@@ -43,10 +43,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocesso
         if num:
             parts.append(("num", "passthrough", num))
         if cat:
-            parts.append(("cat", OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan,
-                encoded_missing_value=np.nan, max_categories=MAX_TREE_CATEGORIES,
-                dtype=np.float64), cat))
+            parts.append(("cat", CategoryCodes(max_categories=MAX_TREE_CATEGORIES), cat))
         if dates:
             parts.append(("date", DatetimeFeatures(), dates))
         parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]

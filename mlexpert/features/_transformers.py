@@ -68,6 +68,44 @@ def _as_datetime64(s: pd.Series) -> np.ndarray:
     return pd.to_datetime(s).to_numpy(dtype="datetime64[ns]")
 
 
+class CategoryCodes(TransformerMixin, BaseEstimator):
+    """Categories to integer codes for trees: the ``max_categories`` most frequent levels get codes
+    0..K-1 (most frequent first), rarer and unseen levels share code K, missing stays NaN.
+
+    A hash lookup per value (``Index.get_indexer``); scikit-learn's OrdinalEncoder rebuilds a set of
+    all known levels on every call, which costs milliseconds per row on high-cardinality columns.
+    """
+
+    def __init__(self, max_categories: int = 254):
+        self.max_categories = max_categories
+
+    def fit(self, X, y=None):
+        X = pd.DataFrame(X)
+        self.columns_ = list(X.columns)
+        self.categories_ = []
+        for c in self.columns_:
+            counts = X[c].value_counts()
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            self.categories_.append(pd.Index([k for k, _ in ranked[: self.max_categories]],
+                                             dtype=object))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = pd.DataFrame(X)
+        out = np.empty((len(X), len(self.columns_)))
+        for j, cats in enumerate(self.categories_):
+            s = X.iloc[:, j].astype(object)
+            codes = cats.get_indexer(s.to_numpy()).astype(float)
+            missing = s.isna().to_numpy()
+            codes[(codes < 0) & ~missing] = len(cats)
+            codes[missing] = np.nan
+            out[:, j] = codes
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(self.columns_, dtype=object)
+
+
 class TextFeatures(TransformerMixin, BaseEstimator):
     """Free text to features: log length and word count, plus TF-IDF (sparse, for linear models)
     or TF-IDF reduced by truncated SVD to ``n_components`` dense columns (for trees, ``reduce``).

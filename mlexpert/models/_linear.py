@@ -5,6 +5,7 @@ can stop it between chunks, like boosting rounds.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ class LinearFamily:
         return [("linear", {"C": 1.0} if task != "regression" else {"alpha": 1.0})]
 
     def fit(self, X: Any, y: np.ndarray, params: dict[str, Any], req: FitRequest) -> Fitted:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression, Ridge
 
         if req.task == "regression":
@@ -31,7 +33,9 @@ class LinearFamily:
         est = LogisticRegression(max_iter=CHUNK_ITERATIONS, warm_start=True, **params)
         done, truncated = 0, False
         while True:
-            est.fit(X, y, sample_weight=req.sample_weight)
+            with warnings.catch_warnings():  # each chunk stops short of convergence by design
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(X, y, sample_weight=req.sample_weight)
             done += CHUNK_ITERATIONS
             if int(np.max(est.n_iter_)) < CHUNK_ITERATIONS or done >= MAX_ITERATIONS:
                 break  # converged, or enough

@@ -199,6 +199,9 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
                               deadline=spec.deadline)
     chosen = [(c, float(w)) for c, w in zip(usable, weights) if w > 0]
     chosen.sort(key=lambda cw: -cw[1])
+    for cand in candidates:  # fold models of candidates left out are no longer needed
+        if all(cand is not c for c, _ in chosen):
+            cand.fold_fits = []
     oof = sum(w * c.oof for c, w in chosen)
     ens_score = spec.metric.score(y[mask], oof[mask], _subset(spec.sample_weight, np.flatnonzero(mask)))
     t0 = time.monotonic()

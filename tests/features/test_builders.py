@@ -23,8 +23,9 @@ def test_fit_on_train_transform_unseen(kind):
     dense = out.toarray() if sp.issparse(out) else out
     if kind == "linear":
         assert np.isfinite(dense).all()
-    else:  # unseen categories become missing, not a crash; categorical indices point at codes
-        assert pre.categorical and np.isnan(dense[0, pre.categorical[0]])
+    else:  # unseen categories share the "other" code, missing stays NaN
+        col = pre.categorical[0]
+        assert dense[0, col] == 4 and np.isnan(dense[1, col]) and dense[4, col] == 4
 
 
 def test_tiny_text_falls_back_to_length_features():
@@ -32,3 +33,14 @@ def test_tiny_text_falls_back_to_length_features():
 
     out = TextFeatures().fit_transform(np.array([["a"], ["b"]], dtype=object))
     assert out.shape == (2, 2)
+
+
+def test_category_codes_rank_by_frequency_and_share_an_unseen_code():
+    import pandas as pd
+
+    from mlexpert.features._transformers import CategoryCodes
+
+    train = pd.DataFrame({"c": ["b", "a", "a", "c", None, "c", "a"]})
+    enc = CategoryCodes(max_categories=2).fit(train)
+    out = enc.transform(pd.DataFrame({"c": ["a", "c", "b", "zzz", None]}))[:, 0]
+    assert out[:4].tolist() == [0, 1, 2, 2] and np.isnan(out[4])
