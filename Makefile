@@ -2,7 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo lint test test-slow bench clean
 
 $(BIN)/mlexpert: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +19,10 @@ demo: setup
 	$(BIN)/mlexpert predict demo/model demo/test.csv --id-column customer_id --out demo/predictions.csv
 	@echo "predictions written to demo/predictions.csv"; head -n 5 demo/predictions.csv
 
-test: setup
+lint: setup
+	$(BIN)/ruff check mlexpert tests bench examples
+
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

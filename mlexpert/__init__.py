@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
 __all__ = ["BundleError", "ConfigError", "DataError", "MlexpertError", "Model", "SchemaError",
            "__version__", "fit", "load"]
 
+from mlexpert._version import __version__
 from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
 
 if TYPE_CHECKING:

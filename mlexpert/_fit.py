@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlexpert import __version__
 from mlexpert._clock import Deadline
+from mlexpert._version import __version__
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
 from mlexpert.data import Role, infer_schema, read_table
 from mlexpert.errors import DataError, bad_option, missing_column

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlexpert import __version__
+from mlexpert._version import __version__
 from mlexpert.data import Schema, read_table
 from mlexpert.errors import BundleError, DataError, missing_column
-from mlexpert.evaluate import bootstrap_interval, get_metric, metrics_for
+from mlexpert.evaluate import bootstrap_interval, metrics_for
 from mlexpert.findings import Finding
 
 FORMAT = "mlexpert-bundle"
@@ -169,7 +169,7 @@ class Model:
         else:
             index = {str(c): i for i, c in enumerate(self.classes)}
             labels = frame[self.target].map(lambda v: index.get(_label_key(v), -1)).to_numpy()
-            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels) if i < 0})
+            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=False) if i < 0})
             if unknown:
                 raise DataError(f"target column {self.target!r} has labels the model never saw: "
                                 f"{', '.join(map(repr, unknown[:5]))}. Known: "

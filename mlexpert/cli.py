@@ -231,8 +231,9 @@ def evaluate(
     import warnings
 
     with _user_errors():
-        import mlexpert
         from rich.table import Table
+
+        import mlexpert
 
         model = mlexpert.load(model_dir)
         with warnings.catch_warnings():

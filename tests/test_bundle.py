@@ -1,7 +1,6 @@
 """The bundle: round trip, atomic writes, and refusal of anything tampered, unknown or foreign."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 

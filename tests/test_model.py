@@ -1,6 +1,5 @@
 """Model: predictions, probabilities, evaluation and the schema check on new input."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from mlexpert.bundle import ExtraColumnsWarning

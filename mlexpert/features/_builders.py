@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from mlexpert.data import Role, Schema
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 

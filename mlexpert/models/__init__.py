@@ -3,7 +3,7 @@
 Family modules import their libraries inside ``fit``, so this registry is cheap to import.
 """
 from mlexpert.errors import bad_option
-from mlexpert.models._base import Family, Fitted, FitRequest
+from mlexpert.models._base import Family, FitRequest, Fitted
 from mlexpert.models._boosting import CatBoostFamily, LightGBMFamily, XGBoostFamily
 from mlexpert.models._forest import ExtraTreesFamily, RandomForestFamily
 from mlexpert.models._linear import LinearFamily

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.models._base import Fitted, FitRequest
+from mlexpert.models._base import FitRequest, Fitted
 
 MAX_ROUNDS = 10_000
 EARLY_STOP = 50

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.models._base import Fitted, FitRequest
+from mlexpert.models._base import FitRequest, Fitted
 
 FIRST_CHUNK = 10  # trees grown before the time per tree is known
 CHUNK = 50

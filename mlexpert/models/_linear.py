@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.models._base import Fitted, FitRequest
+from mlexpert.models._base import FitRequest, Fitted
 
 CHUNK_ITERATIONS = 25
 MAX_ITERATIONS = 500

@@ -25,7 +25,7 @@ from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import Metric
 from mlexpert.features import build_preprocessor
-from mlexpert.models import FAMILIES, Family, Fitted, FitRequest
+from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
 from mlexpert.search._ensemble import greedy_ensemble
 
 # Candidate configurations per preset, in order of expected value.
@@ -174,7 +174,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         emit(SearchEvent(kind, message, done, len(candidates), best.name if best else None,
                          best.score if best else None, spec.deadline.remaining()))
 
-    for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio)):
+    for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio, strict=False)):
         search_end = Deadline(spec.deadline.end - spec.finish_seconds - reserve)
         if search_end.remaining() < MIN_CANDIDATE_SECONDS:
             cand.status, cand.note = "skipped", "time limit reached before it could start"
@@ -197,7 +197,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     weights = greedy_ensemble([c.oof[mask] for c in usable], y[mask], spec.metric,
                               _subset(spec.sample_weight, np.flatnonzero(mask)),
                               deadline=spec.deadline)
-    chosen = [(c, float(w)) for c, w in zip(usable, weights) if w > 0]
+    chosen = [(c, float(w)) for c, w in zip(usable, weights, strict=False) if w > 0]
     chosen.sort(key=lambda cw: -cw[1])
     for cand in candidates:  # fold models of candidates left out are no longer needed
         if all(cand is not c for c, _ in chosen):
@@ -275,5 +275,5 @@ def _member(cand: Candidate, weight: float, family: Family, y: np.ndarray, spec:
         except Exception:  # noqa: BLE001 - the fold bag below is a sound fallback
             pass
     parts = [(prepared.get(family.kind, i, tr, va)[0], f)
-             for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits))]
+             for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=False))]
     return Member(cand.name, family.name, weight, parts, refit=False)

@@ -6,9 +6,9 @@ import pytest
 
 from mlexpert._clock import Deadline
 from mlexpert.data import infer_schema
+from mlexpert.errors import ConfigError
 from mlexpert.features import build_preprocessor
 from mlexpert.models import FAMILIES, FitRequest, get_family
-from mlexpert.errors import ConfigError
 from tests.conftest import TASKS, make_table
 
 ITERATIVE = {"lightgbm", "xgboost", "catboost", "random_forest", "extra_trees"}

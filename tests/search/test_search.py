@@ -7,8 +7,7 @@ from mlexpert.data import infer_schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import METRICS
 from mlexpert.plan import SplitPlan
-from mlexpert.search import SearchSpec, greedy_ensemble, run_search
-from mlexpert.search import _scheduler
+from mlexpert.search import SearchSpec, _scheduler, greedy_ensemble, run_search
 from tests.conftest import make_table
 
 
