@@ -5,6 +5,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,6 +61,23 @@ def _encode_target(y: pd.Series, task: str) -> tuple[np.ndarray, list[Any] | Non
     return codes.astype(int), classes
 
 
+@dataclass
+class _Rows:
+    """The target and the per-row options, kept aligned whenever rows are dropped."""
+
+    y: pd.Series
+    groups: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    order: np.ndarray | None = None
+
+    def take(self, keep: np.ndarray) -> _Rows:
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[keep]
+
+        return _Rows(self.y[keep].reset_index(drop=True), pick(self.groups), pick(self.weights),
+                     pick(self.order))
+
+
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
@@ -85,49 +103,16 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise DataError(f"{source} has a header but no rows; add data rows.")
     if target not in frame.columns:
         raise missing_column(target, "target", frame.columns)
-    findings: list[Finding] = []
-
-    y_raw = frame[target]
-    if pd.api.types.is_numeric_dtype(y_raw.dtype) and not pd.api.types.is_bool_dtype(y_raw.dtype):
-        y_raw = y_raw.replace([np.inf, -np.inf], np.nan)
-    keep = y_raw.notna().to_numpy()
-    if not keep.any():
-        raise DataError(f"target column {target!r} has no values: every row is missing. "
-                        "Check the column name and the file.")
-    if not keep.all():
-        n_drop = int((~keep).sum())
-        findings.append(Finding(
-            check="target_missing", severity="warning", columns=(target,),
-            message=f"{n_drop} row(s) with a missing target were dropped.",
-            evidence={"rows_dropped": n_drop, "rows_kept": int(keep.sum())},
-            suggestion="fill in the target for those rows if they should count."))
-
-    groups_values, groups_col = (None, None) if groups is None else _column_or_values(frame, groups, "groups")
-    weight_values, weight_col = ((None, None) if sample_weight is None
-                                 else _column_or_values(frame, sample_weight, "sample_weight"))
-    order = None
-    if time_column is not None:
-        if time_column not in frame.columns:
-            raise missing_column(time_column, "time", frame.columns)
-        order = _time_order(frame[time_column], time_column)
     for col in ignore_columns:
         if col not in frame.columns:
             raise missing_column(col, "ignored", frame.columns)
 
-    frame = frame.loc[keep].reset_index(drop=True)
-    y_raw = y_raw[keep].reset_index(drop=True)
-    sel = np.flatnonzero(keep)
-    groups_values = None if groups_values is None else groups_values[sel]
-    weight_values = None if weight_values is None else _check_weights(weight_values[sel], weight_col)
-    order = None if order is None else order[sel]
-    if groups_values is not None and pd.isna(groups_values).any():
-        raise DataError(f"groups{' column ' + repr(groups_col) if groups_col else ''} has missing "
-                        "values; every row needs a group.")
-    if len(frame) < MIN_ROWS:
-        raise DataError(f"only {len(frame)} row(s) have a target; mlexpert needs at least "
-                        f"{MIN_ROWS} to cross-validate a model. Add rows.")
+    rows, side_columns = _side_inputs(frame, target, groups, sample_weight, time_column)
+    keep, findings = _rows_with_target(rows.y)
+    frame, rows = frame.loc[keep].reset_index(drop=True), rows.take(keep)
+    _check_rows(rows, side_columns)
 
-    drop = {target, *ignore_columns} | {c for c in (groups_col, weight_col) if c}
+    drop = {target, *ignore_columns, *(c for c in side_columns.values() if c)}
     features = frame.drop(columns=[c for c in frame.columns if c in drop])
     if features.shape[1] == 0:
         raise DataError(f"no feature columns left besides target {target!r}: add columns that "
@@ -138,85 +123,152 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise DataError(f"no usable feature columns: every column was excluded ({roles}).")
     findings += schema.findings() + _inf_findings(features, schema)
 
-    plan = make_plan(schema, features, y_raw, task=task, metric=metric, groups=groups_values,
-                     time_order=order, seed=seed)
-    findings += plan.findings
+    plan = make_plan(schema, features, rows.y, task=task, metric=metric, groups=rows.groups,
+                     time_order=rows.order, seed=seed)
     if plan.task != "regression":
-        counts = y_raw.astype(str).value_counts()
-        rare = counts[counts < 2]
-        if len(rare):
-            findings.append(Finding(
-                check="rare_class", severity="warning", columns=(target,),
-                message=f"class(es) {', '.join(map(repr, rare.index[:5]))} have a single row and "
-                        "were dropped: one example cannot be cross-validated.",
-                evidence={"classes": {str(k): int(v) for k, v in rare.items()}},
-                suggestion="collect more examples of those classes or merge them."))
-            ok = ~y_raw.astype(str).isin(rare.index).to_numpy()
-            features, y_raw = features[ok].reset_index(drop=True), y_raw[ok].reset_index(drop=True)
-            groups_values = None if groups_values is None else groups_values[ok]
-            weight_values = None if weight_values is None else weight_values[ok]
-            order = None if order is None else order[ok]
-            plan = make_plan(schema, features, y_raw, task=plan.task, metric=plan.metric.name,
-                             groups=groups_values, time_order=order, seed=seed)
-    y, classes = _encode_target(y_raw, plan.task)
-    X = schema.prepare(features)
-    folds = plan.split.folds(y, groups_values, order)
+        keep, rare = _classes_with_two_rows(rows.y, target)
+        if rare is not None:
+            findings.append(rare)
+            features, rows = features[keep].reset_index(drop=True), rows.take(keep)
+            plan = make_plan(schema, features, rows.y, task=plan.task, metric=plan.metric.name,
+                             groups=rows.groups, time_order=rows.order, seed=seed)
+    findings += plan.findings
+    y, classes = _encode_target(rows.y, plan.task)
     spec = SearchSpec(task=plan.task, n_classes=len(classes) if classes else 0, metric=plan.metric,
-                      folds=folds, deadline=deadline, seed=seed, preset=presets,
-                      sample_weight=weight_values,
+                      folds=plan.split.folds(y, rows.groups, rows.order), deadline=deadline,
+                      seed=seed, preset=presets, sample_weight=rows.weights,
                       finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)))
-    result = run_search(X, y, schema, spec, progress)
-
-    cv_metrics = {}
-    m = result.oof_mask
-    w = None if weight_values is None else weight_values[m]
-    for metric_obj in metrics_for(plan.task):
-        if deadline.remaining() < 0.1 and metric_obj is not plan.metric:
-            break
-        try:
-            value = metric_obj.score(y[m], result.oof[m], w)
-        except ValueError:
-            continue
-        entry = {"value": value, "low": float("nan"), "high": float("nan")}
-        if metric_obj is plan.metric:
-            entry["low"], entry["high"] = bootstrap_interval(metric_obj, y[m], result.oof[m], w,
-                                                             n_resamples=200, seed=seed)
-        cv_metrics[metric_obj.name] = entry
-
-    weights = {mem.name: mem.weight for mem in result.members}
-    refit = {mem.name: ("all rows" if mem.refit else f"{len(mem.parts)}-fold bag")
-             for mem in result.members}
-    board = [{"model": c.name, "family": c.family, "score": c.score, "status": c.status,
-              "fit_seconds": round(c.fit_seconds, 3), "ensemble_weight": weights.get(c.name, 0.0),
-              "final_fit": refit.get(c.name, ""), "note": c.note} for c in result.candidates]
-    if len(result.members) > 1:
-        board.append({"model": "ensemble", "family": "ensemble", "score": result.ensemble_score,
-                      "status": "ok", "fit_seconds": round(sum(c.fit_seconds for c in result.candidates), 3),
-                      "ensemble_weight": 1.0, "final_fit": "", "note": f"{len(result.members)} members"})
-    sign = 1 if plan.metric.greater_is_better else -1
-    board.sort(key=lambda r: (r["score"] is None, -sign * (r["score"] if r["score"] is not None else 0)))
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result = run_search(schema.prepare(features), y, schema, spec, progress)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
         "libraries": library_versions(),
         "target": {"name": target, "task": plan.task, "classes": classes},
         "metric": plan.metric.name,
-        "metrics": {"cv": cv_metrics, "cv_note": "out-of-fold predictions of the final ensemble; "
-                    "95 % percentile bootstrap interval for the headline metric"},
+        "metrics": {"cv": _cv_metrics(result, y, rows.weights, plan, deadline, seed),
+                    "cv_note": "out-of-fold predictions of the final ensemble; 95 % percentile "
+                               "bootstrap interval for the headline metric"},
         "schema": schema.to_dict(),
         "plan": {"task": plan.task, "metric": plan.metric.name, "split": plan.split.to_dict(),
-                 "groups": groups_col, "time_column": time_column, "sample_weight": weight_col,
+                 "groups": side_columns["groups"], "time_column": time_column,
+                 "sample_weight": side_columns["sample_weight"],
                  "ignored_columns": list(ignore_columns), "presets": presets},
-        "leaderboard": board,
-        "ensemble": [{"model": mem.name, "family": mem.family, "weight": mem.weight,
-                      "final_fit": refit[mem.name]} for mem in result.members],
+        "leaderboard": _leaderboard(result, plan.metric),
+        "ensemble": [{"model": m.name, "family": m.family, "weight": m.weight,
+                      "final_fit": _final_fit(m)} for m in result.members],
         "findings": [f.to_dict() for f in findings],
         "provenance": {"data_fingerprint": _fingerprint(frame), "rows": int(len(y)),
                        "columns": int(frame.shape[1]), "seed": seed, "time_limit": float(time_limit),
-                       "fit_seconds": round(time.monotonic() - started, 3), "created_at": created,
+                       "fit_seconds": round(time.monotonic() - started, 3),
+                       "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        "source": str(data) if isinstance(data, str) else type(data).__name__},
     }
     return Model(manifest, result.members)
+
+
+def _side_inputs(frame: pd.DataFrame, target: str, groups: Any, sample_weight: Any,
+                 time_column: str | None) -> tuple[_Rows, dict[str, str | None]]:
+    """The target and the per-row options as arrays, and which columns they came from."""
+    y = frame[target]
+    if pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype):
+        y = y.replace([np.inf, -np.inf], np.nan)
+    rows, columns = _Rows(y), {"groups": None, "sample_weight": None}
+    if groups is not None:
+        rows.groups, columns["groups"] = _column_or_values(frame, groups, "groups")
+    if sample_weight is not None:
+        rows.weights, columns["sample_weight"] = _column_or_values(frame, sample_weight,
+                                                                   "sample_weight")
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise missing_column(time_column, "time", frame.columns)
+        rows.order = _time_order(frame[time_column], time_column)
+    return rows, columns
+
+
+def _rows_with_target(y: pd.Series) -> tuple[np.ndarray, list[Finding]]:
+    """Which rows have a target; dropping the others is said, and no target at all is an error."""
+    keep = y.notna().to_numpy()
+    if not keep.any():
+        raise DataError(f"target column {y.name!r} has no values: every row is missing. "
+                        "Check the column name and the file.")
+    if keep.all():
+        return keep, []
+    n_drop = int((~keep).sum())
+    return keep, [Finding(
+        check="target_missing", severity="warning", columns=(str(y.name),),
+        message=f"{n_drop} row(s) with a missing target were dropped.",
+        evidence={"rows_dropped": n_drop, "rows_kept": int(keep.sum())},
+        suggestion="fill in the target for those rows if they should count.")]
+
+
+def _check_rows(rows: _Rows, columns: dict[str, str | None]) -> None:
+    if rows.weights is not None:
+        rows.weights = _check_weights(rows.weights, columns["sample_weight"])
+    if rows.groups is not None and pd.isna(rows.groups).any():
+        name = f" column {columns['groups']!r}" if columns["groups"] else ""
+        raise DataError(f"groups{name} has missing values; every row needs a group.")
+    if len(rows.y) < MIN_ROWS:
+        raise DataError(f"only {len(rows.y)} row(s) have a target; mlexpert needs at least "
+                        f"{MIN_ROWS} to cross-validate a model. Add rows.")
+
+
+def _classes_with_two_rows(y: pd.Series, target: str) -> tuple[np.ndarray, Finding | None]:
+    """Rows whose class has at least two examples (one example cannot be cross-validated)."""
+    text = y.astype(str)
+    counts = text.value_counts()
+    rare = counts[counts < 2]
+    if rare.empty:
+        return np.ones(len(y), dtype=bool), None
+    return ~text.isin(rare.index).to_numpy(), Finding(
+        check="rare_class", severity="warning", columns=(target,),
+        message=f"class(es) {', '.join(map(repr, rare.index[:5]))} have a single row and "
+                "were dropped: one example cannot be cross-validated.",
+        evidence={"classes": {str(k): int(v) for k, v in rare.items()}},
+        suggestion="collect more examples of those classes or merge them.")
+
+
+def _cv_metrics(result: Any, y: np.ndarray, weights: np.ndarray | None, plan: Any,
+                deadline: Deadline, seed: int) -> dict[str, dict[str, float]]:
+    """Every metric of the task on the ensemble's out-of-fold predictions; the headline metric
+    gets a bootstrap interval. Secondary metrics are skipped if the deadline has come."""
+    out = {}
+    m = result.oof_mask
+    w = None if weights is None else weights[m]
+    for metric in metrics_for(plan.task):
+        if deadline.remaining() < 0.1 and metric is not plan.metric:
+            break
+        try:
+            value = metric.score(y[m], result.oof[m], w)
+        except ValueError:  # e.g. ROC AUC when a time split validates one class only
+            continue
+        low, high = float("nan"), float("nan")
+        if metric is plan.metric:
+            low, high = bootstrap_interval(metric, y[m], result.oof[m], w, n_resamples=200,
+                                           seed=seed)
+        out[metric.name] = {"value": value, "low": low, "high": high}
+    return out
+
+
+def _final_fit(member: Any) -> str:
+    return "all rows" if member.refit else f"{len(member.parts)}-fold bag"
+
+
+def _leaderboard(result: Any, metric: Any) -> list[dict[str, Any]]:
+    """One row per candidate (and the ensemble when it has several members), best first."""
+    members = {m.name: m for m in result.members}
+    board = [{"model": c.name, "family": c.family, "score": c.score, "status": c.status,
+              "fit_seconds": round(c.fit_seconds, 3),
+              "ensemble_weight": members[c.name].weight if c.name in members else 0.0,
+              "final_fit": _final_fit(members[c.name]) if c.name in members else "",
+              "note": c.note} for c in result.candidates]
+    if len(result.members) > 1:
+        board.append({"model": "ensemble", "family": "ensemble", "score": result.ensemble_score,
+                      "status": "ok",
+                      "fit_seconds": round(sum(c.fit_seconds for c in result.candidates), 3),
+                      "ensemble_weight": 1.0, "final_fit": "",
+                      "note": f"{len(result.members)} members"})
+    sign = 1 if metric.greater_is_better else -1
+    board.sort(key=lambda r: (r["score"] is None, -sign * (r["score"] or 0.0)))
+    return board
 
 
 def _time_order(values: pd.Series, name: str) -> np.ndarray:

@@ -169,7 +169,7 @@ class Model:
         else:
             index = {str(c): i for i, c in enumerate(self.classes)}
             labels = frame[self.target].map(lambda v: index.get(_label_key(v), -1)).to_numpy()
-            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=False) if i < 0})
+            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=True) if i < 0})
             if unknown:
                 raise DataError(f"target column {self.target!r} has labels the model never saw: "
                                 f"{', '.join(map(repr, unknown[:5]))}. Known: "

@@ -174,7 +174,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         emit(SearchEvent(kind, message, done, len(candidates), best.name if best else None,
                          best.score if best else None, spec.deadline.remaining()))
 
-    for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio, strict=False)):
+    for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio, strict=True)):
         search_end = Deadline(spec.deadline.end - spec.finish_seconds - reserve)
         if search_end.remaining() < MIN_CANDIDATE_SECONDS:
             cand.status, cand.note = "skipped", "time limit reached before it could start"
@@ -197,7 +197,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     weights = greedy_ensemble([c.oof[mask] for c in usable], y[mask], spec.metric,
                               _subset(spec.sample_weight, np.flatnonzero(mask)),
                               deadline=spec.deadline)
-    chosen = [(c, float(w)) for c, w in zip(usable, weights, strict=False) if w > 0]
+    chosen = [(c, float(w)) for c, w in zip(usable, weights, strict=True) if w > 0]
     chosen.sort(key=lambda cw: -cw[1])
     for cand in candidates:  # fold models of candidates left out are no longer needed
         if all(cand is not c for c, _ in chosen):
@@ -207,7 +207,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     t0 = time.monotonic()
     members = []
     for cand, w in chosen:
-        event("refit", f"refitting {cand.name} on all rows", len(candidates))
+        event("refit", f"finalizing {cand.name}", len(candidates))
         members.append(_member(cand, w, FAMILIES[cand.family], y, spec, prepared))
     event("done", "search finished", len(candidates))
     return SearchResult(candidates, members, ens_score, oof, mask, time.monotonic() - t0)
@@ -275,5 +275,5 @@ def _member(cand: Candidate, weight: float, family: Family, y: np.ndarray, spec:
         except Exception:  # noqa: BLE001 - the fold bag below is a sound fallback
             pass
     parts = [(prepared.get(family.kind, i, tr, va)[0], f)
-             for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=False))]
+             for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)
