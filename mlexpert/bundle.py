@@ -77,6 +77,22 @@ def is_bundle(path: Path) -> bool:
         return False
 
 
+def check_writable(path: Path, *, overwrite: bool) -> None:
+    """Raise BundleError unless a bundle may be written at ``path``: it is absent, an empty
+    directory, or (with ``overwrite``) a bundle. Anything else is never replaced."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise BundleError(f"{str(path)!r} exists and is a file; choose another output path.")
+    if is_bundle(path):
+        if not overwrite:
+            raise BundleError(f"{str(path)!r} already holds a model bundle; pass "
+                              "overwrite=True (CLI: --force) to replace it.")
+    elif any(path.iterdir()):
+        raise BundleError(f"{str(path)!r} is a non-empty directory that is not a model "
+                          "bundle; refusing to overwrite it. Choose another output path.")
+
+
 class Model:
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
@@ -192,16 +208,7 @@ class Model:
         import joblib
 
         path = Path(path)
-        if path.exists():
-            if not path.is_dir():
-                raise BundleError(f"{str(path)!r} exists and is a file; choose another output path.")
-            if is_bundle(path):
-                if not overwrite:
-                    raise BundleError(f"{str(path)!r} already holds a model bundle; pass "
-                                      "overwrite=True (CLI: --force) to replace it.")
-            elif any(path.iterdir()):
-                raise BundleError(f"{str(path)!r} is a non-empty directory that is not a model "
-                                  "bundle; refusing to overwrite it. Choose another output path.")
+        check_writable(path, overwrite=overwrite)
         parent = path.resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
         tmp = parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"

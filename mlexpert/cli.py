@@ -43,6 +43,21 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+def _print_json(obj: Any) -> None:
+    """One strict JSON object on stdout: NaN and infinities (undefined intervals) become null."""
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return o
+
+    print(json.dumps(clean(obj), default=str, allow_nan=False))
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -112,14 +127,9 @@ def fit(
 
     with _user_errors():
         from mlexpert import fit as fit_model
-        from mlexpert.bundle import is_bundle
-        from mlexpert.errors import BundleError
+        from mlexpert.bundle import check_writable
 
-        if out.exists() and (out.is_file() or (any(out.iterdir()) and not is_bundle(out))):
-            raise BundleError(f"{str(out)!r} exists and is not a model bundle; refusing to "
-                              "overwrite it. Choose another --out.")
-        if out.exists() and is_bundle(out) and not force:
-            raise BundleError(f"{str(out)!r} already holds a model bundle; pass --force to replace it.")
+        check_writable(out, overwrite=force)  # before the fit, not after a long wait
         err = _console(stderr=True)
         display = None if as_json else _FitDisplay(time_limit, err)
         try:
@@ -135,11 +145,10 @@ def fit(
         model.save(out, overwrite=force)
         if as_json:
             info = model.info
-            print(json.dumps({"bundle": str(out), "task": model.task, "metric": model.metric,
-                              "cv": model.metrics, "leaderboard": info["leaderboard"],
-                              "findings": info["findings"],
-                              "fit_seconds": info["provenance"]["fit_seconds"]},
-                             default=str))
+            _print_json({"bundle": str(out), "task": model.task, "metric": model.metric,
+                         "cv": model.metrics, "leaderboard": info["leaderboard"],
+                         "findings": info["findings"],
+                         "fit_seconds": info["provenance"]["fit_seconds"]})
             return
         _report_fit(model, out)
 
@@ -241,7 +250,7 @@ def evaluate(
             report = model.evaluate(data)
         report["cv"] = model.metrics
         if as_json:
-            print(json.dumps(report, default=str))
+            _print_json(report)
             return
         table = Table(title=f"Holdout evaluation on {report['rows']} rows ({model.task})")
         for col in ("metric", "holdout", "95% CI", "cross-validated"):

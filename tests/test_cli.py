@@ -16,6 +16,14 @@ CLI = [sys.executable, "-m", "mlexpert.cli"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
 
 
+def strict_json(text):
+    """Parse as a strict JSON reader (jq, JavaScript) would: NaN/Infinity are not JSON."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def run(*args, **kw):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV,
                           timeout=300, **kw)
@@ -37,7 +45,7 @@ def bundle(files):
     r = run("fit", files / "train.csv", "--target", "y", "--time-limit", 20, "--presets", "fast",
             "--out", out, "--json")
     assert r.returncode == 0, r.stderr
-    report = json.loads(r.stdout)
+    report = strict_json(r.stdout)
     assert report["task"] == "multiclass" and report["leaderboard"]
     assert any(f["check"] == "id_column" for f in report["findings"])
     return out
@@ -72,7 +80,7 @@ def test_predict_to_stdout_and_note_on_extra_columns(files, bundle):
 def test_evaluate_json_and_table(files, bundle):
     r = run("evaluate", bundle, files / "test.csv", "--json")
     assert r.returncode == 0, r.stderr
-    report = json.loads(r.stdout)
+    report = strict_json(r.stdout)
     assert report["rows"] == 60 and "log_loss" in report["metrics"] and "cv" in report
     r = run("evaluate", bundle, files / "test.csv")
     assert r.returncode == 0 and "95% CI" in r.stdout
