@@ -9,8 +9,10 @@ import numpy as np
 
 from mlexpert.models._base import FitRequest, Fitted
 
-FIRST_CHUNK = 10  # trees grown before the time per tree is known
+FIRST_CHUNK = 10  # trees grown before the time and memory per tree are known
 CHUNK = 50
+MAX_LEAF_NODES = 15_000  # as AutoGluon's forests: deep trees on big data grow huge otherwise
+MAX_MODEL_BYTES = 128 * 2**20  # trees stop being added beyond this size (one fold's model)
 
 
 class _ForestFamily:
@@ -23,6 +25,7 @@ class _ForestFamily:
 
     def configs(self, task: str) -> list[tuple[str, dict[str, Any]]]:
         return [(self.name, {"n_estimators": self.n_trees, "min_samples_leaf": 1,
+                             "max_leaf_nodes": MAX_LEAF_NODES,
                              "max_features": "sqrt" if task != "regression" else 0.6})]
 
     def fit(self, X: Any, y: np.ndarray, params: dict[str, Any], req: FitRequest) -> Fitted:
@@ -34,6 +37,10 @@ class _ForestFamily:
         truncated = False
         per_tree = None
         while est.n_estimators < target:
+            if per_tree is not None:  # cap the size: a fold's forest must not take gigabytes
+                target = min(target, max(est.n_estimators, int(MAX_MODEL_BYTES / _tree_bytes(est))))
+                if est.n_estimators >= target:
+                    break
             left = req.deadline.remaining()
             grow = FIRST_CHUNK if per_tree is None else min(CHUNK, int(left / per_tree))
             if est.n_estimators > 0 and grow < 1:
@@ -68,3 +75,10 @@ class ExtraTreesFamily(_ForestFamily):
         from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
         return ExtraTreesClassifier, ExtraTreesRegressor
+
+
+def _tree_bytes(forest: Any) -> float:
+    """Mean bytes per fitted tree: node records (~64 B) plus the per-node value array."""
+    trees = [t.tree_ for t in forest.estimators_]
+    per_node = 64 + 8 * trees[0].value.shape[1] * trees[0].value.shape[2]
+    return per_node * float(np.mean([t.node_count for t in trees]))

@@ -80,3 +80,16 @@ def test_every_preset_config_names_a_family_config():
 def test_unknown_family():
     with pytest.raises(ConfigError, match="model family must be one of"):
         get_family("svm")
+
+
+@pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
+def test_forest_size_is_capped(monkeypatch, name):
+    from mlexpert.models import _forest
+
+    monkeypatch.setattr(_forest, "MAX_MODEL_BYTES", 2**20)
+    X, y, k, cats = _data("regression", "tree")
+    family = FAMILIES[name]
+    fitted = family.fit(X, y, family.configs("regression")[0][1], _request("regression", k, cats))
+    n_trees = len(fitted.estimator.estimators_)
+    assert 10 <= n_trees < 300 and not fitted.truncated
+    assert _forest._tree_bytes(fitted.estimator) * n_trees <= 2**20 * 1.2
