@@ -32,8 +32,13 @@ class _ForestFamily:
         clf, reg = self._classes()
         cls = reg if req.task == "regression" else clf
         target = params.get("n_estimators", self.n_trees)
+        params = {k: v for k, v in params.items() if k != "n_estimators"}
+        if params.get("max_leaf_nodes") and len(y) <= params["max_leaf_nodes"]:
+            # moot (a tree cannot have more leaves than rows), and costly: scikit-learn then
+            # preallocates 2 x max_leaf_nodes nodes per tree (3.5x slower on 500 rows)
+            params.pop("max_leaf_nodes")
         est = cls(n_estimators=0, warm_start=True, random_state=req.seed, n_jobs=req.n_threads,
-                  **{k: v for k, v in params.items() if k != "n_estimators"})
+                  **params)
         truncated = False
         per_tree = None
         while est.n_estimators < target:

@@ -110,12 +110,14 @@ class Member:
 
 @dataclass
 class SearchResult:
+    """Every candidate as tried, the chosen members, and the ensemble's out-of-fold predictions
+    (``oof_mask`` marks the rows that have one: all of them except under a time split)."""
+
     candidates: list[Candidate]
     members: list[Member]
     ensemble_score: float
     oof: np.ndarray
     oof_mask: np.ndarray
-    refit_seconds: float
 
 
 class _Prepared:
@@ -204,13 +206,12 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
             cand.fold_fits = []
     oof = sum(w * c.oof for c, w in chosen)
     ens_score = spec.metric.score(y[mask], oof[mask], _subset(spec.sample_weight, np.flatnonzero(mask)))
-    t0 = time.monotonic()
     members = []
     for cand, w in chosen:
         event("refit", f"finalizing {cand.name}", len(candidates))
         members.append(_member(cand, w, FAMILIES[cand.family], y, spec, prepared))
     event("done", "search finished", len(candidates))
-    return SearchResult(candidates, members, ens_score, oof, mask, time.monotonic() - t0)
+    return SearchResult(candidates, members, ens_score, oof, mask)
 
 
 def _cross_validate(cand: Candidate, family: Family, params: dict[str, Any], y: np.ndarray,
