@@ -149,14 +149,20 @@ class Model:
         total = sum(m.weight * m.predict(X, cache) for m in self._members)
         return total / sum(m.weight for m in self._members)
 
+    def _labels(self, raw: np.ndarray, index: pd.Index) -> pd.Series:
+        if self.task == "regression":
+            return pd.Series(raw, index=index, name=self.target)
+        labels = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+        return pd.Series(labels, index=index, name=self.target).infer_objects()
+
+    def _proba(self, raw: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        return pd.DataFrame(raw / raw.sum(axis=1, keepdims=True), index=index,
+                            columns=list(self.classes))
+
     def predict(self, data: Any) -> pd.Series:
         """Labels (classification) or values (regression), one per input row, input's index."""
         X = self._features(data)
-        raw = self._raw(X)
-        if self.task == "regression":
-            return pd.Series(raw, index=X.index, name=self.target)
-        labels = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
-        return pd.Series(labels, index=X.index, name=self.target).infer_objects()
+        return self._labels(self._raw(X), X.index)
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities: one column per class label, rows sum to 1 (classification only)."""
@@ -164,9 +170,19 @@ class Model:
             raise DataError("predict_proba is for classification; this model does regression. "
                             "Use predict.")
         X = self._features(data)
+        return self._proba(self._raw(X), X.index)
+
+    def predict_table(self, data: Any) -> pd.DataFrame:
+        """Batch scoring in one pass: the prediction column (named after the target) and, for
+        classification, one ``proba_<class>`` column per class."""
+        X = self._features(data)
         raw = self._raw(X)
-        raw = raw / raw.sum(axis=1, keepdims=True)
-        return pd.DataFrame(raw, index=X.index, columns=list(self.classes))
+        out = self._labels(raw, X.index).to_frame()
+        if self.task != "regression":
+            proba = self._proba(raw, X.index)
+            proba.columns = [f"proba_{c}" for c in proba.columns]
+            out = pd.concat([out, proba], axis=1)
+        return out
 
     def evaluate(self, data: Any, *, n_resamples: int = 1000) -> dict[str, Any]:
         """Every applicable metric on labelled ``data``, with 95 % bootstrap intervals."""

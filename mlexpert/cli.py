@@ -216,18 +216,10 @@ def predict(
 
 
 def _predictions(model: Any, frame: Any, id_column: str | None) -> Any:
-    import pandas as pd
-
-    cols = {}
+    table = model.predict_table(frame)
     if id_column is not None:
-        cols[id_column] = frame[id_column]
-    cols[model.target] = model.predict(frame)
-    out = pd.DataFrame(cols)
-    if model.task != "regression":
-        proba = model.predict_proba(frame)
-        proba.columns = [f"proba_{c}" for c in proba.columns]
-        out = pd.concat([out, proba], axis=1)
-    return out
+        table.insert(0, id_column, frame[id_column])
+    return table
 
 
 @app.command()

@@ -55,3 +55,17 @@ def test_evaluate_rejects_unknown_labels_and_missing_target(fitted, tables):
     data.loc[data.index[0], "y"] = "maybe"
     with pytest.raises(DataError, match="labels the model never saw: 'maybe'"):
         model.evaluate(data)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_predict_table_agrees_with_predict_and_proba(fitted, tables, task):
+    model = fitted[task]
+    X = tables[task].drop(columns="y").iloc[:30]
+    table = model.predict_table(X)
+    assert (table["y"] == model.predict(X)).all()
+    if task != "regression":
+        proba = model.predict_proba(X)
+        assert list(table.columns) == ["y"] + [f"proba_{c}" for c in proba.columns]
+        np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(), proba.to_numpy())
+    else:
+        assert list(table.columns) == ["y"]
