@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert._version import __version__
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
-from mlexpert.data import Role, infer_schema, read_table
+from mlexpert.data import Role, describe_source, infer_schema, read_table
 from mlexpert.errors import DataError, bad_option, missing_column
 from mlexpert.evaluate import bootstrap_interval, metrics_for
 from mlexpert.findings import Finding
@@ -96,7 +95,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise bad_option("presets", presets, f"one of {', '.join(PRESETS)}")
     deadline = Deadline(started + float(time_limit))
     frame = read_table(data)
-    source = f"file {str(data)!r}" if isinstance(data, str | os.PathLike) else "the data"
+    source = describe_source(data)
     if frame.shape[1] == 0:
         raise DataError(f"{source} has no columns.")
     if len(frame) == 0:

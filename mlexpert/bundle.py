@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._version import __version__
-from mlexpert.data import Schema, read_table
+from mlexpert.data import Schema, describe_source, read_table
 from mlexpert.errors import BundleError, DataError, missing_column
 from mlexpert.evaluate import bootstrap_interval, metrics_for
 from mlexpert.findings import Finding
@@ -133,8 +133,9 @@ class Model:
                 f"{m.get('value', float('nan')):.4f}, members={[x.name for x in self._members]})")
 
     # -- prediction -------------------------------------------------------------------------
-    def _features(self, data: Any, source: str = "the data") -> pd.DataFrame:
+    def _features(self, data: Any, source: str | None = None) -> pd.DataFrame:
         frame = read_table(data)
+        source = source or describe_source(data)
         if len(frame) == 0:
             raise DataError(f"{source} has no rows to predict.")
         extra = [c for c in self.schema.extra_columns(frame) if c != self.target]
@@ -172,10 +173,11 @@ class Model:
         X = self._features(data)
         return self._proba(self._raw(X), X.index)
 
-    def predict_table(self, data: Any) -> pd.DataFrame:
+    def predict_table(self, data: Any, *, source: str | None = None) -> pd.DataFrame:
         """Batch scoring in one pass: the prediction column (named after the target) and, for
-        classification, one ``proba_<class>`` column per class."""
-        X = self._features(data)
+        classification, one ``proba_<class>`` column per class. ``source`` names the data in
+        error messages (e.g. the file a DataFrame was read from)."""
+        X = self._features(data, source)
         raw = self._raw(X)
         out = self._labels(raw, X.index).to_frame()
         if self.task != "regression":
@@ -192,7 +194,7 @@ class Model:
         frame = frame[frame[self.target].notna()]
         if len(frame) == 0:
             raise DataError(f"target column {self.target!r} has no values to evaluate against.")
-        X = self.schema.prepare(frame, "the evaluation data")
+        X = self.schema.prepare(frame, describe_source(data))
         raw = self._raw(X)
         if self.task == "regression":
             y = pd.to_numeric(frame[self.target], errors="coerce").to_numpy(float)

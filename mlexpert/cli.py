@@ -196,7 +196,7 @@ def predict(
             raise missing_column(id_column, "id", frame.columns)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ExtraColumnsWarning)
-            result = _predictions(model, frame, id_column)
+            result = _predictions(model, frame, id_column, data)
         err = _console(stderr=True)
         for w in caught:
             if issubclass(w.category, ExtraColumnsWarning):
@@ -215,8 +215,10 @@ def predict(
         err.print(f"wrote {len(result)} predictions to {out}")
 
 
-def _predictions(model: Any, frame: Any, id_column: str | None) -> Any:
-    table = model.predict_table(frame)
+def _predictions(model: Any, frame: Any, id_column: str | None, path: str) -> Any:
+    from mlexpert.data import describe_source
+
+    table = model.predict_table(frame, source=describe_source(path))
     if id_column is not None:
         table.insert(0, id_column, frame[id_column])
     return table

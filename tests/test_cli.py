@@ -36,6 +36,7 @@ def files(tmp_path_factory):
     frame.insert(0, "row_key", [f"r{i}" for i in range(len(frame))])
     frame.iloc[:240].to_csv(d / "train.csv", index=False)
     frame.iloc[240:].to_csv(d / "test.csv", index=False)
+    frame.iloc[240:].drop(columns=["x1"]).to_csv(d / "lacking.csv", index=False)
     return d
 
 
@@ -92,6 +93,9 @@ def test_evaluate_json_and_table(files, bundle):
     (["predict", "{d}/train.csv", "{d}/test.csv"], "is not a directory"),
     (["predict", "{d}/model", "{d}/test.csv", "--id-column", "rowkey"], "Did you mean 'row_key'"),
     (["evaluate", "{d}/model", "{d}/missing.csv"], "does not exist"),
+    (["predict", "{d}/model", "{d}/lacking.csv"], "lacking.csv' lacks 1 column(s) the model was "
+                                                  "trained on: 'x1'"),
+    (["evaluate", "{d}/model", "{d}/lacking.csv"], "lacking.csv' lacks 1 column(s)"),
 ])
 def test_user_errors_are_one_line_exit_1(files, bundle, args, message):
     r = run(*[a.format(d=files) for a in args])

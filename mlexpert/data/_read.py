@@ -27,8 +27,9 @@ def _check_unique_names(names: list[object], source: str) -> None:
         )
 
 
-def _describe(source: Any) -> str:
-    return f"file {str(source)!r}" if isinstance(source, str | os.PathLike) else "the data"
+def describe_source(data: Any) -> str:
+    """How error messages name ``data``: the file for a path, else "the data"."""
+    return f"file {str(data)!r}" if isinstance(data, str | os.PathLike) else "the data"
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -109,5 +110,5 @@ def read_table(data: Any) -> pd.DataFrame:
             "a pyarrow Table, or a path to a CSV or Parquet file."
         )
     frame.columns = [str(c) for c in frame.columns]
-    _check_unique_names(list(frame.columns), _describe(data))
+    _check_unique_names(list(frame.columns), describe_source(data))
     return frame
