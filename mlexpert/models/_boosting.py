@@ -124,7 +124,9 @@ class XGBoostFamily:
 
 
 class _CatBoostDeadline:
-    """CatBoost callback: ``after_iteration`` returning False stops training."""
+    """CatBoost callback: ``after_iteration`` returning False stops training. Being Python code
+    run every iteration, it is also where Ctrl-C raises KeyboardInterrupt (CatBoost alone would
+    swallow it and return a model trained so far)."""
 
     def __init__(self, deadline: Any):
         self.deadline = deadline

@@ -93,3 +93,33 @@ def test_forest_size_is_capped(monkeypatch, name):
     n_trees = len(fitted.estimator.estimators_)
     assert 10 <= n_trees < 300 and not fitted.truncated
     assert _forest._tree_bytes(fitted.estimator) * n_trees <= 2**20 * 1.2
+
+
+def test_ctrl_c_interrupts_catboost(tmp_path):
+    """Left alone, CatBoost's training loop takes Ctrl-C as "stop early" and returns normally, so
+    a fit would go on. The family's per-iteration deadline callback runs Python code, where the
+    pending KeyboardInterrupt is raised: Ctrl-C must abort."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "cb.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from mlexpert._clock import Deadline\n"
+        "from mlexpert.models import FAMILIES, FitRequest\n"
+        "X = np.random.default_rng(0).random((50000, 20)); y = (X[:, 0] > 0.5).astype(int)\n"
+        "req = FitRequest('binary', 2, [], 0, Deadline.after(120), 2)\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    FAMILIES['catboost'].fit(X, y, {'iterations': 200000}, req)\n"
+        "    print('finished')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted"
