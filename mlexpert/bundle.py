@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._version import __version__
-from mlexpert.data import Schema, describe_source, read_table
+from mlexpert.data import Schema, category_text, describe_source, read_table
 from mlexpert.errors import BundleError, DataError, missing_column
 from mlexpert.evaluate import bootstrap_interval, metrics_for
 from mlexpert.findings import Finding
@@ -202,7 +202,7 @@ class Model:
             y, raw = y[ok], raw[ok]
         else:
             index = {str(c): i for i, c in enumerate(self.classes)}
-            labels = frame[self.target].map(lambda v: index.get(_label_key(v), -1)).to_numpy()
+            labels = category_text(frame[self.target]).map(lambda v: index.get(v, -1)).to_numpy()
             unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=True) if i < 0})
             if unknown:
                 raise DataError(f"target column {self.target!r} has labels the model never saw: "
@@ -237,7 +237,7 @@ class Model:
             manifest["files"] = {MEMBERS: _sha256(tmp / MEMBERS)}
             manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-            _fsync_dir(tmp)
+            _fsync_files(tmp)
             if path.exists():
                 old = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
                 os.rename(path, old)
@@ -252,13 +252,8 @@ class Model:
         return path
 
 
-def _label_key(v: Any) -> str:
-    if isinstance(v, float | np.floating) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync_files(path: Path) -> None:
+    """Flush every file in ``path`` to disk before the rename makes the bundle visible."""
     for p in path.iterdir():
         with open(p, "rb") as fh:
             os.fsync(fh.fileno())

@@ -65,7 +65,7 @@ def _is_stringlike(s: pd.Series) -> bool:
             or isinstance(s.dtype, pd.CategoricalDtype))
 
 
-def _category_text(values: pd.Series) -> pd.Series:
+def category_text(values: pd.Series) -> pd.Series:
     """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
 
     def one(v: Any) -> Any:
@@ -170,7 +170,7 @@ def _column_stats(info: ColumnInfo, s: pd.Series) -> tuple[dict[str, Any], list[
         # JSON has no inf/NaN: a statistic that overflows is recorded as unknown
         return {k: (float(x) if np.isfinite(x) else None) for k, x in stats.items()}, []
     if info.role == Role.CATEGORICAL:
-        counts = _category_text(s).value_counts()
+        counts = category_text(s).value_counts()
         top = counts.head(20)
         stats = {"n_categories": int(len(counts)),
                  "top": {str(k): int(v) for k, v in top.items()}}
@@ -240,7 +240,7 @@ class Schema:
             if c.role == Role.NUMERIC:
                 out[c.name] = _to_numeric(s)
             elif c.role == Role.CATEGORICAL:
-                out[c.name] = _category_text(s)
+                out[c.name] = category_text(s)
             elif c.role == Role.DATETIME:
                 out[c.name] = _to_datetime(s, c.datetime_format)
             else:

@@ -146,8 +146,8 @@ def _portfolio(preset: str, task: str) -> list[tuple[str, Family, dict[str, Any]
     return [(name, *by_name[name]) for name in PRESETS[preset]]
 
 
-def _subset(w: np.ndarray | None, idx: np.ndarray | None) -> np.ndarray | None:
-    return None if w is None or idx is None else w[idx]
+def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    return None if w is None else w[idx]
 
 
 def _refit_estimate(cand: Candidate, spec: SearchSpec, n_rows: int) -> float:
@@ -167,6 +167,11 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     mask = np.zeros(n, dtype=bool)
     for _, va in spec.folds:
         mask[va] = True
+    y_eval, w_eval = y[mask], _subset(spec.sample_weight, np.flatnonzero(mask))
+
+    def score(oof: np.ndarray) -> float:
+        """The metric on the rows that have an out-of-fold prediction."""
+        return spec.metric.score(y_eval, oof[mask], w_eval)
     portfolio = _portfolio(spec.preset, spec.task)
     candidates = [Candidate(name, fam.name, params) for name, fam, params in portfolio]
     best: Candidate | None = None
@@ -183,7 +188,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
             continue
         budget = search_end.remaining() / min(len(candidates) - idx, 2)
         event("candidate_start", f"cross-validating {cand.name}", idx)
-        _cross_validate(cand, family, params, y, spec, prepared, search_end, budget, mask)
+        _cross_validate(cand, family, params, y, spec, prepared, search_end, budget, score)
         if cand.usable and (best is None or spec.metric.better(cand.score, best.score)):
             best = cand
         if best is not None:  # hold back the best one's refit, with a margin for misestimates
@@ -196,8 +201,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         reasons = "; ".join(f"{c.name}: {c.note}" for c in candidates if c.note)
         raise MlexpertError(f"no model could be trained within the time limit ({reasons}). "
                             "Give a larger time_limit or check the data.")
-    weights = greedy_ensemble([c.oof[mask] for c in usable], y[mask], spec.metric,
-                              _subset(spec.sample_weight, np.flatnonzero(mask)),
+    weights = greedy_ensemble([c.oof[mask] for c in usable], y_eval, spec.metric, w_eval,
                               deadline=spec.deadline)
     chosen = [(c, float(w)) for c, w in zip(usable, weights, strict=True) if w > 0]
     chosen.sort(key=lambda cw: -cw[1])
@@ -205,7 +209,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         if all(cand is not c for c, _ in chosen):
             cand.fold_fits = []
     oof = sum(w * c.oof for c, w in chosen)
-    ens_score = spec.metric.score(y[mask], oof[mask], _subset(spec.sample_weight, np.flatnonzero(mask)))
+    ens_score = score(oof)
     members = []
     for cand, w in chosen:
         event("refit", f"finalizing {cand.name}", len(candidates))
@@ -216,7 +220,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
 
 def _cross_validate(cand: Candidate, family: Family, params: dict[str, Any], y: np.ndarray,
                     spec: SearchSpec, prepared: _Prepared, search_end: Deadline, budget: float,
-                    mask: np.ndarray) -> None:
+                    score: Callable[[np.ndarray], float]) -> None:
     """Fit ``cand`` on every fold within ``budget`` seconds (and before ``search_end``)."""
     k = len(spec.folds)
     start = time.monotonic()
@@ -250,7 +254,7 @@ def _cross_validate(cand: Candidate, family: Family, params: dict[str, Any], y: 
     finally:
         cand.fit_seconds = time.monotonic() - start
     cand.oof = oof
-    cand.score = spec.metric.score(y[mask], oof[mask], _subset(spec.sample_weight, np.flatnonzero(mask)))
+    cand.score = score(oof)
     truncated = any(f.truncated for f in cand.fold_fits)
     cand.status = "stopped early" if truncated else "ok"
     if truncated:
