@@ -17,27 +17,33 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from mlexpert.bundle import Model
-    from mlexpert.search import SearchEvent
+    from mlexpert.search import Executor, SearchEvent
 
 
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
-        ignore_columns: Sequence[str] = (), presets: str = "medium",
+        ignore_columns: Sequence[str] = (), presets: str = "balanced", budget: int | None = None,
+        executor: Executor | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
     ``task``: binary | multiclass | regression (inferred when None). ``metric``: a registered
     metric name (ROC AUC / log loss / RMSE by default). ``groups``, ``sample_weight``: a column
-    name or one value per row. ``time_column``: split in time order. ``presets``: fast | medium.
+    name or one value per row. ``time_column``: split in time order. ``presets``: fast (one
+    model, lowest latency) | balanced | best (bigger ensembles, for long budgets). ``budget``:
+    tuning trials after the portfolio, for results that do not depend on machine speed (the
+    time limit is then a safety cap). ``executor``: where fold fits run (e.g.
+    ``mlexpert.search.ProcessExecutor(2)``); this process by default.
     ``progress``: called with a SearchEvent as the search goes.
     """
     from mlexpert._fit import fit as _fit
 
     return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                 groups=groups, time_column=time_column, sample_weight=sample_weight,
-                ignore_columns=ignore_columns, presets=presets, progress=progress)
+                ignore_columns=ignore_columns, presets=presets, budget=budget,
+                executor=executor, progress=progress)
 
 
 def load(path: Any) -> Model:

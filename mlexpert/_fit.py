@@ -16,12 +16,13 @@ from mlexpert._version import __version__
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
 from mlexpert.data import Role, describe_source, infer_schema, read_table
 from mlexpert.errors import DataError, bad_option, missing_column
-from mlexpert.evaluate import bootstrap_interval, metrics_for
+from mlexpert.evaluate import bootstrap_interval, corrected_t_test, metrics_for
 from mlexpert.findings import Finding
 from mlexpert.plan import make_plan
-from mlexpert.search import PRESETS, SearchEvent, SearchSpec, run_search
+from mlexpert.search import PRESETS, Executor, SearchEvent, SearchSpec, cpu_count, run_search
 
 MIN_ROWS = 10
+MULTITHREAD_ROWS = 20_000
 
 
 def _fingerprint(frame: pd.DataFrame) -> str:
@@ -80,19 +81,24 @@ class _Rows:
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
-        ignore_columns: Sequence[str] = (), presets: str = "medium",
+        ignore_columns: Sequence[str] = (), presets: str = "balanced", budget: int | None = None,
+        executor: Executor | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: pandas/polars DataFrame, pyarrow Table or CSV/Parquet path. ``groups`` and
     ``sample_weight`` take a column name or one value per row. The whole call, refit included,
-    ends within ``time_limit`` plus a small fixed overhead.
+    ends within ``time_limit`` plus a small fixed overhead. ``budget``: the number of tuning
+    trials after the portfolio (then the same inputs give the same model on any machine, and
+    ``time_limit`` is only a safety cap); None tunes while time is left.
     """
     started = time.monotonic()
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
         raise bad_option("time_limit", time_limit, "a positive number of seconds")
     if presets not in PRESETS:
         raise bad_option("presets", presets, f"one of {', '.join(PRESETS)}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+        raise bad_option("budget", budget, "a number of tuning trials (0 or more), or None")
     deadline = Deadline(started + float(time_limit))
     frame = read_table(data)
     source = describe_source(data)
@@ -133,11 +139,18 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                              groups=rows.groups, time_order=rows.order, seed=seed)
     findings += plan.findings
     y, classes = _encode_target(rows.y, plan.task)
+    train_weight, balance = _balanced_weights(y, rows.weights, plan)
+    findings += balance
     spec = SearchSpec(task=plan.task, n_classes=len(classes) if classes else 0, metric=plan.metric,
                       folds=plan.split.folds(y, rows.groups, rows.order), deadline=deadline,
                       seed=seed, preset=presets, sample_weight=rows.weights,
-                      finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)))
+                      train_weight=train_weight,
+                      finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)), trials=budget,
+                      executor=executor, n_threads=_threads(len(y)))
     result = run_search(schema.prepare(features), y, schema, spec, progress)
+    findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
+                         evidence={}, suggestion="use presets='best' to always ship the ensemble.")
+                 for note in result.notes]
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
         "libraries": library_versions(),
@@ -152,8 +165,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         "plan": {"task": plan.task, "metric": plan.metric.name, "split": plan.split.to_dict(),
                  "groups": side_columns["groups"], "time_column": time_column,
                  "sample_weight": side_columns["sample_weight"],
-                 "ignored_columns": list(ignore_columns), "presets": presets},
-        "leaderboard": _leaderboard(result, plan.metric),
+                 "ignored_columns": list(ignore_columns), "presets": presets,
+                 "budget_trials": budget},
+        "leaderboard": _leaderboard(result, plan.metric, spec),
         "ensemble": [{"model": m.name, "family": m.family, "weight": m.weight,
                       "final_fit": _final_fit(m)} for m in result.members],
         "findings": [f.to_dict() for f in findings],
@@ -249,23 +263,70 @@ def _final_fit(member: Any) -> str:
     return "all rows" if member.refit else f"{len(member.parts)}-fold bag"
 
 
-def _leaderboard(result: Any, metric: Any) -> list[dict[str, Any]]:
-    """One row per candidate (and the ensemble when it has several members), best first."""
+def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, Any]]:
+    """One row per candidate (and the ensemble when it has several members), best first: CV
+    score with its std over folds, fit seconds, predict ms per 1,000 rows, and the one-sided
+    p-value that the best is better only by chance (same folds, corrected paired t-test)."""
     members = {m.name: m for m in result.members}
-    board = [{"model": c.name, "family": c.family, "score": c.score, "status": c.status,
-              "fit_seconds": round(c.fit_seconds, 3),
+    board = [{"model": c.name, "family": c.family, "score": c.score,
+              "score_std": _std(c.fold_scores) if c.score is not None else None,
+              "status": c.status, "fit_seconds": round(c.fit_seconds, 3),
+              "predict_ms_per_1k": round(c.predict_ms, 3) if c.fold_scores else None,
               "ensemble_weight": members[c.name].weight if c.name in members else 0.0,
               "final_fit": _final_fit(members[c.name]) if c.name in members else "",
-              "note": c.note} for c in result.candidates]
+              "note": c.note, "_folds": c.fold_scores} for c in result.candidates]
     if len(result.members) > 1:
         board.append({"model": "ensemble", "family": "ensemble", "score": result.ensemble_score,
-                      "status": "ok",
+                      "score_std": _std(result.ensemble_fold_scores), "status": "ok",
                       "fit_seconds": round(sum(c.fit_seconds for c in result.candidates), 3),
+                      "predict_ms_per_1k": round(result.ensemble_predict_ms, 3),
                       "ensemble_weight": 1.0, "final_fit": "",
-                      "note": f"{len(result.members)} members"})
+                      "note": f"{len(result.members)} members", "_folds": result.ensemble_fold_scores})
     sign = 1 if metric.greater_is_better else -1
     board.sort(key=lambda r: (r["score"] is None, -sign * (r["score"] or 0.0)))
+    test_fraction = float(np.mean([len(va) / (len(tr) + len(va)) for tr, va in spec.folds]))
+    best = board[0]["_folds"]
+    for i, row in enumerate(board):
+        folds = row.pop("_folds")
+        p = corrected_t_test(sign * np.asarray(best), sign * np.asarray(folds), test_fraction) \
+            if i and row["score"] is not None and len(folds) == len(best) else None
+        row["p_vs_best"] = None if p is None or not np.isfinite(p) else round(p, 4)
     return board
+
+
+def _threads(n_rows: int) -> int:
+    """Threads per model fit. One below ``MULTITHREAD_ROWS`` rows: there a second thread gains
+    at most ~1.5x on an idle machine, while on a busy one OpenMP's barriers made LightGBM up to
+    50x slower (0.4 s -> 25 s on 1,600 rows, bench/threads.py); bigger data gains more from
+    threads and has more work per barrier."""
+    return 1 if n_rows < MULTITHREAD_ROWS else cpu_count()
+
+
+def _std(scores: list[float]) -> float | None:
+    finite = [s for s in scores if np.isfinite(s)]
+    return float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+
+
+def _balanced_weights(y: np.ndarray, weights: np.ndarray | None,
+                      plan: Any) -> tuple[np.ndarray | None, list[Finding]]:
+    # None: train with the user's weights as they are
+    """For metrics that count every class equally (balanced accuracy, macro F1), weight rows by
+    inverse class frequency when the classes are imbalanced (largest over smallest > 2)."""
+    if plan.task == "regression" or plan.metric.name not in ("balanced_accuracy", "f1_macro"):
+        return None, []
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if counts.max() / counts.min() <= 2:
+        return None, []
+    per_row = (len(y) / (len(counts) * np.bincount(y).astype(float)))[y]
+    base = np.ones(len(y)) if weights is None else weights
+    return base * per_row, [Finding(
+        check="class_weights", severity="info", columns=(),
+        message=f"classes are imbalanced ({int(counts.max())} vs {int(counts.min())} rows) and "
+                f"{plan.metric.name} counts each class equally: rows are weighted by inverse "
+                "class frequency during training.",
+        evidence={"largest_class": int(counts.max()), "smallest_class": int(counts.min())},
+        suggestion="pass metric='log_loss' or 'roc_auc' to train on the natural class balance.")]
 
 
 def _time_order(values: pd.Series, name: str) -> np.ndarray:

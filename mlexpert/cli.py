@@ -16,6 +16,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+LEADERBOARD_ROWS = 12  # candidates shown in the terminal; --json has them all
+
 app = typer.Typer(
     name="mlexpert", no_args_is_help=True, add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -118,7 +120,11 @@ def fit(
     time_column: Annotated[Optional[str], typer.Option(help="Column to split on in time order.")] = None,
     sample_weight: Annotated[Optional[str], typer.Option(help="Column of row weights.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Column to leave out (repeatable).")] = None,
-    presets: Annotated[str, typer.Option(help="fast or medium.")] = "medium",
+    presets: Annotated[str, typer.Option(
+        help="fast (one model, lowest latency), balanced or best (bigger ensembles).")] = "balanced",
+    budget: Annotated[Optional[int], typer.Option(
+        help="Tuning trials after the portfolio: the same model on any machine; --time-limit "
+             "is then only a safety cap.", min=0)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle at --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -138,7 +144,7 @@ def fit(
                 model = fit_model(data, target, time_limit=time_limit, seed=seed, task=task,
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
-                                  presets=presets, progress=display)
+                                  presets=presets, budget=budget, progress=display)
         finally:
             if display is not None:
                 display.stop()
@@ -159,12 +165,19 @@ def _report_fit(model: Any, out: Path) -> None:
     console = _console()
     table = Table(title=f"Leaderboard ({model.metric}, {model.info['plan']['split']['n_splits']}-fold "
                         f"{model.info['plan']['split']['kind']} CV)")
-    for col in ("model", model.metric, "status", "fit s", "weight", "final fit"):
-        table.add_column(col, justify="right" if col in (model.metric, "fit s", "weight") else "left")
-    for row in model.info["leaderboard"]:
-        table.add_row(row["model"], _fmt(row["score"]), row["status"], _fmt(row["fit_seconds"], 1),
+    numeric = (model.metric, "± std", "p vs best", "fit s", "ms/1k rows", "weight")
+    for col in ("model", *numeric[:3], "status", *numeric[3:], "final fit"):
+        table.add_column(col, justify="right" if col in numeric else "left")
+    board = model.info["leaderboard"]
+    for row in board[:LEADERBOARD_ROWS]:
+        table.add_row(row["model"], _fmt(row["score"]), _fmt(row.get("score_std")),
+                      _fmt(row.get("p_vs_best"), 2), row["status"], _fmt(row["fit_seconds"], 1),
+                      _fmt(row.get("predict_ms_per_1k"), 1),
                       _fmt(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
                       row["final_fit"])
+    if len(board) > LEADERBOARD_ROWS:
+        table.caption = f"{len(board) - LEADERBOARD_ROWS} more candidate(s): see --json or " \
+                        "Model.leaderboard"
     console.print(table)
     cv = model.metrics[model.metric]
     console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "

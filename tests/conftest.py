@@ -45,8 +45,9 @@ def tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def fitted(tables):
-    """One model per task, fitted once (fast preset, small budget)."""
+    """One model per task, fitted once (fast preset, two tuning trials)."""
     import mlexpert
 
-    return {task: mlexpert.fit(tables[task], target="y", time_limit=20, seed=0, presets="fast")
+    return {task: mlexpert.fit(tables[task], target="y", time_limit=20, seed=0, presets="fast",
+                               budget=2)
             for task in TASKS}

@@ -44,7 +44,7 @@ def files(tmp_path_factory):
 def bundle(files):
     out = files / "model"
     r = run("fit", files / "train.csv", "--target", "y", "--time-limit", 20, "--presets", "fast",
-            "--out", out, "--json")
+            "--budget", 1, "--out", out, "--json")
     assert r.returncode == 0, r.stderr
     report = strict_json(r.stdout)
     assert report["task"] == "multiclass" and report["leaderboard"]
@@ -54,7 +54,7 @@ def bundle(files):
 
 def test_fit_table_output(files):
     r = run("fit", files / "train.csv", "-t", "y", "--time-limit", 10, "--presets", "fast",
-            "--out", files / "model_table")
+            "--budget", 1, "--out", files / "model_table")
     assert r.returncode == 0, r.stderr
     assert "Leaderboard" in r.stdout and "cross-validated log_loss" in r.stdout
     assert "'row_key' is excluded" in r.stdout

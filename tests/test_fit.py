@@ -9,7 +9,7 @@ import mlexpert
 from mlexpert.errors import ConfigError, DataError
 from tests.conftest import TASKS, make_table
 
-FAST = dict(time_limit=15, seed=0, presets="fast")
+FAST = dict(time_limit=15, seed=0, presets="fast", budget=1)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -48,17 +48,18 @@ def test_input_kinds(tmp_path, kind):
     assert model.predict(frame.drop(columns="y")).isin(["yes", "no"]).all()
 
 
-def test_reproducible_when_budget_is_not_the_limit():
+def test_reproducible_when_the_budget_is_given_in_trials():
     frame = make_table("multiclass", n=300, seed=3)
-    a = mlexpert.fit(frame, target="y", time_limit=60, seed=7, presets="fast")
-    b = mlexpert.fit(frame, target="y", time_limit=60, seed=7, presets="fast")
+    a = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3)
+    b = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3)
     cols = ["model", "score", "status", "ensemble_weight"]
+    assert a.leaderboard["model"].str.contains("_t3").any()  # the tuning trials ran
     pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
     X = frame.drop(columns="y")
     pd.testing.assert_frame_equal(a.predict_proba(X), b.predict_proba(X))
 
 
-def test_time_limit_is_kept_with_the_medium_preset():
+def test_time_limit_is_kept_with_the_default_preset():
     frame = make_table("binary", n=20_000, seed=1)
     start = time.monotonic()
     model = mlexpert.fit(frame, target="y", time_limit=8, seed=0)
@@ -110,7 +111,7 @@ def test_a_thousand_columns():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(120, 1000)), columns=[f"c{i}" for i in range(1000)])
     frame["y"] = frame["c0"] + rng.normal(scale=0.1, size=120)
-    model = mlexpert.fit(frame, target="y", time_limit=20, presets="fast")
+    model = mlexpert.fit(frame, target="y", time_limit=20, presets="fast", budget=1)
     assert len(model.schema.features) == 1000
 
 
@@ -149,6 +150,10 @@ def test_hostile_input(tmp_path, make, target, error, match):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(time_limit=-1), "time_limit must be a positive number"),
     (dict(presets="ultra"), "presets must be one of"),
+    (dict(presets="medium"), "presets must be one of fast, balanced, best"),
+    (dict(budget=-1), "budget must be a number of tuning trials"),
+    (dict(budget="5"), "budget must be a number of tuning trials"),
+    (dict(budget=True), "budget must be a number of tuning trials"),
     (dict(metric="rmse"), "metric must be one of"),
     (dict(task="ranking"), "task must be one of"),
     (dict(groups="shop"), "groups column 'shop' is not in the data"),

@@ -76,3 +76,8 @@ class Family(Protocol):
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         """Parameters to refit on all rows, given the fold fits (e.g. their mean best round)."""
         ...
+
+    def search_space(self, task: str) -> dict[str, Any]:
+        """Optuna distributions of the parameters worth tuning (empty: not tuned), with their
+        defaults under the name ``"_defaults"`` so that portfolio configurations map into it."""
+        ...

@@ -23,6 +23,29 @@ def _refit_rounds(params: dict[str, Any], fitted: list[Fitted], key: str) -> dic
     return {**params, key: max(1, int(round(np.mean(rounds) * 1.1)))}
 
 
+def _space(defaults: dict[str, Any], **ranges: tuple[Any, ...]) -> dict[str, Any]:
+    """Optuna distributions from compact ranges: (low, high, "log"|"int"|"intlog"|"lin") or a
+    list of choices; ``defaults`` ride along under ``"_defaults"``."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    out: dict[str, Any] = {}
+    for name, spec in ranges.items():
+        if isinstance(spec, list):
+            out[name] = CategoricalDistribution(spec)
+            continue
+        low, high, how = spec
+        if how.startswith("int"):
+            out[name] = IntDistribution(low, high, log=how == "intlog")
+        else:
+            out[name] = FloatDistribution(low, high, log=how == "log")
+    out["_defaults"] = defaults
+    return out
+
+
 class LightGBMFamily:
     name = "lightgbm"
     kind = "tree"
@@ -65,6 +88,16 @@ class LightGBMFamily:
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return _refit_rounds(params, fitted, "n_estimators")
+
+    def search_space(self, task: str) -> dict[str, Any]:
+        # ranges as in FLAML's and AutoGluon's LightGBM spaces; bagging needs subsample_freq
+        return _space(
+            {"subsample_freq": 1, "subsample": 1.0, "reg_lambda": 1e-3, "extra_trees": False,
+             "cat_l2": 10.0, "cat_smooth": 10.0},
+            learning_rate=(0.01, 0.2, "log"), num_leaves=(8, 256, "intlog"),
+            min_child_samples=(2, 100, "intlog"), colsample_bytree=(0.4, 1.0, "lin"),
+            subsample=(0.5, 1.0, "lin"), reg_lambda=(1e-3, 10.0, "log"),
+            extra_trees=[False, True], cat_l2=(1.0, 50.0, "log"), cat_smooth=(1.0, 50.0, "log"))
 
 
 class _XGBDeadline:
@@ -121,6 +154,13 @@ class XGBoostFamily:
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return _refit_rounds(params, fitted, "n_estimators")
+
+    def search_space(self, task: str) -> dict[str, Any]:
+        return _space(
+            {"max_cat_to_onehot": 8, "subsample": 1.0, "reg_lambda": 1.0},
+            learning_rate=(0.01, 0.3, "log"), max_depth=(3, 10, "int"),
+            min_child_weight=(0.5, 20.0, "log"), subsample=(0.5, 1.0, "lin"),
+            colsample_bytree=(0.4, 1.0, "lin"), reg_lambda=(1e-3, 10.0, "log"))
 
 
 class _CatBoostDeadline:
@@ -187,3 +227,8 @@ class CatBoostFamily:
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return _refit_rounds(params, fitted, "iterations")
+
+    def search_space(self, task: str) -> dict[str, Any]:
+        return _space({"random_strength": 1.0},
+                      learning_rate=(0.02, 0.2, "log"), depth=(4, 8, "int"),
+                      l2_leaf_reg=(1.0, 10.0, "log"), random_strength=(0.5, 5.0, "log"))

@@ -47,3 +47,6 @@ class LinearFamily:
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return dict(params)
+
+    def search_space(self, task: str) -> dict[str, Any]:
+        return {}  # the portfolio's configuration is the one worth its time

@@ -1,12 +1,16 @@
-"""The time-budget scheduler: cross-validate a portfolio of candidates, ensemble, refit.
+"""The time-budget scheduler: cross-validate a portfolio, tune the winners, ensemble, refit.
 
 Budget rules (``time_limit`` is a promise):
-* candidates run in order of expected value; none may take more than half of the search time
-  left (unless it is the last), and each fold gets its share, after which boosting and forests
-  stop adding rounds or trees;
+* portfolio candidates run in order of expected value, then Optuna trials on the families that
+  are winning (``_tuner``) until the search time is spent or ``trials`` is reached;
+* no candidate may take more than half of the search time left (unless it is the last), and
+  each fold gets its share, after which boosting and forests stop adding rounds or trees;
 * the estimated time to refit the best candidate so far is held back from the search;
 * ensemble members are refitted on all rows only while the estimate fits in the time left;
   otherwise (or if a refit is cut short) the member keeps its K fold models as a bag.
+
+With ``trials`` given, the wall clock is only a safety cap: no time share, no time-based skip
+or refit decision, so the same inputs give the same model on any machine.
 """
 from __future__ import annotations
 
@@ -23,19 +27,42 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
-from mlexpert.evaluate import Metric
+from mlexpert.evaluate import Metric, corrected_t_test
 from mlexpert.features import build_preprocessor
 from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
 from mlexpert.search._ensemble import greedy_ensemble
+from mlexpert.search._executor import Executor, InlineExecutor
 
-# Candidate configurations per preset, in order of expected value.
-PRESETS: dict[str, list[str]] = {
-    "fast": ["lightgbm", "linear"],
-    "medium": ["lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
-               "random_forest", "lightgbm_xt"],
+PORTFOLIO = ("lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
+             "random_forest", "lightgbm_xt")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A quality level: what is tried, how much is tuned, what is shipped."""
+
+    portfolio: tuple[str, ...]
+    tune_families: int  # how many of the best tunable families Optuna tunes (0: none)
+    single_model: bool  # ship one model, not an ensemble
+    ensemble_rounds: int
+    prefer_cheaper: bool  # ship a cheaper model when the ensemble is not significantly better
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset(("lightgbm", "linear"), 1, True, 1, True,
+                   "one model, lowest latency: LightGBM (tuned while time allows) or linear"),
+    "balanced": Preset(PORTFOLIO, 2, False, 25, True,
+                       "portfolio of 8 families/configs, Optuna on the 2 best families, ensemble; "
+                       "a cheaper model is shipped when the ensemble is not significantly better"),
+    "best": Preset(PORTFOLIO, 3, False, 50, False,
+                   "as balanced, tuning the 3 best families, bigger ensembles, always shipped"),
 }
 MIN_CANDIDATE_SECONDS = 0.5
 REFIT_MARGIN = 1.5
+ENSEMBLE_POOL = 12  # the best candidates offered to ensemble selection
+SIGNIFICANCE = 0.10  # one-sided p-value under which the ensemble's gain counts as real
+CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times faster
 
 
 @dataclass
@@ -48,10 +75,18 @@ class SearchSpec:
     folds: list[tuple[np.ndarray, np.ndarray]]
     deadline: Deadline
     seed: int = 0
-    preset: str = "medium"
-    sample_weight: np.ndarray | None = None
+    preset: str = "balanced"
+    sample_weight: np.ndarray | None = None  # scores candidates (and trains them, unless...)
+    train_weight: np.ndarray | None = None  # ...given: then models train with this instead
     n_threads: int = field(default_factory=lambda: max(1, len(os.sched_getaffinity(0))))
     finish_seconds: float = 0.5  # held back for ensembling, intervals and building the model
+    trials: int | None = None  # tuning trials after the portfolio; None: as many as time allows
+    executor: Executor | None = None  # where fold fits run; None: in this process
+
+
+    @property
+    def fit_weight(self) -> np.ndarray | None:
+        return self.sample_weight if self.train_weight is None else self.train_weight
 
 
 @dataclass
@@ -74,10 +109,13 @@ class Candidate:
     name: str
     family: str
     params: dict[str, Any]
-    status: str = "pending"  # ok | stopped early | failed | skipped
+    trial: int | None = None  # the Optuna trial number; None for the portfolio
+    status: str = "pending"  # ok | stopped early | pruned | failed | skipped
     note: str = ""
     score: float | None = None
+    fold_scores: list[float] = field(default_factory=list)
     fit_seconds: float = 0.0
+    predict_ms: float = 0.0  # milliseconds to predict 1,000 rows, preprocessing included
     oof: np.ndarray | None = None
     fold_fits: list[Fitted] = field(default_factory=list)
     fold_seconds: list[float] = field(default_factory=list)
@@ -85,7 +123,7 @@ class Candidate:
 
     @property
     def usable(self) -> bool:
-        return self.status in ("ok", "stopped early")
+        return self.status in ("ok", "stopped early") and self.oof is not None
 
 
 class Member:
@@ -110,14 +148,17 @@ class Member:
 
 @dataclass
 class SearchResult:
-    """Every candidate as tried, the chosen members, and the ensemble's out-of-fold predictions
-    (``oof_mask`` marks the rows that have one: all of them except under a time split)."""
+    """Every candidate as tried, the chosen members, and the shipped model's out-of-fold
+    predictions (``oof_mask`` marks the rows that have one: all except under a time split)."""
 
     candidates: list[Candidate]
     members: list[Member]
     ensemble_score: float
     oof: np.ndarray
     oof_mask: np.ndarray
+    ensemble_fold_scores: list[float] = field(default_factory=list)
+    ensemble_predict_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)  # decisions the user should hear about
 
 
 class _Prepared:
@@ -126,6 +167,7 @@ class _Prepared:
     def __init__(self, schema: Schema, frame: pd.DataFrame, seed: int):
         self.schema, self.frame, self.seed = schema, frame, seed
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
+        self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
 
     def get(self, kind: str, key: Any, train: np.ndarray | None,
             val: np.ndarray | None) -> tuple[Any, Any, Any, list[int], float]:
@@ -135,15 +177,28 @@ class _Prepared:
             pre = build_preprocessor(self.schema, kind, seed=self.seed)
             tr_frame = self.frame if train is None else self.frame.iloc[train]
             Xtr = pre.transformer.fit_transform(tr_frame)
-            Xva = None if val is None else pre.transformer.transform(self.frame.iloc[val])
+            Xva = None
+            if val is not None:
+                t1 = time.monotonic()
+                Xva = pre.transformer.transform(self.frame.iloc[val])
+                self.transform_ms.setdefault(kind, (time.monotonic() - t1) / len(val) * 1000 * 1000)
             self._cache[(kind, key)] = (pre.transformer, Xtr, Xva, pre.categorical,
                                         time.monotonic() - t0)
         return self._cache[(kind, key)]
 
 
-def _portfolio(preset: str, task: str) -> list[tuple[str, Family, dict[str, Any]]]:
-    by_name = {name: (fam, params) for fam in FAMILIES.values() for name, params in fam.configs(task)}
-    return [(name, *by_name[name]) for name in PRESETS[preset]]
+def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dict[str, Any],
+              req: FitRequest) -> tuple[Fitted, np.ndarray, float, float]:
+    """One fold: (fitted model, its validation predictions, fit seconds, predict seconds).
+    Module-level and keyed by family name so that a process pool can run it."""
+    family = FAMILIES[family_name]
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = family.fit(Xtr, ytr, params, req)
+        t1 = time.monotonic()
+        pred = fitted.predict(Xva)
+    return fitted, pred, t1 - t0, time.monotonic() - t1
 
 
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
@@ -158,119 +213,221 @@ def _refit_estimate(cand: Candidate, spec: SearchSpec, n_rows: int) -> float:
     return per_fold * n_rows / n_train * 1.1
 
 
+class _Search:
+    """State shared by the portfolio and tuning phases: data, folds, the best so far, events."""
+
+    def __init__(self, frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
+                 emit: Callable[[SearchEvent], None], executor: Executor):
+        self.y, self.spec, self.emit, self.executor = y, spec, emit, executor
+        self.prepared = _Prepared(schema, frame, spec.seed)
+        self.mask = np.zeros(len(y), dtype=bool)
+        for _, va in spec.folds:
+            self.mask[va] = True
+        self.y_eval = y[self.mask]
+        self.w_eval = _subset(spec.sample_weight, np.flatnonzero(self.mask))
+        self.candidates: list[Candidate] = []
+        self.best: Candidate | None = None
+        self.reserve = 0.0
+        self.planned = 0  # candidates announced so far (for progress displays)
+        self.by_budget = spec.trials is not None  # wall clock only a safety cap
+
+    def score(self, oof: np.ndarray) -> float:
+        """The metric on the rows that have an out-of-fold prediction."""
+        return self.spec.metric.score(self.y_eval, oof[self.mask], self.w_eval)
+
+    def search_end(self) -> Deadline:
+        return Deadline(self.spec.deadline.end - self.spec.finish_seconds - self.reserve)
+
+    def event(self, kind: str, message: str) -> None:
+        done = sum(c.status != "pending" for c in self.candidates)
+        self.emit(SearchEvent(kind, message, done, max(self.planned, done),
+                              self.best.name if self.best else None,
+                              self.best.score if self.best else None,
+                              self.spec.deadline.remaining()))
+
+    def run(self, cand: Candidate, family: Family, left_after: int,
+            on_fold: Callable[[int, float], bool] | None = None) -> None:
+        """Cross-validate ``cand``; ``left_after`` candidates are still planned after it, so it
+        may take at most half the time left unless it is the last. ``on_fold(i, mean score so
+        far)`` returning True prunes it."""
+        self.candidates.append(cand)
+        end = self.search_end()
+        if end.remaining() < (0.0 if self.by_budget else MIN_CANDIDATE_SECONDS):
+            cand.status, cand.note = "skipped", "time limit reached before it could start"
+            return
+        budget = end.remaining() / (1 if self.by_budget else min(left_after + 1, 2))
+        self.event("candidate_start", f"cross-validating {cand.name}")
+        self._cross_validate(cand, family, end, budget, on_fold)
+        if cand.usable and (self.best is None or self.spec.metric.better(cand.score, self.best.score)):
+            self.best = cand
+        if self.best is not None:  # hold back the best one's refit, with a margin for misestimates
+            self.reserve = REFIT_MARGIN * _refit_estimate(self.best, self.spec, len(self.y))
+        self.event("candidate_done", f"{cand.name}: {cand.status}"
+                   + (f" {self.spec.metric.name}={cand.score:.4f}" if cand.score is not None else ""))
+
+    def _cross_validate(self, cand: Candidate, family: Family, search_end: Deadline, budget: float,
+                        on_fold: Callable[[int, float], bool] | None) -> None:
+        """Fit ``cand`` on every fold within ``budget`` seconds (and before ``search_end``),
+        ``executor.workers`` folds at a time."""
+        spec, y = self.spec, self.y
+        k, workers = len(spec.folds), max(1, self.executor.workers)
+        threads = max(1, spec.n_threads // workers)
+        start = time.monotonic()
+        shape = (len(y), spec.n_classes) if spec.task != "regression" else (len(y),)
+        oof = np.full(shape, np.nan)
+        predict_ms = []
+        try:
+            for first in range(0, k, workers):
+                wave = list(range(first, min(k, first + workers)))
+                # a fold that cannot finish before the search must end is not started: some
+                # steps (preprocessing, a solver's chunk) cannot be interrupted once begun
+                expected = float(np.mean(cand.fold_seconds)) if cand.fold_seconds else 0.0
+                floor = 0.0 if self.by_budget else max(expected, 0.05)
+                if search_end.remaining() < floor:
+                    cand.status, cand.note = "skipped", f"time limit reached after {first} of {k} folds"
+                    return
+                fold_deadline = search_end.sooner(start + budget * wave[-1] / k + budget / k
+                                                  - time.monotonic())
+                futures = []
+                for i in wave:
+                    tr, va = spec.folds[i]
+                    _, Xtr, Xva, cats, prep = self.prepared.get(family.kind, i, tr, va)
+                    cand.prep_seconds += prep / k
+                    req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
+                                     seed=spec.seed, deadline=fold_deadline, n_threads=threads,
+                                     sample_weight=_subset(spec.fit_weight, tr), X_val=Xva,
+                                     y_val=y[va])
+                    futures.append(self.executor.submit(_fit_fold, family.name, Xtr, y[tr], Xva,
+                                                        cand.params, req))
+                for i, future in zip(wave, futures, strict=True):
+                    fitted, pred, fit_s, pred_s = future.result()
+                    va = spec.folds[i][1]
+                    oof[va] = pred
+                    cand.fold_fits.append(fitted)
+                    cand.fold_seconds.append(fit_s)
+                    cand.fold_scores.append(self._fold_score(pred, va))
+                    predict_ms.append(pred_s / len(va) * 1e6
+                                      + self.prepared.transform_ms.get(family.kind, 0.0))
+                if on_fold is not None and on_fold(wave[-1], float(np.mean(cand.fold_scores))):
+                    cand.status = "pruned"
+                    cand.note = f"stopped by the tuner after {wave[-1] + 1} of {k} folds: behind " \
+                                "the other trials"
+                    cand.fold_fits = []
+                    return
+        except Exception as exc:  # noqa: BLE001 - one candidate failing must not end the search
+            first_line = (str(exc).strip().splitlines() or [""])[0][:160]
+            cand.status, cand.note = "failed", f"{type(exc).__name__}: {first_line}"
+            cand.fold_fits = []
+            return
+        finally:
+            cand.fit_seconds = time.monotonic() - start
+            cand.predict_ms = float(np.mean(predict_ms)) if predict_ms else 0.0
+        cand.oof = oof
+        cand.score = self.score(oof)
+        truncated = any(f.truncated for f in cand.fold_fits)
+        cand.status = "stopped early" if truncated else "ok"
+        if truncated:
+            cand.note = "time limit cut its training short; more time would help"
+
+    def _fold_score(self, pred: np.ndarray, va: np.ndarray) -> float:
+        try:
+            return self.spec.metric.score(self.y[va], pred, _subset(self.spec.sample_weight, va))
+        except ValueError:  # e.g. ROC AUC on a fold with one class
+            return float("nan")
+
+    def fold_scores(self, oof: np.ndarray) -> list[float]:
+        return [self._fold_score(oof[va], va) for _, va in self.spec.folds]
+
+
 def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
                on_event: Callable[[SearchEvent], None] | None = None) -> SearchResult:
-    """Cross-validate the preset's portfolio within ``spec.deadline``, ensemble, and refit."""
-    emit = on_event or (lambda e: None)
-    prepared = _Prepared(schema, frame, spec.seed)
-    n = len(y)
-    mask = np.zeros(n, dtype=bool)
-    for _, va in spec.folds:
-        mask[va] = True
-    y_eval, w_eval = y[mask], _subset(spec.sample_weight, np.flatnonzero(mask))
+    """Cross-validate the preset's portfolio, tune the winners within ``spec.deadline``,
+    ensemble, and refit."""
+    from mlexpert.search._tuner import tune
 
-    def score(oof: np.ndarray) -> float:
-        """The metric on the rows that have an out-of-fold prediction."""
-        return spec.metric.score(y_eval, oof[mask], w_eval)
-    portfolio = _portfolio(spec.preset, spec.task)
-    candidates = [Candidate(name, fam.name, params) for name, fam, params in portfolio]
-    best: Candidate | None = None
-    reserve = 0.0
+    executor = spec.executor or InlineExecutor()
+    preset = PRESETS[spec.preset]
+    search = _Search(frame, y, schema, spec, on_event or (lambda e: None), executor)
+    by_name = {name: (fam, params) for fam in FAMILIES.values() for name, params in fam.configs(spec.task)}
+    portfolio = [(name, *by_name[name]) for name in preset.portfolio]
+    search.planned = len(portfolio) + (spec.trials or 0)
+    for idx, (name, family, params) in enumerate(portfolio):
+        search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1)
+    if preset.tune_families and (spec.trials is None or spec.trials > 0):
+        tune(search, preset.tune_families, spec.trials)
 
-    def event(kind: str, message: str, done: int) -> None:
-        emit(SearchEvent(kind, message, done, len(candidates), best.name if best else None,
-                         best.score if best else None, spec.deadline.remaining()))
-
-    for idx, (cand, (_, family, params)) in enumerate(zip(candidates, portfolio, strict=True)):
-        search_end = Deadline(spec.deadline.end - spec.finish_seconds - reserve)
-        if search_end.remaining() < MIN_CANDIDATE_SECONDS:
-            cand.status, cand.note = "skipped", "time limit reached before it could start"
-            continue
-        budget = search_end.remaining() / min(len(candidates) - idx, 2)
-        event("candidate_start", f"cross-validating {cand.name}", idx)
-        _cross_validate(cand, family, params, y, spec, prepared, search_end, budget, score)
-        if cand.usable and (best is None or spec.metric.better(cand.score, best.score)):
-            best = cand
-        if best is not None:  # hold back the best one's refit, with a margin for misestimates
-            reserve = REFIT_MARGIN * _refit_estimate(best, spec, n)
-        event("candidate_done", f"{cand.name}: {cand.status}"
-              + (f" {spec.metric.name}={cand.score:.4f}" if cand.score is not None else ""), idx + 1)
-
-    usable = [c for c in candidates if c.usable]
+    usable = [c for c in search.candidates if c.usable]
     if not usable:
-        reasons = "; ".join(f"{c.name}: {c.note}" for c in candidates if c.note)
+        reasons = "; ".join(f"{c.name}: {c.note}" for c in search.candidates if c.note)
         raise MlexpertError(f"no model could be trained within the time limit ({reasons}). "
                             "Give a larger time_limit or check the data.")
-    weights = greedy_ensemble([c.oof[mask] for c in usable], y_eval, spec.metric, w_eval,
-                              deadline=spec.deadline)
-    chosen = [(c, float(w)) for c, w in zip(usable, weights, strict=True) if w > 0]
-    chosen.sort(key=lambda cw: -cw[1])
-    for cand in candidates:  # fold models of candidates left out are no longer needed
+    chosen, notes = _select(search, usable, preset)
+    for cand in search.candidates:  # fold models of candidates left out are no longer needed
         if all(cand is not c for c, _ in chosen):
             cand.fold_fits = []
     oof = sum(w * c.oof for c, w in chosen)
-    ens_score = score(oof)
     members = []
     for cand, w in chosen:
-        event("refit", f"finalizing {cand.name}", len(candidates))
-        members.append(_member(cand, w, FAMILIES[cand.family], y, spec, prepared))
-    event("done", "search finished", len(candidates))
-    return SearchResult(candidates, members, ens_score, oof, mask)
+        search.event("refit", f"finalizing {cand.name}")
+        members.append(_member(cand, w, FAMILIES[cand.family], search))
+    search.event("done", "search finished")
+    cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
+    return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
+                        search.fold_scores(oof), cost, notes)
 
 
-def _cross_validate(cand: Candidate, family: Family, params: dict[str, Any], y: np.ndarray,
-                    spec: SearchSpec, prepared: _Prepared, search_end: Deadline, budget: float,
-                    score: Callable[[np.ndarray], float]) -> None:
-    """Fit ``cand`` on every fold within ``budget`` seconds (and before ``search_end``)."""
-    k = len(spec.folds)
-    start = time.monotonic()
-    shape = (len(y), spec.n_classes) if spec.task != "regression" else (len(y),)
-    oof = np.full(shape, np.nan)
-    try:
-        for i, (tr, va) in enumerate(spec.folds):
-            # a fold that cannot finish before the search must end is not started: some steps
-            # (preprocessing, a solver's chunk) cannot be interrupted once begun
-            expected = float(np.mean(cand.fold_seconds)) if cand.fold_seconds else 0.0
-            if search_end.remaining() < max(expected, 0.05):
-                cand.status, cand.note = "skipped", f"time limit reached after {i} of {k} folds"
-                return
-            fold_deadline = search_end.sooner(start + budget * (i + 1) / k - time.monotonic())
-            transformer, Xtr, Xva, cats, prep = prepared.get(family.kind, i, tr, va)
-            cand.prep_seconds += prep / k
-            req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
-                             seed=spec.seed, deadline=fold_deadline, n_threads=spec.n_threads,
-                             sample_weight=_subset(spec.sample_weight, tr), X_val=Xva, y_val=y[va])
-            t0 = time.monotonic()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = family.fit(Xtr, y[tr], params, req)
-                oof[va] = fitted.predict(Xva)
-            cand.fold_seconds.append(time.monotonic() - t0)
-            cand.fold_fits.append(fitted)
-    except Exception as exc:  # noqa: BLE001 - one candidate failing must not end the search
-        first_line = (str(exc).strip().splitlines() or [""])[0][:160]
-        cand.status, cand.note = "failed", f"{type(exc).__name__}: {first_line}"
-        return
-    finally:
-        cand.fit_seconds = time.monotonic() - start
-    cand.oof = oof
-    cand.score = score(oof)
-    truncated = any(f.truncated for f in cand.fold_fits)
-    cand.status = "stopped early" if truncated else "ok"
-    if truncated:
-        cand.note = "time limit cut its training short; more time would help"
+def _select(search: _Search, usable: list[Candidate],
+            preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str]]:
+    """The members to ship with their weights, and what was decided that the user should hear.
+
+    Ensemble selection runs over the best candidates; then, where the preset prefers cheaper
+    models, a single candidate that predicts at least twice as fast replaces the ensemble when
+    the ensemble is not significantly better on the same folds (corrected paired t-test)."""
+    metric, spec = search.spec.metric, search.spec
+    ranked = sorted(usable, key=lambda c: metric.loss(search.y_eval, c.oof[search.mask],
+                                                      search.w_eval))
+    if preset.single_model:
+        chosen = [(ranked[0], 1.0)]
+    else:
+        pool = ranked[:ENSEMBLE_POOL]
+        weights = greedy_ensemble([c.oof[search.mask] for c in pool], search.y_eval, metric,
+                                  search.w_eval, rounds=preset.ensemble_rounds,
+                                  deadline=None if search.by_budget else spec.deadline)
+        chosen = sorted(((c, float(w)) for c, w in zip(pool, weights, strict=True) if w > 0),
+                        key=lambda cw: -cw[1])
+    if not preset.prefer_cheaper:
+        return chosen, []
+    shipped_oof = sum(w * c.oof for c, w in chosen)
+    shipped_scores = search.fold_scores(shipped_oof)
+    cost = sum(c.predict_ms for c, _ in chosen)
+    test_fraction = float(np.mean([len(va) / (len(tr) + len(va)) for tr, va in spec.folds]))
+    sign = 1.0 if metric.greater_is_better else -1.0
+    for cand in sorted(usable, key=lambda c: c.predict_ms):
+        if cand.predict_ms * CHEAPER_FACTOR > cost:
+            break  # the rest are slower still
+        if len(chosen) == 1 and cand is chosen[0][0]:
+            continue
+        p = corrected_t_test(sign * np.asarray(shipped_scores), sign * np.asarray(cand.fold_scores),
+                             test_fraction)
+        if np.isfinite(p) and p >= SIGNIFICANCE:
+            what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
+            return [(cand, 1.0)], [
+                f"{cand.name} is shipped instead of {what}: on the same folds {what} is not "
+                f"significantly better (paired corrected t-test p={p:.2f}) and {cand.name} "
+                f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster."]
+    return chosen, []
 
 
-def _member(cand: Candidate, weight: float, family: Family, y: np.ndarray, spec: SearchSpec,
-            prepared: _Prepared) -> Member:
+def _member(cand: Candidate, weight: float, family: Family, search: _Search) -> Member:
     """Refit on all rows when the estimate fits the time left, else keep the fold models."""
+    spec, y = search.spec, search.y
     estimate = _refit_estimate(cand, spec, len(y))
     left = spec.deadline.remaining() - spec.finish_seconds
-    if estimate < left:
-        transformer, Xall, _, cats, _ = prepared.get(family.kind, "all", None, None)
+    if search.by_budget or estimate < left:
+        transformer, Xall, _, cats, _ = search.prepared.get(family.kind, "all", None, None)
         req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats, seed=spec.seed,
-                         deadline=spec.deadline.sooner(left), n_threads=spec.n_threads,
-                         sample_weight=spec.sample_weight)
+                         deadline=spec.deadline.sooner(max(left, 0.0)), n_threads=spec.n_threads,
+                         sample_weight=spec.fit_weight)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -279,6 +436,6 @@ def _member(cand: Candidate, weight: float, family: Family, y: np.ndarray, spec:
                 return Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
         except Exception:  # noqa: BLE001 - the fold bag below is a sound fallback
             pass
-    parts = [(prepared.get(family.kind, i, tr, va)[0], f)
+    parts = [(search.prepared.get(family.kind, i, tr, va)[0], f)
              for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)

@@ -7,7 +7,7 @@ from mlexpert.data import infer_schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import METRICS
 from mlexpert.plan import SplitPlan
-from mlexpert.search import SearchSpec, _scheduler, greedy_ensemble, run_search
+from mlexpert.search import ProcessExecutor, SearchSpec, _scheduler, greedy_ensemble, run_search
 from tests.conftest import make_table
 
 
@@ -22,11 +22,12 @@ def test_greedy_ensemble_prefers_the_better_and_mixes_complements():
     assert 0.3 < w[0] < 0.7
 
 
-def _spec(task, y, seconds=30.0):
+def _spec(task, y, seconds=30.0, **kw):
     k = 0 if task == "regression" else int(y.max()) + 1
+    kw = {"preset": "fast", "trials": 0, **kw}
     return SearchSpec(task=task, n_classes=k, metric=METRICS["roc_auc"],
                       folds=SplitPlan("stratified", 3).folds(y), deadline=Deadline.after(seconds),
-                      preset="fast", n_threads=1)
+                      n_threads=1, **kw)
 
 
 def _data():
@@ -57,3 +58,78 @@ def test_no_time_means_a_clear_error():
     X, y, schema = _data()
     with pytest.raises(MlexpertError, match="no model could be trained"):
         run_search(X, y, schema, _spec("binary", y, seconds=0.0))
+
+
+def test_tuning_runs_the_trials_asked_for_on_the_best_families():
+    X, y, schema = _data()
+    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=6))
+    tuned = [c for c in result.candidates if c.trial is not None]
+    assert [c.trial for c in tuned] == list(range(1, 7))
+    assert {c.family for c in tuned} <= {"lightgbm", "xgboost", "catboost"}
+    assert all(c.status in ("ok", "stopped early", "pruned") for c in tuned)
+    ok = [c for c in tuned if c.status != "pruned"]
+    assert all(len(c.fold_scores) == 3 and c.predict_ms > 0 for c in ok)
+
+
+def test_tuning_uses_the_time_left_when_no_trial_count_is_given():
+    X, y, schema = _data()
+    start = __import__("time").monotonic()
+    result = run_search(X, y, schema, _spec("binary", y, seconds=8.0, trials=None))
+    elapsed = __import__("time").monotonic() - start
+    assert sum(c.trial is not None for c in result.candidates) >= 2
+    assert 5.0 < elapsed < 8.8
+
+
+def test_a_process_pool_gives_the_same_candidates_as_inline():
+    X, y, schema = _data()
+    # no tuning: a pool reports folds to the pruner in waves, so its pruning may differ
+    inline = run_search(X, y, schema, _spec("binary", y, preset="balanced"))
+    pool = ProcessExecutor(2)
+    try:
+        parallel = run_search(X, y, schema, _spec("binary", y, preset="balanced", executor=pool))
+    finally:
+        pool.shutdown()
+    assert [(c.name, c.status) for c in parallel.candidates] == \
+        [(c.name, c.status) for c in inline.candidates]
+    np.testing.assert_allclose([c.score for c in parallel.candidates],
+                               [c.score for c in inline.candidates], rtol=1e-9)
+
+
+def _fake_search(y):
+    """A _Search with just what selection needs: targets, 5 folds, all rows validated."""
+    search = _scheduler._Search.__new__(_scheduler._Search)
+    search.spec = SearchSpec(task="binary", n_classes=2, metric=METRICS["roc_auc"],
+                             folds=SplitPlan("stratified", 5).folds(y),
+                             deadline=Deadline.after(30), trials=0)
+    search.y, search.y_eval, search.w_eval = y, y, None
+    search.mask, search.by_budget = np.ones(len(y), bool), True
+    return search
+
+
+def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_better():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 600)
+    search = _fake_search(y)
+
+    def cand(name, oof, ms):
+        c = _scheduler.Candidate(name, name, {}, status="ok", predict_ms=ms)
+        c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
+        return c
+
+    def noisy(scale):
+        p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, scale, len(y))))
+        return np.column_stack([1 - p, p])
+
+    balanced = _scheduler.PRESETS["balanced"]
+    slow, cheap = cand("slow", noisy(2.0), 50.0), cand("cheap", noisy(2.0), 1.0)
+    chosen, notes = _scheduler._select(search, [slow, cheap], balanced)
+    # two equally good models with independent errors: their average is clearly better
+    assert {c.name for c, _ in chosen} == {"slow", "cheap"} and not notes
+
+    twin = cand("twin", cheap.oof.copy(), 50.0)  # the same predictions, 50x slower
+    worse = cand("worse", noisy(8.0), 0.1)  # faster still, but far worse
+    chosen, notes = _scheduler._select(search, [twin, worse, cheap], balanced)
+    assert [c.name for c, _ in chosen] == ["cheap"]
+    assert "twin is not significantly better" in notes[0] and "50.0x faster" in notes[0]
+    chosen, notes = _scheduler._select(search, [twin, worse, cheap], _scheduler.PRESETS["best"])
+    assert [c.name for c, _ in chosen] == ["twin"] and not notes

@@ -1,0 +1,154 @@
+"""Optuna after the portfolio: TPE with median pruning on the families that are winning.
+
+Each family gets its own study, seeded with the portfolio's results for that family so TPE starts
+from what is known. Trials go to the best family twice as often as to the others (re-ranked after
+every trial); each is a full cross-validated candidate that may be pruned after any fold whose
+running score falls below the median of earlier trials at that fold.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlexpert.models import FAMILIES
+from mlexpert.search._scheduler import MIN_CANDIDATE_SECONDS, Candidate, _Search
+
+KEEP_TUNED = 8  # tuned candidates whose fold models are kept for the ensemble
+STARTUP_TRIALS = 5  # random trials before TPE models the space (portfolio seeds count)
+
+
+def _pattern(n_families: int) -> list[int]:
+    """Which ranked family each trial of a cycle tunes: the best one every other trial."""
+    out: list[int] = []
+    for rank in range(1, n_families):
+        out += [0, rank]
+    return out or [0]
+
+
+def _suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    params = {}
+    for name, dist in space.items():
+        if isinstance(dist, CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, dist.choices)
+        elif isinstance(dist, IntDistribution):
+            params[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        else:
+            params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return params
+
+
+def _seed(study: Any, space: dict[str, Any], defaults: dict[str, Any], cand: Candidate) -> None:
+    """Tell the study a portfolio candidate's result, its parameters mapped into the space."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    params = {}
+    for name, dist in space.items():
+        value = cand.params.get(name, defaults.get(name))
+        if value is None:
+            return
+        if isinstance(dist, CategoricalDistribution):
+            if value not in dist.choices:
+                return
+        else:
+            value = type(dist.low)(np.clip(value, dist.low, dist.high))
+        params[name] = value
+    running = np.cumsum(cand.fold_scores) / np.arange(1, len(cand.fold_scores) + 1)
+    study.add_trial(optuna.trial.create_trial(
+        params=params, distributions=space, value=cand.score,
+        intermediate_values={i: float(v) for i, v in enumerate(running) if np.isfinite(v)}))
+
+
+def tune(search: _Search, n_families: int, trials: int | None) -> None:
+    """Run Optuna trials on the ``n_families`` best tunable families until the search time is
+    spent or ``trials`` trials have run."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = search.spec
+    tunable = {name for name, fam in FAMILIES.items() if fam.search_space(spec.task)}
+    studies: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+
+    def ranking() -> list[str]:
+        sign = -1.0 if spec.metric.greater_is_better else 1.0
+        ranked = sorted((c for c in search.candidates if c.usable and c.family in tunable),
+                        key=lambda c: sign * c.score)
+        names: list[str] = []
+        for c in ranked:
+            if c.family not in names:
+                names.append(c.family)
+        return names[:n_families]
+
+    top = ranking()
+    if not top:
+        return
+    for i, name in enumerate(top):
+        space = dict(FAMILIES[name].search_space(spec.task))
+        defaults = space.pop("_defaults")
+        study = optuna.create_study(
+            direction="maximize" if spec.metric.greater_is_better else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=spec.seed + i, multivariate=True,
+                                               n_startup_trials=STARTUP_TRIALS),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+        for cand in search.candidates:
+            if cand.family == name and cand.status == "ok" and len(cand.fold_scores) == len(spec.folds):
+                _seed(study, space, defaults, cand)
+        studies[name] = (study, space, defaults)
+
+    pattern = _pattern(len(top))
+    done = 0
+    while trials is None or done < trials:
+        ranked = [n for n in ranking() if n in studies] or top
+        name = ranked[min(pattern[done % len(pattern)], len(ranked) - 1)]
+        study, space, defaults = studies[name]
+        if not _time_for_a_trial(search, name):
+            break
+        trial = study.ask()
+        params = {**{k: v for k, v in defaults.items() if k not in space}, **_suggest(trial, space)}
+        cand = Candidate(f"{name}_t{done + 1}", name, params, trial=done + 1)
+        if trials is None:
+            search.planned = len(search.candidates) + 1
+
+        def on_fold(step: int, value: float, trial: Any = trial) -> bool:
+            if not np.isfinite(value):
+                return False
+            trial.report(value, step)
+            return trial.should_prune()
+
+        search.run(cand, FAMILIES[name], left_after=1, on_fold=on_fold)
+        done += 1
+        if cand.usable:
+            study.tell(trial, cand.score)
+        else:
+            state = optuna.trial.TrialState.PRUNED if cand.status == "pruned" else \
+                optuna.trial.TrialState.FAIL
+            study.tell(trial, state=state)
+            if cand.status == "skipped":
+                break
+        _keep_best_tuned(search)
+
+
+def _time_for_a_trial(search: _Search, family: str) -> bool:
+    """Whether a trial of ``family`` can still do useful work: at least half of what a full
+    candidate of that family took (a trial cut much shorter only wastes the time)."""
+    if search.by_budget:
+        return not search.spec.deadline.expired()
+    left = search.search_end().remaining()
+    full = [c.fit_seconds for c in search.candidates if c.family == family and c.status == "ok"]
+    return left >= max(MIN_CANDIDATE_SECONDS, 0.5 * float(np.median(full)) if full else 0.0)
+
+
+def _keep_best_tuned(search: _Search) -> None:
+    """Free the fold models of tuned candidates beyond the ``KEEP_TUNED`` best: memory stays
+    bounded however many trials run."""
+    tuned = [c for c in search.candidates if c.usable and c.trial is not None]
+    if len(tuned) <= KEEP_TUNED:
+        return
+    sign = -1.0 if search.spec.metric.greater_is_better else 1.0
+    tuned.sort(key=lambda c: sign * c.score)
+    for cand in tuned[KEEP_TUNED:]:
+        cand.fold_fits, cand.oof = [], None
+        cand.note = f"left out of the ensemble: {KEEP_TUNED} tuned trials scored better"
