@@ -16,7 +16,12 @@ FAST = dict(time_limit=15, seed=0, presets="fast", budget=1)
 def test_leaderboard_and_metrics(fitted, task):
     model = fitted[task]
     board = model.leaderboard
-    assert {"model", "score", "status", "fit_seconds", "ensemble_weight"} <= set(board.columns)
+    assert {"model", "score", "score_std", "status", "fit_seconds", "predict_ms_per_1k",
+            "p_vs_best", "ensemble_weight"} <= set(board.columns)
+    scored = board[board["score"].notna()]
+    assert (scored["predict_ms_per_1k"] > 0).all() and (scored["score_std"] >= 0).all()
+    assert pd.isna(board["p_vs_best"].iloc[0])  # the best is not compared with itself
+    assert scored["p_vs_best"].iloc[1:].between(0, 1).all()
     assert board["ensemble_weight"][board["model"] != "ensemble"].sum() == pytest.approx(1.0)
     assert model.task == task
     expected = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
@@ -170,3 +175,13 @@ def test_negative_weights_are_refused():
     frame = make_table("binary", n=60).assign(w=-1.0)
     with pytest.raises(DataError, match="sample_weight column 'w' must be finite, non-negative"):
         mlexpert.fit(frame, target="y", sample_weight="w", **FAST)
+
+
+def test_balanced_metrics_train_with_class_weights_and_say_so():
+    frame = make_table("binary", n=400)
+    frame.loc[frame.index[frame["y"] == "yes"][40:], "y"] = "no"  # ~10 % positives
+    model = mlexpert.fit(frame, target="y", metric="balanced_accuracy", **FAST)
+    finding = next(f for f in model.findings if f.check == "class_weights")
+    assert finding.evidence["smallest_class"] == 40
+    plain = mlexpert.fit(frame, target="y", **FAST)  # ROC AUC: the natural balance is kept
+    assert all(f.check != "class_weights" for f in plain.findings)
