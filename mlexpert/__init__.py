@@ -25,20 +25,23 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), presets: str = "medium",
-        progress: Callable[[SearchEvent], None] | None = None) -> Model:
+        progress: Callable[[SearchEvent], None] | None = None,
+        keep_columns: Sequence[str] = ()) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
     ``task``: binary | multiclass | regression (inferred when None). ``metric``: a registered
     metric name (ROC AUC / log loss / RMSE by default). ``groups``, ``sample_weight``: a column
     name or one value per row. ``time_column``: split in time order. ``presets``: fast | medium.
-    ``progress``: called with a SearchEvent as the search goes.
+    ``progress``: called with a SearchEvent as the search goes. ``keep_columns``: columns to use
+    even where the audit would leave them out (conclusive leaks, identifiers).
     """
     from mlexpert._fit import fit as _fit
 
     return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                 groups=groups, time_column=time_column, sample_weight=sample_weight,
-                ignore_columns=ignore_columns, presets=presets, progress=progress)
+                ignore_columns=ignore_columns, presets=presets, progress=progress,
+                keep_columns=keep_columns)
 
 
 def load(path: Any) -> Model:

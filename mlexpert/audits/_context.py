@@ -264,6 +264,34 @@ def single_feature_score(codes: np.ndarray, y: np.ndarray, task: str, n_classes:
     return auc(y, pred)
 
 
+def monotone_score(values: pd.Series, role: Role, y: np.ndarray, task: str) -> float:
+    """The column itself as a prediction, in its better direction: ROC AUC of its values
+    (classification, macro one-vs-rest) or squared correlation (regression). No fitting beyond
+    the direction, so no cross-validation is needed; missing values are left out."""
+    if role == Role.DATETIME:
+        v = pd.to_datetime(values, errors="coerce", format="mixed")
+        x = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+        x[v.isna().to_numpy()] = np.nan
+    else:
+        x = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+    ok = np.isfinite(x)
+    if ok.sum() < 10 or np.ptp(x[ok]) == 0:
+        return 0.5 if task != "regression" else 0.0
+    x, yy = x[ok], y[ok]
+    if task == "regression":
+        if np.std(yy) == 0:
+            return 0.0
+        return float(np.corrcoef(x, yy)[0, 1] ** 2)
+    scores = []
+    for k in np.unique(yy):
+        a = binary_auc(yy == k, x)
+        if np.isfinite(a):
+            scores.append(max(a, 1 - a))
+    if not scores:
+        return 0.5
+    return float(scores[-1]) if len(np.unique(yy)) == 2 else float(np.mean(scores))
+
+
 def auc(y: np.ndarray, pred: np.ndarray) -> float:
     """ROC AUC of (n, K) probabilities: binary, or macro one-vs-rest over the classes present."""
     present = np.unique(y)

@@ -12,7 +12,7 @@ WARNING_RATE = 0.01  # estimated share of wrong labels from which a warning is g
 CONFIDENT = 0.25  # ... when the flagged rows' given label gets at most this share of its class
 # prior (median): the model is sure, not merely unsure (in imbalanced data a minority label's
 # probability is low for every row)
-WARNING_MIN_ROWS = 10
+WARNING_MIN_ROWS = 5
 
 
 def label_issues(d: AuditData) -> list[Finding]:

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 
 from mlexpert.audits._context import (
+    MAX_BINS,
     AuditData,
     bin_codes,
     canon_text,
     folds,
     listed,
+    monotone_score,
     single_feature_score,
     skill,
     time_values,
@@ -20,8 +22,9 @@ from mlexpert.data import Role
 from mlexpert.findings import Finding
 
 CONCLUSIVE = 0.999  # single-feature CV score (ROC AUC or R^2) from which a leak is certain
-SUSPECTED_SKILL = 0.9  # skill (2 AUC - 1, or R^2) of one feature alone that is suspicious ...
-SUSPECTED_SHARE = 0.95  # ... when it is also this share of what all features reach together
+SUSPECTED_SKILL = 0.7  # skill (2 AUC - 1, or R^2) of one feature alone that is suspicious ...
+SUSPECTED_SHARE = 0.9  # ... when it is also this share of what all features reach together ...
+SUSPECTED_LEAD = 0.3  # ... and this much above the next best single feature (it stands alone)
 ID_SIGNAL_SKILL = 0.3  # skill of an identifier's order that says rows are sorted by the target
 MONOTONE = 0.999  # |Spearman| of a numeric feature with a regression target: a transformation
 DUPLICATE_WARNING = 0.01  # excess share of test rows found in train (over train's own rate)
@@ -44,12 +47,16 @@ def feature_scores(d: AuditData) -> dict[str, float]:
     if len(rows) >= MIN_ROWS and (d.task == "regression" or len(np.unique(y)) >= 2):
         fold_list = folds(y, d.task, 5, d.seed)
         sub = d.frame.iloc[rows]
+        max_bins = int(np.clip(len(rows) // 20, 16, MAX_BINS))  # ~20 rows per bin at least
         for c in d.schema.features:
             if d.deadline.expired():
                 d.skipped.append("single-feature scores: time limit reached")
                 break
-            codes = bin_codes(sub[c.name], c.role)
-            scores[c.name] = single_feature_score(codes, y, d.task, len(d.classes), fold_list)
+            codes = bin_codes(sub[c.name], c.role, max_bins=max_bins)
+            score = single_feature_score(codes, y, d.task, len(d.classes), fold_list)
+            if c.role in (Role.NUMERIC, Role.DATETIME):  # the column itself as a ranking
+                score = max(score, monotone_score(sub[c.name], c.role, y, d.task))
+            scores[c.name] = score
     d.cache["feature_scores"] = scores
     return scores
 
@@ -75,8 +82,11 @@ def single_feature_leak(d: AuditData) -> list[Finding]:
     full_skill = skill(full, d.task) if full is not None and np.isfinite(full) else None
     out = []
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    for name, score in ranked:
-        s = skill(score, d.task)
+    skills = [skill(v, d.task) for _, v in ranked]
+    for i, (name, score) in enumerate(ranked):
+        s = skills[i]
+        runner_up = max([v for j, v in enumerate(skills) if j != i and ranked[j][1] < CONCLUSIVE],
+                        default=0.0)
         evidence = {"metric": _metric(d), "single_feature_score": _r(score), "skill": _r(s),
                     "all_features_score": None if full is None else _r(full),
                     "rows": int(len(d.sample)), "folds": 5}
@@ -88,12 +98,16 @@ def single_feature_leak(d: AuditData) -> list[Finding]:
                 evidence=evidence,
                 suggestion=f"drop {name!r} unless it is truly known before the target at "
                            "prediction time; fit excludes it (keep_columns to override)."))
-        elif s >= SUSPECTED_SKILL and (full_skill is None or s >= SUSPECTED_SHARE * full_skill):
+        elif (s >= SUSPECTED_SKILL and s - runner_up >= SUSPECTED_LEAD
+              and (full_skill is None or s >= SUSPECTED_SHARE * full_skill)):
+            evidence["next_best_skill"] = _r(runner_up)
             out.append(Finding(
                 check="suspected_leak", severity="warning", columns=(name,),
                 message=f"column {name!r} alone nearly matches all features together "
-                        f"(cross-validated {_metric(d)} {score:.4f} vs {full:.4f}): check that it "
-                        "is known before the target.",
+                        f"(cross-validated {_metric(d)} {score:.4f}"
+                        + (f" vs {full:.4f}" if full is not None else "")
+                        + f"; skill {s:.2f} against {runner_up:.2f} for the next best column): "
+                        "check that it is known before the target.",
                 evidence=evidence,
                 suggestion=f"find out when and how {name!r} is recorded; if it is filled in after "
                            "the outcome (or derived from it), drop it or pass ignore_columns."))
@@ -290,4 +304,17 @@ def time_leak(d: AuditData) -> list[Finding]:
     return out
 
 
-CHECKS = (single_feature_leak, deterministic_function, id_signal, train_test_overlap, time_leak)
+def target_leaks(d: AuditData) -> list[Finding]:
+    """Deterministic functions of the target and single-feature leaks, one finding per column
+    (the most severe)."""
+    found = deterministic_function(d) + single_feature_leak(d)
+    rank = {"error": 0, "warning": 1, "info": 2}
+    best: dict[str, Finding] = {}
+    for f in found:
+        col = f.columns[0]
+        if col not in best or rank[f.severity] < rank[best[col].severity]:
+            best[col] = f
+    return [f for f in found if best[f.columns[0]] is f]
+
+
+CHECKS = (target_leaks, id_signal, train_test_overlap, time_leak)

@@ -196,6 +196,9 @@ def audit_for_fit(features: pd.DataFrame, schema: Schema, y: pd.Series, *, task:
             suggestion="run `mlexpert audit` on the table for the full audit."))
     columns = [_kept_role(c, features[c.name]) if c.name in keep else c
                for c in schema.columns if c.name not in excluded]
+    if excluded and not Schema(columns).features:
+        raise DataError(f"every usable feature column leaks the target ({', '.join(map(repr, excluded))}); "
+                        "add columns known before the target, or pass keep_columns to use these.")
     return FitAudit(findings, excluded, Schema(columns))
 
 
