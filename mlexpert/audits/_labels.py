@@ -8,7 +8,7 @@ from mlexpert.audits._context import AuditData, listed
 from mlexpert.findings import Finding
 
 MIN_PER_CLASS = 5
-WARNING_RATE = 0.01  # estimated share of wrong labels from which a warning is given ...
+WARNING_RATE = 0.02  # estimated share of wrong labels from which a warning is given ...
 CONFIDENT = 0.25  # ... when the flagged rows' given label gets at most this share of its class
 # prior (median): the model is sure, not merely unsure (in imbalanced data a minority label's
 # probability is low for every row)

@@ -242,9 +242,10 @@ def train_test_overlap(d: AuditData) -> list[Finding]:
     keyed = [(d.groups_column, "groups")] if d.groups_column else []
     keyed += [(c, "identifier") for c in sorted(ids)]
     for col, kind in keyed:
-        if col not in d.test.columns or col not in d.frame.columns:
+        train_values = d.groups if kind == "groups" else d.frame.get(col)
+        if col not in d.test.columns or train_values is None:
             continue
-        shared = d.test[col].isin(set(d.frame[col].dropna())).to_numpy()
+        shared = d.test[col].isin(set(pd.Series(train_values).dropna())).to_numpy()
         n_shared = int(shared.sum())
         if n_shared and n_shared >= 0.01 * len(d.test):
             out.append(Finding(
