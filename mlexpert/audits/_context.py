@@ -16,10 +16,10 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert.data import Role, Schema
 
-MODEL_ROWS = 20_000  # rows the quick models and the label-issue check see at most
+MODEL_ROWS = 15_000  # rows the quick models and the label-issue check see at most
 SHIFT_ROWS = 10_000  # rows per side of the adversarial (train vs test) model
 MAX_BINS = 256  # bins of a numeric column in the single-feature scores
-ROUNDS = 150  # boosting rounds of the quick models (early-stopped)
+ROUNDS = 100  # boosting rounds of the quick models (early-stopped)
 ROWS_LISTED = 1_000  # row positions a finding lists at most
 
 
@@ -192,7 +192,7 @@ def quick_oof(X: np.ndarray, y: np.ndarray, task: str, n_classes: int, seed: int
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
     out = np.zeros((len(y), n_classes)) if task != "regression" else np.zeros(len(y))
-    params = dict(n_estimators=ROUNDS, learning_rate=0.1, num_leaves=31, min_child_samples=10,
+    params = dict(n_estimators=ROUNDS, learning_rate=0.1, num_leaves=15, min_child_samples=10,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
                   n_jobs=1, verbose=-1)  # one thread: no OpenMP spinning on shared cores
     for tr, va in folds(y, task, k, seed):
@@ -208,7 +208,19 @@ def quick_oof(X: np.ndarray, y: np.ndarray, task: str, n_classes: int, seed: int
             est.fit(X[tr], np.searchsorted(present, y[tr]))
             out[np.ix_(va, present)] = est.predict_proba(X[va])
             continue
-        est.fit(X[tr], y[tr], eval_X=(X[va],), eval_y=(y[va],), callbacks=callbacks)
+        # early stopping on a slice of the training fold: stopping on the scored fold would
+        # make the out-of-fold scores optimistic (a random target would look learnable)
+        rng = np.random.default_rng(seed)
+        stop = rng.random(len(tr)) < 0.15
+        if task != "regression" and len(np.unique(y[tr][~stop])) < n_classes:
+            stop[:] = False
+        fit_rows, stop_rows = tr[~stop], tr[stop]
+        if len(stop_rows) < 10:
+            est.set_params(n_estimators=ROUNDS // 2)
+            est.fit(X[fit_rows], y[fit_rows], callbacks=[stop_at_deadline])
+        else:
+            est.fit(X[fit_rows], y[fit_rows], eval_X=(X[stop_rows],), eval_y=(y[stop_rows],),
+                    callbacks=callbacks)
         out[va] = est.predict(X[va]) if task == "regression" else est.predict_proba(X[va])
     return out
 
@@ -319,6 +331,11 @@ def canon_text(values: pd.Series) -> pd.Series:
     """``category_text`` computed once per distinct value (fast on long columns)."""
     from mlexpert.data import category_text
 
+    if pd.api.types.is_object_dtype(values.dtype):  # True == 1 for hashing: keep them apart
+        arr = values.to_numpy(dtype=object)
+        flag = np.fromiter((type(v) in (bool, np.bool_) for v in arr), dtype=bool, count=len(arr))
+        if flag.any():
+            return category_text(values)
     codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
     texts = category_text(pd.Series(np.asarray(uniques, dtype=object), dtype=object)).to_numpy(object)
     out = np.full(len(values), np.nan, dtype=object)

@@ -217,8 +217,12 @@ def train_test_overlap(d: AuditData) -> list[Finding]:
     else:
         cols_t, train = cols, d.frame
     if cols:
-        def canon(frame: pd.DataFrame) -> pd.DataFrame:  # 1 and 1.0 and '1' compare equal
-            return pd.DataFrame({c: canon_text(frame[c]) for c in cols_t})
+        numeric = {c for c in cols_t if c in d.frame.columns and d.schema_role(c) == Role.NUMERIC
+                   and pd.api.types.is_numeric_dtype(d.frame[c].dtype)}
+
+        def canon(frame: pd.DataFrame) -> pd.DataFrame:  # 1 and 1.0 (and '1') compare equal
+            return pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce").astype(float)
+                                 if c in numeric else canon_text(frame[c]) for c in cols_t})
 
         tr_keys = _row_keys(canon(train), cols_t)
         te_keys = _row_keys(canon(d.test), cols_t)

@@ -236,6 +236,8 @@ def placeholders(d: AuditData) -> list[Finding]:
         s = d.frame[c.name]
         if c.role == Role.NUMERIC:
             v = pd.to_numeric(s, errors="coerce")
+            if v.min() not in PLACEHOLDER_NUMBERS and v.max() not in PLACEHOLDER_NUMBERS:
+                continue  # a placeholder code sits at one end of the range
             counts = v.value_counts()
             rest_lo, rest_hi = v.quantile(0.01), v.quantile(0.99)
             for p in PLACEHOLDER_NUMBERS:
