@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["BundleError", "ConfigError", "DataError", "MlexpertError", "Model", "SchemaError",
-           "__version__", "fit", "load"]
+__all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "MlexpertError", "Model",
+           "SchemaError", "__version__", "audit", "fit", "load"]
 
 from mlexpert._version import __version__
 from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
@@ -16,6 +16,7 @@ from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from mlexpert.audits import AuditReport
     from mlexpert.bundle import Model
     from mlexpert.search import Executor, SearchEvent
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
-        ignore_columns: Sequence[str] = (), presets: str = "balanced", budget: int | None = None,
-        executor: Executor | None = None,
+        ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
+        presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -37,13 +38,15 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     time limit is then a safety cap). ``executor``: where fold fits run (e.g.
     ``mlexpert.search.ProcessExecutor(2)``); this process by default.
     ``progress``: called with a SearchEvent as the search goes.
+    ``keep_columns``: columns to use even where the audit would leave them out (conclusive
+    leaks, identifiers).
     """
     from mlexpert._fit import fit as _fit
 
     return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                 groups=groups, time_column=time_column, sample_weight=sample_weight,
-                ignore_columns=ignore_columns, presets=presets, budget=budget,
-                executor=executor, progress=progress)
+                ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
+                budget=budget, executor=executor, progress=progress)
 
 
 def load(path: Any) -> Model:
@@ -53,9 +56,30 @@ def load(path: Any) -> Model:
     return _load(path)
 
 
+def audit(data: Any, target: str, *, test: Any = None, time_column: str | None = None,
+          groups: Any = None, task: str | None = None, seed: int = 0,
+          time_limit: float = 60.0) -> AuditReport:
+    """Audit a table before modelling it: quality, target, leakage, label issues and shift.
+
+    ``data``/``test``: as for ``fit`` (``test`` adds train-vs-test duplicates, shared entities and
+    shift). ``time_column``: dates later than it, shift between the first and last periods.
+    ``groups``: a column name or one value per row. Returns an AuditReport: ``.findings`` (each
+    with check, severity error|warning|info, columns, rows, message, evidence, suggestion) and
+    ``.to_dict()`` (strict JSON).
+    """
+    from mlexpert.audits import audit as _audit
+
+    return _audit(data, target, test=test, time_column=time_column, groups=groups, task=task,
+                  seed=seed, time_limit=time_limit)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Model":
         from mlexpert.bundle import Model
 
         return Model
+    if name == "AuditReport":
+        from mlexpert.audits import AuditReport
+
+        return AuditReport
     raise AttributeError(f"module 'mlexpert' has no attribute {name!r}")

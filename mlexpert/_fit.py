@@ -13,6 +13,7 @@ import pandas as pd
 
 from mlexpert._clock import Deadline
 from mlexpert._version import __version__
+from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
 from mlexpert.data import Role, describe_source, infer_schema, read_table
 from mlexpert.errors import DataError, bad_option, missing_column
@@ -81,8 +82,8 @@ class _Rows:
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
-        ignore_columns: Sequence[str] = (), presets: str = "balanced", budget: int | None = None,
-        executor: Executor | None = None,
+        ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
+        presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -90,7 +91,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``sample_weight`` take a column name or one value per row. The whole call, refit included,
     ends within ``time_limit`` plus a small fixed overhead. ``budget``: the number of tuning
     trials after the portfolio (then the same inputs give the same model on any machine, and
-    ``time_limit`` is only a safety cap); None tunes while time is left.
+    ``time_limit`` is only a safety cap); None tunes while time is left. ``keep_columns``:
+    columns to use even where the audit would leave them out (leaks, identifiers).
     """
     started = time.monotonic()
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
@@ -127,6 +129,13 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         roles = ", ".join(f"{c.name!r} ({c.role}: {c.reason})" for c in schema.columns[:8])
         raise DataError(f"no usable feature columns: every column was excluded ({roles}).")
     findings += schema.findings() + _inf_findings(features, schema)
+
+    # data audit (mlexpert.audits): record its findings, leave out conclusive leaks
+    audited = audit_for_fit(features, schema, rows.y, task=task, keep_columns=keep_columns,
+                            deadline=deadline.sooner(fit_budget(time_limit)), seed=seed,
+                            time=rows.order, time_column=time_column)
+    findings += audited.findings
+    features, schema = features.drop(columns=audited.excluded), audited.schema
 
     plan = make_plan(schema, features, rows.y, task=task, metric=metric, groups=rows.groups,
                      time_order=rows.order, seed=seed)

@@ -120,6 +120,8 @@ def fit(
     time_column: Annotated[Optional[str], typer.Option(help="Column to split on in time order.")] = None,
     sample_weight: Annotated[Optional[str], typer.Option(help="Column of row weights.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Column to leave out (repeatable).")] = None,
+    keep_columns: Annotated[Optional[list[str]], typer.Option(
+        "--keep-columns", help="Column to use even if the audit would leave it out (repeatable).")] = None,
     presets: Annotated[str, typer.Option(
         help="fast (one model, lowest latency), balanced or best (bigger ensembles).")] = "balanced",
     budget: Annotated[Optional[int], typer.Option(
@@ -144,7 +146,8 @@ def fit(
                 model = fit_model(data, target, time_limit=time_limit, seed=seed, task=task,
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
-                                  presets=presets, budget=budget, progress=display)
+                                  keep_columns=keep_columns or (), presets=presets,
+                                  budget=budget, progress=display)
         finally:
             if display is not None:
                 display.stop()
@@ -268,6 +271,60 @@ def evaluate(
             table.add_row(label, _fmt(entry["value"]), _interval(entry),
                           _fmt(cv["value"]) if cv else "-")
         _console().print(table)
+
+
+@app.command()
+def audit(
+    data: Annotated[str, typer.Argument(help="Table to audit: CSV, TSV or Parquet path.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    test: Annotated[Optional[str], typer.Option(help="Test table: adds duplicates, shared entities and shift.")] = None,
+    time_column: Annotated[Optional[str], typer.Option(help="Column of event times.")] = None,
+    groups: Annotated[Optional[str], typer.Option(help="Column naming entities (customer, patient...).")] = None,
+    task: Annotated[Optional[str], typer.Option(help="binary, multiclass or regression (auto).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    fail_on: Annotated[Optional[str], typer.Option(
+        "--fail-on", help="Exit 1 when a finding of this severity (or worse) exists: error or warning.")] = None,
+) -> None:
+    """Check DATA before modelling: quality, target, leakage, label issues, train/test shift."""
+    import warnings
+
+    if fail_on not in (None, "error", "warning"):
+        raise typer.BadParameter("must be error or warning", param_hint="--fail-on")
+    with _user_errors():
+        import mlexpert
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = mlexpert.audit(data, target=target, test=test, time_column=time_column,
+                                    groups=groups, task=task, seed=seed)
+        if as_json:
+            _print_json(report.to_dict())
+        else:
+            _report_audit(report)
+    failing = {"error": ("error",), "warning": ("error", "warning")}.get(fail_on or "", ())
+    if any(f.severity in failing for f in report.findings):
+        raise typer.Exit(1)
+
+
+def _report_audit(report: Any) -> None:
+    from rich.table import Table
+
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    c = report.counts
+    table = Table(title=f"Audit of {report.rows} rows x {report.columns} columns, target "
+                        f"{report.target!r} ({report.task}): {c['error']} error(s), "
+                        f"{c['warning']} warning(s), {c['info']} info", show_lines=True)
+    for col in ("severity", "check", "columns", "finding", "suggestion"):
+        table.add_column(col)
+    for f in report.findings:
+        cols = ", ".join(f.columns[:4]) + (f" (+{len(f.columns) - 4})" if len(f.columns) > 4 else "")
+        table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.check, cols, f.message,
+                      f.suggestion)
+    console = _console()
+    console.print(table)
+    for line in report.skipped:
+        console.print(f"[dim]not run: {line}[/]", soft_wrap=True)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ LAYERS = [
     {"data"},
     {"evaluate"},
     {"plan", "features"},
+    {"audits"},
     {"models"},
     {"search"},
     {"bundle"},

@@ -4,8 +4,8 @@ import sys
 
 import mlexpert
 
-PUBLIC = ["BundleError", "ConfigError", "DataError", "MlexpertError", "Model", "SchemaError",
-          "__version__", "fit", "load"]
+PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "MlexpertError", "Model",
+          "SchemaError", "__version__", "audit", "fit", "load"]
 HEAVY = ("pandas", "numpy", "sklearn", "lightgbm", "xgboost", "catboost", "scipy", "mlflow",
          "shap", "torch", "fastapi", "dask", "optuna", "matplotlib", "rich")
 

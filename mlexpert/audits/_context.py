@@ -1,0 +1,371 @@
+"""AuditData: what every check reads (table, target, schema, options) and the shared, cached views
+the model-based checks need (a row sample, an encoded feature matrix, out-of-fold predictions).
+
+Large tables are subsampled here, once, so that each check stays cheap: an audit of 100k x 50 takes
+a few seconds (``bench/audit_time.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlexpert._clock import Deadline
+from mlexpert.data import Role, Schema
+
+MODEL_ROWS = 15_000  # rows the quick models and the label-issue check see at most
+SHIFT_ROWS = 10_000  # rows per side of the adversarial (train vs test) model
+MAX_BINS = 256  # bins of a numeric column in the single-feature scores
+ROUNDS = 100  # boosting rounds of the quick models (early-stopped)
+ROWS_LISTED = 1_000  # row positions a finding lists at most
+
+
+@dataclass
+class Oof:
+    """Out-of-fold predictions of the quick model on the sample rows with a target."""
+
+    pred: np.ndarray  # (n, K) probabilities, or (n,) values for regression
+    rows: np.ndarray  # positions in the table
+    y: np.ndarray  # encoded target of those rows
+    seconds: float
+
+
+@dataclass
+class AuditData:
+    """The inputs of one audit. ``frame`` holds the feature columns in the caller's row order
+    (positions are the row numbers findings report); ``y`` the target, aligned."""
+
+    frame: pd.DataFrame
+    y: pd.Series
+    target: str
+    task: str
+    schema: Schema
+    deadline: Deadline
+    seed: int = 0
+    test: pd.DataFrame | None = None  # test table (features, and the target when it has it)
+    time: np.ndarray | None = None  # time order per row (float), when a time column was given
+    time_column: str | None = None
+    groups: np.ndarray | None = None
+    groups_column: str | None = None
+    max_rows: int = MODEL_ROWS
+    skipped: list[str] = field(default_factory=list)  # checks that did not run, and why
+    cache: dict[str, Any] = field(default_factory=dict)  # results shared between checks
+
+    # ---- rows -------------------------------------------------------------------------------
+    @cached_property
+    def labelled(self) -> np.ndarray:
+        """Positions of rows whose target is present."""
+        return np.flatnonzero(self.y.notna().to_numpy())
+
+    @cached_property
+    def sample(self) -> np.ndarray:
+        """Labelled positions the model-based checks use (all of them up to ``max_rows``;
+        a class-stratified random subsample beyond)."""
+        rows = self.labelled
+        if len(rows) <= self.max_rows:
+            return rows
+        rng = np.random.default_rng(self.seed)
+        if self.task == "regression":
+            return np.sort(rng.choice(rows, self.max_rows, replace=False))
+        codes = self.codes_of(rows)
+        keep = []
+        for k in np.unique(codes):  # keep every class, in proportion, at least 20 rows each
+            members = rows[codes == k]
+            take = max(min(len(members), 20), int(round(len(members) * self.max_rows / len(rows))))
+            keep.append(rng.choice(members, min(take, len(members)), replace=False))
+        return np.sort(np.concatenate(keep))
+
+    # ---- target -----------------------------------------------------------------------------
+    @cached_property
+    def classes(self) -> list[str]:
+        return sorted(self._target_text.dropna().unique().tolist()) if self.task != "regression" else []
+
+    @cached_property
+    def _target_text(self) -> pd.Series:
+        return canon_text(self.y)
+
+    def codes_of(self, rows: np.ndarray) -> np.ndarray:
+        """Encoded target at ``rows``: class index (sorted labels) or float value."""
+        if self.task == "regression":
+            return pd.to_numeric(self.y.iloc[rows], errors="coerce").to_numpy(dtype=float)
+        return np.searchsorted(np.asarray(self.classes, dtype=object),
+                               self._target_text.iloc[rows].to_numpy(dtype=object))
+
+    # ---- features ---------------------------------------------------------------------------
+    @cached_property
+    def model_columns(self) -> list[str]:
+        """Columns a quick model uses: the schema's features minus free text."""
+        return [c.name for c in self.schema.features if c.role != Role.TEXT]
+
+    def encode(self, frame: pd.DataFrame, columns: list[str] | None = None,
+               categories: dict[str, list[str]] | None = None) -> np.ndarray:
+        """A float matrix for tree models: numbers as is, dates as seconds, categories as codes
+        in ``categories`` (default: those of the training table; unseen and missing: NaN)."""
+        columns = self.model_columns if columns is None else columns
+        categories = self._categories if categories is None else categories
+        out = np.full((len(frame), len(columns)), np.nan)
+        for j, name in enumerate(columns):
+            if name not in frame.columns:
+                continue
+            out[:, j] = self._encode_column(name, frame[name], categories)
+        return out
+
+    def _encode_column(self, name: str, values: pd.Series,
+                       categories: dict[str, list[str]]) -> np.ndarray:
+        info = self._info[name]
+        if info.role == Role.CATEGORICAL:
+            lookup = pd.Index(categories[name])
+            codes = lookup.get_indexer(canon_text(values).to_numpy(dtype=object)).astype(float)
+            codes[codes < 0] = np.nan
+            return codes
+        prepared = Schema([info]).prepare(values.to_frame(name))[name]
+        if info.role == Role.NUMERIC:
+            return np.array(prepared, dtype=float)
+        if info.role == Role.DATETIME:
+            v = prepared.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float) / 1e9
+            v[prepared.isna().to_numpy()] = np.nan
+            return v
+        raise ValueError(f"column {name!r} ({info.role}) is not encoded")
+
+    def schema_role(self, name: str) -> Role:
+        return self._info[name].role
+
+    @cached_property
+    def _info(self) -> dict[str, Any]:
+        return {c.name: c for c in self.schema.columns}
+
+    @cached_property
+    def _categories(self) -> dict[str, list[str]]:
+        out = {}
+        for c in self.schema.columns:
+            if c.role == Role.CATEGORICAL:
+                out[c.name] = list(pd.unique(canon_text(self.frame[c.name]).dropna()))
+        return out
+
+    @cached_property
+    def X(self) -> np.ndarray:
+        """The encoded sample (rows of ``sample``, columns of ``model_columns``)."""
+        return self.encode(self.frame.iloc[self.sample])
+
+    # ---- the quick model --------------------------------------------------------------------
+    @cached_property
+    def oof(self) -> Oof | None:
+        """3-fold out-of-fold predictions of a small LightGBM on the sample; None when the
+        deadline leaves no time or there is nothing to learn from."""
+        import time
+
+        started = time.monotonic()
+        rows = self.sample
+        y = self.codes_of(rows)
+        if not self.model_columns or len(rows) < 30 or self.deadline.expired():
+            return None
+        if self.task != "regression" and len(np.unique(y)) < 2:
+            return None
+        pred = quick_oof(self.X, y, self.task, len(self.classes), self.seed, self.deadline)
+        if pred is None:
+            return None
+        return Oof(pred, rows, y, time.monotonic() - started)
+
+
+def folds(y: np.ndarray, task: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task != "regression":
+        counts = np.bincount(y.astype(int))
+        if counts[counts > 0].min() >= k:
+            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(y, y))
+    return list(KFold(k, shuffle=True, random_state=seed).split(y))
+
+
+def quick_oof(X: np.ndarray, y: np.ndarray, task: str, n_classes: int, seed: int,
+              deadline: Deadline, k: int = 3) -> np.ndarray | None:
+    """Out-of-fold predictions of a small LightGBM (early-stopped on the held-out fold, stopped
+    at ``deadline``): (n, K) probabilities for classification, (n,) values for regression.
+    None when the deadline passes before every fold is done."""
+    import lightgbm as lgb
+
+    def stop_at_deadline(env: Any) -> None:
+        if deadline.expired():
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+    out = np.zeros((len(y), n_classes)) if task != "regression" else np.zeros(len(y))
+    params = dict(n_estimators=ROUNDS, learning_rate=0.1, num_leaves=15, min_child_samples=10,
+                  subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
+                  n_jobs=1, verbose=-1)  # one thread: no OpenMP spinning on shared cores
+    for tr, va in folds(y, task, k, seed):
+        if deadline.expired():
+            return None
+        if task == "regression":
+            est = lgb.LGBMRegressor(**params)
+        else:
+            est = lgb.LGBMClassifier(**params)
+        callbacks = [lgb.early_stopping(20, verbose=False), stop_at_deadline]
+        if task != "regression" and len(np.unique(y[tr])) < n_classes:
+            present = np.unique(y[tr])  # a class missing from this fold: predict the others
+            est.fit(X[tr], np.searchsorted(present, y[tr]))
+            out[np.ix_(va, present)] = est.predict_proba(X[va])
+            continue
+        # early stopping on a slice of the training fold: stopping on the scored fold would
+        # make the out-of-fold scores optimistic (a random target would look learnable)
+        rng = np.random.default_rng(seed)
+        stop = rng.random(len(tr)) < 0.15
+        if task != "regression" and len(np.unique(y[tr][~stop])) < n_classes:
+            stop[:] = False
+        fit_rows, stop_rows = tr[~stop], tr[stop]
+        if len(stop_rows) < 10:
+            est.set_params(n_estimators=ROUNDS // 2)
+            est.fit(X[fit_rows], y[fit_rows], callbacks=[stop_at_deadline])
+        else:
+            est.fit(X[fit_rows], y[fit_rows], eval_X=(X[stop_rows],), eval_y=(y[stop_rows],),
+                    callbacks=callbacks)
+        out[va] = est.predict(X[va]) if task == "regression" else est.predict_proba(X[va])
+    return out
+
+
+# ---- single-feature scores --------------------------------------------------------------------
+def bin_codes(values: pd.Series, role: Role, max_bins: int = MAX_BINS) -> np.ndarray:
+    """Integer codes of one column for target encoding: quantile bins for numbers and dates,
+    category codes otherwise; missing values get a code of their own (missingness can leak)."""
+    if role in (Role.NUMERIC, Role.DATETIME):
+        if role == Role.DATETIME:
+            v = pd.to_datetime(values, errors="coerce", format="mixed")
+            num = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+            num[v.isna().to_numpy()] = np.nan
+        else:
+            num = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+            num[~np.isfinite(num)] = np.nan
+        ok = ~np.isnan(num)
+        codes = np.zeros(len(num), dtype=np.int64)
+        if ok.any():
+            uniq = np.unique(num[ok])
+            if len(uniq) <= max_bins:
+                edges = uniq
+            else:
+                edges = np.unique(np.quantile(num[ok], np.linspace(0, 1, max_bins + 1)))
+            codes[ok] = np.searchsorted(edges, num[ok], side="left") + 1
+        return codes
+    codes, _ = pd.factorize(canon_text(values), use_na_sentinel=True)
+    return codes.astype(np.int64) + 1
+
+
+def single_feature_score(codes: np.ndarray, y: np.ndarray, task: str, n_classes: int,
+                         fold_list: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Cross-validated skill of one column alone: out-of-fold smoothed target means per code,
+    scored as ROC AUC (classification, macro one-vs-rest) or R^2 (regression)."""
+    n_codes = int(codes.max()) + 1
+    m = 1.0  # smoothing towards the training fold's prior
+    if task == "regression":
+        pred = np.zeros(len(y))
+        for tr, va in fold_list:
+            s = np.bincount(codes[tr], weights=y[tr], minlength=n_codes)
+            c = np.bincount(codes[tr], minlength=n_codes)
+            prior = y[tr].mean()
+            pred[va] = ((s + m * prior) / (c + m))[codes[va]]
+        sst = float(((y - y.mean()) ** 2).sum())
+        return 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else 0.0
+    y = y.astype(np.int64)
+    pred = np.zeros((len(y), n_classes))
+    for tr, va in fold_list:
+        joint = np.bincount(codes[tr] * n_classes + y[tr], minlength=n_codes * n_classes)
+        joint = joint.reshape(n_codes, n_classes).astype(float)
+        prior = np.bincount(y[tr], minlength=n_classes) / len(tr)
+        pred[va] = ((joint + m * prior) / (joint.sum(axis=1, keepdims=True) + m))[codes[va]]
+    return auc(y, pred)
+
+
+def monotone_score(values: pd.Series, role: Role, y: np.ndarray, task: str) -> float:
+    """The column itself as a prediction, in its better direction: ROC AUC of its values
+    (classification, macro one-vs-rest) or squared correlation (regression). No fitting beyond
+    the direction, so no cross-validation is needed; missing values are left out."""
+    if role == Role.DATETIME:
+        v = pd.to_datetime(values, errors="coerce", format="mixed")
+        x = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+        x[v.isna().to_numpy()] = np.nan
+    else:
+        x = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+    ok = np.isfinite(x)
+    if ok.sum() < 10 or np.ptp(x[ok]) == 0:
+        return 0.5 if task != "regression" else 0.0
+    x, yy = x[ok], y[ok]
+    if task == "regression":
+        if np.std(yy) == 0:
+            return 0.0
+        return float(np.corrcoef(x, yy)[0, 1] ** 2)
+    scores = []
+    for k in np.unique(yy):
+        a = binary_auc(yy == k, x)
+        if np.isfinite(a):
+            scores.append(max(a, 1 - a))
+    if not scores:
+        return 0.5
+    return float(scores[-1]) if len(np.unique(yy)) == 2 else float(np.mean(scores))
+
+
+def auc(y: np.ndarray, pred: np.ndarray) -> float:
+    """ROC AUC of (n, K) probabilities: binary, or macro one-vs-rest over the classes present."""
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    if pred.shape[1] == 2:
+        return binary_auc(y == present[-1], pred[:, present[-1]])
+    return float(np.mean([binary_auc(y == k, pred[:, k]) for k in present]))
+
+
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties counted half."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def canon_text(values: pd.Series) -> pd.Series:
+    """``category_text`` computed once per distinct value (fast on long columns)."""
+    from mlexpert.data import category_text
+
+    if pd.api.types.is_object_dtype(values.dtype):  # True == 1 for hashing: keep them apart
+        arr = values.to_numpy(dtype=object)
+        flag = np.fromiter((type(v) in (bool, np.bool_) for v in arr), dtype=bool, count=len(arr))
+        if flag.any():
+            return category_text(values)
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    texts = category_text(pd.Series(np.asarray(uniques, dtype=object), dtype=object)).to_numpy(object)
+    out = np.full(len(values), np.nan, dtype=object)
+    out[codes >= 0] = texts[codes[codes >= 0]]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def skill(score: float, task: str) -> float:
+    """A score on one scale: 0 = no better than chance, 1 = perfect (2 AUC - 1, or R^2)."""
+    return 2 * score - 1 if task != "regression" else score
+
+
+def listed(rows: np.ndarray | list[int]) -> tuple[int, ...]:
+    """At most ROWS_LISTED row positions, as plain ints."""
+    return tuple(int(r) for r in list(rows)[:ROWS_LISTED])
+
+
+def time_values(values: pd.Series, name: str) -> np.ndarray:
+    """A time column as floats (numbers as is, dates as ns); DataError naming the first bad row."""
+    from mlexpert.errors import DataError
+
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        parsed = values.astype(float)
+        order = parsed.to_numpy()
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        order = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    bad = (parsed.isna() | values.isna()).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "
+                        f"({values.iloc[row]!r}); every row needs a date or a number there.")
+    return order

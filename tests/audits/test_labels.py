@@ -1,0 +1,32 @@
+"""Label issues planted as 5% flipped labels: found with useful precision and recall."""
+import mlexpert
+from tests.audits.conftest import flip_labels, of
+
+
+def _precision_recall(report, flipped):
+    [f] = of(report, "label_issues")
+    found = set(f.rows)
+    hits = len(found & set(flipped.tolist()))
+    return f, hits / max(len(found), 1), hits / len(flipped)
+
+
+def test_five_percent_flips_binary(cancer):
+    frame, flipped = flip_labels(cancer, "target", 0.05)
+    f, precision, recall = _precision_recall(mlexpert.audit(frame, target="target"), flipped)
+    print(f"breast cancer: precision {precision:.2f} recall {recall:.2f}")
+    assert f.severity == "warning"
+    assert precision >= 0.6 and recall >= 0.8
+    assert 0.02 <= f.evidence["noise_rate"] <= 0.10
+
+
+def test_five_percent_flips_multiclass(digits):
+    frame, flipped = flip_labels(digits, "target", 0.05)
+    f, precision, recall = _precision_recall(mlexpert.audit(frame, target="target"), flipped)
+    print(f"digits: precision {precision:.2f} recall {recall:.2f}")
+    assert f.severity == "warning"
+    assert precision >= 0.7 and recall >= 0.8
+
+
+def test_clean_labels_give_no_warning(cancer):
+    report = mlexpert.audit(cancer, target="target")
+    assert not [f for f in of(report, "label_issues") if f.severity != "info"]
