@@ -74,7 +74,7 @@ def test_every_preset_config_names_a_family_config():
 
     names = {n for fam in FAMILIES.values() for t in TASKS for n, _ in fam.configs(t)}
     for preset in PRESETS.values():
-        assert set(preset) <= names
+        assert set(preset.portfolio) <= names
 
 
 def test_unknown_family():
