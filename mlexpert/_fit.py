@@ -15,7 +15,7 @@ from mlexpert._clock import Deadline
 from mlexpert._version import __version__
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
-from mlexpert.data import Role, describe_source, infer_schema, read_table
+from mlexpert.data import Role, infer_schema, read_rows, time_values
 from mlexpert.errors import DataError, bad_option, missing_column
 from mlexpert.evaluate import bootstrap_interval, corrected_t_test, metrics_for
 from mlexpert.findings import Finding
@@ -102,12 +102,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
         raise bad_option("budget", budget, "a number of tuning trials (0 or more), or None")
     deadline = Deadline(started + float(time_limit))
-    frame = read_table(data)
-    source = describe_source(data)
-    if frame.shape[1] == 0:
-        raise DataError(f"{source} has no columns.")
-    if len(frame) == 0:
-        raise DataError(f"{source} has a header but no rows; add data rows.")
+    frame = read_rows(data)
     if target not in frame.columns:
         raise missing_column(target, "target", frame.columns)
     for col in ignore_columns:
@@ -204,7 +199,7 @@ def _side_inputs(frame: pd.DataFrame, target: str, groups: Any, sample_weight: A
     if time_column is not None:
         if time_column not in frame.columns:
             raise missing_column(time_column, "time", frame.columns)
-        rows.order = _time_order(frame[time_column], time_column)
+        rows.order = time_values(frame[time_column], time_column)
     return rows, columns
 
 
@@ -336,21 +331,6 @@ def _balanced_weights(y: np.ndarray, weights: np.ndarray | None,
                 "class frequency during training.",
         evidence={"largest_class": int(counts.max()), "smallest_class": int(counts.min())},
         suggestion="pass metric='log_loss' or 'roc_auc' to train on the natural class balance.")]
-
-
-def _time_order(values: pd.Series, name: str) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        parsed = values.astype(float)
-        order = parsed.to_numpy()
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        order = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-    bad = parsed.isna() & values.notna()
-    if bad.any() or values.isna().any():
-        row = int(np.flatnonzero((bad | values.isna()).to_numpy())[0])
-        raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "
-                        f"({values.iloc[row]!r}); every row needs a date or a number there.")
-    return order
 
 
 def _check_weights(values: np.ndarray, column: str | None) -> np.ndarray:

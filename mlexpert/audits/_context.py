@@ -351,21 +351,3 @@ def skill(score: float, task: str) -> float:
 def listed(rows: np.ndarray | list[int]) -> tuple[int, ...]:
     """At most ROWS_LISTED row positions, as plain ints."""
     return tuple(int(r) for r in list(rows)[:ROWS_LISTED])
-
-
-def time_values(values: pd.Series, name: str) -> np.ndarray:
-    """A time column as floats (numbers as is, dates as ns); DataError naming the first bad row."""
-    from mlexpert.errors import DataError
-
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        parsed = values.astype(float)
-        order = parsed.to_numpy()
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        order = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-    bad = (parsed.isna() | values.isna()).to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "
-                        f"({values.iloc[row]!r}); every row needs a date or a number there.")
-    return order

@@ -16,9 +16,8 @@ from mlexpert.audits._context import (
     monotone_score,
     single_feature_score,
     skill,
-    time_values,
 )
-from mlexpert.data import Role
+from mlexpert.data import Role, time_values
 from mlexpert.findings import Finding
 
 CONCLUSIVE = 0.999  # single-feature CV score (ROC AUC or R^2) from which a leak is certain

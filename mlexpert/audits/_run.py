@@ -12,9 +12,16 @@ import pandas as pd
 
 from mlexpert._clock import Deadline
 from mlexpert.audits import _labels, _leakage, _quality, _shift, _target
-from mlexpert.audits._context import MODEL_ROWS, AuditData, time_values
+from mlexpert.audits._context import MODEL_ROWS, AuditData
 from mlexpert.audits._report import AuditReport
-from mlexpert.data import ColumnInfo, Role, Schema, describe_source, infer_schema, read_table
+from mlexpert.data import (
+    ColumnInfo,
+    Role,
+    Schema,
+    infer_schema,
+    read_rows,
+    time_values,
+)
 from mlexpert.errors import ConfigError, DataError, bad_option, missing_column
 from mlexpert.findings import SEVERITIES, Finding
 from mlexpert.plan import infer_task
@@ -128,13 +135,7 @@ def audit(data: Any, target: str, *, test: Any = None, time_column: str | None =
 
 
 def _read(data: Any) -> pd.DataFrame:
-    frame = read_table(data)
-    source = describe_source(data)
-    if frame.shape[1] == 0:
-        raise DataError(f"{source} has no columns.")
-    if len(frame) == 0:
-        raise DataError(f"{source} has a header but no rows; add data rows.")
-    return frame.reset_index(drop=True)
+    return read_rows(data).reset_index(drop=True)
 
 
 @dataclass(frozen=True)

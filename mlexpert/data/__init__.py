@@ -1,5 +1,6 @@
 """Reading tables and the Schema: column roles inferred once, then used to validate every input."""
-from mlexpert.data._read import describe_source, read_table
+from mlexpert.data._read import describe_source, read_rows, read_table, time_values
 from mlexpert.data._schema import ColumnInfo, Role, Schema, category_text, infer_schema
 
-__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "describe_source", "infer_schema", "read_table"]
+__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "describe_source", "infer_schema",
+           "read_rows", "read_table", "time_values"]

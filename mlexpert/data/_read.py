@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlexpert.errors import DataError
@@ -112,3 +113,30 @@ def read_table(data: Any) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_names(list(frame.columns), describe_source(data))
     return frame
+
+
+def read_rows(data: Any) -> pd.DataFrame:
+    """``read_table`` that also refuses a table without columns or without rows, naming it."""
+    frame = read_table(data)
+    source = describe_source(data)
+    if frame.shape[1] == 0:
+        raise DataError(f"{source} has no columns.")
+    if len(frame) == 0:
+        raise DataError(f"{source} has a header but no rows; add data rows.")
+    return frame
+
+
+def time_values(values: pd.Series, name: str) -> np.ndarray:
+    """A time column as floats (numbers as is, dates as ns); DataError naming the first bad row."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        parsed = values.astype(float)
+        order = parsed.to_numpy()
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        order = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    bad = (parsed.isna() | values.isna()).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "
+                        f"({values.iloc[row]!r}); every row needs a date or a number there.")
+    return order
