@@ -288,11 +288,10 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
                       "note": f"{len(result.members)} members", "_folds": result.ensemble_fold_scores})
     sign = 1 if metric.greater_is_better else -1
     board.sort(key=lambda r: (r["score"] is None, -sign * (r["score"] or 0.0)))
-    test_fraction = float(np.mean([len(va) / (len(tr) + len(va)) for tr, va in spec.folds]))
     best = board[0]["_folds"]
     for i, row in enumerate(board):
         folds = row.pop("_folds")
-        p = corrected_t_test(sign * np.asarray(best), sign * np.asarray(folds), test_fraction) \
+        p = corrected_t_test(sign * np.asarray(best), sign * np.asarray(folds), spec.test_fraction) \
             if i and row["score"] is not None and len(folds) == len(best) else None
         row["p_vs_best"] = None if p is None or not np.isfinite(p) else round(p, 4)
     return board

@@ -89,6 +89,11 @@ class SearchSpec:
 
 
     @property
+    def test_fraction(self) -> float:
+        """Mean share of rows a fold validates on (what the corrected t-test needs)."""
+        return float(np.mean([len(va) / (len(tr) + len(va)) for tr, va in self.folds]))
+
+    @property
     def fit_weight(self) -> np.ndarray | None:
         return self.sample_weight if self.train_weight is None else self.train_weight
 
@@ -389,8 +394,8 @@ def _select(search: _Search, usable: list[Candidate],
     the ensemble is not significantly better on the same folds (corrected paired t-test) and
     its out-of-fold score is within ``PRACTICAL_TOLERANCE`` of the ensemble's."""
     metric, spec = search.spec.metric, search.spec
-    ranked = sorted(usable, key=lambda c: metric.loss(search.y_eval, c.oof[search.mask],
-                                                      search.w_eval))
+    sign = 1.0 if metric.greater_is_better else -1.0
+    ranked = sorted(usable, key=lambda c: -sign * c.score)
     if preset.single_model:
         chosen = [(ranked[0], 1.0)]
     else:
@@ -406,8 +411,6 @@ def _select(search: _Search, usable: list[Candidate],
     shipped_scores = search.fold_scores(shipped_oof)
     shipped_score = search.score(shipped_oof)
     cost = sum(c.predict_ms for c, _ in chosen)
-    test_fraction = float(np.mean([len(va) / (len(tr) + len(va)) for tr, va in spec.folds]))
-    sign = 1.0 if metric.greater_is_better else -1.0
     for cand in sorted(usable, key=lambda c: c.predict_ms):
         if cand.predict_ms * CHEAPER_FACTOR > cost:
             break  # the rest are slower still
@@ -416,7 +419,7 @@ def _select(search: _Search, usable: list[Candidate],
         if sign * (shipped_score - cand.score) > PRACTICAL_TOLERANCE * abs(shipped_score):
             continue
         p = corrected_t_test(sign * np.asarray(shipped_scores), sign * np.asarray(cand.fold_scores),
-                             test_fraction)
+                             spec.test_fraction)
         if np.isfinite(p) and p >= SIGNIFICANCE:
             what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
             return [(cand, 1.0)], [
