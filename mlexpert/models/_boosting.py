@@ -6,6 +6,10 @@ it then sees more data).
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -164,15 +168,37 @@ class XGBoostFamily:
 
 
 class _CatBoostDeadline:
-    """CatBoost callback: ``after_iteration`` returning False stops training. Being Python code
-    run every iteration, it is also where Ctrl-C raises KeyboardInterrupt (CatBoost alone would
-    swallow it and return a model trained so far)."""
+    """CatBoost callback: ``after_iteration`` returning False stops training at the deadline or
+    after Ctrl-C. CatBoost swallows a KeyboardInterrupt raised inside its training loop (even in a
+    callback) and returns the model trained so far, so Ctrl-C is recorded by a signal handler while
+    CatBoost trains and re-raised after it returns (see ``interruptible``)."""
 
     def __init__(self, deadline: Any):
         self.deadline = deadline
         self.truncated = False
+        self.interrupted = False
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Records SIGINT during the block and re-delivers it to the previous handler afterwards.
+        Signal handlers can only be set from the main thread; elsewhere the block runs as is."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._record)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if self.interrupted:
+            signal.raise_signal(signal.SIGINT)
+
+    def _record(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
 
     def after_iteration(self, info: Any) -> bool:
+        if self.interrupted:
+            return False
         if self.deadline.expired():
             self.truncated = True
             return False
@@ -219,7 +245,8 @@ class CatBoostFamily:
         if req.X_val is not None:
             kwargs.update(eval_set=(adapter(req.X_val), req.y_val), early_stopping_rounds=EARLY_STOP,
                           use_best_model=True)
-        est.fit(adapter(X), y, sample_weight=req.sample_weight, callbacks=[stopper], **kwargs)
+        with stopper.interruptible():
+            est.fit(adapter(X), y, sample_weight=req.sample_weight, callbacks=[stopper], **kwargs)
         best = est.get_best_iteration() if req.X_val is not None else None
         best = (best + 1) if best is not None else est.tree_count_
         return Fitted(est, req.task, req.n_classes, best_iteration=best, truncated=stopper.truncated,
