@@ -2,7 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo lint test test-slow bench clean
+.PHONY: setup browser demo lint test test-slow bench clean
 
 $(BIN)/mlexpert: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -11,6 +11,10 @@ $(BIN)/mlexpert: pyproject.toml
 	touch $(BIN)/mlexpert
 
 setup: $(BIN)/mlexpert
+
+# Headless Chromium renders the HTML reports in tests (Debian's package; needs apt as root).
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 demo: setup
 	$(BIN)/python examples/demo_data.py demo
@@ -22,10 +26,10 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check mlexpert tests bench examples
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup browser
 	$(BIN)/python -m pytest -q -m slow
 
 bench: setup
