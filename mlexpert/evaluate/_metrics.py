@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlexpert.errors import bad_option
+from mlexpert.evaluate import _batch
 
 Task = str  # "binary" | "multiclass" | "regression"
 CLASSIFICATION = ("binary", "multiclass")
@@ -24,6 +25,11 @@ class Metric:
     greater_is_better: bool
     tasks: tuple[str, ...]
     fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
+    # vectorized over bootstrap resamples: (W (b, n) row weights, y, pred) -> (b,) scores
+    batch: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    # whether the metric is defined for these targets (MAPE: the target never crosses zero)
+    applies: Callable[[np.ndarray], bool] | None = None
+    uses_labels: bool = False  # scores hard labels: a binary decision threshold changes it
 
     def score(self, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> float:
         return float(self.fn(y, pred, weight))
@@ -89,6 +95,63 @@ def _brier(y, p, w):
     return float(np.average(((p - onehot) ** 2).sum(axis=1), weights=w))
 
 
+def _pr_auc(y, p, w):
+    """Average precision: of the positive class for binary, macro one-vs-rest for multiclass."""
+    from sklearn.metrics import average_precision_score
+
+    if p.shape[1] == 2:
+        return average_precision_score(y, p[:, 1], sample_weight=w)
+    onehot = np.eye(p.shape[1])[y]
+    present = onehot.sum(axis=0) > 0
+    return average_precision_score(onehot[:, present], p[:, present], average="macro",
+                                   sample_weight=w)
+
+
+def _f1_weighted(y, p, w):
+    from sklearn.metrics import f1_score
+
+    return f1_score(y, _labels(p), average="weighted", sample_weight=w,
+                    labels=np.arange(p.shape[1]), zero_division=0)
+
+
+def _mcc(y, p, w):
+    from sklearn.metrics import matthews_corrcoef
+
+    return matthews_corrcoef(y, _labels(p), sample_weight=w)
+
+
+ECE_BINS = 10
+
+
+def _ece(y, p, w):
+    """Expected calibration error of the top-label confidence: the weighted mean gap between
+    confidence and accuracy over 10 equal-width confidence bins."""
+    conf = p.max(axis=1)
+    gap = (_labels(p) == y) - conf
+    bins = np.minimum((conf * ECE_BINS).astype(int), ECE_BINS - 1)
+    w = np.ones(len(y)) if w is None else np.asarray(w, float)
+    sums = np.bincount(bins, weights=w * gap, minlength=ECE_BINS)
+    return float(np.abs(sums).sum() / w.sum())
+
+
+def _median_ae(y, p, w):
+    from sklearn.metrics import median_absolute_error
+
+    return median_absolute_error(y, p, sample_weight=w)
+
+
+def _mape(y, p, w):
+    from sklearn.metrics import mean_absolute_percentage_error
+
+    return mean_absolute_percentage_error(y, p, sample_weight=w)
+
+
+def _one_sign(y: np.ndarray) -> bool:
+    """MAPE is meaningful only when the target never crosses (or touches) zero."""
+    y = np.asarray(y, dtype=float)
+    return bool(len(y)) and (bool((y > 0).all()) or bool((y < 0).all()))
+
+
 def _rmse(y, p, w):
     return float(np.sqrt(np.average((y - p) ** 2, weights=w)))
 
@@ -104,15 +167,23 @@ def _r2(y, p, w):
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("roc_auc", True, CLASSIFICATION, _roc_auc),
-    Metric("log_loss", False, CLASSIFICATION, _log_loss),
-    Metric("accuracy", True, CLASSIFICATION, _accuracy),
-    Metric("balanced_accuracy", True, CLASSIFICATION, _balanced_accuracy),
-    Metric("f1_macro", True, CLASSIFICATION, _f1_macro),
-    Metric("brier", False, CLASSIFICATION, _brier),
-    Metric("rmse", False, ("regression",), _rmse),
-    Metric("mae", False, ("regression",), _mae),
-    Metric("r2", True, ("regression",), _r2),
+    Metric("roc_auc", True, CLASSIFICATION, _roc_auc, _batch.roc_auc),
+    Metric("log_loss", False, CLASSIFICATION, _log_loss, _batch.log_loss),
+    Metric("accuracy", True, CLASSIFICATION, _accuracy, _batch.accuracy, uses_labels=True),
+    Metric("balanced_accuracy", True, CLASSIFICATION, _balanced_accuracy,
+           _batch.balanced_accuracy, uses_labels=True),
+    Metric("f1_macro", True, CLASSIFICATION, _f1_macro, _batch.f1_macro, uses_labels=True),
+    Metric("brier", False, CLASSIFICATION, _brier, _batch.brier),
+    Metric("rmse", False, ("regression",), _rmse, _batch.rmse),
+    Metric("mae", False, ("regression",), _mae, _batch.mae),
+    Metric("r2", True, ("regression",), _r2, _batch.r2),
+    Metric("pr_auc", True, CLASSIFICATION, _pr_auc, _batch.pr_auc),
+    Metric("f1_weighted", True, CLASSIFICATION, _f1_weighted, _batch.f1_weighted,
+           uses_labels=True),
+    Metric("mcc", True, CLASSIFICATION, _mcc, _batch.mcc, uses_labels=True),
+    Metric("ece", False, CLASSIFICATION, _ece, _batch.ece),
+    Metric("median_ae", False, ("regression",), _median_ae, _batch.median_ae),
+    Metric("mape", False, ("regression",), _mape, _batch.mape, applies=_one_sign),
 ]}
 
 _DEFAULT = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -132,7 +203,9 @@ def get_metric(name: str, task: Task) -> Metric:
     return metric
 
 
-def metrics_for(task: Task) -> list[Metric]:
-    """Every registered metric that applies to ``task``, the default first."""
+def metrics_for(task: Task, y: np.ndarray | None = None) -> list[Metric]:
+    """Every registered metric that applies to ``task`` (and, given, to targets ``y``: MAPE only
+    when they never cross zero), the default first."""
     first = default_metric(task)
-    return [first] + [m for m in METRICS.values() if task in m.tasks and m is not first]
+    return [first] + [m for m in METRICS.values() if task in m.tasks and m is not first
+                      and (y is None or m.applies is None or m.applies(y))]
