@@ -26,7 +26,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
         presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
-        progress: Callable[[SearchEvent], None] | None = None) -> Model:
+        progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
+        optimize_threshold: str | None = None, cost_matrix: Any = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
@@ -40,13 +41,18 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive
     leaks, identifiers).
+    ``calibrate``: recalibrate probabilities (isotonic or sigmoid, fitted out of fold) when it
+    lowers out-of-fold log loss. ``optimize_threshold`` (binary): f1 | balanced_accuracy | mcc |
+    accuracy | cost, with ``cost_matrix`` [[TN, FP], [FN, TP]] for cost; the threshold chosen
+    on out-of-fold probabilities sets the labels ``predict`` returns.
     """
     from mlexpert._fit import fit as _fit
 
     return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                 groups=groups, time_column=time_column, sample_weight=sample_weight,
                 ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
-                budget=budget, executor=executor, progress=progress)
+                budget=budget, executor=executor, progress=progress, calibrate=calibrate,
+                optimize_threshold=optimize_threshold, cost_matrix=cost_matrix)
 
 
 def load(path: Any) -> Model:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,21 @@ from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
 from mlexpert.data import Role, infer_schema, read_rows, time_values
 from mlexpert.errors import DataError, bad_option, missing_column
-from mlexpert.evaluate import bootstrap_interval, corrected_t_test, metrics_for
+from mlexpert.evaluate import (
+    OBJECTIVES,
+    check_cost_matrix,
+    corrected_t_test,
+    diagnostics,
+    post_fit,
+    score_all,
+)
 from mlexpert.findings import Finding
 from mlexpert.plan import make_plan
 from mlexpert.search import PRESETS, Executor, SearchEvent, SearchSpec, cpu_count, run_search
 
 MIN_ROWS = 10
 MULTITHREAD_ROWS = 20_000
+INDISTINGUISHABLE_P = 0.05  # p_vs_best at or above: not significantly worse than the best
 
 
 def _fingerprint(frame: pd.DataFrame) -> str:
@@ -84,7 +93,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
         presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
-        progress: Callable[[SearchEvent], None] | None = None) -> Model:
+        progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
+        optimize_threshold: str | None = None, cost_matrix: Any = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: pandas/polars DataFrame, pyarrow Table or CSV/Parquet path. ``groups`` and
@@ -93,8 +103,14 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     trials after the portfolio (then the same inputs give the same model on any machine, and
     ``time_limit`` is only a safety cap); None tunes while time is left. ``keep_columns``:
     columns to use even where the audit would leave them out (leaks, identifiers).
+    ``calibrate``: recalibrate probabilities when it lowers out-of-fold log loss.
+    ``optimize_threshold`` (binary): a label metric (f1, balanced_accuracy, mcc, accuracy) or
+    "cost" with ``cost_matrix`` [[TN, FP], [FN, TP]]; the chosen threshold sets predicted labels.
     """
     started = time.monotonic()
+    call = {k: v for k, v in locals().items() if k not in ("data", "progress", "executor", "started")
+            and isinstance(v, str | int | float | bool | list | tuple | type(None))}
+    objective, costs = _decision_options(optimize_threshold, cost_matrix)
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
         raise bad_option("time_limit", time_limit, "a positive number of seconds")
     if presets not in PRESETS:
@@ -142,6 +158,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
             plan = make_plan(schema, features, rows.y, task=plan.task, metric=plan.metric.name,
                              groups=rows.groups, time_order=rows.order, seed=seed)
     findings += plan.findings
+    if objective is not None and plan.task != "binary":
+        raise bad_option("optimize_threshold", objective, f"unset for a {plan.task} task: the "
+                         "decision threshold applies to binary targets only")
     y, classes = _encode_target(rows.y, plan.task)
     train_weight, balance = _balanced_weights(y, rows.weights, plan)
     findings += balance
@@ -155,13 +174,17 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
                          evidence={}, suggestion="use presets='best' to always ship the ensemble.")
                  for note in result.notes]
+    m = result.oof_mask
+    post = post_fit(plan.task, y[m], result.oof[m], None if rows.weights is None else rows.weights[m],
+                    calibrate=calibrate, objective=objective, costs=costs, seed=seed)
+    findings += post.findings
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
         "libraries": library_versions(),
         "target": {"name": target, "task": plan.task, "classes": classes},
         "metric": plan.metric.name,
         # intervals stop 1 % of the budget early: assembling the model comes after them
-        "metrics": {"cv": _cv_metrics(result, y, rows.weights, plan,
+        "metrics": {"cv": _cv_metrics(post, y[m], rows.weights, m, plan,
                                       Deadline(deadline.end - 0.01 * float(time_limit)), seed),
                     "cv_note": "out-of-fold predictions of the final ensemble, 95 % percentile "
                                "bootstrap intervals (null where the time limit left none)"},
@@ -179,7 +202,11 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                        "columns": int(frame.shape[1]), "seed": seed, "time_limit": float(time_limit),
                        "fit_seconds": round(time.monotonic() - started, 3),
                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       "source": str(data) if isinstance(data, str) else type(data).__name__},
+                       "source": str(data) if isinstance(data, str) else type(data).__name__,
+                       "command": " ".join(sys.argv), "call": call},
+        "calibration": post.calibration, "calibration_report": post.calibration_report,
+        "decision": post.decision,
+        "diagnostics": {"cv": diagnostics(plan.task, y[m], post.oof, classes, post.threshold, seed)},
     }
     return Model(manifest, result.members)
 
@@ -245,22 +272,25 @@ def _classes_with_two_rows(y: pd.Series, target: str) -> tuple[np.ndarray, Findi
         suggestion="collect more examples of those classes or merge them.")
 
 
-def _cv_metrics(result: Any, y: np.ndarray, weights: np.ndarray | None, plan: Any,
-                deadline: Deadline, seed: int) -> dict[str, dict[str, float]]:
-    """Every metric of the task on the ensemble's out-of-fold predictions, each with a bootstrap
-    interval while the budget lasts (the headline metric first; later intervals may be NaN)."""
-    out = {}
-    m = result.oof_mask
-    w = None if weights is None else weights[m]
-    for metric in metrics_for(plan.task):
-        try:
-            value = metric.score(y[m], result.oof[m], w)
-        except ValueError:  # e.g. ROC AUC when a time split validates one class only
-            continue
-        low, high = bootstrap_interval(metric, y[m], result.oof[m], w, n_resamples=200,
-                                       seed=seed, deadline=deadline)
-        out[metric.name] = {"value": value, "low": low, "high": high}
-    return out
+def _cv_metrics(post: Any, y: np.ndarray, weights: np.ndarray | None, mask: np.ndarray,
+                plan: Any, deadline: Deadline, seed: int) -> dict[str, dict[str, float]]:
+    """Every metric of the task on the shipped model's out-of-fold predictions (calibrated
+    cross-fitted when calibrated; labels at the decision threshold), each with a bootstrap
+    interval (1,000 resamples) unless the budget ran out (then NaN)."""
+    return score_all(plan.task, y, post.oof, None if weights is None else weights[mask],
+                     threshold=post.threshold, n_resamples=1000, seed=seed, deadline=deadline)
+
+
+def _decision_options(objective: str | None, costs: Any) -> tuple[str | None, list[list[float]] | None]:
+    """Validate optimize_threshold / cost_matrix; a cost matrix alone means objective "cost"."""
+    if costs is not None:
+        costs = check_cost_matrix(costs)
+        objective = objective or "cost"
+    if objective is not None and objective not in OBJECTIVES:
+        raise bad_option("optimize_threshold", objective, f"one of {', '.join(OBJECTIVES)}")
+    if objective == "cost" and costs is None:
+        raise bad_option("cost_matrix", None, "given with optimize_threshold='cost'")
+    return objective, costs
 
 
 def _final_fit(member: Any) -> str:
@@ -294,6 +324,9 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
         p = corrected_t_test(sign * np.asarray(best), sign * np.asarray(folds), spec.test_fraction) \
             if i and row["score"] is not None and len(folds) == len(best) else None
         row["p_vs_best"] = None if p is None or not np.isfinite(p) else round(p, 4)
+        # statistically indistinguishable from the best: not significantly worse at 5 % (one-sided)
+        row["indistinguishable"] = i == 0 or (row["p_vs_best"] is not None
+                                              and row["p_vs_best"] >= INDISTINGUISHABLE_P)
     return board
 
 

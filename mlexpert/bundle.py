@@ -32,7 +32,7 @@ import pandas as pd
 from mlexpert._version import __version__
 from mlexpert.data import Schema, category_text, describe_source, read_table
 from mlexpert.errors import BundleError, DataError, missing_column
-from mlexpert.evaluate import bootstrap_interval, metrics_for
+from mlexpert.evaluate import Calibrator, diagnostics, score_all, thresholded
 from mlexpert.findings import Finding
 
 FORMAT = "mlexpert-bundle"
@@ -148,12 +148,23 @@ class Model:
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         cache: dict[int, Any] = {}
         total = sum(m.weight * m.predict(X, cache) for m in self._members)
-        return total / sum(m.weight for m in self._members)
+        return self._calibrated(total / sum(m.weight for m in self._members))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """The ensemble's probabilities through the calibrator fit chose (if any)."""
+        cal = self._manifest.get("calibration")
+        return raw if not cal or self.task == "regression" else Calibrator.from_dict(cal).apply(raw)
+
+    @property
+    def threshold(self) -> float | None:
+        """Binary decision threshold chosen at fit (positive above it), or None (argmax)."""
+        decision = self._manifest.get("decision")
+        return None if not decision else float(decision["threshold"])
 
     def _labels(self, raw: np.ndarray, index: pd.Index) -> pd.Series:
         if self.task == "regression":
             return pd.Series(raw, index=index, name=self.target)
-        labels = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+        labels = np.asarray(self.classes, dtype=object)[thresholded(raw, self.threshold).argmax(axis=1)]
         return pd.Series(labels, index=index, name=self.target).infer_objects()
 
     def _proba(self, raw: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -186,8 +197,101 @@ class Model:
             out = pd.concat([out, proba], axis=1)
         return out
 
-    def evaluate(self, data: Any, *, n_resamples: int = 1000) -> dict[str, Any]:
-        """Every applicable metric on labelled ``data``, with 95 % bootstrap intervals."""
+    def evaluate(self, data: Any, *, n_resamples: int = 1000, sensitive_column: str | None = None,
+                 seed: int = 0) -> dict[str, Any]:
+        """Every applicable metric on labelled ``data`` with 95 % bootstrap intervals, the curves
+        and confusion matrix (``diagnostics``), calibration, the decision threshold, and with
+        ``sensitive_column`` the metrics per group and the fairness gaps (``groups``)."""
+        frame, y, raw = self._labelled(data)
+        out = {"rows": int(len(y)), "task": self.task, "metric": self.metric,
+               "threshold": self.threshold,
+               "calibration": (self._manifest.get("calibration") or {}).get("method"),
+               "metrics": score_all(self.task, y, raw, threshold=self.threshold,
+                                    n_resamples=n_resamples, seed=seed),
+               "diagnostics": diagnostics(self.task, y, raw, self.classes, self.threshold, seed)}
+        if sensitive_column is not None:
+            from mlexpert.explain import group_checks
+
+            out["groups"] = group_checks(self, frame, y, raw, sensitive_column,
+                                         n_resamples=n_resamples, seed=seed)
+        return out
+
+    def explain(self, data: Any, *, class_label: Any = None) -> Any:
+        """Per-row contributions of each input column (SHAP) that sum to the prediction:
+        ``base_value + contributions.sum(axis=1) == prediction``. Regression: the predicted
+        value. Binary: the probability of ``class_label`` (default the second class).
+        Multiclass: of ``class_label``, by default each row's predicted class. See
+        ``mlexpert.explain`` for how ensembles and probabilities are handled."""
+        from mlexpert.explain import Explanation, contributions
+
+        X = self._features(data)
+        cal = self._manifest.get("calibration")
+        phi, base, cols = contributions(self._members, X, self.task, len(self.classes or []),
+                                        Calibrator.from_dict(cal) if cal else None)
+        rows = np.arange(len(X))
+        if self.task == "regression":
+            k, output = np.zeros(len(X), dtype=int), "predicted value"
+        elif class_label is None and self.task == "multiclass":
+            k = (base + phi.sum(axis=1)).argmax(axis=1)
+            output = "probability of each row's predicted class"
+        else:
+            label = self.classes[1] if class_label is None else class_label
+            names = [str(c) for c in self.classes]
+            if str(label) not in names:
+                raise DataError(f"class_label {label!r} is not a class of this model; classes "
+                                f"are {', '.join(map(repr, names))}.")
+            k = np.full(len(X), names.index(str(label)))
+            output = f"probability of class {label!r}"
+        contrib = pd.DataFrame(phi[rows, :, k], index=X.index, columns=cols)
+        base_value = pd.Series(base[rows, k], index=X.index)
+        return Explanation(contrib, base_value, base_value + contrib.sum(axis=1), output)
+
+    def explain_global(self, data: Any, *, n_repeats: int = 5, top: int = 3, seed: int = 0,
+                       shap_rows: int = 300) -> dict[str, Any]:
+        """On labelled held-out ``data``: permutation importance (loss increase of the model's
+        metric, 95 % interval over ``n_repeats``), mean |SHAP| per column with the values behind
+        a summary plot (``shap_rows`` rows), and partial dependence of the ``top`` columns."""
+        from mlexpert.data import Role
+        from mlexpert.evaluate import get_metric
+        from mlexpert.explain import partial_dependence, permutation_importance
+
+        frame, y, _ = self._labelled(data)
+        X = self.schema.prepare(frame, describe_source(data)).reset_index(drop=True)
+        metric = get_metric(self.metric, self.task)
+        perm = permutation_importance(self._raw, X, y, metric, n_repeats=n_repeats, seed=seed)
+        rng = np.random.default_rng(seed)
+        sample = X.iloc[np.sort(rng.choice(len(X), min(len(X), shap_rows), replace=False))]
+        cal = self._manifest.get("calibration")
+        from mlexpert.explain import contributions
+
+        phi, _, cols = contributions(self._members, sample, self.task, len(self.classes or []),
+                                     Calibrator.from_dict(cal) if cal else None)
+        # binary: the positive class; multiclass: mean |contribution| over classes
+        mag = np.abs(phi[:, :, 1]) if self.task == "binary" else np.abs(phi).mean(axis=2)
+        order = np.argsort(-mag.mean(axis=0))
+        signed = phi[:, :, 1] if self.task == "binary" else phi[:, :, 0]
+        numeric = set(self.schema.names(Role.NUMERIC))
+        summary = []
+        for j in order:
+            col = cols[j]
+            values = pd.to_numeric(sample[col], errors="coerce") if col in numeric else None
+            summary.append({"column": col, "mean_abs": float(mag[:, j].mean()),
+                            "contributions": np.round(signed[:, j], 6).tolist()
+                            if self.task != "multiclass" else None,
+                            "values": None if values is None else
+                            [None if pd.isna(v) else float(v) for v in values]})
+        ranked = [r["column"] for r in perm] or [s["column"] for s in summary]
+        pdp = [partial_dependence(self._raw, X, c, numeric=c in numeric, seed=seed)
+               for c in ranked[:top]]
+        return {"rows": int(len(X)), "metric": self.metric, "permutation_importance": perm,
+                "shap": {"rows": int(len(sample)), "summary": summary,
+                         "output": "predicted value" if self.task == "regression" else
+                         "probability (positive class)" if self.task == "binary" else
+                         "probability (mean over classes)"},
+                "partial_dependence": pdp}
+
+    def _labelled(self, data: Any) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """(rows with a usable target, encoded target, raw prediction) of labelled ``data``."""
         frame = read_table(data)
         if self.target not in frame.columns:
             raise missing_column(self.target, "target", frame.columns)
@@ -199,7 +303,10 @@ class Model:
         if self.task == "regression":
             y = pd.to_numeric(frame[self.target], errors="coerce").to_numpy(float)
             ok = np.isfinite(y)
-            y, raw = y[ok], raw[ok]
+            y, raw, frame = y[ok], raw[ok], frame[ok]
+            if not len(y):
+                raise DataError(f"target column {self.target!r} has no numbers to evaluate "
+                                "against; fill it with the true values.")
         else:
             index = {str(c): i for i, c in enumerate(self.classes)}
             labels = category_text(frame[self.target]).map(lambda v: index.get(v, -1)).to_numpy()
@@ -209,16 +316,7 @@ class Model:
                                 f"{', '.join(map(repr, unknown[:5]))}. Known: "
                                 f"{', '.join(map(repr, map(str, self.classes)))}.")
             y = labels.astype(int)
-        results = {}
-        for metric in metrics_for(self.task):
-            try:
-                value = metric.score(y, raw)
-            except ValueError:  # e.g. ROC AUC when the data holds one class
-                continue
-            low, high = bootstrap_interval(metric, y, raw, n_resamples=n_resamples)
-            results[metric.name] = {"value": value, "low": low, "high": high}
-        return {"rows": int(len(y)), "task": self.task, "metric": self.metric,
-                "metrics": results}
+        return frame, y, raw
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

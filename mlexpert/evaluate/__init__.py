@@ -1,8 +1,26 @@
-"""Metric registry, bootstrap intervals and paired model comparison."""
+"""Metric registry, bootstrap intervals, paired model comparison, calibration, the decision
+threshold and diagnostics (curves, confusion matrix, residuals)."""
+from mlexpert.evaluate._calibration import (
+    Calibrator,
+    choose_calibration,
+    fit_calibrator,
+    reliability_curve,
+)
 from mlexpert.evaluate._compare import corrected_t_test
+from mlexpert.evaluate._decision import (
+    OBJECTIVES,
+    check_cost_matrix,
+    choose_threshold,
+    objective_values,
+    thresholded,
+)
+from mlexpert.evaluate._diagnostics import diagnostics
 from mlexpert.evaluate._intervals import bootstrap_interval, bootstrap_intervals, resample_counts
 from mlexpert.evaluate._metrics import METRICS, Metric, default_metric, get_metric, metrics_for
+from mlexpert.evaluate._post import PostFit, post_fit, score_all
 
-__all__ = ["METRICS", "Metric", "bootstrap_interval", "bootstrap_intervals", "resample_counts",
-           "corrected_t_test", "default_metric",
-           "get_metric", "metrics_for"]
+__all__ = ["METRICS", "OBJECTIVES", "Calibrator", "Metric", "PostFit", "bootstrap_interval",
+           "bootstrap_intervals", "check_cost_matrix", "choose_calibration", "choose_threshold",
+           "corrected_t_test", "default_metric", "diagnostics", "fit_calibrator", "get_metric",
+           "metrics_for", "objective_values", "post_fit", "reliability_curve",
+           "resample_counts", "score_all", "thresholded"]
