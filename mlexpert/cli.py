@@ -129,6 +129,14 @@ def fit(
              "is then only a safety cap.", min=0)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle at --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate/--no-calibrate", help="Recalibrate probabilities when it lowers out-of-fold log loss.")] = True,
+    optimize_threshold: Annotated[Optional[str], typer.Option(
+        help="Binary: choose the decision threshold for f1, balanced_accuracy, mcc, accuracy or cost.")] = None,
+    cost_matrix: Annotated[Optional[str], typer.Option(
+        help='Binary: costs "TN,FP,FN,TP" per row (e.g. "0,1,5,0"); implies --optimize-threshold cost.')] = None,
+    card: Annotated[bool, typer.Option(
+        "--card/--no-card", help="Write the model card (card.html) into the bundle.")] = True,
 ) -> None:
     """Fit the best model for TARGET within --time-limit and write a bundle to --out."""
     import warnings
@@ -147,11 +155,19 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, progress=display)
+                                  budget=budget, progress=display, calibrate=calibrate,
+                                  optimize_threshold=optimize_threshold,
+                                  cost_matrix=_cost_matrix(cost_matrix))
         finally:
             if display is not None:
                 display.stop()
         model.save(out, overwrite=force)
+        if card:
+            from mlexpert.report import write_card
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                write_card(model, out / "card.html", bundle_dir=out)
         if as_json:
             info = model.info
             _print_json({"bundle": str(out), "task": model.task, "metric": model.metric,
@@ -245,6 +261,8 @@ def evaluate(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")],
     data: Annotated[str, typer.Argument(help="Labelled table: CSV, TSV or Parquet path.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    sensitive_column: Annotated[Optional[str], typer.Option(
+        help="Column to compare groups on: metrics per group, parity gaps.")] = None,
 ) -> None:
     """Score the model on labelled DATA: every metric with a 95% bootstrap interval."""
     import warnings
@@ -257,7 +275,7 @@ def evaluate(
         model = mlexpert.load(model_dir)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            report = model.evaluate(data)
+            report = model.evaluate(data, sensitive_column=sensitive_column)
         report["cv"] = model.metrics
         if as_json:
             _print_json(report)
@@ -270,7 +288,9 @@ def evaluate(
             label = f"[bold]{name}[/]" if name == model.metric else name
             table.add_row(label, _fmt(entry["value"]), _interval(entry),
                           _fmt(cv["value"]) if cv else "-")
-        _console().print(table)
+        console = _console()
+        console.print(table)
+        _print_evaluation_details(console, model, report)
 
 
 @app.command()
@@ -325,6 +345,132 @@ def _report_audit(report: Any) -> None:
     console.print(table)
     for line in report.skipped:
         console.print(f"[dim]not run: {line}[/]", soft_wrap=True)
+
+
+
+
+def _cost_matrix(text: str | None) -> list[list[float]] | None:
+    """ "TN,FP,FN,TP" -> [[TN, FP], [FN, TP]]; the library validates the numbers."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"expected four numbers TN,FP,FN,TP, got {text!r}",
+                                 param_hint="--cost-matrix") from None
+    if len(values) != 4:
+        raise typer.BadParameter(f"expected four numbers TN,FP,FN,TP, got {len(values)}",
+                                 param_hint="--cost-matrix")
+    return [values[:2], values[2:]]
+
+
+def _load_quiet(model_dir: Path) -> Any:
+    import mlexpert
+
+    return mlexpert.load(model_dir)
+
+
+@app.command()
+def explain(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")],
+    data: Annotated[str, typer.Argument(help="Rows to explain: CSV, TSV or Parquet path.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV to write (default: stdout).")] = None,
+    class_label: Annotated[Optional[str], typer.Option(
+        "--class", help="Class whose probability is explained (default: positive / predicted).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per row set.")] = False,
+) -> None:
+    """Per-row contributions of each column (SHAP) that sum to the prediction."""
+    import warnings
+
+    with _user_errors():
+        model = _load_quiet(model_dir)
+        label: Any = class_label
+        if label is not None and model.classes:
+            label = next((c for c in model.classes if str(c) == label), label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exp = model.explain(data, class_label=label)
+        table = exp.to_frame()
+        if as_json:
+            _print_json({"output": exp.output, "columns": list(exp.contributions.columns),
+                         "rows": table.to_dict(orient="records")})
+            return
+        if out is None:
+            table.to_csv(sys.stdout, index=False)
+            return
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(tmp, index=False)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _console(stderr=True).print(f"wrote contributions to the {exp.output} for {len(table)} "
+                                    f"rows to {out}")
+
+
+@app.command()
+def report(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("card.html"),
+    data: Annotated[Optional[str], typer.Option(
+        help="Labelled held-out table: adds holdout metrics, explanations, latency.")] = None,
+    sensitive_column: Annotated[Optional[str], typer.Option(
+        help="Column to compare groups on (needs --data).")] = None,
+    card_notes: Annotated[Optional[Path], typer.Option(
+        help='Markdown with "## Intended use" and "## Limitations" sections.')] = None,
+) -> None:
+    """Write the model card: one self-contained HTML file."""
+    with _user_errors():
+        from mlexpert.report import read_notes, write_card
+
+        model = _load_quiet(model_dir)
+        notes = read_notes(card_notes)
+        path = write_card(model, out, data=data, sensitive_column=sensitive_column, notes=notes,
+                          bundle_dir=model_dir)
+        _console(stderr=True).print(f"model card written to {path}")
+
+
+def _print_evaluation_details(console: Any, model: Any, report: dict[str, Any]) -> None:
+    """Calibration, threshold, confusion matrix / residuals and group checks of an evaluation."""
+    from rich.table import Table
+
+    diag = report["diagnostics"]
+    cal = report.get("calibration")
+    console.print(f"calibration: {cal + ' (fitted out of fold at fit)' if cal else 'none applied'}"
+                  + (f"; decision threshold {report['threshold']:.3f}" if report.get("threshold")
+                     is not None else ""))
+    if model.task == "regression":
+        q = diag["residuals"]["quantiles"]
+        console.print("residual quantiles (actual - predicted): "
+                      + ", ".join(f"{k} {v:.4g}" for k, v in q.items()))
+    else:
+        conf = Table(title="Confusion matrix", caption="rows: true class, columns: predicted")
+        conf.add_column("")
+        for label in diag["labels"]:
+            conf.add_column(label, justify="right")
+        for label, row in zip(diag["labels"], diag["confusion"], strict=True):
+            conf.add_row(label, *map(str, row))
+        console.print(conf)
+        rel = diag["reliability"]
+        console.print(f"reliability ({rel['kind']}): " + ", ".join(
+            f"{p:.2f}->{o:.2f}" for p, o in zip(rel["predicted"], rel["observed"], strict=True)),
+            soft_wrap=True)
+    groups = report.get("groups")
+    if groups:
+        table = Table(title=f"Groups by {groups['column']!r} ({model.metric}, 95% CI)")
+        for col in ("group", "rows", model.metric, "95% CI"):
+            table.add_column(col, justify="left" if col == "group" else "right")
+        for g in groups["groups"]:
+            e = g["metrics"].get(model.metric, {"value": float("nan"), "low": float("nan")})
+            table.add_row(g["group"], str(g["rows"]), _fmt(e["value"]), _interval(e))
+        console.print(table)
+        for key in ("demographic_parity_difference", "equal_opportunity_difference",
+                    "mean_prediction_difference"):
+            if groups.get(key) is not None:
+                console.print(f"{key.replace('_', ' ')}: {groups[key]:.4f}")
 
 
 def main() -> None:
