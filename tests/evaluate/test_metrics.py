@@ -49,3 +49,29 @@ def test_interval_brackets_estimate(name, y, p):
     lo, hi = bootstrap_interval(m, y, p, n_resamples=300)
     assert lo < m.score(y, p) < hi
     assert hi - lo < 0.3 * abs(m.score(y, p)) + 0.2
+
+
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("pr_auc", lambda: METRICS["pr_auc"].score(Y2, PROBA2),
+     lambda: skm.average_precision_score(Y2, P2)),
+    ("pr_auc3", lambda: METRICS["pr_auc"].score(Y3, PROBA3),
+     lambda: skm.average_precision_score(np.eye(3)[Y3], PROBA3, average="macro")),
+    ("f1_weighted", lambda: METRICS["f1_weighted"].score(Y3, PROBA3),
+     lambda: skm.f1_score(Y3, PROBA3.argmax(1), average="weighted")),
+    ("mcc", lambda: METRICS["mcc"].score(Y3, PROBA3),
+     lambda: skm.matthews_corrcoef(Y3, PROBA3.argmax(1))),
+    ("median_ae", lambda: METRICS["median_ae"].score(YR, PR),
+     lambda: skm.median_absolute_error(YR, PR)),
+    ("mape", lambda: METRICS["mape"].score(YR + 10, PR + 10),
+     lambda: skm.mean_absolute_percentage_error(YR + 10, PR + 10)),
+])
+def test_new_metrics_agree_with_sklearn(name, ours, theirs):
+    assert ours() == pytest.approx(theirs(), rel=1e-9)
+
+
+def test_ece_of_perfectly_calibrated_bins_is_zero():
+    y = np.array([1] * 7 + [0] * 3 + [1] * 2 + [0] * 8)
+    p1 = np.array([0.7] * 10 + [0.2] * 10)
+    p = np.column_stack([1 - p1, p1])
+    # top-label confidence 0.7 with accuracy 0.7, 0.8 with accuracy 0.8
+    assert METRICS["ece"].score(y, p) == pytest.approx(0.0, abs=1e-12)
