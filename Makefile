@@ -19,8 +19,11 @@ browser:
 demo: setup
 	$(BIN)/python examples/demo_data.py demo
 	$(BIN)/mlexpert fit demo/train.csv --target churn --time-limit 30 --out demo/model --force
+	$(BIN)/mlexpert report demo/model --data demo/test.csv --sensitive-column senior_citizen \
+		--card-notes examples/card_notes.md --out demo/card.html
 	$(BIN)/mlexpert evaluate demo/model demo/test.csv
 	$(BIN)/mlexpert predict demo/model demo/test.csv --id-column customer_id --out demo/predictions.csv
+	@echo "model card written to demo/card.html"
 	@echo "predictions written to demo/predictions.csv"; head -n 5 demo/predictions.csv
 
 lint: setup

@@ -11,7 +11,9 @@ LAYERS = [
     {"audits"},
     {"models"},
     {"search"},
+    {"explain"},
     {"bundle"},
+    {"report"},
     {"_fit"},
     {"__init__", "cli"},
 ]

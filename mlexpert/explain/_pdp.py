@@ -29,9 +29,11 @@ def partial_dependence(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.Data
     else:
         grid = list(values.dropna().value_counts().index[:MAX_LEVELS])
     means = []
-    for g in grid:
-        Xg = X.copy()
-        Xg[column] = pd.Series([g] * len(X), index=X.index, dtype=X[column].dtype)
-        means.append(np.asarray(predict(Xg)).mean(axis=0).tolist())
+    if grid:  # every grid value in one prediction call
+        stacked = pd.concat([X] * len(grid), ignore_index=True)
+        stacked[column] = pd.Series(np.repeat(np.asarray(grid, dtype=object), len(X)),
+                                    dtype=X[column].dtype)
+        pred = np.asarray(predict(stacked))
+        means = [pred[i * len(X):(i + 1) * len(X)].mean(axis=0).tolist() for i in range(len(grid))]
     return {"column": column, "numeric": numeric,
             "grid": [float(g) if numeric else str(g) for g in grid], "mean": means}

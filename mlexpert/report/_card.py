@@ -161,7 +161,7 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
     ctx["shipped"] = [m["model"] for m in info.get("ensemble", [])]
     ctx["headline"] = (holdout["metrics"] if holdout else model.metrics).get(model.metric, {})
     ctx["headline_source"] = "holdout" if holdout else "cross-validated"
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     html = env.from_string(_TEMPLATE).render(**ctx)
     return html, {"holdout": holdout, "explained": explained, "cost": ctx["cost"]}
@@ -248,7 +248,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
       <b>{{ fmt(headline.value) }}</b><span class="muted">95% CI {{ interval(headline) }}</span></div>
   </div>
   <p>
-  {% if info.calibration %}Probabilities are recalibrated ({{ info.calibration.method }}, fitted out of fold).{% else %}Probabilities are the model's own (no recalibration applied).{% endif %}
+  {% if info.target.task != "regression" %}{% if info.calibration %}Probabilities are recalibrated ({{ info.calibration.method }}, fitted out of fold).{% else %}Probabilities are the model's own (no recalibration applied).{% endif %}{% endif %}
   {% if info.decision %} Labels are positive above probability {{ fmt(info.decision.threshold, 3) }} (chosen for {{ info.decision.objective }}).{% endif %}
   </p>
   <table>
