@@ -1,0 +1,85 @@
+"""The evaluation, explanation and report commands as a user runs them (real subprocesses)."""
+import pandas as pd
+import pytest
+
+from tests.conftest import make_table
+from tests.test_cli import run, strict_json
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_report")
+    frame = make_table("binary", n=300, seed=2)
+    frame.iloc[:220].to_csv(d / "train.csv", index=False)
+    frame.iloc[220:].to_csv(d / "test.csv", index=False)
+    (d / "notes.md").write_text("## Intended use\nDemo only.\n## Limitations\nSmall data.\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def bundle(files):
+    out = files / "model"
+    r = run("fit", files / "train.csv", "-t", "y", "--time-limit", 15, "--presets", "fast",
+            "--budget", 1, "--out", out, "--optimize-threshold", "f1", "--json")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_fit_writes_the_card_and_stores_the_threshold(bundle):
+    html = (bundle / "card.html").read_text()
+    assert "Model card" in html and "Labels are positive above probability" in html
+    manifest = strict_json((bundle / "manifest.json").read_text())
+    assert manifest["decision"]["objective"] == "f1"
+
+
+def test_report_command(files, bundle):
+    out = files / "card.html"
+    r = run("report", bundle, "--data", files / "test.csv", "--sensitive-column", "color",
+            "--card-notes", files / "notes.md", "--out", out)
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    assert "Demo only." in html and "By <code>color</code>" in html and "holdout (80 rows)" in html
+
+
+def test_evaluate_prints_everything_and_json(files, bundle):
+    r = run("evaluate", bundle, files / "test.csv", "--sensitive-column", "color")
+    assert r.returncode == 0, r.stderr
+    for needle in ("95% CI", "pr_auc", "mcc", "ece", "decision threshold", "Confusion matrix",
+                   "reliability", "Groups by 'color'", "demographic parity difference",
+                   "equal opportunity difference"):
+        assert needle in r.stdout, needle
+    report = strict_json(run("evaluate", bundle, files / "test.csv", "--json").stdout)
+    assert report["threshold"] is not None and report["diagnostics"]["confusion"]
+    assert all({"value", "low", "high"} <= set(v) for v in report["metrics"].values())
+
+
+def test_explain_command_sums_to_the_probability(files, bundle):
+    import mlexpert
+
+    js = strict_json(run("explain", bundle, files / "test.csv", "--json", "--class", "no").stdout)
+    assert js["output"] == "probability of class 'no'" and len(js["rows"]) == 80
+    table = pd.DataFrame(js["rows"])
+    proba = mlexpert.load(bundle).predict_proba(pd.read_csv(files / "test.csv"))["no"]
+    total = table["base_value"] + table[js["columns"]].sum(axis=1)
+    assert ((total - proba.to_numpy()).abs() < 1e-6).all()
+    assert ((table["prediction"] - proba.to_numpy()).abs() < 1e-6).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "{d}/nope", "--out", "{d}/c.html"], "is not a directory"),
+    (["report", "{d}/model", "--sensitive-column", "color"], "sensitive_column needs labelled data"),
+    (["report", "{d}/model", "--card-notes", "{d}/missing.md"], "does not exist"),
+    (["explain", "{d}/model", "{d}/test.csv", "--class", "maybe"], "is not a class"),
+    (["evaluate", "{d}/model", "{d}/test.csv", "--sensitive-column", "nope"], "sensitive column 'nope'"),
+    (["fit", "{d}/train.csv", "-t", "y", "--cost-matrix", "1,0,0,1"], "some mistake costs more"),
+])
+def test_user_errors_are_one_line(files, bundle, args, message):
+    r = run(*[a.format(d=files) for a in args])
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_cost_matrix_text_is_a_usage_error(files):
+    r = run("fit", files / "train.csv", "-t", "y", "--cost-matrix", "1,2,three,4")
+    assert r.returncode == 2 and "TN,FP,FN,TP" in r.stderr
