@@ -176,7 +176,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                  for note in result.notes]
     m = result.oof_mask
     post = post_fit(plan.task, y[m], result.oof[m], None if rows.weights is None else rows.weights[m],
-                    calibrate=calibrate, objective=objective, costs=costs, seed=seed)
+                    calibrate=calibrate, objective=objective, costs=costs, seed=seed,
+                    deadline=deadline)
     findings += post.findings
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,

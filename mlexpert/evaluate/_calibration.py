@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from mlexpert._clock import Deadline
 from mlexpert.evaluate._metrics import METRICS
 
 METHODS = ("isotonic", "sigmoid")
 MIN_GAIN = 1e-3  # relative log-loss gain a calibrator must bring to be applied
 CALIBRATION_FOLDS = 5
+CHOICE_ROWS = 20_000  # rows the method choice is cross-fitted on (a stratified sample beyond)
+SECONDS_PER_ROW = 2e-5  # rough cost of calibrating out of fold: skipped when the budget lacks it
 
 
 @dataclass
@@ -63,12 +66,38 @@ def _fit_one(method: str, p: np.ndarray, target: np.ndarray, w: np.ndarray | Non
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         iso.fit(p, target, sample_weight=w)
         return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
-    from sklearn.linear_model import LogisticRegression
-
     if target.min() == target.max():  # one class in this slice: a constant map
         return {"a": 0.0, "b": float(_logit(np.array([target.mean()]))[0])}
-    lr = LogisticRegression(C=1e6, max_iter=200).fit(_logit(p)[:, None], target, sample_weight=w)
-    return {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+    a, b = _platt(_logit(p), target, w)
+    return {"a": a, "b": b}
+
+
+def _platt(z: np.ndarray, t: np.ndarray, w: np.ndarray | None, iterations: int = 50) -> tuple[float, float]:
+    """Logistic regression of ``t`` on ``z`` (slope, intercept) by Newton's method: two
+    parameters, so each step is a 2x2 solve (LogisticRegression was ~30x slower here)."""
+    w = np.ones(len(z)) if w is None else np.asarray(w, dtype=float)
+    X = np.column_stack([z, np.ones(len(z))])
+
+    def nll(beta: np.ndarray) -> float:
+        m = X @ beta
+        return float(np.sum(w * (np.logaddexp(0, m) - t * m)))
+
+    beta = np.array([1.0, 0.0])
+    current = nll(beta)
+    for _ in range(iterations):
+        q = 1 / (1 + np.exp(-(X @ beta)))
+        grad = X.T @ (w * (t - q))
+        hess = (X * (w * q * (1 - q))[:, None]).T @ X + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        size = 1.0
+        while size > 1e-6 and nll(beta + size * step) > current:  # backtrack: no overshoot
+            size /= 2
+        beta = beta + size * step
+        new = nll(beta)
+        if abs(current - new) < 1e-12 * max(1.0, abs(current)):
+            break
+        current = new
+    return float(beta[0]), float(beta[1])
 
 
 def fit_calibrator(method: str, p: np.ndarray, y: np.ndarray,
@@ -92,13 +121,15 @@ def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, w: np.ndarray | Non
 
 
 def choose_calibration(p: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, *,
-                       seed: int = 0) -> tuple[Calibrator | None, np.ndarray, dict[str, Any]]:
+                       seed: int = 0, deadline: Deadline | None = None
+                       ) -> tuple[Calibrator | None, np.ndarray, dict[str, Any]]:
     """(calibrator or None, the out-of-fold probabilities to report, what was tried).
 
     Each method's log loss is measured on cross-fitted predictions; the best is applied (and
     refitted on all rows) only when it lowers log loss by at least ``MIN_GAIN`` relative. The
     returned probabilities are the cross-fitted calibrated ones when applied, so the metrics
-    reported for the calibrated model stay out of fold.
+    reported for the calibrated model stay out of fold. The choice is made on at most 20,000
+    rows; it is skipped (and said) when ``deadline`` leaves too little time.
     """
     log_loss = METRICS["log_loss"]
     before = log_loss.score(y, p, weight)
@@ -107,17 +138,30 @@ def choose_calibration(p: np.ndarray, y: np.ndarray, weight: np.ndarray | None =
     if (counts[counts > 0] < 2).any() or (counts > 0).sum() < 2:
         report["reason"] = "too few rows per class to calibrate out of fold"
         return None, p, report
-    best = (None, p, before)
+    if deadline is not None and deadline.remaining() < SECONDS_PER_ROW * len(y):
+        report["reason"] = "the time limit left no time to calibrate out of fold"
+        return None, p, report
+    rows = np.arange(len(y))
+    if len(y) > CHOICE_ROWS:
+        from sklearn.model_selection import train_test_split
+
+        rows = np.sort(train_test_split(rows, train_size=CHOICE_ROWS, stratify=y,
+                                        random_state=seed)[0])
+    w_rows = None if weight is None else weight[rows]
+    before_rows = log_loss.score(y[rows], p[rows], w_rows)
+    best_method, best_loss = None, before_rows
     for method in METHODS:
-        q = _cross_fitted(method, p, y, weight, seed)
-        loss = log_loss.score(y, q, weight)
+        loss = log_loss.score(y[rows], _cross_fitted(method, p[rows], y[rows], w_rows, seed), w_rows)
         report["tried"][method] = loss
-        if loss < best[2]:
-            best = (method, q, loss)
-    method, q, loss = best
-    if method is None or loss > before * (1 - MIN_GAIN):
+        if loss < best_loss:
+            best_method, best_loss = method, loss
+    if best_method is None or best_loss > before_rows * (1 - MIN_GAIN):
         report["reason"] = "no calibrator lowered the out-of-fold log loss"
         return None, p, report
+    method = best_method
+    q = _cross_fitted(method, p, y, weight, seed) if len(rows) < len(y) else \
+        _cross_fitted(method, p[rows], y[rows], w_rows, seed)
+    loss = log_loss.score(y, q, weight)
     report.update(applied=method, log_loss_after=loss)
     return fit_calibrator(method, p, y, weight), q, report
 

@@ -16,14 +16,15 @@ from mlexpert.evaluate._metrics import Metric
 
 MIN_RESAMPLES = 50
 CHUNK_CELLS = 10_000_000  # counts per chunk: 40 MB as float32
+DEADLINE_CHUNK_CELLS = 2_000_000  # smaller chunks under a deadline: it is checked between chunks
 
 
-def resample_counts(n: int, n_resamples: int, seed: int = 0,
-                    dtype: type = np.float32) -> Iterator[np.ndarray]:
+def resample_counts(n: int, n_resamples: int, seed: int = 0, dtype: type = np.float32,
+                    chunk_cells: int = CHUNK_CELLS) -> Iterator[np.ndarray]:
     """Chunks of (b, n) matrices: how often each row is drawn in each resample. float32 by
     default: counts are exact in it and it halves the memory traffic, which bounds the speed."""
     rng = np.random.Generator(np.random.SFC64(seed))
-    per_chunk = max(1, min(n_resamples, CHUNK_CELLS // max(n, 1)))
+    per_chunk = max(1, min(n_resamples, chunk_cells // max(n, 1)))
     done = 0
     while done < n_resamples:
         b = min(per_chunk, n_resamples - done)
@@ -49,7 +50,8 @@ def bootstrap_intervals(metrics: Sequence[Metric], y: np.ndarray, pred: np.ndarr
     scores: dict[str, list[np.ndarray]] = {m.name: [] for m in metrics}
     done = 0
     if n:
-        for counts in resample_counts(n, n_resamples, seed):
+        cells = CHUNK_CELLS if deadline is None else DEADLINE_CHUNK_CELLS
+        for counts in resample_counts(n, n_resamples, seed, chunk_cells=cells):
             W = counts if weight is None else counts * np.asarray(weight, dtype=counts.dtype)
             for m in metrics:
                 scores[m.name].append(_scores(m, W, y, pred))

@@ -60,14 +60,15 @@ class PostFit:
 
 def post_fit(task: str, y: np.ndarray, oof: np.ndarray, weight: np.ndarray | None = None, *,
              calibrate: bool = True, objective: str | None = None,
-             costs: Sequence[Sequence[float]] | None = None, seed: int = 0) -> PostFit:
+             costs: Sequence[Sequence[float]] | None = None, seed: int = 0,
+             deadline: Deadline | None = None) -> PostFit:
     """Calibrate (classification, when it lowers out-of-fold log loss) and pick the binary
     threshold for ``objective`` on the (calibrated) out-of-fold probabilities."""
     post = PostFit(oof)
     if task == "regression":
         return post
     if calibrate:
-        cal, post.oof, report = choose_calibration(oof, y, weight, seed=seed)
+        cal, post.oof, report = choose_calibration(oof, y, weight, seed=seed, deadline=deadline)
         post.calibration_report = report
         post.calibration = None if cal is None else cal.to_dict()
         tried = ", ".join(f"{k} {v:.4f}" for k, v in report["tried"].items())

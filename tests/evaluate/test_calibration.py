@@ -139,3 +139,14 @@ def test_diagnostics_and_score_all_shapes(task):
         assert set(scores) >= {"roc_auc", "pr_auc", "log_loss", "mcc", "ece", "f1_weighted"}
     for entry in scores.values():
         assert entry["low"] <= entry["value"] + 1e-9 and entry["value"] <= entry["high"] + 1e-9
+
+
+def test_sigmoid_matches_unregularized_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    y, p = simulated(n=2000, squash=2.5, seed=3)
+    cal = fit_calibrator("sigmoid", p, y)
+    z = np.log(p[:, 1] / (1 - p[:, 1]))[:, None]
+    lr = LogisticRegression(C=1e10, max_iter=1000, tol=1e-10).fit(z, y)
+    assert cal.maps[0]["a"] == pytest.approx(lr.coef_[0, 0], rel=1e-4)
+    assert cal.maps[0]["b"] == pytest.approx(lr.intercept_[0], abs=1e-4)
