@@ -253,7 +253,7 @@ class Model:
         a summary plot (``shap_rows`` rows), and partial dependence of the ``top`` columns."""
         from mlexpert.data import Role
         from mlexpert.evaluate import get_metric
-        from mlexpert.explain import partial_dependence, permutation_importance
+        from mlexpert.explain import contributions, partial_dependence, permutation_importance
 
         frame, y, _ = self._labelled(data)
         X = self.schema.prepare(frame, describe_source(data)).reset_index(drop=True)
@@ -262,8 +262,6 @@ class Model:
         rng = np.random.default_rng(seed)
         sample = X.iloc[np.sort(rng.choice(len(X), min(len(X), shap_rows), replace=False))]
         cal = self._manifest.get("calibration")
-        from mlexpert.explain import contributions
-
         phi, _, cols = contributions(self._members, sample, self.task, len(self.classes or []),
                                      Calibrator.from_dict(cal) if cal else None)
         # binary: the positive class; multiclass: mean |contribution| over classes

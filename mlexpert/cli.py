@@ -190,7 +190,8 @@ def _report_fit(model: Any, out: Path) -> None:
     board = model.info["leaderboard"]
     for row in board[:LEADERBOARD_ROWS]:
         table.add_row(row["model"], _fmt(row["score"]), _fmt(row.get("score_std")),
-                      _fmt(row.get("p_vs_best"), 2), row["status"], _fmt(row["fit_seconds"], 1),
+                      _fmt(row.get("p_vs_best"), 2) + (" ≈" if row.get("indistinguishable") else ""),
+                      row["status"], _fmt(row["fit_seconds"], 1),
                       _fmt(row.get("predict_ms_per_1k"), 1),
                       _fmt(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
                       row["final_fit"])
@@ -198,6 +199,8 @@ def _report_fit(model: Any, out: Path) -> None:
         table.caption = f"{len(board) - LEADERBOARD_ROWS} more candidate(s): see --json or " \
                         "Model.leaderboard"
     console.print(table)
+    console.print("[dim]≈ statistically indistinguishable from the best (one-sided p ≥ 0.05, "
+                  "corrected paired t-test on the same folds)[/]")
     cv = model.metrics[model.metric]
     console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "
                   f"95% CI {_interval(cv)}  ({model.task}, target {model.target!r})")

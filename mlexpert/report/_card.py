@@ -63,14 +63,21 @@ def read_notes(path: str | os.PathLike | None) -> dict[str, str]:
 
 
 def _paragraphs(text: str) -> list[dict[str, Any]]:
-    """Markdown-ish blocks: bullet lists and paragraphs (escaped by the template)."""
+    """Markdown-ish blocks: bullet lists ("- " or "* ", indented lines continue an item) and
+    paragraphs; the template escapes the text."""
     blocks: list[dict[str, Any]] = []
     for chunk in re.split(r"\n\s*\n", text.strip()):
-        lines = [ln.strip() for ln in chunk.splitlines() if ln.strip()]
-        if lines and all(ln[:2] in ("- ", "* ") for ln in lines):
-            blocks.append({"list": [ln[2:] for ln in lines]})
+        lines = [ln for ln in chunk.splitlines() if ln.strip()]
+        if lines and lines[0].lstrip()[:2] in ("- ", "* "):
+            items: list[str] = []
+            for ln in lines:
+                if ln.lstrip()[:2] in ("- ", "* "):
+                    items.append(ln.lstrip()[2:].strip())
+                else:
+                    items[-1] += " " + ln.strip()
+            blocks.append({"list": items})
         elif lines:
-            blocks.append({"text": " ".join(lines)})
+            blocks.append({"text": " ".join(ln.strip() for ln in lines)})
     return blocks
 
 

@@ -128,3 +128,11 @@ def test_any_notes_text_is_parsed(text):
         p.write_text(text, encoding="utf-8")
         notes = read_notes(p)
     assert set(notes) == {"intended_use", "limitations", "other"}
+
+
+def test_notes_lists_with_continuation_lines():
+    from mlexpert.report._card import _paragraphs
+
+    blocks = _paragraphs("Intro line\nsecond line.\n\n- one item\n  continues here\n* two")
+    assert blocks == [{"text": "Intro line second line."},
+                      {"list": ["one item continues here", "two"]}]
