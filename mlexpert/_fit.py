@@ -84,8 +84,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
-        presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
-        infer_limit: float | None = None,
+        presets: str = "balanced", budget: int | None = None,
+        executor: Executor | str | None = None, infer_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -108,6 +108,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     if infer_limit is not None and (isinstance(infer_limit, bool) or not isinstance(
             infer_limit, int | float) or not np.isfinite(infer_limit) or infer_limit <= 0):
         raise bad_option("infer_limit", infer_limit, "a positive number of seconds per row, or None")
+    if isinstance(executor, str) and not executor.startswith("dask://"):
+        raise bad_option("executor", executor, "an Executor object, 'dask://local' or "
+                         "'dask://tcp://host:port'")
     deadline = Deadline(started + float(time_limit))
     frame = read_rows(data)
     if target not in frame.columns:
@@ -157,10 +160,20 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                       seed=seed, preset=presets, sample_weight=rows.weights,
                       train_weight=train_weight,
                       finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)), trials=budget,
-                      executor=executor, n_threads=_threads(len(y)),
+                      executor=None if isinstance(executor, str) else executor,
+                      n_threads=_threads(len(y)),
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
                       row_overhead_ms=_row_overhead_ms(schema, features))
-    result = run_search(schema.prepare(features), y, schema, spec, progress)
+    owned = None
+    if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"
+        from mlexpert.distributed import connect
+
+        spec.executor = owned = connect(executor)
+    try:
+        result = run_search(schema.prepare(features), y, schema, spec, progress)
+    finally:
+        if owned is not None:
+            owned.shutdown()
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
                          evidence={}, suggestion="use presets='best' to always ship the ensemble.")
                  for note in result.notes]

@@ -127,6 +127,9 @@ def fit(
     budget: Annotated[Optional[int], typer.Option(
         help="Tuning trials after the portfolio: the same model on any machine; --time-limit "
              "is then only a safety cap.", min=0)] = None,
+    dask: Annotated[Optional[str], typer.Option(
+        help="Run the search's fits on Dask: 'local' (a cluster on this machine) or a scheduler "
+             "address (tcp://host:8786).")] = None,
     infer_limit: Annotated[Optional[float], typer.Option(
         help="Most seconds one row may take to predict (batch size 1); the search ships only "
              "models that meet it.")] = None,
@@ -150,7 +153,9 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, infer_limit=infer_limit, progress=display)
+                                  budget=budget, infer_limit=infer_limit, progress=display,
+                                  executor=None if dask is None else
+                                  "dask://" + dask.removeprefix("dask://"))
         finally:
             if display is not None:
                 display.stop()
@@ -202,10 +207,17 @@ def predict(
     data: Annotated[str, typer.Argument(help="Table to score: CSV, TSV or Parquet path.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV to write (default: stdout).")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="Column copied to the output.")] = None,
+    dask: Annotated[Optional[str], typer.Option(
+        help="Score on Dask: 'local' or a scheduler address (tcp://host:8786). DATA may then be "
+             "a glob or folder of files, and --out is a folder of Parquet parts.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out folder.")] = False,
 ) -> None:
     """Predict every row of DATA; classification adds one probability column per class."""
     import warnings
 
+    if dask is not None:
+        _predict_on_dask(model_dir, data, out, id_column, dask, force)
+        return
     with _user_errors():
         import mlexpert
         from mlexpert.bundle import ExtraColumnsWarning
@@ -235,6 +247,26 @@ def predict(
             tmp.unlink(missing_ok=True)
             raise
         err.print(f"wrote {len(result)} predictions to {out}")
+
+
+def _predict_on_dask(model_dir: Path, data: str, out: Optional[Path], id_column: Optional[str],
+                     address: str, force: bool) -> None:
+    with _user_errors():
+        import mlexpert
+        from mlexpert.distributed import connect, partitions, score_files
+        from mlexpert.errors import ConfigError
+
+        if out is None:
+            raise ConfigError("--out is required with --dask: the folder to write Parquet parts to.")
+        model = mlexpert.load(model_dir)
+        partitions(data)  # no matching files: say so before starting a cluster
+        executor = connect(address)
+        try:
+            parts = score_files(model, data, out, executor, id_column=id_column, overwrite=force)
+        finally:
+            executor.shutdown()
+        _console(stderr=True).print(f"wrote {sum(p.rows for p in parts)} predictions in "
+                                    f"{len(parts)} part(s) to {out}")
 
 
 def _predictions(model: Any, frame: Any, id_column: str | None, path: str) -> Any:

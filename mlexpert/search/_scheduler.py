@@ -313,7 +313,7 @@ class _Search:
         ``executor.workers`` folds at a time."""
         spec, y = self.spec, self.y
         k, workers = len(spec.folds), max(1, self.executor.workers)
-        threads = max(1, spec.n_threads // workers)
+        threads = getattr(self.executor, "threads_per_task", None) or max(1, spec.n_threads // workers)
         start = time.monotonic()
         shape = (len(y), spec.n_classes) if spec.task != "regression" else (len(y),)
         oof = np.full(shape, np.nan)
