@@ -13,6 +13,7 @@ LAYERS = [
     {"search"},
     {"explain"},
     {"bundle"},
+    {"distributed"},
     {"report"},
     {"_fit"},
     {"__init__", "cli"},
