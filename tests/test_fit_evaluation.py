@@ -28,10 +28,11 @@ def test_threshold_is_stored_and_used_by_predict(thresholded_model, tmp_path):
     assert any(f.check == "decision_threshold" for f in model.findings)
 
 
-def test_cost_matrix_alone_means_cost():
+def test_cost_matrix_alone_means_cost_and_calibrate_false_skips_it():
     model = mlexpert.fit(make_table("binary", n=200, seed=7), target="y",
-                         cost_matrix=[[0, 1], [20, 0]], **FAST)
+                         cost_matrix=[[0, 1], [20, 0]], calibrate=False, **FAST)
     assert model.info["decision"]["objective"] == "cost" and model.threshold < 0.5
+    assert model.info["calibration"] is None and model.info["calibration_report"] is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -72,8 +73,3 @@ def test_manifest_has_evaluation_evidence(fitted, task):
         assert any(f.check == "calibration" for f in fitted[task].findings)
     for entry in fitted[task].metrics.values():
         assert entry["low"] <= entry["value"] + 1e-9 <= entry["high"] + 2e-9
-
-
-def test_calibrate_false_skips_it():
-    model = mlexpert.fit(make_table("binary", n=150, seed=8), target="y", calibrate=False, **FAST)
-    assert model.info["calibration"] is None and model.info["calibration_report"] is None
