@@ -172,6 +172,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise bad_option("optimize_threshold", objective, f"unset for a {plan.task} task: the "
                          "decision threshold applies to binary targets only")
     y, classes = _encode_target(rows.y, plan.task)
+    if plan.metric.applies is not None and not plan.metric.applies(y):
+        raise bad_option("metric", plan.metric.name, "a metric defined for this target (MAPE "
+                         "needs a target that never crosses zero; use mae or rmse)")
     train_weight, balance = _balanced_weights(y, rows.weights, plan)
     findings += balance
     spec = SearchSpec(task=plan.task, n_classes=len(classes) if classes else 0, metric=plan.metric,

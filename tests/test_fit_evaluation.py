@@ -73,3 +73,9 @@ def test_manifest_has_evaluation_evidence(fitted, task):
         assert any(f.check == "calibration" for f in fitted[task].findings)
     for entry in fitted[task].metrics.values():
         assert entry["low"] <= entry["value"] + 1e-9 <= entry["high"] + 2e-9
+
+
+def test_mape_is_refused_when_the_target_crosses_zero():
+    frame = make_table("regression", n=80)
+    with pytest.raises(ConfigError, match="MAPE needs a target that never crosses zero"):
+        mlexpert.fit(frame, target="y", metric="mape", **FAST)
