@@ -19,6 +19,7 @@ from mlexpert.data import Role, infer_schema, read_rows, time_values
 from mlexpert.errors import DataError, bad_option, missing_column
 from mlexpert.evaluate import bootstrap_interval, corrected_t_test, metrics_for
 from mlexpert.findings import Finding
+from mlexpert.monitor import build_reference, prediction_values
 from mlexpert.plan import make_plan
 from mlexpert.search import PRESETS, Executor, SearchEvent, SearchSpec, cpu_count, run_search
 
@@ -151,7 +152,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                       train_weight=train_weight,
                       finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)), trials=budget,
                       executor=executor, n_threads=_threads(len(y)))
-    result = run_search(schema.prepare(features), y, schema, spec, progress)
+    X = schema.prepare(features)
+    result = run_search(X, y, schema, spec, progress)
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
                          evidence={}, suggestion="use presets='best' to always ship the ensemble.")
                  for note in result.notes]
@@ -181,7 +183,11 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        "source": str(data) if isinstance(data, str) else type(data).__name__},
     }
-    return Model(manifest, result.members)
+    # drift reference: training statistics, a bounded sample and validation-time predictions
+    reference = build_reference(schema, X, seed=seed,
+                                predictions=prediction_values(result.oof, plan.task, classes))
+    manifest["reference"] = reference.to_manifest()
+    return Model(manifest, result.members, reference.sample)
 
 
 def _side_inputs(frame: pd.DataFrame, target: str, groups: Any, sample_weight: Any,
