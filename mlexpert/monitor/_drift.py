@@ -403,5 +403,5 @@ def _labelled_performance(model: Model, frame: pd.DataFrame, raw: np.ndarray, la
     return out
 
 
-__all__ = ["REFERENCE_ROWS", "compare", "drift", "encode_labels", "model_reference",
+__all__ = ["compare", "drift", "encode_labels", "model_reference",
            "performance"]
