@@ -104,7 +104,9 @@ class OnlineMonitor:
 
     def gauges(self) -> dict[str, float]:
         """Numbers for Prometheus: ``window_rows``, ``drift_detected`` (0/1), ``drift_share``,
-        ``prediction_drift`` (0/1) and ``feature:<name>`` (largest effect over threshold)."""
+        ``prediction_drift`` (0/1), and per column ``feature_score:<name>`` (largest effect size
+        over its threshold; a score >= 1 is drift only when also significant) and
+        ``feature_drift:<name>`` (0/1, the verdict)."""
         result = self.result()
         out = {"window_rows": float(self._rows)}
         if result is None:
@@ -113,5 +115,8 @@ class OnlineMonitor:
         out["drift_share"] = float(result.drift_share)
         if result.prediction_drift is not None:
             out["prediction_drift"] = float(result.prediction_drift["drifted"])
-        out.update({f"feature:{k}": v for k, v in result.column_scores().items()})
+        drifted = set(result.drifted_columns)
+        for name, score in result.column_scores().items():
+            out[f"feature_score:{name}"] = score
+            out[f"feature_drift:{name}"] = float(name in drifted)
         return out
