@@ -62,7 +62,8 @@ def _svg(plot: dict[str, Any], title: str) -> str:
         for i, label in enumerate(plot["labels"]):
             x = PAD + (i + 0.5) * slot
             parts.append(f'<text x="{x:.1f}" y="{H - 16}" font-size="8" fill="#444" '
-                         f'text-anchor="middle">{escape(label[:8])}</text>')
+                         f'text-anchor="middle">{escape(label[:8])}<title>{escape(label)}'
+                         '</title></text>')
     parts.append("</svg>")
     return "".join(parts)
 
