@@ -19,7 +19,6 @@ from mlexpert.data import Role, category_text, describe_source, infer_schema, re
 from mlexpert.errors import BundleError, ConfigError, DataError, bad_option, missing_column
 from mlexpert.evaluate import bootstrap_interval, get_metric
 from mlexpert.monitor._reference import (
-    REFERENCE_ROWS,
     ColumnReference,
     Reference,
     build_reference,
