@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ class Current:
     values: np.ndarray  # floats for numeric, strings otherwise
     rows: int
     missing: int
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,38 @@ def _psi(p: np.ndarray, q: np.ndarray) -> float:
 
 
 # ---- numeric ----------------------------------------------------------------------------------
-def ks(ref: ColumnReference, cur: Current) -> Outcome | None:
-    from scipy.stats import ks_2samp
+EXACT_KS = 1_000  # below this many values on a side, scipy's exact KS p-value
 
+
+def _ecdf_distances(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(KS D, Wasserstein-1) of two samples from one merge of their sorted values: both tests
+    share it, and it is ~5x faster than scipy's two separate passes on 100k values."""
+    a, b = np.sort(a), np.sort(b)
+    both = np.sort(np.concatenate([a, b]))
+    gap = np.abs(np.searchsorted(a, both, side="right") / len(a)
+                 - np.searchsorted(b, both, side="right") / len(b))
+    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(both)))
+
+
+def _distances(ref: ColumnReference, cur: Current, key: str = "ecdf") -> tuple[float, float]:
+    if key not in cur.cache:
+        cur.cache[key] = _ecdf_distances(np.asarray(ref.sample, float), cur.values.astype(float))
+    return cur.cache[key]
+
+
+def _ks_p(d: float, n: int, m: int, a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import ks_2samp, kstwobign
+
+    if min(n, m) < EXACT_KS:
+        return float(ks_2samp(a, b).pvalue)
+    return float(kstwobign.sf(d * np.sqrt(n * m / (n + m))))
+
+
+def ks(ref: ColumnReference, cur: Current) -> Outcome | None:
     if len(ref.sample) == 0 or len(cur.values) == 0:
         return None
-    res = ks_2samp(ref.sample, cur.values)
-    return Outcome(float(res.statistic), float(res.pvalue), float(res.statistic))
+    d, _ = _distances(ref, cur)
+    return Outcome(d, _ks_p(d, len(ref.sample), len(cur.values), ref.sample, cur.values), d)
 
 
 def spread(ref: ColumnReference) -> float:
@@ -88,11 +114,9 @@ def spread(ref: ColumnReference) -> float:
 
 
 def wasserstein(ref: ColumnReference, cur: Current) -> Outcome | None:
-    from scipy.stats import wasserstein_distance
-
     if len(ref.sample) == 0 or len(cur.values) == 0:
         return None
-    w = float(wasserstein_distance(ref.sample, cur.values)) / spread(ref)
+    w = _distances(ref, cur)[1] / spread(ref)
     return Outcome(w, None, w)
 
 
@@ -175,12 +199,11 @@ def _lengths(values: np.ndarray) -> np.ndarray:
 
 
 def text_length(ref: ColumnReference, cur: Current) -> Outcome | None:
-    from scipy.stats import ks_2samp
-
     if len(ref.sample) == 0 or len(cur.values) == 0:
         return None
-    res = ks_2samp(_lengths(ref.sample), _lengths(cur.values))
-    return Outcome(float(res.statistic), float(res.pvalue), float(res.statistic))
+    a, b = _lengths(ref.sample), _lengths(cur.values)
+    d, _ = _ecdf_distances(a, b)
+    return Outcome(d, _ks_p(d, len(a), len(b), a, b), d)
 
 
 def _tokens(values: np.ndarray) -> Counter[str]:

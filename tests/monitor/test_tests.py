@@ -161,3 +161,16 @@ def test_stricter_thresholds_change_the_verdict():
     assert run(ref, cur, domain_classifier=False).drift_detected
     lenient = Thresholds(ks=0.9, wasserstein=5.0, psi=5.0)
     assert not run(ref, cur, thresholds=lenient, domain_classifier=False).drift_detected
+
+
+@pytest.mark.parametrize(("n", "m"), [(40, 60), (5_000, 20_000)])
+def test_shared_ecdf_pass_matches_scipy(n, m):
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    from mlexpert.monitor._tests import _ecdf_distances
+
+    rng = np.random.default_rng(n)
+    a, b = np.round(rng.normal(size=n), 1), np.round(rng.normal(0.2, 1.3, size=m), 1)  # ties
+    d, w = _ecdf_distances(a, b)
+    assert d == pytest.approx(ks_2samp(a, b).statistic)
+    assert w == pytest.approx(wasserstein_distance(a, b))
