@@ -17,6 +17,7 @@ from mlexpert.data import Role
 from mlexpert.monitor._reference import ColumnReference
 
 EPS = 1e-4  # floor of a bin's share in PSI (an empty bin would make it infinite)
+MIN_COUNT = 5  # reference categories rarer than this are pooled with new ones
 VOCABULARY = 200  # most frequent reference tokens compared; the rest are pooled
 _TOKEN = re.compile(r"\w+")
 
@@ -132,16 +133,19 @@ def psi_numeric(ref: ColumnReference, cur: Current) -> Outcome | None:
 
 # ---- categorical ------------------------------------------------------------------------------
 def _category_counts(ref: ColumnReference, cur: Current) -> tuple[np.ndarray, np.ndarray]:
-    """Reference and current counts over: the reference's top categories, "other", "new"."""
-    known = list(ref.counts)
-    index = {c: i for i, c in enumerate(known)}
-    counts = Counter(cur.values.tolist())
-    q = np.zeros(len(known) + 2)
-    for cat, k in counts.items():
-        i = index.get(cat)
-        q[i if i is not None else (len(known) if ref.other else len(known) + 1)] += k
-    p = np.array([*ref.counts.values(), ref.other, 0], dtype=float)
-    return p, q
+    """Reference and current counts over the reference's categories seen at least
+    ``MIN_COUNT`` times, plus one "rare" bucket: rarer and pooled ("other") categories, and in
+    the current data, categories the reference never had. Pooling keeps the chi-square valid
+    (no sparse cells) and fair: a random half of a long-tailed column holds many categories
+    the other half lacks, and they match the reference's own rare mass (Good-Turing)."""
+    common = [c for c, k in ref.counts.items() if k >= MIN_COUNT]
+    index = {c: i for i, c in enumerate(common)}
+    q = np.zeros(len(common) + 1)
+    for cat, k in Counter(cur.values.tolist()).items():
+        q[index.get(cat, len(common))] += k
+    p = np.array([ref.counts[c] for c in common] + [ref.nonmissing - sum(ref.counts[c] for c in
+                                                                          common)], dtype=float)
+    return np.clip(p, 0, None), q
 
 
 def chi_square(ref: ColumnReference, cur: Current) -> Outcome | None:
