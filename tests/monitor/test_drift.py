@@ -83,7 +83,7 @@ def test_labels_that_no_longer_match_degrade_performance(saved):
     current = make_table("binary", n=1000, seed=13)
     rng = np.random.default_rng(0)
     current["y"] = rng.permutation(current["y"].to_numpy())  # labels unrelated to inputs
-    result = mlexpert.drift(saved["binary"], current, labels="y", window=250)
+    result = mlexpert.drift(saved["binary"], current, labels="y", window=500)
     assert result.degraded and not result.drift_detected
     assert all(w["degraded"] for w in result.performance["windows"])
 
