@@ -108,6 +108,12 @@ def _domain_classifier(reference: Reference, current: pd.DataFrame, seed: int,
             codes, _ = pd.factorize(both.astype(object), sort=True)
             X[:, j] = np.where(codes >= 0, codes, np.nan)
     y = np.r_[np.zeros(len(ref), dtype=int), np.ones(len(current), dtype=int)]
+    # rows repeated within a side (repeated requests, resampled data) would sit in training and
+    # validation folds at once and be recognised, not told apart: keep one of each per side
+    keep = ~pd.DataFrame(X).assign(_side=y).duplicated().to_numpy()
+    X, y = X[keep], y[keep]
+    if min(int(y.sum()), int(len(y) - y.sum())) < MIN_DOMAIN_ROWS:
+        return None
     pred = quick_oof(X, y, "binary", 2, seed, Deadline.after(DOMAIN_SECONDS))
     if pred is None:
         return None
@@ -118,7 +124,8 @@ def _domain_classifier(reference: Reference, current: pd.DataFrame, seed: int,
         if 0 < y[idx].sum() < len(idx):
             boots.append(binary_auc(y[idx] == 1, pred[idx, 1]))
     low, high = (float(x) for x in np.quantile(boots, [0.025, 0.975]))
-    return {"auc": float(auc), "low": low, "high": high, "rows": [int(len(ref)), int(len(current))],
+    return {"auc": float(auc), "low": low, "high": high,
+            "rows": [int(len(y) - y.sum()), int(y.sum())],
             "threshold": thresholds.domain_auc, "drifted": bool(low > thresholds.domain_auc)}
 
 

@@ -174,3 +174,12 @@ def test_shared_ecdf_pass_matches_scipy(n, m):
     d, w = _ecdf_distances(a, b)
     assert d == pytest.approx(ks_2samp(a, b).statistic)
     assert w == pytest.approx(wasserstein_distance(a, b))
+
+
+def test_repeated_rows_do_not_fool_the_domain_classifier():
+    """Current rows resampled with repetition (repeated requests) from the same distribution:
+    the domain classifier must not learn the repeats."""
+    cur = table(3_000, 1)
+    repeated = cur.iloc[np.random.default_rng(0).integers(0, 1_500, 5_000)]
+    domain = run(table(3_000, 0), repeated).domain_classifier
+    assert domain["low"] < 0.55 and not domain["drifted"], domain
