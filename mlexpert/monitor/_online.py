@@ -55,11 +55,16 @@ class OnlineMonitor:
         return self._seen
 
     def update(self, data: Any, raw: np.ndarray | pd.DataFrame | None = None) -> None:
-        """Add a scored batch: ``data`` the input rows (validated against the schema),
+        """Add a scored batch: ``data`` the input rows (a DataFrame, a list of records or one
+        record as a dict; validated against the schema),
         ``raw`` the model's output for them (``predict_proba`` frame or array, or predicted
         values); computed here when None."""
-        X = self.model.schema.prepare(pd.DataFrame(data) if isinstance(data, dict) else data,
-                                      "the batch")
+        if isinstance(data, dict):  # one record, or columns of values
+            scalar = all(np.ndim(v) == 0 for v in data.values())
+            data = pd.DataFrame([data] if scalar else data)
+        elif isinstance(data, list):  # records
+            data = pd.DataFrame(data)
+        X = self.model.schema.prepare(data, "the batch")
         if len(X) == 0:
             return
         if raw is None:

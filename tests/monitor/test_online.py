@@ -75,3 +75,6 @@ def test_bad_input(model):
     with pytest.raises(ConfigError, match="raw"):
         mon.update(batch, np.zeros((3, 2)))
     assert mon.rows == 0
+    mon.update(batch.iloc[0].to_dict())  # one record, as a service receives it
+    mon.update(batch.iloc[1:3].to_dict(orient="records"))
+    assert mon.rows == 3
