@@ -75,16 +75,14 @@ def run_evidently(out: Path) -> None:
             result = Report([DataDriftPreset()]).run(cur, ref).dict()
         drifted, share = [], None
         for m in result["metrics"]:
-            name, value = str(m.get("metric_id", "")), m.get("value")
-            if name.startswith("DriftedColumnsCount"):
+            config, value = m.get("config", {}), m.get("value")
+            if str(config.get("type", "")).endswith("DriftedColumnsCount"):
                 share = value["share"]
-            elif name.startswith("ValueDrift") and isinstance(value, int | float):
-                column = name.split("column=")[1].split(",")[0].rstrip(")")
-                threshold = float(name.split("threshold=")[1].split(")")[0].split(",")[0]) \
-                    if "threshold=" in name else 0.1
-                is_p = "method=K-S" in name or "chi-square" in name or "Z-test" in name
+            elif str(config.get("type", "")).endswith("ValueDrift") and value is not None:
+                is_p = "p_value" in str(config.get("method", ""))
+                threshold = float(config.get("threshold", 0.05 if is_p else 0.1))
                 if (value < threshold) if is_p else (value >= threshold):
-                    drifted.append(column)
+                    drifted.append(config["column"])
         row["evidently"] = share is not None and share >= 0.5
         row["evidently_share"] = share
         row["evidently_columns"] = drifted
