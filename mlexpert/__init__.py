@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "MlexpertError", "Model",
-           "SchemaError", "__version__", "audit", "fit", "load"]
+__all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "DriftResult", "MlexpertError",
+           "Model", "SchemaError", "__version__", "audit", "drift", "fit", "load"]
 
 from mlexpert._version import __version__
 from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from mlexpert.audits import AuditReport
     from mlexpert.bundle import Model
+    from mlexpert.monitor import DriftResult, Thresholds
     from mlexpert.search import Executor, SearchEvent
 
 
@@ -85,11 +86,34 @@ def audit(data: Any, target: str, *, test: Any = None, time_column: str | None =
                   seed=seed, time_limit=time_limit)
 
 
+def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: Any = None,
+          window: int | None = None, thresholds: Thresholds | None = None,
+          seed: int = 0) -> DriftResult:
+    """Has ``current`` drifted from the reference, and (with labels) has the model degraded?
+
+    ``reference``: a Model or bundle directory (compared with the training reference the bundle
+    keeps, or with ``reference_data``; adds prediction drift), or a table (the reference itself).
+    ``current``/``reference_data``: tables as for ``fit``. ``labels``: a column of ``current``
+    or one value per row: the bundle's metric with intervals and a degradation verdict.
+    ``window``: rows per performance window. ``thresholds``: ``mlexpert.monitor.Thresholds``.
+    Returns a DriftResult: ``.drift_detected``, ``.drifted_columns``, ``.to_dict()`` (strict
+    JSON), ``.to_html()``.
+    """
+    from mlexpert.monitor import drift as _drift
+
+    return _drift(reference, current, reference_data=reference_data, labels=labels,
+                  window=window, thresholds=thresholds, seed=seed)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Model":
         from mlexpert.bundle import Model
 
         return Model
+    if name == "DriftResult":
+        from mlexpert.monitor import DriftResult
+
+        return DriftResult
     if name == "AuditReport":
         from mlexpert.audits import AuditReport
 

@@ -28,6 +28,7 @@ from mlexpert.evaluate import (
     score_all,
 )
 from mlexpert.findings import Finding
+from mlexpert.monitor import build_reference, prediction_values
 from mlexpert.plan import make_plan
 from mlexpert.search import PRESETS, Executor, SearchEvent, SearchSpec, cpu_count, run_search
 
@@ -186,13 +187,14 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                       n_threads=_threads(len(y)),
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
                       row_overhead_ms=_row_overhead_ms(schema, features))
+    X = schema.prepare(features)
     owned = None
     if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"
         from mlexpert.distributed import connect
 
         spec.executor = owned = connect(executor)
     try:
-        result = run_search(schema.prepare(features), y, schema, spec, progress)
+        result = run_search(X, y, schema, spec, progress)
     finally:
         if owned is not None:
             owned.shutdown()
@@ -234,7 +236,11 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         "decision": post.decision,
         "diagnostics": {"cv": diagnostics(plan.task, y[m], post.oof, classes, post.threshold, seed)},
     }
-    model = Model(manifest, result.members)  # holds ``manifest`` itself: the lines below add to it
+    # drift reference: training statistics, a bounded sample and validation-time predictions
+    reference = build_reference(schema, X, seed=seed,
+                                predictions=prediction_values(result.oof, plan.task, classes))
+    manifest["reference"] = reference.to_manifest()
+    model = Model(manifest, result.members, reference.sample)  # holds ``manifest`` itself: the lines below add to it
     latency = _measured_latency_ms(model, frame.iloc[:1], deadline)
     manifest["inference"] = {
         "latency_ms_per_row": latency, "estimated_ms_per_row": round(result.row_latency_ms["ensemble"], 3),

@@ -6,6 +6,8 @@ Layout of a bundle directory::
                      statistics, metric with interval, leaderboard, plan, findings, provenance,
                      and the SHA-256 of every other file
     members.joblib   the fitted preprocessors and models (a pickle)
+    reference.parquet  a bounded sample of the training rows and their validation predictions,
+                     for drift checks (optional; its statistics are in ``manifest["reference"]``)
 
 Saving is atomic (written to a sibling temp dir, then renamed), so an interrupted save leaves
 either no bundle or a complete one. Loading checks the format version and the SHA-256 of
@@ -40,6 +42,7 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MANIFEST = "manifest.json"
 MEMBERS = "members.joblib"
+REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -96,9 +99,11 @@ def check_writable(path: Path, *, overwrite: bool) -> None:
 class Model:
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
-    def __init__(self, manifest: dict[str, Any], members: list[Any]):
+    def __init__(self, manifest: dict[str, Any], members: list[Any],
+                 reference: pd.DataFrame | None = None):
         self._manifest = manifest
         self._members = members
+        self._reference = reference
         self.schema = Schema.from_dict(manifest["schema"])
         target = manifest["target"]
         self.target: str = target["name"]
@@ -126,6 +131,11 @@ class Model:
     def info(self) -> dict[str, Any]:
         """The manifest: everything recorded about this model (a copy)."""
         return json.loads(json.dumps(self._manifest))
+
+    @property
+    def reference_sample(self) -> pd.DataFrame | None:
+        """The bounded sample of training rows kept for drift checks (None in older bundles)."""
+        return self._reference
 
     def __repr__(self) -> str:
         m = self.metrics.get(self.metric, {})
@@ -331,6 +341,9 @@ class Model:
             joblib.dump(self._members, tmp / MEMBERS, compress=3)
             manifest = dict(self._manifest)
             manifest["files"] = {MEMBERS: _sha256(tmp / MEMBERS)}
+            if self._reference is not None:
+                self._reference.to_parquet(tmp / REFERENCE, index=False)
+                manifest["files"][REFERENCE] = _sha256(tmp / REFERENCE)
             manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
             _fsync_files(tmp)
@@ -399,4 +412,6 @@ def load(path: str | os.PathLike) -> Model:
                               "(modified or corrupt); refusing to load it. Fit the model again "
                               "or restore the bundle from a copy.")
     members = joblib.load(path / MEMBERS)
-    return Model(manifest, members)
+    # Parquet holds data only (no code); its hash was checked above with the others
+    reference = pd.read_parquet(path / REFERENCE) if REFERENCE in files else None
+    return Model(manifest, members, reference)

@@ -15,6 +15,7 @@ LAYERS = [
     {"bundle"},
     {"distributed"},
     {"report"},
+    {"monitor"},
     {"_fit"},
     {"__init__", "cli"},
 ]

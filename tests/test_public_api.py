@@ -4,8 +4,8 @@ import sys
 
 import mlexpert
 
-PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "MlexpertError", "Model",
-          "SchemaError", "__version__", "audit", "fit", "load"]
+PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "DriftResult", "MlexpertError",
+          "Model", "SchemaError", "__version__", "audit", "drift", "fit", "load"]
 HEAVY = ("pandas", "numpy", "sklearn", "lightgbm", "xgboost", "catboost", "scipy", "mlflow",
          "shap", "torch", "fastapi", "dask", "optuna", "matplotlib", "rich")
 
