@@ -74,7 +74,7 @@ def _version(client: Any, name: str, version: Any) -> Any:
     for v in _versions(client, name):
         if int(v.version) == int(version):
             return v
-    have = ", ".join(v.version for v in _versions(client, name)) or "none"
+    have = ", ".join(str(v.version) for v in _versions(client, name)) or "none"
     raise TrackingError(f"registered model {name!r} has no version {version}; its versions: "
                         f"{have}. `mlexpert registry show {name}` lists them.")
 

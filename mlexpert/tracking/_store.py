@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ _HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOF
              "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
              # no usage telemetry leaves the machine on mlexpert's behalf
              "MLFLOW_DISABLE_TELEMETRY": "true",
-             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def work_folder() -> Path:
@@ -145,7 +147,8 @@ def session(store: Store) -> Iterator[Any]:
     check_reachable(store)
     path = store.sqlite_path
     lock = _file_lock(path.with_name(path.name + ".lock")) if path else contextlib.nullcontext()
-    with lock, _bounded_http(), _quiet():
+    # stdout belongs to the caller (`--json`): anything MLflow prints goes to stderr
+    with lock, _bounded_http(), _quiet(), contextlib.redirect_stdout(sys.stderr):
         import mlflow
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 

@@ -38,12 +38,12 @@ def wait_healthy(url: str, proc: subprocess.Popen, limit: float) -> None:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM by PID (its process group: the server and its worker), SIGKILL after 15 s."""
+    """SIGTERM by PID (its process group: the server and its worker), SIGKILL after 5 s."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
