@@ -153,7 +153,8 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, progress=display)
+                                  budget=budget, progress=display,
+                                  track=False)  # logged below, after the bundle is saved
         finally:
             if display is not None:
                 display.stop()

@@ -22,7 +22,10 @@ _RUNS = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<path>[^?#]*))?$")
 
 
 def is_model_uri(value: Any) -> bool:
-    """Whether ``value`` is a ``models:/`` or ``runs:/`` URI rather than a path."""
+    """Whether ``value`` is a ``models:/`` or ``runs:/`` URI rather than a path (a Path made
+    from one, as a CLI argument becomes, counts too)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     return isinstance(value, str) and value.startswith(("models:/", "runs:/"))
 
 
@@ -57,6 +60,8 @@ def load_uri(uri: str, *, tracking_uri: str | None = None) -> Any:
     """The Model behind a ``models:/`` or ``runs:/`` URI (see the module docstring)."""
     from mlexpert.bundle import load
 
+    if isinstance(uri, os.PathLike):
+        uri = os.fspath(uri)
     if not isinstance(uri, str):
         raise bad_option("model URI", uri, "models:/NAME@ALIAS, models:/NAME/VERSION or runs:/ID")
     uri = uri.strip()
