@@ -41,7 +41,7 @@ def project(tmp_path_factory):
                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for i in (1, 2)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     runs = [json.loads(out)["run"] for out, _ in outs]
     return d, runs
