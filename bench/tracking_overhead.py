@@ -5,7 +5,8 @@ Fits once (``time_limit`` seconds, default 30, balanced preset) on the IBM telco
 in a temp work folder: the first log pays MLflow's import and the store's creation
 (migrations), later ones are the steady cost; a CLI fit also pays ``import mlflow`` (timed in
 fresh processes). Prints each against the fit's own seconds.
-Usage: python bench/tracking_overhead.py [time_limit] [N]
+With ``--cli``, also times `mlexpert fit` with and without tracking end to end.
+Usage: python bench/tracking_overhead.py [time_limit] [N] [--cli]
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import sys
 import tempfile
 import time
 
-TIME_LIMIT = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
-RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+_ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+TIME_LIMIT = float(_ARGS[0]) if _ARGS else 30.0
+RUNS = int(_ARGS[1]) if len(_ARGS) > 1 else 3
+CLI = "--cli" in sys.argv  # also time `mlexpert fit` with and without tracking (two more fits)
 
 
 def _fresh_import_s(module: str) -> float:
@@ -51,6 +54,7 @@ def main() -> None:
             run = tracker.log_fit(model)
             logs.append(time.perf_counter() - t0)
             assert run.run_id, run
+        cli = _cli_fits(train, home) if CLI else {}
     imp = _fresh_import_s("mlflow.pyfunc")
     print(f"import mlflow.pyfunc in a fresh process (each CLI fit pays it): {imp:.2f} s")
     print(f"fit (time_limit={TIME_LIMIT:.0f}s, {len(model.leaderboard)} candidates): {fit_s:.1f} s")
@@ -61,6 +65,31 @@ def main() -> None:
         print(f"later logs (median of {len(logs) - 1}): {steady:.2f} s = "
               f"{100 * steady / fit_s:.1f}% of the fit; with the import, as a CLI fit pays it: "
               f"{100 * (steady + imp) / fit_s:.1f}%")
+
+
+    for name, seconds in cli.items():
+        print(f"CLI fit, {name}: {seconds:.1f} s wall")
+    if cli:
+        extra = cli["tracked (store exists)"] - cli["--no-track"]
+        print(f"CLI tracking overhead (MLflow imported during the search): {extra:+.1f} s = "
+              f"{100 * extra / cli['--no-track']:+.1f}% (one pair of runs: noisy on a shared machine)")
+
+
+def _cli_fits(train, home: str) -> dict[str, float]:
+    """Wall seconds of `mlexpert fit` on the same CSV, tracked and not (store already created)."""
+    import subprocess
+
+    csv = os.path.join(home, "train.csv")
+    train.to_csv(csv, index=False)
+    out = {}
+    for name, flag in (("--no-track", "--no-track"), ("tracked (store exists)", "--track")):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "mlexpert.cli", "fit", csv, "-t", "churn",
+                        "--time-limit", str(TIME_LIMIT), "--out", os.path.join(home, flag),
+                        "--json", flag], check=True, capture_output=True,
+                       env={**os.environ, "MLEXPERT_HOME": home})
+        out[name] = time.perf_counter() - t0
+    return out
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, progress=display,
+                                  budget=budget, progress=_prewarm(display, tracker),
                                   track=False)  # logged below, after the bundle is saved
         finally:
             if display is not None:
@@ -346,6 +346,16 @@ def _tracker(track: bool | None, uri: str | None, experiment: str) -> Any:
     if not (track if track is not None else track_by_default(True)):
         return None
     return Tracker(uri, experiment)
+
+
+def _prewarm(display: Any, tracker: Any) -> Any:
+    """The progress callback, importing MLflow in the background during the search when the
+    fit will be tracked."""
+    if tracker is None:
+        return display
+    from mlexpert.tracking import prewarm_on_first_event
+
+    return prewarm_on_first_event(display)
 
 
 def _log_run(tracker: Any, model: Any, out: Path) -> Any:

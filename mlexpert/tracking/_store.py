@@ -21,6 +21,7 @@ from mlexpert.errors import MlexpertError, TrackingError, bad_option, tracking_u
 DEFAULT_EXPERIMENT = "mlexpert"
 HOME_ENV = "MLEXPERT_HOME"
 TRACK_ENV = "MLEXPERT_TRACK"
+LOCK_WAIT = 120.0  # seconds to wait for another process's session on the same SQLite store
 HEALTH_TIMEOUT = 3.0  # seconds to wait for a server's /health before calling it unreachable
 _SCHEMES = ("http", "https", "sqlite", "file", "postgresql", "mysql", "mssql", "databricks")
 # bounded retries while talking to a server, so a dead one costs seconds, not minutes
@@ -113,9 +114,21 @@ def _file_lock(path: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not on Linux
         yield
         return
+    import time
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        end = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise TrackingError(f"the tracking store next to {str(path)!r} has been busy "
+                                        f"for {LOCK_WAIT:.0f} s (another mlexpert process is "
+                                        "writing to it); try again when it is done.") from None
+                time.sleep(0.05)
         try:
             yield
         finally:
@@ -208,3 +221,31 @@ def check_experiment_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise bad_option("experiment", name, "a non-empty experiment name")
     return name.strip()
+
+
+def _import_mlflow() -> None:
+    try:
+        import mlflow.models  # noqa: F401
+        import mlflow.pyfunc  # noqa: F401
+    except BaseException:  # noqa: BLE001 - a failed warm-up only loses the head start
+        pass
+
+
+def prewarm_on_first_event(progress: Any) -> Any:
+    """Wrap a fit's progress callback so that MLflow (~1.5-3 s to import) is imported in a
+    background thread while the search runs, instead of after it. It starts at the first
+    search event, once fit's own imports are done (two threads importing one module graph at
+    once could deadlock)."""
+    import threading
+
+    started: list[threading.Thread] = []
+
+    def callback(event: Any) -> None:
+        if not started:
+            started.append(threading.Thread(target=_import_mlflow, daemon=True,
+                                            name="mlexpert-import-mlflow"))
+            started[0].start()
+        if progress is not None:
+            progress(event)
+
+    return callback

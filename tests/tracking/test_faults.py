@@ -141,3 +141,26 @@ def test_unknown_experiment_and_blank_name(sqlite_uri):
         list_runs(uri=sqlite_uri, experiment="nope")
     with pytest.raises(ConfigError, match="experiment"):
         Tracker(sqlite_uri, experiment="  ")
+
+
+def test_store_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLEXPERT_HOME", str(tmp_path / "work"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    embedded = resolve_store()
+    assert embedded.uri == f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}"
+    assert embedded.artifact_root == tmp_path / "work" / "artifacts"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert resolve_store().uri == "http://127.0.0.1:5000" and resolve_store().is_http
+    assert resolve_store("sqlite:///x/y.db").uri == "sqlite:///x/y.db"  # explicit wins
+    assert not (tmp_path / "work").exists()  # resolving creates nothing
+
+
+def test_a_store_held_by_another_writer_times_out_with_a_clear_error(monkeypatch, tmp_path):
+    from mlexpert.tracking import _store
+
+    monkeypatch.setattr(_store, "LOCK_WAIT", 0.3)
+    db = tmp_path / "busy.db"
+    with _store._file_lock(db.with_name("busy.db.lock")):  # as a concurrent process would
+        with pytest.raises(TrackingError, match="busy for 0 s"):
+            list_runs(uri=f"sqlite:///{db}")
+    assert not db.exists()  # nothing was written while waiting
