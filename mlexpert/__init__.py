@@ -54,7 +54,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
 
         tracker = tracker_for(track)  # option errors before a long fit, not after
         if tracker is not None:  # MLflow imports in the background while the search runs
-            progress = prewarm_on_first_event(progress)
+            progress = prewarm_on_first_event(progress, tracker.store)
     model = _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                  groups=groups, time_column=time_column, sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,

@@ -355,7 +355,7 @@ def _prewarm(display: Any, tracker: Any) -> Any:
         return display
     from mlexpert.tracking import prewarm_on_first_event
 
-    return prewarm_on_first_event(display)
+    return prewarm_on_first_event(display, tracker.store)
 
 
 def _log_run(tracker: Any, model: Any, out: Path) -> Any:
