@@ -12,6 +12,7 @@ LAYERS = [
     {"models"},
     {"search"},
     {"bundle"},
+    {"distributed"},
     {"tracking"},
     {"_fit"},
     {"__init__", "cli"},

@@ -94,7 +94,7 @@ def fit_record(info: dict[str, Any], *, command: list[str] | None = None,
             "params": {k: _param(row.get(k)) for k in ("model", "family", "status", "final_fit",
                                                        "note") if row.get(k) not in (None, "")},
             "metrics": {k: v for k in ("score", "score_std", "fit_seconds", "predict_ms_per_1k",
-                                       "ensemble_weight", "p_vs_best")
+                                       "ensemble_weight", "p_vs_best", "latency_ms_per_row")
                         if (v := _clean_metric(row.get(k))) is not None},
         })
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
