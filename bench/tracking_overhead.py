@@ -71,7 +71,7 @@ def main() -> None:
         print(f"CLI fit, {name}: {seconds:.1f} s wall")
     if cli:
         extra = cli["tracked (store exists)"] - cli["--no-track"]
-        print(f"CLI tracking overhead (MLflow imported during the search): {extra:+.1f} s = "
+        print(f"CLI tracking overhead (import MLflow + log): {extra:+.1f} s = "
               f"{100 * extra / cli['--no-track']:+.1f}% (one pair of runs: noisy on a shared machine)")
 
 

@@ -55,11 +55,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
 
     tracker = None
     if track is not None or _track_env():
-        from mlexpert.tracking import prewarm_on_first_event, tracker_for
+        from mlexpert.tracking import tracker_for
 
         tracker = tracker_for(track)  # option errors before a long fit, not after
-        if tracker is not None:  # MLflow imports in the background while the search runs
-            progress = prewarm_on_first_event(progress, tracker.store)
     model = _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                  groups=groups, time_column=time_column, sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,

@@ -160,7 +160,7 @@ def fit(
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
                                   budget=budget, infer_limit=infer_limit,
-                                  progress=_prewarm(display, tracker),
+                                  progress=display,
                                   executor=None if dask is None else
                                   "dask://" + dask.removeprefix("dask://"),
                                   track=False)  # logged below, after the bundle is saved
@@ -385,16 +385,6 @@ def _tracker(track: bool | None, uri: str | None, experiment: str) -> Any:
     if not (track if track is not None else track_by_default(True)):
         return None
     return Tracker(uri, experiment)
-
-
-def _prewarm(display: Any, tracker: Any) -> Any:
-    """The progress callback, importing MLflow in the background during the search when the
-    fit will be tracked."""
-    if tracker is None:
-        return display
-    from mlexpert.tracking import prewarm_on_first_event
-
-    return prewarm_on_first_event(display, tracker.store)
 
 
 def _log_run(tracker: Any, model: Any, out: Path) -> Any:

@@ -21,7 +21,6 @@ from mlexpert.tracking._runs import compare_runs, list_runs
 from mlexpert.tracking._store import (
     DEFAULT_EXPERIMENT,
     Store,
-    prewarm_on_first_event,
     resolve_store,
     track_by_default,
     work_folder,
@@ -29,5 +28,5 @@ from mlexpert.tracking._store import (
 
 __all__ = ["DEFAULT_EXPERIMENT", "STAGES", "Store", "TrackedRun", "Tracker", "TrackingWarning",
            "archive", "compare_runs", "fit_record", "is_model_uri", "list_models", "list_pending",
-           "list_runs", "load_uri", "pending_folder", "prewarm_on_first_event", "promote", "register", "resolve_store",
+           "list_runs", "load_uri", "pending_folder", "promote", "register", "resolve_store",
            "show", "sync_pending", "track_by_default", "tracker_for", "work_folder"]
