@@ -5,6 +5,9 @@ bundle and audit findings (and a model card when the bundle holds one) as artifa
 bundle as a pyfunc model with signature and input example. If the store is unreachable or fails
 while logging, the record and a copy of the bundle go to ``<work folder>/pending/`` and one
 TrackingWarning says so; ``sync_pending`` (``mlexpert runs sync``) sends them later.
+
+MLflow is imported after the fit, not in a background thread during it: tried, a concurrent
+import made scikit-learn see a half-imported polars and every candidate failed.
 """
 from __future__ import annotations
 
