@@ -25,8 +25,28 @@ def _env(**extra):
 
 
 def run(*args, cwd, env=None):
+    """The CLI in a real subprocess (start-up, stdout/stderr and exit code as a user sees them)."""
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env=env or _env(), timeout=300)
+
+
+def invoke(*args, cwd):
+    """The CLI in this process (Typer's runner), pointed at the project's store: saves the
+    interpreter and MLflow start-up of a subprocess for commands whose output is checked."""
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    args = [str(a) for a in args]
+    if args[0] in ("runs", "registry") and "--tracking-uri" not in args:
+        args += ["--tracking-uri", f"sqlite:///{cwd / '.mlexpert' / 'mlflow.db'}"]
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, args, env={"NO_COLOR": "1", "COLUMNS": "200",
+                                                  "MLEXPERT_TRACK": None})  # as a user runs it
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture(scope="module")
@@ -72,38 +92,38 @@ def test_two_fits_at_once_leave_the_store_intact(project):
 def test_runs_compare(project):
     d, runs = project
     a, b = runs[0]["run_id"], runs[1]["run_id"]
-    r = run("runs", "compare", a, f"runs:/{b}", "--json", cwd=d)
-    assert r.returncode == 0, r.stderr
+    r = invoke("runs", "compare", a, f"runs:/{b}", "--json", cwd=d)
+    assert r.exit_code == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["same_data"] is True
     assert {"param": "seed", "a": "1", "b": "2"} in report["params_differing"]
     auc = next(m for m in report["metrics"] if m["metric"] == "cv_roc_auc")
     assert auc["delta"] == pytest.approx(auc["b"] - auc["a"])
-    table = run("runs", "compare", a, b, cwd=d)
-    assert table.returncode == 0 and "B - A" in table.stdout and "seed" in table.stdout
+    table = invoke("runs", "compare", a, b, cwd=d)
+    assert table.exit_code == 0 and "B - A" in table.stdout and "seed" in table.stdout
 
 
 def test_registry_commands(project):
     d, runs = project
-    r = run("registry", "register", runs[0]["run_id"], "--name", "churn", "--json", cwd=d)
-    assert r.returncode == 0, r.stderr
+    r = invoke("registry", "register", runs[0]["run_id"], "--name", "churn", "--json", cwd=d)
+    assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["version"] == 1
-    r = run("registry", "register", "m2", "--name", "churn", "--reason", "from the bundle",
+    r = invoke("registry", "register", "m2", "--name", "churn", "--reason", "from the bundle",
             "--json", cwd=d)  # a bundle directory: logged as a new run, then registered
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["version"] == 2
     for version in (1, 2):
-        r = run("registry", "promote", "churn", "--version", version, "--to", "production",
+        r = invoke("registry", "promote", "churn", "--version", version, "--to", "production",
                 "--reason", f"release {version}", "--who", "ci", cwd=d)
-        assert r.returncode == 0, r.stderr
-    shown = json.loads(run("registry", "show", "churn", "--json", cwd=d).stdout)
+        assert r.exit_code == 0, r.stderr
+    shown = json.loads(invoke("registry", "show", "churn", "--json", cwd=d).stdout)
     assert [v["stage"] for v in shown["versions"]] == ["archived", "production"]
-    table = run("registry", "show", "churn", cwd=d)
+    table = invoke("registry", "show", "churn", cwd=d)
     assert "release 2" in table.stdout and "production" in table.stdout
-    listed = json.loads(run("registry", "list", "--json", cwd=d).stdout)["models"]
+    listed = json.loads(invoke("registry", "list", "--json", cwd=d).stdout)["models"]
     assert listed == [{"name": "churn", "versions": 2, "latest": 2, "production": 2,
                        "staging": None}]
-    r = run("predict", "models:/churn@production", "train.csv", cwd=d)
+    r = run("predict", "models:/churn@production", "train.csv", cwd=d)  # the default store
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "y,proba_no,proba_yes"
 
@@ -124,8 +144,8 @@ def test_registry_commands(project):
 def test_cli_errors(project, args, code, message):
     d, _ = project
     args = [a.format(port=free_port()) for a in args]
-    r = run(*args, cwd=d)
-    assert r.returncode == code, (r.stdout, r.stderr)
+    r = invoke(*args, cwd=d)
+    assert r.exit_code == code, (r.stdout, r.stderr)
     assert message in r.stderr
     if code == 1:
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
