@@ -169,3 +169,10 @@ def test_runs_help_does_not_import_mlflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=_env(), timeout=60).stdout
     assert out.strip().endswith("LIGHT")
+
+
+def test_runs_sync_with_nothing_pending(project):
+    d, _ = project
+    r = invoke("runs", "sync", "--json", cwd=d)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == {"synced": [], "failed": []}
