@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mlexpert.bundle import Model
     from mlexpert.monitor import DriftResult, Thresholds
     from mlexpert.search import Executor, SearchEvent
+    from mlexpert.tracking import Tracker
 
 
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
@@ -30,7 +31,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         executor: Executor | str | None = None,
         infer_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
-        optimize_threshold: str | None = None, cost_matrix: Any = None) -> Model:
+        optimize_threshold: str | None = None, cost_matrix: Any = None,
+        track: bool | str | Tracker | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
@@ -51,19 +53,43 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     lowers out-of-fold log loss. ``optimize_threshold`` (binary): f1 | balanced_accuracy | mcc |
     accuracy | cost, with ``cost_matrix`` [[TN, FP], [FN, TP]] for cost; the threshold chosen
     on out-of-fold probabilities sets the labels ``predict`` returns.
+    ``track``: log the fit to MLflow: True (``$MLFLOW_TRACKING_URI``, else the local store in
+    ``$MLEXPERT_HOME`` or ``./.mlexpert``), a tracking URI, or a ``mlexpert.tracking.Tracker``;
+    None follows ``$MLEXPERT_TRACK`` (off when unset). Not part of ``time_limit``.
     """
     from mlexpert._fit import fit as _fit
 
-    return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
-                groups=groups, time_column=time_column, sample_weight=sample_weight,
-                ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
-                budget=budget, executor=executor, infer_limit=infer_limit, progress=progress,
-                calibrate=calibrate, optimize_threshold=optimize_threshold,
-                cost_matrix=cost_matrix)
+    tracker = None
+    if track is not None or _track_env():
+        from mlexpert.tracking import tracker_for
+
+        tracker = tracker_for(track)  # option errors before a long fit, not after
+    model = _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
+                 groups=groups, time_column=time_column, sample_weight=sample_weight,
+                 ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
+                 budget=budget, executor=executor, infer_limit=infer_limit,
+                 progress=progress, calibrate=calibrate,
+                 optimize_threshold=optimize_threshold, cost_matrix=cost_matrix)
+    if tracker is not None:
+        tracker.log_fit(model)
+    return model
+
+
+def _track_env() -> bool:
+    from mlexpert.tracking._store import track_by_default
+
+    return track_by_default(False)
 
 
 def load(path: Any) -> Model:
-    """Load a model bundle directory written by ``Model.save`` or ``mlexpert fit --out``."""
+    """Load a model bundle directory written by ``Model.save`` or ``mlexpert fit --out``, or a
+    logged one: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID``."""
+    from mlexpert.tracking._resolve import is_model_uri
+
+    if is_model_uri(path):
+        from mlexpert.tracking import load_uri
+
+        return load_uri(path)
     from mlexpert.bundle import load as _load
 
     return _load(path)

@@ -63,3 +63,19 @@ def missing_features(missing: list[str], source: str) -> SchemaError:
 
 def bad_option(option: str, got: object, expected: str) -> ConfigError:
     return ConfigError(f"{option} must be {expected}, but got {got!r}.")
+
+
+class TrackingError(MlexpertError):
+    """The tracking store or model registry cannot do what was asked (unreachable, unknown name)."""
+
+
+def tracking_unreachable(uri: str, reason: str) -> TrackingError:
+    return TrackingError(
+        f"cannot reach the tracking server at {uri!r} ({reason}). Start it, or pass another "
+        "--tracking-uri / MLFLOW_TRACKING_URI (unset it to use the local store).")
+
+
+def unknown_name(what: str, name: str, known: Iterable[object]) -> TrackingError:
+    known = list(known)
+    listing = f" Known: {_shorten(known)}." if known else f" There is no {what} yet."
+    return TrackingError(f"no {what} named {name!r}.{closest(name, known)}{listing}")

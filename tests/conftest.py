@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# fits (CLI ones included) log to MLflow only in tests/tracking, which asks for it explicitly
+os.environ.setdefault("MLEXPERT_TRACK", "0")
 
 TASKS = ("binary", "multiclass", "regression")
 

@@ -16,6 +16,7 @@ LAYERS = [
     {"distributed"},
     {"report"},
     {"monitor"},
+    {"tracking"},
     {"_fit"},
     {"__init__", "cli"},
 ]
