@@ -13,7 +13,7 @@ LAYERS = [
     {"search"},
     {"bundle"},
     {"_fit"},
-    {"__init__", "cli"},
+    {"__init__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -41,6 +41,9 @@ async def lines(stream: AsyncIterator[bytes], *, max_line: int, csv: bool) -> As
             if nl < 0:
                 break
             line = pending[:nl]
+            if len(line) > max_line:
+                raise too_large("a line of the upload", max_line, "bytes",
+                                "split long values or send fewer columns.")
             if csv and line.count(b'"') % 2:  # inside a quoted field: keep reading
                 start = nl + 1
                 continue
@@ -49,6 +52,9 @@ async def lines(stream: AsyncIterator[bytes], *, max_line: int, csv: bool) -> As
         if len(pending) > max_line:
             raise too_large("a line of the upload", max_line, "bytes",
                             "split long values or send fewer columns.")
+    if len(pending) > max_line:
+        raise too_large("a line of the upload", max_line, "bytes",
+                        "split long values or send fewer columns.")
     if pending.strip():
         yield pending.rstrip(b"\r")
 

@@ -177,7 +177,9 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
     from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
     first, rest = steps[0], steps[1:]
-    if first == "passthrough":
+    if type(first).__name__ == "FunctionTransformer" and first.func is None:
+        first = "passthrough"  # a fitted ColumnTransformer stores 'passthrough' as this
+    if isinstance(first, str) and first == "passthrough":
         if any(r != Role.NUMERIC for r in roles):
             raise Unsupported("passthrough of non-numeric columns")
         head: Block = lambda rows: _numbers(rows, idx)  # noqa: E731
