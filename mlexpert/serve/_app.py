@@ -555,6 +555,11 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
             raw = await run_in_threadpool(p.predict_frame, frame, "the upload")
         except MlexpertError as exc:
             raise Problem(422, f"{exc}", reason="schema") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date pandas cannot hold
+            log.info("batch rows %d-%d refused (request %s): %r", start, line_no, rid, exc)
+            raise Problem(422, f"rows on lines {start}-{line_no} hold values the model cannot "
+                          f"read ({type(exc).__name__}: {str(exc)[:160]}); fix or drop them.",
+                          reason="bad_value") from None
         table = _output_table(p, raw)
         if id_column:
             table.insert(0, id_column, ids)

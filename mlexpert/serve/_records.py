@@ -20,6 +20,7 @@ EXPECTED = {Role.NUMERIC: "a number", Role.CATEGORICAL: "a category (string, num
             Role.DATETIME: "a date string (ISO 8601 or the training format)",
             Role.TEXT: "a string"}
 _NAT = np.datetime64("NaT", "ns")
+_FIRST_YEAR, _LAST_YEAR = 1678, 2261  # datetime64[ns] holds these years whole
 _ENUM_IN_DOCS = 200  # known categories listed in the OpenAPI document per field
 
 
@@ -55,6 +56,9 @@ def _date_parser(fmt: str | None) -> Any:
                                  f"({'or ' + fmt if fmt else 'e.g. 2024-01-31'})") from None
         if t.tzinfo is not None:
             t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        if not _FIRST_YEAR <= t.year <= _LAST_YEAR:
+            raise ValueError(f"{v[:40]!r} is outside the dates the model handles "
+                             f"({_FIRST_YEAR}-{_LAST_YEAR})")
         return np.datetime64(t, "ns")
 
     return parse

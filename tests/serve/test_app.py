@@ -69,6 +69,7 @@ def test_predict_one_and_many_match_the_model(fitted, tables, task):
     (lambda r: r.update(color={"a": 1}), 422, ["'color'", "a category"]),
     (lambda r: r.update(when="yesterday"), 422, ["'when'", "not a date"]),
     (lambda r: r.update(when=20210101), 422, ["'when'", "a date string"]),
+    (lambda r: r.update(when="0001-01-01"), 422, ["'when'", "outside the dates"]),
     (lambda r: r.update(review=["x"]), 422, ["'review'", "a string"]),
     (lambda r: r.update(x1=None, size=None), 200, []),            # missing in training: accepted
     (lambda r: r.update(color="magenta"), 200, []),                 # unseen: accepted and counted
@@ -76,7 +77,7 @@ def test_predict_one_and_many_match_the_model(fitted, tables, task):
     (lambda r: r.update(when="2021-03-04T10:00:00+02:00"), 200, []),
     (lambda r: r.update(extra_field=1, y="yes"), 200, []),          # extra fields: ignored
 ], ids=["missing", "wrong-type", "null-not-allowed", "object-as-category", "bad-date",
-        "number-as-date", "list-as-text", "null-allowed", "unseen-category", "numeric-text",
+        "number-as-date", "date-out-of-range", "list-as-text", "null-allowed", "unseen-category", "numeric-text",
         "iso-date-with-zone", "extra-fields"])
 def test_bad_and_odd_records(binary, rec, change, status, words):
     change(rec)
@@ -438,6 +439,14 @@ def test_batch_row_and_line_limits_are_413(fitted, tables):
         r = c.post("/predict/batch", content=frame.head(20).to_csv(index=False),
                    headers={"content-type": "text/csv"})
         assert r.status_code == 200 and len(r.text.splitlines()) == 21
+
+
+def test_batch_values_pandas_cannot_hold_are_422(binary, tables):
+    frame = tables["binary"].head(3).drop(columns="y").copy()
+    frame["when"] = ["0001-01-01", "2021-01-01", "9999-12-31"]
+    r = binary.post("/predict/batch", content=frame.to_csv(index=False),
+                    headers={"content-type": "text/csv"})
+    assert r.status_code in (200, 422), r.text
 
 
 def test_batch_garbage_csv_is_400_not_500(binary):

@@ -144,6 +144,7 @@ def test_sigterm_lets_in_flight_requests_finish(bundles, tables, tmp_path):
             httpx.get(srv.url + "/health", timeout=2)
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_load_and_the_metrics(bundles, tables, tmp_path):
     rec = record_of(tables["multiclass"], 0)
     with run_server(bundles["multiclass"], "--workers", "2", tmp=tmp_path) as srv:
