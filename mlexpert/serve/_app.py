@@ -46,6 +46,17 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _strict_json(o: Any) -> Any:
+    """NaN and infinities (e.g. an undefined interval) as null, so the body is strict JSON."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _strict_json(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_strict_json(v) for v in o]
+    return o
+
+
 class _Service:
     """The mutable part of one app: the current predictor (swapped whole on reload)."""
 
@@ -392,7 +403,7 @@ def create_app(model: Any, *, settings: ServeSettings | None = None, source: str
 
     @app.get("/metadata", summary="The model: name, version, task, input schema, metrics")
     async def metadata() -> Any:
-        return Response(_json(_metadata(service)), media_type="application/json")
+        return Response(_json(_strict_json(_metadata(service))), media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Any:
@@ -519,7 +530,7 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
     from pydantic import ValidationError
     from starlette.concurrency import run_in_threadpool
 
-    from mlexpert.serve._batch import lines, parse_csv, parse_json_line, to_json_lines
+    from mlexpert.serve._batch import line_batches, parse_csv, parse_json_line, to_json_lines
 
     p = service.predictor
     s = service.settings
@@ -573,27 +584,29 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
         service.observe("/predict/batch", rid, p, raw, p.labels(raw), unseen, lambda: frame)
 
     try:
-        async for line in lines(request.stream(), max_line=s.max_line_bytes, csv=fmt == "csv"):
-            line_no += 1
-            if fmt == "csv" and header is None:
-                header = line
-                first_line = 2
-                names = [n.strip().strip('"') for n in line.decode("utf-8", "replace").split(",")]
-                missing = [c.name for c in p.features if c.name not in names]
-                if missing:
-                    raise Problem(422, f"the upload lacks {len(missing)} column(s) the model was "
-                                  f"trained on: {', '.join(map(repr, missing[:8]))}. Add them "
-                                  "(values may be empty).", reason="missing")
-                continue
-            if not line.strip():
-                continue
-            total += 1
-            if total > s.max_batch_rows:
-                raise too_large("the upload", s.max_batch_rows, "rows",
-                                "split the file into smaller uploads.")
-            pending.append(line)
-            if len(pending) >= s.batch_chunk_rows:
-                await flush()
+        async for batch in line_batches(request.stream(), max_line=s.max_line_bytes,
+                                        csv=fmt == "csv"):
+            for line in batch:
+                line_no += 1
+                if fmt == "csv" and header is None:
+                    header = line
+                    first_line = 2
+                    names = [n.strip().strip('"') for n in line.decode("utf-8", "replace").split(",")]
+                    missing = [c.name for c in p.features if c.name not in names]
+                    if missing:
+                        raise Problem(422, f"the upload lacks {len(missing)} column(s) the model "
+                                      f"was trained on: {', '.join(map(repr, missing[:8]))}. Add "
+                                      "them (values may be empty).", reason="missing")
+                    continue
+                if not line.strip():
+                    continue
+                total += 1
+                if total > s.max_batch_rows:
+                    raise too_large("the upload", s.max_batch_rows, "rows",
+                                    "split the file into smaller uploads.")
+                pending.append(line)
+                if len(pending) >= s.batch_chunk_rows:
+                    await flush()
         await flush()
     except BaseException:
         spool.close()

@@ -29,34 +29,41 @@ def input_format(content_type: str | None, query: str | None) -> str:
                   reason="bad_format")
 
 
-async def lines(stream: AsyncIterator[bytes], *, max_line: int, csv: bool) -> AsyncIterator[bytes]:
-    """Complete lines of the upload (without the newline). For CSV a newline inside a quoted
-    field does not end the line. A line over ``max_line`` bytes is a 413."""
-    pending = b""
+async def line_batches(stream: AsyncIterator[bytes], *, max_line: int,
+                       csv: bool) -> AsyncIterator[list[bytes]]:
+    """The upload's complete lines (without newlines), a list per received chunk. For CSV a
+    newline inside a quoted field does not end the line. A line over ``max_line`` bytes is a
+    413."""
+    tail = b""          # the unfinished last line of the previous chunk
+    carry: bytes | None = None  # a CSV record whose quoted field spans lines
+
+    def too_long() -> Problem:
+        return too_large("a line of the upload", max_line, "bytes",
+                         "split long values or send fewer columns.")
+
     async for chunk in stream:
-        pending += chunk
-        start = 0
-        while True:
-            nl = pending.find(b"\n", start)
-            if nl < 0:
-                break
-            line = pending[:nl]
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        if len(tail) > max_line:
+            raise too_long()
+        out = []
+        for line in parts:
+            if carry is not None:
+                line = carry + b"\n" + line
+                carry = None
             if len(line) > max_line:
-                raise too_large("a line of the upload", max_line, "bytes",
-                                "split long values or send fewer columns.")
+                raise too_long()
             if csv and line.count(b'"') % 2:  # inside a quoted field: keep reading
-                start = nl + 1
+                carry = line
                 continue
-            yield line.rstrip(b"\r")
-            pending, start = pending[nl + 1:], 0
-        if len(pending) > max_line:
-            raise too_large("a line of the upload", max_line, "bytes",
-                            "split long values or send fewer columns.")
-    if len(pending) > max_line:
-        raise too_large("a line of the upload", max_line, "bytes",
-                        "split long values or send fewer columns.")
-    if pending.strip():
-        yield pending.rstrip(b"\r")
+            out.append(line[:-1] if line.endswith(b"\r") else line)
+        if out:
+            yield out
+    last = tail if carry is None else carry + b"\n" + tail
+    if len(last) > max_line:
+        raise too_long()
+    if last.strip():
+        yield [last[:-1] if last.endswith(b"\r") else last]
 
 
 def parse_csv(header: bytes, rows: list[bytes], first_line: int) -> Any:

@@ -296,6 +296,17 @@ def test_metadata_and_openapi(binary, fitted):
     assert binary.post("/predict", json=record["examples"][0]).status_code == 200
 
 
+def test_metadata_with_undefined_intervals_is_strict_json(fitted):
+    import copy
+
+    model = copy.deepcopy(fitted["binary"])
+    model._manifest["metrics"]["cv"]["roc_auc"].update(low=float("nan"), high=float("inf"))
+    with client(model) as c:
+        r = c.get("/metadata")
+    assert r.status_code == 200 and "NaN" not in r.text and "Infinity" not in r.text
+    assert r.json()["metrics"]["roc_auc"]["low"] is None
+
+
 def test_cors_is_off_unless_asked(fitted, rec):
     origin = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     with client(fitted["binary"]) as c:

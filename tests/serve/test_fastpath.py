@@ -3,6 +3,7 @@ kinds, on any valid record (hypothesis); what it cannot compile or verify falls 
 from __future__ import annotations
 
 import copy
+import datetime
 
 import numpy as np
 import pytest
@@ -28,7 +29,9 @@ def _value(col):
     elif col.role == Role.CATEGORICAL:
         v = st.sampled_from(col.categories) | st.text(max_size=5) | st.integers(0, 3) | st.booleans()
     elif col.role == Role.DATETIME:
-        v = st.dates().map(lambda d: d.isoformat()) | st.datetimes().map(lambda d: d.isoformat())
+        lo, hi = datetime.datetime(1678, 1, 1), datetime.datetime(2261, 12, 31)  # datetime64[ns]
+        v = (st.dates(lo.date(), hi.date()).map(lambda d: d.isoformat())
+             | st.datetimes(lo, hi).map(lambda d: d.isoformat()))
     else:
         v = st.lists(st.sampled_from(["good", "bad", "fine", "zzz", "Great!", ""]),
                      max_size=8).map(" ".join)
