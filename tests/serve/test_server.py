@@ -179,3 +179,85 @@ def test_cli_errors(bundles, tmp_path):
         s.listen()
         r = _cli(str(bundles["binary"]), "--port", str(port))
     assert r.returncode == 1 and f"127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
+
+
+def test_schemathesis_finds_no_server_error(bundles, tmp_path):
+    """Property-based requests generated from the service's own OpenAPI document: zero 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    with run_server(bundles["multiclass"], tmp=tmp_path) as srv:
+        schema = schemathesis.openapi.from_url(srv.url + "/openapi.json")
+        seen: dict[str, set[int]] = {}
+
+        def checker(op):
+            @settings(max_examples=40, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=op.as_strategy())
+            def check(case):
+                r = case.call(base_url=srv.url, timeout=20)
+                seen.setdefault(op.label, set()).add(r.status_code)
+                assert r.status_code < 500, (op.label, r.status_code, r.text[:300])
+
+            return check
+
+        for result in schema.get_all_operations():
+            checker(result.ok())()
+    assert {"POST /predict", "POST /predict/batch", "GET /metadata"} <= set(seen)
+    assert 200 in seen["POST /predict"] and 422 in seen["POST /predict"]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_soak_mixed_requests(bundles, tables, tmp_path):
+    """20,000 mixed valid and invalid requests (at most 2 minutes, 4 clients): zero 5xx, none
+    dropped, resident memory flat within 10 % after warm-up. Prints the figures."""
+    rec = record_of(tables["binary"], 0)
+    bodies = [json.dumps(rec).encode(), json.dumps([rec] * 5).encode(),
+              json.dumps(dict(rec, color="unseen-colour")).encode(),
+              json.dumps({k: v for k, v in rec.items() if k != "x2"}).encode(),   # 422
+              json.dumps(dict(rec, x2="text")).encode(),                          # 422
+              b'{"x1": ', b"[]", b"12"]                                           # 400, 422, 422
+    total, clients, limit_s = 20_000, 4, 120
+    counts: dict = {}
+    lock = threading.Lock()
+    with run_server(bundles["binary"], "--log-level", "warning", tmp=tmp_path) as srv:
+        def client(k: int, n: int) -> None:
+            mine: dict = {}
+            end = time.monotonic() + limit_s
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                for i in range(n):
+                    if time.monotonic() > end:
+                        break
+                    try:
+                        status = c.post("/predict", content=bodies[(i + k) % len(bodies)]).status_code
+                    except httpx.TransportError:
+                        status = "dropped"
+                    mine[status] = mine.get(status, 0) + 1
+            with lock:
+                for s, v in mine.items():
+                    counts[s] = counts.get(s, 0) + v
+
+        client(0, 2000)                                  # warm-up
+        before = _rss_kib(srv.proc.pid)
+        counts.clear()
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=client, args=(k, total // clients)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(limit_s + 30)
+        wall = time.monotonic() - t0
+        after = _rss_kib(srv.proc.pid)
+    done = sum(counts.values())
+    print(f"\nsoak: {done} requests in {wall:.1f}s ({done / wall:.0f}/s), statuses {counts}, "
+          f"RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB ({(after / before - 1) * 100:+.1f}%)")
+    assert "dropped" not in counts and all(s < 500 for s in counts)
+    assert done >= 5000
+    assert after <= before * 1.10
