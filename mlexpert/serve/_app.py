@@ -580,7 +580,7 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
             data = to_json_lines(table)
         wrote_header = True
         spool.write(data)
-        unseen: dict[str, int] = {}
+        unseen = p.unseen_in_frame(frame)
         service.observe("/predict/batch", rid, p, raw, p.labels(raw), unseen, lambda: frame)
 
     try:

@@ -97,6 +97,20 @@ class Predictor:
                 out[self.features[i].name] = n
         return out
 
+    def unseen_in_frame(self, frame: pd.DataFrame) -> dict[str, int]:
+        """``unseen`` for an uploaded table (raw values, canonicalized as the schema does)."""
+        from mlexpert.data import category_text
+
+        out: dict[str, int] = {}
+        for i, known in self.known.items():
+            name = self.features[i].name
+            if name in frame.columns:
+                canon = category_text(frame[name])
+                n = int((canon.notna() & ~canon.isin(known)).sum())
+                if n:
+                    out[name] = n
+        return out
+
     def frame(self, rows: Rows) -> pd.DataFrame:
         """Canonical rows as the DataFrame ``Schema.prepare`` expects."""
         cols: dict[str, Any] = {}

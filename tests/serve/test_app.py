@@ -364,6 +364,36 @@ def test_observers_see_rows_and_predictions_and_cannot_break_requests(fitted, re
     assert list(first.features.columns) == [c.name for c in fitted["binary"].schema.features]
     assert first.features["color"].tolist() == ["red" if rec["color"] == "red" else rec["color"], "magenta"]
     assert second.route == "/predict/batch" and len(second) == 3
+    assert second.unseen_categories == ({"color": 3} if rec["color"] == "magenta" else {})
+
+
+def test_batch_counts_unseen_categories(fitted, tables):
+    frame = tables["binary"].head(6).copy()
+    frame.loc[[1, 4], "color"] = "octarine"
+    with client(fitted["binary"]) as c:
+        assert c.post("/predict/batch", content=frame.to_csv(index=False),
+                      headers={"content-type": "text/csv"}).status_code == 200
+        text = c.get("/metrics").text
+    assert 'mlexpert_unseen_categories_total{column="color"} 2.0' in text
+    assert 'mlexpert_rows_predicted_total{route="/predict/batch"} 6.0' in text
+
+
+def test_watch_follows_a_new_version(fitted, rec):
+    """With watch_interval, the service loads from its source again and swaps on a new version."""
+    import time
+
+    sources = [fitted["binary"], fitted["regression"]]
+
+    def loader():
+        return sources[-1] if len(sources) == 1 else sources.pop(0)
+
+    with client(fitted["binary"], loader=loader, watch_interval=0.2) as c:
+        first = c.get("/metadata").json()["version"]
+        deadline = time.monotonic() + 20
+        while c.get("/metadata").json()["version"] == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.get("/metadata").json()["task"] == "regression"
+        assert isinstance(c.post("/predict", json=rec).json()["predictions"][0], float)
 
 
 # -- batch uploads ---------------------------------------------------------------------------
