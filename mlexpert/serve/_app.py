@@ -7,6 +7,7 @@ only the request id (the traceback goes to the server log with the same id).
 """
 
 import asyncio
+import csv
 import hmac
 import json
 import logging
@@ -88,11 +89,10 @@ class _Service:
                 if math.isfinite(v):
                     m.predicted_value.observe(v)
         else:
-            counts: dict[str, int] = {}
-            for label in labels:
-                counts[str(label)] = counts.get(str(label), 0) + 1
-            for label, n in counts.items():
-                m.predicted_class.labels(label).inc(n)
+            counts = np.bincount(raw.argmax(axis=1), minlength=len(p.classes))
+            for label, n in zip(p.classes, counts, strict=True):
+                if n:
+                    m.predicted_class.labels(str(label)).inc(int(n))
         if not self.observers:
             return
         batch = ObservedBatch(route=route, request_id=request_id, model_name=p.identity.name,
@@ -589,9 +589,10 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
             for line in batch:
                 line_no += 1
                 if fmt == "csv" and header is None:
-                    header = line
+                    header = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
                     first_line = 2
-                    names = [n.strip().strip('"') for n in line.decode("utf-8", "replace").split(",")]
+                    names = [n.strip() for n in next(csv.reader(
+                        [header.decode("utf-8", "replace")]), [])]
                     missing = [c.name for c in p.features if c.name not in names]
                     if missing:
                         raise Problem(422, f"the upload lacks {len(missing)} column(s) the model "

@@ -99,14 +99,14 @@ class Predictor:
 
     def unseen_in_frame(self, frame: pd.DataFrame) -> dict[str, int]:
         """``unseen`` for an uploaded table (raw values, canonicalized as the schema does)."""
-        from mlexpert.data import category_text
+        from mlexpert.data import category_value
 
         out: dict[str, int] = {}
         for i, known in self.known.items():
             name = self.features[i].name
-            if name in frame.columns:
-                canon = category_text(frame[name])
-                n = int((canon.notna() & ~canon.isin(known)).sum())
+            if name in frame.columns:  # canonicalize each distinct value once, not each row
+                counts = frame[name].value_counts(dropna=True)
+                n = int(sum(k for v, k in counts.items() if category_value(v) not in known))
                 if n:
                     out[name] = n
         return out

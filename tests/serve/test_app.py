@@ -418,6 +418,15 @@ def test_batch_csv_in_chunks_matches_the_model(fitted, tables, task):
         np.testing.assert_allclose(got.iloc[:, 2:].to_numpy(), want.iloc[:, 1:].to_numpy(), atol=1e-6)
 
 
+def test_batch_csv_with_byte_order_mark_and_quoted_header(fitted, tables):
+    frame = tables["binary"].head(3).drop(columns="y")
+    csv = "\ufeff" + frame.to_csv(index=False, quoting=1)   # every field quoted, BOM first
+    with client(fitted["binary"]) as c:
+        r = c.post("/predict/batch", content=csv.encode(), headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.text.splitlines()[1:] and len(r.text.splitlines()) == 4
+
+
 def test_batch_json_lines_and_output_format(fitted, tables):
     frame = tables["binary"].head(7)
     lines = "\n".join(json.dumps(record_of(tables["binary"], i)) for i in range(7)) + "\n"
