@@ -195,6 +195,7 @@ def test_api_key(fitted, rec, monkeypatch):
             assert c.get(path).status_code == 401, path
         r = c.post("/predict", json=rec)
         assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
+        assert r.headers["www-authenticate"] == "ApiKey" and r.json()["request_id"]
         assert c.post("/predict", json=rec, headers={"X-API-Key": "wrong"}).status_code == 401
         assert c.post("/predict", json=rec, headers={"X-API-Key": "s3cret-key"}).status_code == 200
         auth = {"Authorization": "Bearer s3cret-key"}
@@ -503,3 +504,12 @@ def test_batch_garbage_csv_is_400_not_500(binary):
     csv = "x1,x2,color,size,when,review\n1,2,red,M,2021-01-01,ok\n1,2,3,4,5,6,7,8,9\n\"unterminated\n"
     r = binary.post("/predict/batch", content=csv, headers={"content-type": "text/csv"})
     assert r.status_code in (400, 422) and "line" in r.json()["error"].lower()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200) | st.text(alphabet=',"\n\r;x1abc{}[]:0.5-', max_size=200).map(str.encode),
+       ctype=st.sampled_from(["text/csv", "application/x-ndjson"]))
+def test_garbage_uploads_never_500(binary, raw, ctype):
+    header = b"x1,x2,color,size,when,review\n" if ctype == "text/csv" else b""
+    r = binary.post("/predict/batch", content=header + raw, headers={"content-type": ctype})
+    assert r.status_code in (200, 400, 413, 422), r.text
