@@ -25,7 +25,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
-        presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
+        presets: str = "balanced", budget: int | None = None,
+        executor: Executor | str | None = None,
+        infer_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -36,7 +38,10 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     model, lowest latency) | balanced | best (bigger ensembles, for long budgets). ``budget``:
     tuning trials after the portfolio, for results that do not depend on machine speed (the
     time limit is then a safety cap). ``executor``: where fold fits run (e.g.
-    ``mlexpert.search.ProcessExecutor(2)``); this process by default.
+    ``mlexpert.search.ProcessExecutor(2)``, ``"dask://local"`` for a local Dask cluster or
+    ``"dask://tcp://host:8786"`` for a running one); this process by default.
+    ``infer_limit``: the most seconds one row may take to predict at batch size 1 (as in
+    AutoGluon); the search ships only models estimated to meet it.
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive
     leaks, identifiers).
@@ -46,7 +51,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     return _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                 groups=groups, time_column=time_column, sample_weight=sample_weight,
                 ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
-                budget=budget, executor=executor, progress=progress)
+                budget=budget, executor=executor, infer_limit=infer_limit, progress=progress)
 
 
 def load(path: Any) -> Model:

@@ -22,6 +22,11 @@ class Deadline:
     def expired(self) -> bool:
         return time.monotonic() >= self.end
 
+    def __reduce__(self) -> tuple:
+        """Pickled as the seconds left and re-anchored where it is unpickled: monotonic clocks
+        differ between processes of different machines (a Dask worker elsewhere)."""
+        return (Deadline.after, (self.remaining(),))
+
     def sooner(self, seconds: float) -> Deadline:
         """A deadline ``seconds`` from now, or this one if it comes first."""
         return Deadline(min(self.end, time.monotonic() + seconds))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -83,7 +84,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
-        presets: str = "balanced", budget: int | None = None, executor: Executor | None = None,
+        presets: str = "balanced", budget: int | None = None,
+        executor: Executor | str | None = None, infer_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -93,6 +95,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     trials after the portfolio (then the same inputs give the same model on any machine, and
     ``time_limit`` is only a safety cap); None tunes while time is left. ``keep_columns``:
     columns to use even where the audit would leave them out (leaks, identifiers).
+    ``infer_limit``: the most seconds one row may take to predict at batch size 1; the search
+    ships only models (and ensembles) estimated to meet it, else the fastest candidate.
     """
     started = time.monotonic()
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
@@ -101,6 +105,12 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         raise bad_option("presets", presets, f"one of {', '.join(PRESETS)}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
         raise bad_option("budget", budget, "a number of tuning trials (0 or more), or None")
+    if infer_limit is not None and (isinstance(infer_limit, bool) or not isinstance(
+            infer_limit, int | float) or not np.isfinite(infer_limit) or infer_limit <= 0):
+        raise bad_option("infer_limit", infer_limit, "a positive number of seconds per row, or None")
+    if isinstance(executor, str) and not executor.startswith("dask://"):
+        raise bad_option("executor", executor, "an Executor object, 'dask://local' or "
+                         "'dask://tcp://host:port'")
     deadline = Deadline(started + float(time_limit))
     frame = read_rows(data)
     if target not in frame.columns:
@@ -150,8 +160,20 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                       seed=seed, preset=presets, sample_weight=rows.weights,
                       train_weight=train_weight,
                       finish_seconds=min(5.0, 0.25 + 0.02 * float(time_limit)), trials=budget,
-                      executor=executor, n_threads=_threads(len(y)))
-    result = run_search(schema.prepare(features), y, schema, spec, progress)
+                      executor=None if isinstance(executor, str) else executor,
+                      n_threads=_threads(len(y)),
+                      infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
+                      row_overhead_ms=_row_overhead_ms(schema, features))
+    owned = None
+    if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"
+        from mlexpert.distributed import connect
+
+        spec.executor = owned = connect(executor)
+    try:
+        result = run_search(schema.prepare(features), y, schema, spec, progress)
+    finally:
+        if owned is not None:
+            owned.shutdown()
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
                          evidence={}, suggestion="use presets='best' to always ship the ensemble.")
                  for note in result.notes]
@@ -181,7 +203,44 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        "source": str(data) if isinstance(data, str) else type(data).__name__},
     }
-    return Model(manifest, result.members)
+    model = Model(manifest, result.members)  # holds ``manifest`` itself: the lines below add to it
+    latency = _measured_latency_ms(model, frame.iloc[:1], deadline)
+    manifest["inference"] = {
+        "latency_ms_per_row": latency, "estimated_ms_per_row": round(result.row_latency_ms["ensemble"], 3),
+        "infer_limit_seconds": infer_limit,
+        "note": "median of single-row predict calls at the end of fit (batch size 1); null "
+                "when the time limit left no time to measure"}
+    if infer_limit is not None and latency is not None and latency > 1000.0 * infer_limit:
+        manifest["findings"].append(Finding(
+            check="infer_limit", severity="warning", columns=(),
+            message=f"one row took {latency:.1f} ms to predict, over infer_limit "
+                    f"({1000.0 * infer_limit:.1f} ms).",
+            evidence={"latency_ms": latency, "infer_limit_ms": 1000.0 * infer_limit},
+            suggestion="use presets='fast' or a larger infer_limit; check the machine's load."
+        ).to_dict())
+    return model
+
+
+def _row_overhead_ms(schema: Any, features: pd.DataFrame) -> float:
+    """Milliseconds ``Schema.prepare`` takes for one row: what every prediction pays first."""
+    from mlexpert.search._scheduler import _row_ms
+
+    row = features.iloc[:1]
+    return _row_ms(lambda: schema.prepare(row))
+
+
+def _measured_latency_ms(model: Model, row: pd.DataFrame, deadline: Deadline) -> float | None:
+    """Median ms of up to 5 single-row ``predict`` calls after a warm-up, within 0.25 s and the
+    deadline; None when no time was left."""
+    times: list[float] = []
+    stop = deadline.sooner(0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the target column is extra here
+        while len(times) < 6 and not stop.expired():
+            t0 = time.perf_counter()
+            model.predict(row)
+            times.append(time.perf_counter() - t0)
+    return round(float(np.median(times[1:] or times)) * 1000, 3) if times else None
 
 
 def _side_inputs(frame: pd.DataFrame, target: str, groups: Any, sample_weight: Any,
@@ -276,6 +335,7 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
               "score_std": _std(c.fold_scores) if c.score is not None else None,
               "status": c.status, "fit_seconds": round(c.fit_seconds, 3),
               "predict_ms_per_1k": round(c.predict_ms, 3) if c.fold_scores else None,
+              "latency_ms_per_row": _round(result.row_latency_ms.get(c.name)),
               "ensemble_weight": members[c.name].weight if c.name in members else 0.0,
               "final_fit": _final_fit(members[c.name]) if c.name in members else "",
               "note": c.note, "_folds": c.fold_scores} for c in result.candidates]
@@ -284,6 +344,7 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
                       "score_std": _std(result.ensemble_fold_scores), "status": "ok",
                       "fit_seconds": round(sum(c.fit_seconds for c in result.candidates), 3),
                       "predict_ms_per_1k": round(result.ensemble_predict_ms, 3),
+                      "latency_ms_per_row": _round(result.row_latency_ms.get("ensemble")),
                       "ensemble_weight": 1.0, "final_fit": "",
                       "note": f"{len(result.members)} members", "_folds": result.ensemble_fold_scores})
     sign = 1 if metric.greater_is_better else -1
@@ -295,6 +356,10 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
             if i and row["score"] is not None and len(folds) == len(best) else None
         row["p_vs_best"] = None if p is None or not np.isfinite(p) else round(p, 4)
     return board
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 def _threads(n_rows: int) -> int:

@@ -127,6 +127,12 @@ def fit(
     budget: Annotated[Optional[int], typer.Option(
         help="Tuning trials after the portfolio: the same model on any machine; --time-limit "
              "is then only a safety cap.", min=0)] = None,
+    dask: Annotated[Optional[str], typer.Option(
+        help="Run the search's fits on Dask: 'local' (a cluster on this machine) or a scheduler "
+             "address (tcp://host:8786).")] = None,
+    infer_limit: Annotated[Optional[float], typer.Option(
+        help="Most seconds one row may take to predict (batch size 1); the search ships only "
+             "models that meet it.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle at --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -147,7 +153,9 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, progress=display)
+                                  budget=budget, infer_limit=infer_limit, progress=display,
+                                  executor=None if dask is None else
+                                  "dask://" + dask.removeprefix("dask://"))
         finally:
             if display is not None:
                 display.stop()
@@ -168,14 +176,14 @@ def _report_fit(model: Any, out: Path) -> None:
     console = _console()
     table = Table(title=f"Leaderboard ({model.metric}, {model.info['plan']['split']['n_splits']}-fold "
                         f"{model.info['plan']['split']['kind']} CV)")
-    numeric = (model.metric, "± std", "p vs best", "fit s", "ms/1k rows", "weight")
+    numeric = (model.metric, "± std", "p vs best", "fit s", "ms/row", "weight")
     for col in ("model", *numeric[:3], "status", *numeric[3:], "final fit"):
         table.add_column(col, justify="right" if col in numeric else "left")
     board = model.info["leaderboard"]
     for row in board[:LEADERBOARD_ROWS]:
         table.add_row(row["model"], _fmt(row["score"]), _fmt(row.get("score_std")),
                       _fmt(row.get("p_vs_best"), 2), row["status"], _fmt(row["fit_seconds"], 1),
-                      _fmt(row.get("predict_ms_per_1k"), 1),
+                      _fmt(row.get("latency_ms_per_row"), 2),
                       _fmt(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
                       row["final_fit"])
     if len(board) > LEADERBOARD_ROWS:
@@ -185,6 +193,9 @@ def _report_fit(model: Any, out: Path) -> None:
     cv = model.metrics[model.metric]
     console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "
                   f"95% CI {_interval(cv)}  ({model.task}, target {model.target!r})")
+    latency = model.info.get("inference", {}).get("latency_ms_per_row")
+    if latency is not None:
+        console.print(f"one-row predict: {latency:.1f} ms (measured; ms/row above are estimates)")
     _print_findings(console, model.findings)
     console.print(f"bundle written to [bold]{out}[/] "
                   f"(fit took {model.info['provenance']['fit_seconds']:.1f}s)")
@@ -196,10 +207,17 @@ def predict(
     data: Annotated[str, typer.Argument(help="Table to score: CSV, TSV or Parquet path.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV to write (default: stdout).")] = None,
     id_column: Annotated[Optional[str], typer.Option(help="Column copied to the output.")] = None,
+    dask: Annotated[Optional[str], typer.Option(
+        help="Score on Dask: 'local' or a scheduler address (tcp://host:8786). DATA may then be "
+             "a glob or folder of files, and --out is a folder of Parquet parts.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out folder.")] = False,
 ) -> None:
     """Predict every row of DATA; classification adds one probability column per class."""
     import warnings
 
+    if dask is not None:
+        _predict_on_dask(model_dir, data, out, id_column, dask, force)
+        return
     with _user_errors():
         import mlexpert
         from mlexpert.bundle import ExtraColumnsWarning
@@ -229,6 +247,26 @@ def predict(
             tmp.unlink(missing_ok=True)
             raise
         err.print(f"wrote {len(result)} predictions to {out}")
+
+
+def _predict_on_dask(model_dir: Path, data: str, out: Optional[Path], id_column: Optional[str],
+                     address: str, force: bool) -> None:
+    with _user_errors():
+        import mlexpert
+        from mlexpert.distributed import connect, partitions, score_files
+        from mlexpert.errors import ConfigError
+
+        if out is None:
+            raise ConfigError("--out is required with --dask: the folder to write Parquet parts to.")
+        model = mlexpert.load(model_dir)
+        partitions(data)  # no matching files: say so before starting a cluster
+        executor = connect(address)
+        try:
+            parts = score_files(model, data, out, executor, id_column=id_column, overwrite=force)
+        finally:
+            executor.shutdown()
+        _console(stderr=True).print(f"wrote {sum(p.rows for p in parts)} predictions in "
+                                    f"{len(parts)} part(s) to {out}")
 
 
 def _predictions(model: Any, frame: Any, id_column: str | None, path: str) -> Any:

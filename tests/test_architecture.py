@@ -12,6 +12,7 @@ LAYERS = [
     {"models"},
     {"search"},
     {"bundle"},
+    {"distributed"},
     {"_fit"},
     {"__init__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
 ]

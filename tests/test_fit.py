@@ -29,6 +29,9 @@ def test_leaderboard_and_metrics(fitted, task):
     good = {"binary": lambda v: v > 0.8, "multiclass": lambda v: v < 0.8,
             "regression": lambda v: v < 3.0}[task]
     assert good(model.metrics[expected]["value"]), model.metrics
+    # one-row latency: estimated per candidate, measured for the shipped model
+    assert (scored["latency_ms_per_row"] > 0).all()
+    assert model.info["inference"]["latency_ms_per_row"] > 0
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "polars", "arrow"])
@@ -164,6 +167,9 @@ def test_hostile_input(tmp_path, make, target, error, match):
     (dict(groups="shop"), "groups column 'shop' is not in the data"),
     (dict(sample_weight=[1.0, 2.0]), "sample_weight must be a column name or one value per row"),
     (dict(ignore_columns=["colour"]), "Did you mean 'color'"),
+    (dict(infer_limit=0), "infer_limit must be a positive number of seconds per row"),
+    (dict(infer_limit="fast"), "infer_limit must be a positive number of seconds per row"),
+    (dict(infer_limit=float("nan")), "infer_limit must be a positive number of seconds per row"),
 ])
 def test_bad_options(kwargs, match):
     frame = make_table("binary", n=60)

@@ -94,14 +94,17 @@ class LightGBMFamily:
         return _refit_rounds(params, fitted, "n_estimators")
 
     def search_space(self, task: str) -> dict[str, Any]:
-        # ranges as in FLAML's and AutoGluon's LightGBM spaces; bagging needs subsample_freq
+        # ranges as in FLAML's and AutoGluon's LightGBM spaces (FLAML's reach down to 4 leaves
+        # and up to 128+ rows per leaf: strongly regularized trees win on noisy tables);
+        # bagging needs subsample_freq
         return _space(
-            {"subsample_freq": 1, "subsample": 1.0, "reg_lambda": 1e-3, "extra_trees": False,
-             "cat_l2": 10.0, "cat_smooth": 10.0},
-            learning_rate=(0.01, 0.2, "log"), num_leaves=(8, 256, "intlog"),
-            min_child_samples=(2, 100, "intlog"), colsample_bytree=(0.4, 1.0, "lin"),
+            {"subsample_freq": 1, "subsample": 1.0, "reg_lambda": 1e-3, "reg_alpha": 1e-3,
+             "extra_trees": False, "cat_l2": 10.0, "cat_smooth": 10.0},
+            learning_rate=(0.01, 0.2, "log"), num_leaves=(4, 256, "intlog"),
+            min_child_samples=(2, 200, "intlog"), colsample_bytree=(0.4, 1.0, "lin"),
             subsample=(0.5, 1.0, "lin"), reg_lambda=(1e-3, 10.0, "log"),
-            extra_trees=[False, True], cat_l2=(1.0, 50.0, "log"), cat_smooth=(1.0, 50.0, "log"))
+            reg_alpha=(1e-3, 10.0, "log"), extra_trees=[False, True],
+            cat_l2=(1.0, 50.0, "log"), cat_smooth=(1.0, 50.0, "log"))
 
 
 class _XGBDeadline:

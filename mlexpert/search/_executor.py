@@ -16,7 +16,7 @@ from typing import Any, Protocol
 class Executor(Protocol):
     """Runs tasks; ``workers`` of them at a time."""
 
-    workers: int
+    workers: int  # tasks that run at once (a task may also say ``threads_per_task``)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
 

@@ -18,6 +18,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,7 @@ CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times fa
 # this share of the ensemble's: 5 folds of small data rarely show significance, and the bench
 # lost 0.05 log loss on olive_area (572 rows) by trusting the test alone
 PRACTICAL_TOLERANCE = 0.002
+ROW_PROBES = 3  # one-row predictions timed per probe; the median counts
 
 
 @dataclass
@@ -86,7 +88,8 @@ class SearchSpec:
     finish_seconds: float = 0.5  # held back for ensembling, intervals and building the model
     trials: int | None = None  # tuning trials after the portfolio; None: as many as time allows
     executor: Executor | None = None  # where fold fits run; None: in this process
-
+    infer_limit_ms: float | None = None  # most milliseconds one row may take at batch size 1
+    row_overhead_ms: float = 0.0  # per one-row call before any model: validation and coercion
 
     @property
     def test_fraction(self) -> float:
@@ -129,6 +132,7 @@ class Candidate:
     fold_fits: list[Fitted] = field(default_factory=list)
     fold_seconds: list[float] = field(default_factory=list)
     prep_seconds: float = 0.0  # mean seconds to fit the preprocessing of one fold
+    row_ms: float = 0.0  # milliseconds for the model alone to predict one row (batch size 1)
 
     @property
     def usable(self) -> bool:
@@ -168,6 +172,8 @@ class SearchResult:
     ensemble_fold_scores: list[float] = field(default_factory=list)
     ensemble_predict_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # decisions the user should hear about
+    row_latency_ms: dict[str, float] = field(default_factory=dict)  # estimated, batch size 1,
+    # per candidate name (as if refitted) and "ensemble" (as shipped)
 
 
 class _Prepared:
@@ -177,6 +183,15 @@ class _Prepared:
         self.schema, self.frame, self.seed = schema, frame, seed
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
+        self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
+
+    def row_ms(self, kind: str) -> float:
+        """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1)."""
+        if kind not in self._row_ms:
+            transformer = next(v[0] for (k, _), v in self._cache.items() if k == kind)
+            row = self.frame.iloc[:1]
+            self._row_ms[kind] = _row_ms(lambda: transformer.transform(row))
+        return self._row_ms[kind]
 
     def get(self, kind: str, key: Any, train: np.ndarray | None,
             val: np.ndarray | None) -> tuple[Any, Any, Any, list[int], float]:
@@ -210,6 +225,17 @@ def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dic
     return fitted, pred, t1 - t0, time.monotonic() - t1
 
 
+def _row_ms(call: Callable[[], Any]) -> float:
+    """Median milliseconds of ``ROW_PROBES`` calls after one warm-up call."""
+    call()
+    times = []
+    for _ in range(ROW_PROBES):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -239,6 +265,13 @@ class _Search:
         self.reserve = 0.0
         self.planned = 0  # candidates announced so far (for progress displays)
         self.by_budget = spec.trials is not None  # wall clock only a safety cap
+
+    def latency_ms(self, members: list[Candidate]) -> float:
+        """Estimated milliseconds to predict one row with ``members`` refitted: validation,
+        each kind's preprocessing once, each model once."""
+        kinds = {FAMILIES[c.family].kind for c in members}
+        return (self.spec.row_overhead_ms + sum(self.prepared.row_ms(k) for k in sorted(kinds))
+                + sum(c.row_ms for c in members))
 
     def score(self, oof: np.ndarray) -> float:
         """The metric on the rows that have an out-of-fold prediction."""
@@ -280,7 +313,7 @@ class _Search:
         ``executor.workers`` folds at a time."""
         spec, y = self.spec, self.y
         k, workers = len(spec.folds), max(1, self.executor.workers)
-        threads = max(1, spec.n_threads // workers)
+        threads = getattr(self.executor, "threads_per_task", None) or max(1, spec.n_threads // workers)
         start = time.monotonic()
         shape = (len(y), spec.n_classes) if spec.task != "regression" else (len(y),)
         oof = np.full(shape, np.nan)
@@ -297,10 +330,11 @@ class _Search:
                     return
                 fold_deadline = search_end.sooner(start + budget * wave[-1] / k + budget / k
                                                   - time.monotonic())
-                futures = []
+                futures, first_rows = [], {}
                 for i in wave:
                     tr, va = spec.folds[i]
                     _, Xtr, Xva, cats, prep = self.prepared.get(family.kind, i, tr, va)
+                    first_rows[i] = Xva[:1]
                     cand.prep_seconds += prep / k
                     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
                                      seed=spec.seed, deadline=fold_deadline, n_threads=threads,
@@ -311,6 +345,8 @@ class _Search:
                 for i, future in zip(wave, futures, strict=True):
                     fitted, pred, fit_s, pred_s = future.result()
                     va = spec.folds[i][1]
+                    if not cand.fold_fits:
+                        cand.row_ms = _row_ms(lambda f=fitted, r=first_rows[i]: f.predict(r))
                     oof[va] = pred
                     cand.fold_fits.append(fitted)
                     cand.fold_seconds.append(fit_s)
@@ -323,6 +359,11 @@ class _Search:
                                 "the other trials"
                     cand.fold_fits = []
                     return
+        except BrokenExecutor as exc:  # every later candidate would fail the same way
+            raise MlexpertError(
+                "a worker process of the search died (out of memory or killed): "
+                f"{type(exc).__name__}. Use fewer workers, a smaller sample, or the default "
+                "in-process executor.") from exc
         except Exception as exc:  # noqa: BLE001 - one candidate failing must not end the search
             first_line = (str(exc).strip().splitlines() or [""])[0][:160]
             cand.status, cand.note = "failed", f"{type(exc).__name__}: {first_line}"
@@ -381,8 +422,11 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         members.append(_member(cand, w, FAMILIES[cand.family], search))
     search.event("done", "search finished")
     cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
+    latency = {c.name: search.latency_ms([c]) for c in usable}
+    latency["ensemble"] = search.latency_ms([c for c, _ in chosen]) + sum(
+        c.row_ms * (len(m.parts) - 1) for (c, _), m in zip(chosen, members, strict=True))
     return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
-                        search.fold_scores(oof), cost, notes)
+                        search.fold_scores(oof), cost, notes, latency)
 
 
 def _select(search: _Search, usable: list[Candidate],
@@ -396,6 +440,16 @@ def _select(search: _Search, usable: list[Candidate],
     metric, spec = search.spec.metric, search.spec
     sign = 1.0 if metric.greater_is_better else -1.0
     ranked = sorted(usable, key=lambda c: -sign * c.score)
+    notes: list[str] = []
+    limit = spec.infer_limit_ms
+    if limit is not None:
+        fast_enough = [c for c in ranked if search.latency_ms([c]) <= limit]
+        if not fast_enough:
+            fastest = min(usable, key=lambda c: search.latency_ms([c]))
+            return [(fastest, 1.0)], [
+                f"no candidate predicts one row within infer_limit ({limit:.1f} ms); the fastest, "
+                f"{fastest.name} ({search.latency_ms([fastest]):.1f} ms), is shipped."]
+        ranked = fast_enough
     if preset.single_model:
         chosen = [(ranked[0], 1.0)]
     else:
@@ -405,8 +459,13 @@ def _select(search: _Search, usable: list[Candidate],
                                   deadline=None if search.by_budget else spec.deadline)
         chosen = sorted(((c, float(w)) for c, w in zip(pool, weights, strict=True) if w > 0),
                         key=lambda cw: -cw[1])
+        if limit is not None:
+            chosen, dropped = _within_latency(search, chosen, limit)
+            if dropped:
+                notes.append(f"{dropped} ensemble member(s) with the smallest weights were left "
+                             f"out to predict one row within infer_limit ({limit:.1f} ms).")
     if not preset.prefer_cheaper:
-        return chosen, []
+        return chosen, notes
     shipped_oof = sum(w * c.oof for c, w in chosen)
     shipped_scores = search.fold_scores(shipped_oof)
     shipped_score = search.score(shipped_oof)
@@ -422,11 +481,22 @@ def _select(search: _Search, usable: list[Candidate],
                              spec.test_fraction)
         if np.isfinite(p) and p >= SIGNIFICANCE:
             what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
-            return [(cand, 1.0)], [
+            return [(cand, 1.0)], notes + [
                 f"{cand.name} is shipped instead of {what}: on the same folds {what} is not "
                 f"significantly better (paired corrected t-test p={p:.2f}) and {cand.name} "
                 f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster."]
-    return chosen, []
+    return chosen, notes
+
+
+def _within_latency(search: _Search, chosen: list[tuple[Candidate, float]],
+                    limit: float) -> tuple[list[tuple[Candidate, float]], int]:
+    """Drop the lightest members until one row predicts within ``limit`` ms; weights renormalized.
+    Returns the members kept and how many were dropped."""
+    kept = list(chosen)
+    while len(kept) > 1 and search.latency_ms([c for c, _ in kept]) > limit:
+        kept.pop(int(np.argmin([w for _, w in kept])))
+    total = sum(w for _, w in kept)
+    return [(c, w / total) for c, w in kept], len(chosen) - len(kept)
 
 
 def _member(cand: Candidate, weight: float, family: Family, search: _Search) -> Member:

@@ -133,3 +133,61 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
     assert "twin is not significantly better" in notes[0] and "50.0x faster" in notes[0]
     chosen, notes = _scheduler._select(search, [twin, worse, cheap], _scheduler.PRESETS["best"])
     assert [c.name for c, _ in chosen] == ["twin"] and not notes
+
+
+class _RowCosts:
+    """Stands in for the preprocessing cache: fixed one-row transform costs per kind (ms)."""
+
+    def row_ms(self, kind):
+        return {"tree": 2.0, "linear": 3.0}[kind]
+
+
+def test_infer_limit_keeps_the_shipped_model_within_the_latency():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    search = _fake_search(y)
+    search.prepared, search.spec.row_overhead_ms = _RowCosts(), 1.0
+
+    def cand(name, family, row_ms):
+        p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, 2.0, len(y))))
+        oof = np.column_stack([1 - p, p])
+        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, row_ms=row_ms)
+        c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
+        return c
+
+    # one row: lgb 1+2+1 = 4 ms, lin 1+3+1 = 5 ms, xgb 1+2+5 = 8 ms; lgb+lin together 8 ms
+    cands = [cand("lgb", "lightgbm", 1.0), cand("lin", "linear", 1.0), cand("xgb", "xgboost", 5.0)]
+    best = _scheduler.PRESETS["best"]
+    chosen, notes = _scheduler._select(search, cands, best)
+    assert len(chosen) == 3 and not notes  # independent errors: all three help
+
+    search.spec.infer_limit_ms = 6.0
+    chosen, notes = _scheduler._select(search, cands, best)
+    assert len(chosen) == 1 and chosen[0][0].name in ("lgb", "lin")
+    assert search.latency_ms([c for c, _ in chosen]) <= 6.0
+    assert chosen[0][1] == pytest.approx(1.0) and "infer_limit (6.0 ms)" in notes[0]
+
+    search.spec.infer_limit_ms = 0.5
+    chosen, notes = _scheduler._select(search, cands, best)
+    assert [c.name for c, _ in chosen] == ["lgb"]
+    assert notes == ["no candidate predicts one row within infer_limit (0.5 ms); the fastest, "
+                     "lgb (4.0 ms), is shipped."]
+
+
+class _DyingPool(ProcessExecutor):
+    """A real process pool whose worker exits abruptly on every task (as when killed for memory)."""
+
+    def submit(self, fn, *args, **kwargs):
+        import os
+
+        return self._pool.submit(os._exit, 3)
+
+
+def test_a_dead_worker_process_ends_the_search_with_one_clear_error():
+    X, y, schema = _data()
+    pool = _DyingPool(1)
+    try:
+        with pytest.raises(MlexpertError, match="a worker process of the search died"):
+            run_search(X, y, schema, _spec("binary", y, executor=pool))
+    finally:
+        pool.shutdown()

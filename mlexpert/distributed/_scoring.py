@@ -1,0 +1,97 @@
+"""Batch scoring at scale: the bundle mapped over the partitions (files) of a dataset.
+
+Each input file is one task on the cluster: read it, predict, write one output Parquet part.
+The model is sent to the cluster once. Parts are written into a temporary sibling folder that
+is renamed into place only when every part succeeded, so a failed run leaves no partial output.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlexpert.bundle import Model
+from mlexpert.errors import DataError, MlexpertError, missing_column
+
+PARTITION_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
+
+
+@dataclass(frozen=True)
+class ScoredPart:
+    """One input partition and the output part written for it."""
+
+    source: str
+    output: str
+    rows: int
+
+
+def partitions(pattern: str) -> list[str]:
+    """The files ``pattern`` names, sorted: a glob, a folder of Parquet/CSV files, or one file."""
+    if os.path.isdir(pattern):
+        files = [str(p) for p in sorted(Path(pattern).iterdir())
+                 if p.is_file() and p.suffix.lower() in PARTITION_SUFFIXES]
+    else:
+        files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else \
+            ([pattern] if os.path.isfile(pattern) else [])
+    if not files:
+        raise DataError(f"no data files match {pattern!r}: give a file, a folder of Parquet/CSV "
+                        "files or a glob such as 'data/*.parquet'.")
+    return files
+
+
+def _score_part(model: Model, source: str, output: str, id_column: str | None) -> int:
+    """Runs on a worker: predict every row of ``source`` and write ``output`` (Parquet)."""
+    from mlexpert.data import describe_source, read_table
+
+    frame = read_table(source)
+    if id_column is not None and id_column not in frame.columns:
+        raise missing_column(id_column, "id", frame.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # extra columns: reported once by the caller
+        table = model.predict_table(frame, source=describe_source(source))
+    if id_column is not None:
+        table.insert(0, id_column, frame[id_column].to_numpy())
+    table.to_parquet(output, index=False)
+    return len(table)
+
+
+def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
+                id_column: str | None = None, overwrite: bool = False) -> list[ScoredPart]:
+    """Score every partition ``pattern`` names on ``executor`` (a DaskExecutor, a process
+    pool...) and write ``out_dir/part-00000.parquet``..., one part per input file, in order."""
+    files = partitions(pattern)
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise DataError(f"output folder {str(out)!r} already exists: choose another --out or "
+                        "pass --force to replace it.")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        remote_model = executor.scatter(model) if hasattr(executor, "scatter") else model
+        futures = [executor.submit(_score_part, remote_model, src, str(tmp / f"part-{i:05d}.parquet"),
+                                   id_column) for i, src in enumerate(files)]
+        parts = []
+        for i, (src, future) in enumerate(zip(files, futures, strict=True)):
+            try:
+                rows = future.result()
+            except MlexpertError:
+                raise
+            except Exception as exc:
+                raise DataError(f"scoring {src} failed: {type(exc).__name__}: "
+                                f"{(str(exc).splitlines() or [''])[0][:200]}") from exc
+            parts.append(ScoredPart(src, str(out / f"part-{i:05d}.parquet"), rows))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+        return parts
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
