@@ -18,7 +18,7 @@ LAYERS = [
     {"monitor"},
     {"tracking"},
     {"_fit"},
-    {"__init__", "cli"},
+    {"__init__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -1,6 +1,13 @@
 """Reading tables and the Schema: column roles inferred once, then used to validate every input."""
 from mlexpert.data._read import describe_source, read_rows, read_table, time_values
-from mlexpert.data._schema import ColumnInfo, Role, Schema, category_text, infer_schema
+from mlexpert.data._schema import (
+    ColumnInfo,
+    Role,
+    Schema,
+    category_text,
+    category_value,
+    infer_schema,
+)
 
-__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "describe_source", "infer_schema",
-           "read_rows", "read_table", "time_values"]
+__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "category_value", "describe_source",
+           "infer_schema", "read_rows", "read_table", "time_values"]

@@ -65,19 +65,20 @@ def _is_stringlike(s: pd.Series) -> bool:
             or isinstance(s.dtype, pd.CategoricalDtype))
 
 
+def category_value(v: Any) -> Any:
+    """Canonical string form of one categorical value (see ``category_text``); missing is NaN."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return np.nan
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    return str(v)
+
+
 def category_text(values: pd.Series) -> pd.Series:
     """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
-
-    def one(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
-            return np.nan
-        if isinstance(v, float | np.floating) and float(v).is_integer():
-            return str(int(v))
-        if isinstance(v, bool | np.bool_):
-            return str(bool(v))
-        return str(v)
-
-    out = values.astype(object).map(one)
+    out = values.astype(object).map(category_value)
     return out.astype(object)
 
 

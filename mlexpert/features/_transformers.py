@@ -35,9 +35,13 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         X = pd.DataFrame(X)
+        return self.transform_arrays([_as_datetime64(X[c]) for c in self.columns_], len(X))
+
+    def transform_arrays(self, arrays: list[np.ndarray], n_rows: int) -> np.ndarray:
+        """``transform`` on one datetime64[ns] array per fitted column (no pandas): the service's
+        single-row path calls it directly."""
         out = []
-        for c in self.columns_:
-            t = _as_datetime64(X[c])
+        for c, t in zip(self.columns_, arrays, strict=True):
             missing = np.isnat(t)
             days = t.astype("datetime64[D]")
             calendar = {
@@ -58,7 +62,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
                     v = calendar[part].copy()
                 v[missing] = np.nan
                 out.append(v)
-        return np.column_stack(out) if out else np.empty((len(X), 0))
+        return np.column_stack(out) if out else np.empty((n_rows, 0))
 
     def get_feature_names_out(self, input_features=None):
         return np.array([f"{c}__{p}" for c in self.columns_ for p in self._parts(c)], dtype=object)

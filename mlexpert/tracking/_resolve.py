@@ -90,6 +90,7 @@ def load_uri(uri: str, *, tracking_uri: str | None = None) -> Any:
                                     "its stages.") from None
             key = cache / "models" / _safe(store.uri) / name / str(version)
             source = f"models:/{name}/{version}"
+            origin = {"name": name, "version": str(version), "uri": uri}
         else:
             from mlexpert.tracking._runs import get_run
 
@@ -101,6 +102,7 @@ def load_uri(uri: str, *, tracking_uri: str | None = None) -> Any:
             else:
                 source = f"runs:/{r['run']}/{path}" if path else f"runs:/{r['run']}/bundle"
             key = cache / "runs" / _safe(store.uri) / r["run"] / (path or "bundle")
+            origin = {"run_id": r["run"], "uri": uri}
         for attempt in (0, 1):
             if attempt or not key.is_dir():
                 try:
@@ -109,7 +111,10 @@ def load_uri(uri: str, *, tracking_uri: str | None = None) -> Any:
                     raise TrackingError(f"cannot download {uri!r} from {store.uri!r}: "
                                         f"{_first_line(exc)}") from None
             try:
-                return load(_bundle_in(key))
+                model = load(_bundle_in(key))
+                # in memory only: where it came from, e.g. for the service's name and version
+                model._manifest["registry"] = origin
+                return model
             except BundleError:
                 if attempt:
                     raise

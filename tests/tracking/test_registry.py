@@ -2,11 +2,13 @@
 archived), transitions with who/when/why, schema checks on promotion, models:/ loading."""
 from __future__ import annotations
 
+import httpx
 import pandas as pd
 import pytest
 
 from mlexpert.errors import ConfigError, TrackingError
 from mlexpert.tracking import Tracker, archive, list_models, load_uri, promote, register, show
+from tests.serve.conftest import record_of, run_server
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,24 @@ def test_promotion_keeps_one_production_and_archives_the_previous(churn, tables,
     rows = tables["binary"].drop(columns="y").head(5)
     pd.testing.assert_frame_equal(model.predict_proba(rows), fitted["binary"].predict_proba(rows))
     assert load_uri("models:/churn/1", tracking_uri=uri).task == "binary"
+
+
+def test_the_service_serves_a_registry_alias(churn, tables, fitted, tmp_path):
+    """`mlexpert serve models:/churn@production`: a real uvicorn process resolves the alias,
+    names the registered model and version in /metadata and every prediction."""
+    uri, _ = churn
+    if "production" not in show("churn", uri=uri)["aliases"]:
+        promote("churn", 2, "production", uri=uri)
+    prod = show("churn", uri=uri)["aliases"]["production"]
+    with run_server("models:/churn@production", env={"MLFLOW_TRACKING_URI": uri},
+                    tmp=tmp_path) as server:
+        meta = httpx.get(server.url + "/metadata", timeout=10).json()
+        assert (meta["name"], meta["version"]) == ("churn", str(prod))
+        record = record_of(tables["binary"])
+        answer = httpx.post(server.url + "/predict", json=record, timeout=10).json()
+    assert answer["model"] == {"name": "churn", "version": str(prod)}
+    rows = tables["binary"].drop(columns="y").head(1)
+    assert answer["predictions"][0] == fitted["binary"].predict(rows)[0]
 
 
 def test_promotion_refused_when_the_input_schema_differs(churn):

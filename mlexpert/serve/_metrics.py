@@ -1,0 +1,69 @@
+"""Prometheus metrics of one service, in its own registry (no process-global state).
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` (set by ``run``) makes every worker
+write its values to shared files and ``/metrics`` adds them up across workers.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0)  # seconds
+
+
+class ServiceMetrics:
+    """Requests by route and status, latency, rows, validation failures, unseen categories and
+    the distribution of predictions."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("mlexpert_requests", "HTTP requests by route, method and status",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("mlexpert_request_duration_seconds",
+                                 "Time from request to last response byte, by route",
+                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.rows = Counter("mlexpert_rows_predicted", "Rows predicted, by route", ["route"],
+                            registry=r)
+        self.validation_failures = Counter(
+            "mlexpert_validation_failures", "Requests refused for their input, by route and reason",
+            ["route", "reason"], registry=r)
+        self.unseen = Counter("mlexpert_unseen_categories",
+                              "Category values not seen in training (accepted), by column",
+                              ["column"], registry=r)
+        self.predicted_class = Counter("mlexpert_predicted_class",
+                                       "Predicted labels (classification), by class", ["label"],
+                                       registry=r)
+        self.predicted_value = Histogram(
+            "mlexpert_predicted_value", "Predicted values (regression)",
+            buckets=(-1e6, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e6), registry=r)
+        self.model_info = Gauge("mlexpert_model_info", "The model served (value 1)",
+                                ["name", "version"], registry=r, multiprocess_mode="liveall")
+        self.reloads = Counter("mlexpert_reloads", "Model reloads by result", ["result"],
+                               registry=r)
+        self.observer_errors = Counter("mlexpert_observer_errors",
+                                       "Exceptions raised by prediction observers (ignored)",
+                                       registry=r)
+
+    def set_model(self, name: str, version: str, previous: tuple[str, str] | None = None) -> None:
+        if previous is not None:
+            try:
+                self.model_info.remove(*previous)
+            except KeyError:
+                pass
+        self.model_info.labels(name, version).set(1)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition format, across workers when running several."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        registry: Any = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import CollectorRegistry, multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,187 @@
+"""Predictor: one loaded Model ready to serve, with its identity, its fast path and its checks.
+
+A Predictor is immutable once built; a reload builds a new one and swaps the reference, so an
+in-flight request finishes on the model it started with.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlexpert.data import Role
+from mlexpert.serve._fastpath import FastPath, Rows, Unsupported
+from mlexpert.serve._records import build_record_model, example_record
+
+log = logging.getLogger("mlexpert.serve")
+FAST_MAX_ROWS = 64  # above this, pandas' column-wise work beats the per-row fast path
+VERIFY_TOLERANCE = 1e-6
+
+
+@dataclass
+class Identity:
+    """What the service says about the model it serves (in /metadata and every prediction)."""
+
+    name: str
+    version: str
+    source: str
+
+
+def model_identity(model: Any, source: str) -> Identity:
+    """Name and version: the registry's when the manifest carries them, else the bundle's
+    directory name and the first 12 hex digits of its members' SHA-256 (a content version)."""
+    info = model.info
+    registry = info.get("registry") or {}
+    name = registry.get("name") or source.rstrip("/").rsplit("/", 1)[-1] or "model"
+    version = registry.get("version")
+    if version is None:
+        digest = (info.get("files") or {}).get("members.joblib") or \
+            (info.get("provenance") or {}).get("data_fingerprint") or "unsaved"
+        version = f"sha256:{str(digest)[:12]}"
+    return Identity(name=str(name), version=str(version), source=source)
+
+
+@dataclass
+class Predictor:
+    """A Model plus everything the service derives from it once: request model, fast path."""
+
+    model: Any
+    identity: Identity
+    strict: bool = False
+    fast: FastPath | None = field(default=None, init=False)
+    fast_note: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        m = self.model
+        self.task: str = m.task
+        self.target: str = m.target
+        self.classes: list[Any] | None = m.classes
+        self.features = m.schema.features
+        self.record_model = build_record_model(m.schema, strict=self.strict)
+        from pydantic import TypeAdapter
+
+        self.one = TypeAdapter(self.record_model)
+        self.many = TypeAdapter(list[self.record_model])  # type: ignore[name-defined]
+        self.known = {i: frozenset(c.categories) for i, c in enumerate(self.features)
+                      if c.role == Role.CATEGORICAL
+                      and len(c.categories) >= (c.stats or {}).get("n_categories", 0)}
+        self.example = example_record(m.schema)
+        try:
+            fast = FastPath(m)
+            problem = self._verify(fast)
+        except Unsupported as exc:
+            fast, problem = None, f"not compiled ({exc})"
+        except Exception as exc:  # noqa: BLE001 - any failure only disables the fast path
+            fast, problem = None, f"failed to compile ({type(exc).__name__}: {exc})"
+        if problem:
+            log.warning("fast path off for %s: %s; predicting through the Model",
+                        self.identity.name, problem)
+            self.fast, self.fast_note = None, problem
+        else:
+            self.fast, self.fast_note = fast, "on (verified against Model.predict_table)"
+
+    # -- rows ------------------------------------------------------------------------------
+    def rows(self, records: list[Any]) -> list[list[Any]]:
+        """Validated records -> canonical rows, one value per feature in schema order."""
+        return [list(r.__dict__.values()) for r in records]
+
+    def unseen(self, rows: Rows) -> dict[str, int]:
+        """Per categorical column, how many values were not among the training categories."""
+        out: dict[str, int] = {}
+        for i, known in self.known.items():
+            n = sum(1 for r in rows if isinstance(r[i], str) and r[i] not in known)
+            if n:
+                out[self.features[i].name] = n
+        return out
+
+    def unseen_in_frame(self, frame: pd.DataFrame) -> dict[str, int]:
+        """``unseen`` for an uploaded table (raw values, canonicalized as the schema does)."""
+        from mlexpert.data import category_value
+
+        out: dict[str, int] = {}
+        for i, known in self.known.items():
+            name = self.features[i].name
+            if name in frame.columns:  # canonicalize each distinct value once, not each row
+                counts = frame[name].value_counts(dropna=True)
+                n = int(sum(k for v, k in counts.items() if category_value(v) not in known))
+                if n:
+                    out[name] = n
+        return out
+
+    def frame(self, rows: Rows) -> pd.DataFrame:
+        """Canonical rows as the DataFrame ``Schema.prepare`` expects."""
+        cols: dict[str, Any] = {}
+        for i, c in enumerate(self.features):
+            values = [r[i] for r in rows]
+            if c.role == Role.NUMERIC:
+                cols[c.name] = np.array(values, dtype=float)
+            elif c.role == Role.DATETIME:
+                cols[c.name] = np.array(values, dtype="datetime64[ns]")
+            else:
+                cols[c.name] = pd.Series(values, dtype=object)
+        return pd.DataFrame(cols)
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_rows(self, rows: Rows) -> np.ndarray:
+        """(n, K) probabilities or (n,) values for canonical rows."""
+        if self.fast is not None and len(rows) <= FAST_MAX_ROWS:
+            return self.fast.predict(rows)
+        return self.predict_frame(self.frame(rows))
+
+    def predict_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
+        """The Model's own path, for batches (validates and coerces like ``Model.predict``)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # extra columns: ignored, as the contract says
+            table = self.model.predict_table(frame, source=source)
+        if self.task == "regression":
+            return table[self.target].to_numpy(dtype=float)
+        return table[[f"proba_{c}" for c in self.classes]].to_numpy(dtype=float)
+
+    def labels(self, raw: np.ndarray) -> list[Any]:
+        """Predicted labels (classification) or values (regression) as plain Python values."""
+        if self.task == "regression":
+            return [float(v) for v in raw]
+        return [self.classes[i] for i in raw.argmax(axis=1)]
+
+    def _verify(self, fast: FastPath) -> str:
+        """'' when the fast path matches Model.predict_table on probe rows, else the problem."""
+        probes = self._probe_rows()
+        want = self.predict_frame(self.frame(probes))
+        got = np.concatenate([fast.predict(probes[i:i + 1]) for i in range(len(probes))])
+        both = fast.predict(probes)
+        err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
+        if not np.isfinite(err) or err > VERIFY_TOLERANCE:
+            return f"differs from the Model by {err:.3g} on probe rows"
+        return ""
+
+    def _probe_rows(self) -> list[list[Any]]:
+        """The example record, then rows with each value missing, unseen or at a quantile."""
+        base = self.rows([self.one.validate_python(self.example)])[0]
+        rng = np.random.default_rng(0)
+        out = [base]
+        for _ in range(24):
+            row = list(base)
+            for i, c in enumerate(self.features):
+                u = rng.random()
+                if u < 0.2:
+                    row[i] = {Role.NUMERIC: np.nan, Role.CATEGORICAL: np.nan,
+                              Role.DATETIME: np.datetime64("NaT", "ns"), Role.TEXT: ""}[c.role]
+                elif c.role == Role.NUMERIC:
+                    st = c.stats or {}
+                    lo, hi = st.get("q01"), st.get("q99")
+                    if lo is not None and hi is not None:
+                        row[i] = float(rng.uniform(lo, hi))
+                elif c.role == Role.CATEGORICAL:
+                    cats = c.categories or ["x"]
+                    row[i] = str(rng.choice(cats)) if u < 0.8 else "\x01unseen"
+                elif c.role == Role.DATETIME and row[i] == row[i]:
+                    row[i] = row[i] + np.timedelta64(int(rng.integers(0, 900)), "D")
+                elif c.role == Role.TEXT:
+                    row[i] = "good bad fine" if u < 0.6 else "zzz unseen words"
+            out.append(row)
+        return out

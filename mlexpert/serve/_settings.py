@@ -1,0 +1,45 @@
+"""ServeSettings: every knob of the service in one small value object, validated at the edge."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mlexpert.errors import bad_option
+
+API_KEY_ENV = "MLEXPERT_API_KEY"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the service behaves. Sizes in bytes, times in seconds.
+
+    ``api_key_env``: name of the environment variable holding the API key; when it is set and
+    non-empty every route but ``/health`` needs the header ``X-API-Key`` (or
+    ``Authorization: Bearer``). ``strict``: extra fields in a record are a 422 instead of being
+    ignored. ``cors_origins``: empty means CORS stays off. ``watch_interval``: seconds between
+    checks that the model source now resolves to another version (0: never; reload on demand).
+    """
+
+    max_body_bytes: int = 1 << 20          # /predict body
+    max_records: int = 1000                # records in one /predict request
+    max_batch_rows: int = 1_000_000        # rows in one /predict/batch upload
+    max_line_bytes: int = 1 << 20          # one CSV / JSON Lines line in a batch upload
+    batch_chunk_rows: int = 5000           # rows predicted at a time in a batch upload
+    strict: bool = False
+    api_key_env: str = API_KEY_ENV
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    watch_interval: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_records", "max_batch_rows", "max_line_bytes",
+                     "batch_chunk_rows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad_option(name, value, "a positive integer")
+        if not (isinstance(self.watch_interval, int | float) and self.watch_interval >= 0):
+            raise bad_option("watch_interval", self.watch_interval, "a number of seconds >= 0")
+
+    def api_key(self) -> str | None:
+        """The key every protected route needs, read from the environment now (None: auth off)."""
+        key = os.environ.get(self.api_key_env, "")
+        return key or None
