@@ -54,9 +54,11 @@ class OnlineMonitor:
         """Rows received since the monitor started."""
         return self._seen
 
-    def update(self, data: Any, raw: np.ndarray | pd.DataFrame | None = None) -> None:
+    def update(self, data: Any, raw: np.ndarray | pd.DataFrame | None = None, *,
+               prepared: bool = False) -> None:
         """Add a scored batch: ``data`` the input rows (a DataFrame, a list of records or one
-        record as a dict; validated against the schema),
+        record as a dict; validated against the schema, unless ``prepared`` says it is already
+        what ``Schema.prepare`` returns, as the service's canonical rows are),
         ``raw`` the model's output for them (``predict_proba`` frame or array, or predicted
         values); computed here when None."""
         if isinstance(data, dict):  # one record, or columns of values
@@ -64,7 +66,7 @@ class OnlineMonitor:
             data = pd.DataFrame([data] if scalar else data)
         elif isinstance(data, list):  # records
             data = pd.DataFrame(data)
-        X = self.model.schema.prepare(data, "the batch")
+        X = data if prepared else self.model.schema.prepare(data, "the batch")
         if len(X) == 0:
             return
         if raw is None:

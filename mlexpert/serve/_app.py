@@ -24,6 +24,7 @@ import numpy as np
 from mlexpert._version import __version__
 from mlexpert.errors import MlexpertError
 from mlexpert.serve._errors import Problem, too_large, validation_problem
+from mlexpert.serve._live import LiveMonitor
 from mlexpert.serve._metrics import ServiceMetrics
 from mlexpert.serve._observe import ObservedBatch, Observer
 from mlexpert.serve._predictor import FAST_MAX_ROWS, Predictor, model_identity
@@ -35,7 +36,7 @@ access_log = logging.getLogger("mlexpert.serve.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 OPEN_ROUTES = ("/health",)
 ROUTES = ("/predict", "/predict/batch", "/health", "/ready", "/metadata", "/metrics",
-          "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
+          "/monitor", "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 SPOOL_BYTES = 8 << 20  # batch output kept in memory up to this, then spilled to a temp file
 
 
@@ -67,10 +68,32 @@ class _Service:
         self.settings = settings
         self.loader = loader
         self.observers = list(observers)
+        self.live: LiveMonitor | None = None
+        self.live_note = ""
+        self.start_live(predictor)
         self.metrics = ServiceMetrics()
         self.metrics.set_model(predictor.identity.name, predictor.identity.version)
         self.ready = False
         self.reload_lock = asyncio.Lock()
+
+    def start_live(self, predictor: Predictor) -> None:
+        """The live drift monitor for this predictor's model (off when the settings say so or
+        the bundle keeps no training reference; ``live_note`` says why)."""
+        s = self.settings
+        if self.live is not None:  # a new list, never mutated: requests may be iterating it
+            self.observers = [o for o in self.observers if o is not self.live]
+            self.live = None
+        if not s.monitor_window:
+            self.live_note = "live monitoring is off (monitor_window=0; CLI: --monitor-window)."
+            return
+        try:
+            self.live = LiveMonitor(predictor, window=s.monitor_window,
+                                    min_rows=s.monitor_min_rows, interval=s.monitor_interval)
+        except MlexpertError as exc:
+            self.live_note = f"live monitoring is off for version {predictor.identity.version}: {exc}"
+            return
+        self.observers = [*self.observers, self.live]
+        self.live_note = ""
 
     def build(self, model: Any) -> Predictor:
         source = self.predictor.identity.source
@@ -79,7 +102,8 @@ class _Service:
         return p
 
     def observe(self, route: str, request_id: str, p: Predictor, raw: np.ndarray, labels: list[Any],
-                unseen: dict[str, int], features: Callable[[], Any]) -> None:
+                unseen: dict[str, int], features: Callable[[], Any],
+                rows: list[list[Any]] | None = None) -> None:
         m = self.metrics
         m.rows.labels(route).inc(len(labels))
         for col, n in unseen.items():
@@ -98,7 +122,7 @@ class _Service:
         batch = ObservedBatch(route=route, request_id=request_id, model_name=p.identity.name,
                               model_version=p.identity.version, task=p.task, classes=p.classes,
                               outputs=raw, labels=labels, unseen_categories=unseen,
-                              _make_features=features)
+                              _make_features=features, rows=rows)
         for obs in self.observers:
             try:
                 obs.observe(batch)
@@ -356,7 +380,7 @@ def create_app(model: Any, *, settings: ServeSettings | None = None, source: str
             out["probabilities"] = [dict(zip(names, map(float, r), strict=True)) for r in raw]
         if unseen:
             out["unseen_categories"] = unseen
-        service.observe("/predict", rid, p, raw, labels, unseen, lambda: p.frame(rows))
+        service.observe("/predict", rid, p, raw, labels, unseen, lambda: p.frame(rows), rows)
         return Response(_json(out), media_type="application/json")
 
     @app.post("/predict/batch", summary="Predict an uploaded CSV or JSON Lines file",
@@ -408,8 +432,23 @@ def create_app(model: Any, *, settings: ServeSettings | None = None, source: str
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Any:
+        live = service.live
+        if live is not None:
+            service.metrics.set_drift(await run_in_threadpool(live.gauges))
         data, content_type = service.metrics.exposition()
         return Response(data, media_type=content_type)
+
+    @app.get("/monitor", summary="Live drift: recent traffic against the training reference",
+             description="The drift check (the same result object as `mlexpert drift --json`) "
+                         "of the last rows this worker scored, with the window's state; "
+                         "`result` is null until the window holds enough rows.",
+             responses={409: {"description": "live monitoring is off"}})
+    async def monitor() -> Any:
+        live = service.live
+        if live is None:
+            raise Problem(409, service.live_note, reason="monitor")
+        body = await run_in_threadpool(live.report)
+        return Response(_json(_strict_json(body)), media_type="application/json")
 
     @app.post("/admin/reload", summary="Load the model again from its source and swap it in",
               description="Needs the API key (the route is off without one). In-flight requests "
@@ -479,7 +518,10 @@ def _metadata(service: _Service) -> dict[str, Any]:
         "example": p.example, "fast_path": p.fast_note,
         "limits": {"max_body_bytes": s.max_body_bytes, "max_records": s.max_records,
                    "max_batch_rows": s.max_batch_rows, "max_line_bytes": s.max_line_bytes},
-        "strict": s.strict, "auth": s.api_key() is not None}
+        "strict": s.strict, "auth": s.api_key() is not None,
+        "live_monitor": {"on": service.live is not None, "window": s.monitor_window,
+                         "min_rows": s.monitor_min_rows, "gauge_interval_s": s.monitor_interval,
+                         "note": service.live_note or None}}
 
 
 async def _reload(service: _Service) -> dict[str, Any]:
@@ -502,6 +544,8 @@ async def _reload(service: _Service) -> dict[str, Any]:
                           f"{exc}", reason="reload") from None
         changed = new.identity.version != old.identity.version
         service.predictor = new
+        if changed or service.live is None:
+            await run_in_threadpool(service.start_live, new)
         service.metrics.set_model(new.identity.name, new.identity.version,
                                   previous=(old.identity.name, old.identity.version))
         service.metrics.reloads.labels("changed" if changed else "same").inc()
@@ -582,7 +626,8 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
         wrote_header = True
         spool.write(data)
         unseen = p.unseen_in_frame(frame)
-        service.observe("/predict/batch", rid, p, raw, p.labels(raw), unseen, lambda: frame)
+        service.observe("/predict/batch", rid, p, raw, p.labels(raw), unseen,
+                        lambda: p.model.schema.prepare(frame, "the upload"))
 
     try:
         async for batch in line_batches(request.stream(), max_line=s.max_line_bytes,

@@ -48,6 +48,33 @@ class ServiceMetrics:
                                        "Exceptions raised by prediction observers (ignored)",
                                        registry=r)
 
+        self.drift = {
+            "window_rows": Gauge("mlexpert_drift_window_rows", "Rows in the live drift window",
+                                 registry=r, multiprocess_mode="liveall"),
+            "drift_detected": Gauge("mlexpert_drift_detected", "1 when the live window drifted "
+                                    "from the training reference", registry=r,
+                                    multiprocess_mode="liveall"),
+            "drift_share": Gauge("mlexpert_drift_share", "Share of columns drifted in the live "
+                                 "window", registry=r, multiprocess_mode="liveall"),
+            "prediction_drift": Gauge("mlexpert_prediction_drift", "1 when the predictions of "
+                                      "the live window drifted", registry=r,
+                                      multiprocess_mode="liveall")}
+        self.feature_score = Gauge("mlexpert_feature_drift_score", "Per feature: largest effect "
+                                   "size over its threshold (>= 1 and significant: drift)",
+                                   ["feature"], registry=r, multiprocess_mode="liveall")
+        self.feature_drift = Gauge("mlexpert_feature_drifted", "Per feature: 1 when it drifted",
+                                   ["feature"], registry=r, multiprocess_mode="liveall")
+
+    def set_drift(self, gauges: dict[str, float]) -> None:
+        """Export ``OnlineMonitor.gauges()`` (keys absent before the first check stay unset)."""
+        for key, value in gauges.items():
+            if key in self.drift:
+                self.drift[key].set(value)
+            elif key.startswith("feature_score:"):
+                self.feature_score.labels(key.split(":", 1)[1]).set(value)
+            elif key.startswith("feature_drift:"):
+                self.feature_drift.labels(key.split(":", 1)[1]).set(value)
+
     def set_model(self, name: str, version: str, previous: tuple[str, str] | None = None) -> None:
         if previous is not None:
             try:

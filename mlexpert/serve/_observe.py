@@ -29,7 +29,9 @@ class ObservedBatch:
 
     ``outputs``: (n, K) class probabilities (columns in ``classes`` order) or (n,) values.
     ``features``: the canonical feature columns (as ``Schema.prepare`` returns), built on first
-    access only, so observers that do not read it cost nothing.
+    access only, so observers that do not read it cost nothing. ``rows``: for ``/predict``, the
+    same values as canonical rows (one list per record, features in schema order); None for
+    uploads.
     """
 
     route: str
@@ -42,6 +44,7 @@ class ObservedBatch:
     labels: list[Any]
     unseen_categories: dict[str, int]
     _make_features: Callable[[], pd.DataFrame] = field(repr=False)
+    rows: list[list[Any]] | None = field(default=None, repr=False)
 
     @cached_property
     def features(self) -> pd.DataFrame:

@@ -18,6 +18,9 @@ class ServeSettings:
     ``Authorization: Bearer``). ``strict``: extra fields in a record are a 422 instead of being
     ignored. ``cors_origins``: empty means CORS stays off. ``watch_interval``: seconds between
     checks that the model source now resolves to another version (0: never; reload on demand).
+    ``monitor_window``: rows of recent traffic the live drift monitor keeps per worker (0: off);
+    ``monitor_min_rows``: rows it needs before it judges; ``monitor_interval``: the most seconds
+    the drift gauges of ``/metrics`` lag the traffic (``GET /monitor`` is always fresh).
     """
 
     max_body_bytes: int = 1 << 20          # /predict body
@@ -29,6 +32,9 @@ class ServeSettings:
     api_key_env: str = API_KEY_ENV
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     watch_interval: float = 0.0
+    monitor_window: int = 1000
+    monitor_min_rows: int = 100
+    monitor_interval: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_records", "max_batch_rows", "max_line_bytes",
@@ -36,8 +42,15 @@ class ServeSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad_option(name, value, "a positive integer")
-        if not (isinstance(self.watch_interval, int | float) and self.watch_interval >= 0):
-            raise bad_option("watch_interval", self.watch_interval, "a number of seconds >= 0")
+        for name in ("watch_interval", "monitor_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int | float) and value >= 0):
+                raise bad_option(name, value, "a number of seconds >= 0")
+        w, m = self.monitor_window, self.monitor_min_rows
+        if isinstance(w, bool) or not isinstance(w, int) or not (w == 0 or w >= 10):
+            raise bad_option("monitor_window", w, "0 (off) or an integer >= 10")
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1 or (w and m > w):
+            raise bad_option("monitor_min_rows", m, f"an integer from 1 to monitor_window ({w})")
 
     def api_key(self) -> str | None:
         """The key every protected route needs, read from the environment now (None: auth off)."""

@@ -23,7 +23,8 @@ AUTH = {"X-API-Key": "test-key-0123"}
 
 def test_every_route_over_http(bundles, tables, tmp_path):
     rec = record_of(tables["binary"], 0)
-    with run_server(bundles["binary"], tmp=tmp_path) as srv, httpx.Client(base_url=srv.url) as c:
+    with run_server(bundles["binary"], "--monitor-min-rows", "20", "--monitor-interval", "0",
+                    tmp=tmp_path) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
         r = c.post("/predict", json=rec, headers={"X-Request-ID": "e2e-1"})
         assert r.status_code == 200 and r.headers["x-request-id"] == "e2e-1"
         assert r.json()["predictions"][0] in ("yes", "no")
@@ -41,8 +42,11 @@ def test_every_route_over_http(bundles, tables, tmp_path):
         assert c.post("/predict", json={k: v for k, v in rec.items() if k != "x2"}).status_code == 422
         assert c.post("/predict", content=b"[" + b"1," * 600_000 + b"1]").status_code == 413
         assert c.post("/admin/reload").status_code == 403          # no key configured: off
+        live = c.get("/monitor").json()                             # 1 + 3 + 50 rows scored
+        assert live["window"]["rows"] == 54 and live["result"]["drift_detected"] in (True, False)
         metrics = c.get("/metrics").text
         assert 'route="/predict",status="200"' in metrics and 'route="/predict",status="413"' in metrics
+        assert "mlexpert_drift_window_rows" in metrics and "mlexpert_feature_drift_score{" in metrics
     log = srv.log_text()
     assert "Uvicorn running on http://127.0.0.1:" in log           # loopback unless told
     access = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
