@@ -160,14 +160,15 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     features, schema = features.drop(columns=audited.excluded), audited.schema
 
     plan = make_plan(schema, features, rows.y, task=task, metric=metric, groups=rows.groups,
-                     time_order=rows.order, seed=seed)
+                     time_order=rows.order, seed=seed, time_limit=time_limit)
     if plan.task != "regression":
         keep, rare = _classes_with_two_rows(rows.y, target)
         if rare is not None:
             findings.append(rare)
             features, rows = features[keep].reset_index(drop=True), rows.take(keep)
             plan = make_plan(schema, features, rows.y, task=plan.task, metric=plan.metric.name,
-                             groups=rows.groups, time_order=rows.order, seed=seed)
+                             groups=rows.groups, time_order=rows.order, seed=seed,
+                             time_limit=time_limit)
     findings += plan.findings
     if objective is not None and plan.task != "binary":
         raise bad_option("optimize_threshold", objective, f"unset for a {plan.task} task: the "

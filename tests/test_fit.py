@@ -56,10 +56,11 @@ def test_input_kinds(tmp_path, kind):
     assert model.predict(frame.drop(columns="y")).isin(["yes", "no"]).all()
 
 
-def test_reproducible_when_the_budget_is_given_in_trials():
+@pytest.mark.parametrize("presets", ["fast", pytest.param("balanced", marks=pytest.mark.slow)])
+def test_reproducible_when_the_budget_is_given_in_trials(presets):
     frame = make_table("multiclass", n=300, seed=3)
-    a = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3)
-    b = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3)
+    a = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3, presets=presets)
+    b = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3, presets=presets)
     cols = ["model", "score", "status", "ensemble_weight"]
     assert a.leaderboard["model"].str.contains("_t3").any()  # the tuning trials ran
     pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])

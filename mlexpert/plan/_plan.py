@@ -21,6 +21,12 @@ from mlexpert.findings import Finding
 TASKS = ("binary", "multiclass", "regression")
 MAX_INT_CLASSES = 10  # an integer target with at most this many values is a classification
 SplitKind = Literal["stratified", "kfold", "group", "time"]
+# Fewer folds when the data is big for the budget (the rule FLAML uses to choose holdout over
+# CV: rows x features / 0.9 against 10M cells per hour of budget), so that the portfolio's
+# first candidates finish: 3 folds cost about half of 5. A text column counts as many features
+# (TF-IDF + SVD per fold dominates a tree fit's cost on tweets-sized text).
+CELLS_PER_HOUR = 10_000_000
+TEXT_FEATURE_WEIGHT = 20
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,12 @@ def infer_task(y: pd.Series) -> str:
     return "multiclass" if integral and n_unique <= MAX_INT_CLASSES else "regression"
 
 
-def _n_splits(n_rows: int, smallest_class: int | None) -> int:
-    k = 5 if n_rows <= 200_000 else 3
+def _n_splits(n_rows: int, smallest_class: int | None, weight: int = 0,
+              time_limit: float | None = None) -> int:
+    """5 folds; 3 beyond 200,000 rows or when rows x ``weight`` (feature weight) is large for
+    ``time_limit`` seconds; never more than the smallest class has rows."""
+    big = time_limit is not None and n_rows * weight / 0.9 >= CELLS_PER_HOUR * time_limit / 3600
+    k = 5 if n_rows <= 200_000 and not big else 3
     if smallest_class is not None:
         k = min(k, smallest_class)
     return max(2, min(k, n_rows // 2))
@@ -130,8 +140,9 @@ def _suggest_time(schema: Schema, frame: pd.DataFrame, y: np.ndarray, task: str)
 
 def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | None,
               metric: str | None, groups: np.ndarray | None, time_order: np.ndarray | None,
-              seed: int) -> Plan:
-    """Decide task, metric and split; ``frame`` is the raw feature table (for the hints)."""
+              seed: int, time_limit: float | None = None) -> Plan:
+    """Decide task, metric and split; ``frame`` is the raw feature table (for the hints);
+    ``time_limit`` (seconds) lowers the fold count for data that is big for it."""
     if task is None:
         task = infer_task(y)
     elif task not in TASKS:
@@ -158,7 +169,8 @@ def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | 
             evidence={"distinct": int(n_unique)},
             suggestion="pass task='regression' if the values are ordered quantities."))
     smallest = int(y.value_counts().min()) if task != "regression" else None
-    k = _n_splits(len(y), smallest)
+    weight = sum(TEXT_FEATURE_WEIGHT if c.role == Role.TEXT else 1 for c in schema.features)
+    k = _n_splits(len(y), smallest, weight, time_limit)
     if time_order is not None:
         split = SplitPlan("time", k, seed)
     elif groups is not None:
