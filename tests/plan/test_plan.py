@@ -65,3 +65,19 @@ def test_plan_errors():
         _plan(frame, pd.Series(["a", "b"] * 10, name="y"), task="ranking")
     with pytest.raises(DataError, match="not numeric"):
         _plan(frame, pd.Series(["a", "b"] * 10, name="y"), task="regression")
+
+
+def test_fewer_folds_when_the_data_is_big_for_the_time_limit():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(10_000, 20)), columns=[f"x{i}" for i in range(20)])
+    y = pd.Series(rng.integers(0, 2, 10_000), name="y")
+    assert _plan(frame, y, time_limit=10).split.n_splits == 3    # 222k cells vs 139k a 10 s fit
+    assert _plan(frame, y, time_limit=60).split.n_splits == 5
+    assert _plan(frame, y).split.n_splits == 5                     # no limit given: the default
+    # a text column weighs like many numeric ones
+    words = np.array(["a", "b", "c", "d"])
+    texts = pd.DataFrame({"t": [" ".join(rng.choice(words, 8)) for _ in range(3_000)]})
+    small = pd.Series(rng.integers(0, 2, 3_000), name="y")
+    assert _plan(texts, small, time_limit=1).split.n_splits == 3
+    assert _plan(texts[[]].assign(x=1.0, z=rng.normal(size=3_000)), small,
+                 time_limit=1).split.n_splits == 5
