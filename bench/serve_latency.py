@@ -1,5 +1,6 @@
-"""Serving latency and throughput of `mlexpert serve` against a plain-LightGBM FastAPI service,
-both measured in this run on loopback HTTP.
+"""Serving latency and throughput of `mlexpert serve` against two anchors, all measured in this
+run on loopback HTTP: the issue's anchor, the same bundle logged as an MLflow pyfunc and served by
+`mlflow models serve` (POST /invocations), and a plain-LightGBM FastAPI service.
 
 The baseline is what one would write by hand: a FastAPI endpoint with a pydantic record, one
 `pd.DataFrame([record])` per request and LightGBM's sklearn `predict_proba`, on a LightGBM model
@@ -93,17 +94,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], port: int, cpus: set[int] | None) -> subprocess.Popen:
+def start(cmd: list[str], port: int, cpus: set[int] | None, health: str = "/health",
+          env: dict[str, str] | None = None) -> subprocess.Popen:
     import httpx
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     pre = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=pre)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code == 200:
                 return proc
         except httpx.TransportError:
             time.sleep(0.2)
@@ -111,8 +113,12 @@ def start(cmd: list[str], port: int, cpus: set[int] | None) -> subprocess.Popen:
     raise SystemExit(f"server {cmd[:4]} did not start")
 
 
-def single_rows(url: str, records: list[dict], n: int, concurrency: int) -> dict[str, float]:
+def single_rows(url: str, records: list[dict], n: int, concurrency: int,
+                path: str = "/predict", mlflow: bool = False) -> dict[str, float]:
     import httpx
+
+    if mlflow:  # MLflow's scoring protocol: one record as dataframe_records
+        records = [{"dataframe_records": [r]} for r in records]
 
     latencies: list[float] = []
     lock = threading.Lock()
@@ -124,14 +130,14 @@ def single_rows(url: str, records: list[dict], n: int, concurrency: int) -> dict
             for i in range(per):
                 rec = records[(k * per + i) % len(records)]
                 t = time.perf_counter()
-                r = c.post("/predict", json=rec)
+                r = c.post(path, json=rec)
                 mine.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
         with lock:
             latencies.extend(mine)
 
     for rec in records[:20]:  # warm-up
-        httpx.post(url + "/predict", json=rec, timeout=30)
+        httpx.post(url + path, json=rec, timeout=30)
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
     for t in threads:
@@ -144,16 +150,21 @@ def single_rows(url: str, records: list[dict], n: int, concurrency: int) -> dict
             "rps": len(ms) / wall}
 
 
-def batch_rows_per_second(url: str, csv: bytes, rows: int, repeats: int = 3) -> float:
+def batch_rows_per_second(url: str, csv: bytes, rows: int, repeats: int = 3,
+                          path: str = "/predict/batch") -> float:
     import httpx
 
     best = []
     with httpx.Client(base_url=url, timeout=120) as c:
         for _ in range(repeats):
             t = time.perf_counter()
-            r = c.post("/predict/batch", content=csv, headers={"content-type": "text/csv"})
+            r = c.post(path, content=csv, headers={"content-type": "text/csv"})
             best.append(time.perf_counter() - t)
-            assert r.status_code == 200 and len(r.text.splitlines()) == rows + 1, r.text[:200]
+            assert r.status_code == 200, r.text[:200]
+            if path == "/invocations":
+                assert len(r.json()["predictions"]) == rows
+            else:
+                assert len(r.text.splitlines()) == rows + 1, r.text[:200]
     return rows / statistics.median(best)
 
 
@@ -220,19 +231,35 @@ def main() -> None:
     print(f"in-process 10,000 rows (no HTTP): Model.predict_table {len(test) / ours:,.0f} rows/s, "
           f"plain LightGBM predict_proba {len(test) / theirs:,.0f} rows/s")
 
+    from mlexpert.tracking import Tracker
+
+    store = f"sqlite:///{tmp / 'mlflow.db'}"
+    os.environ["MLEXPERT_HOME"] = str(tmp / "home")
+    logged = Tracker(store, experiment="serve-bench").log_fit(model, bundle=bundle)
+    mlflow_env = {"MLFLOW_TRACKING_URI": store,
+                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
     results = {}
-    for name in ("baseline", "mlexpert"):
+    for name in ("mlflow", "baseline", "mlexpert"):
         port = free_port()
+        health, env, mlflow = "/health", None, name == "mlflow"
         if name == "baseline":
             cmd = [sys.executable, "-c", BASELINE, str(tmp / "plain.joblib"), str(port)]
+        elif mlflow:
+            cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", logged.model_uri,
+                   "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+            health, env = "/ping", mlflow_env
         else:
             cmd = [sys.executable, "-m", "mlexpert.cli", "serve", str(bundle), "--port", str(port),
                    "--log-level", "warning"]
-        proc = start(cmd, port, cpus)
+        proc = start(cmd, port, cpus, health, env)
+        path = "/invocations" if mlflow else "/predict"
         try:
             url = f"http://127.0.0.1:{port}"
-            results[name] = {f"c{c}": single_rows(url, records, args.requests, c) for c in (1, 8)}
-            results[name]["batch"] = batch_rows_per_second(url, csv, len(test))
+            results[name] = {f"c{c}": single_rows(url, records, args.requests, c, path, mlflow)
+                             for c in (1, 8)}
+            results[name]["batch"] = batch_rows_per_second(
+                url, csv, len(test), path="/invocations" if mlflow else "/predict/batch")
         finally:
             proc.terminate()
             proc.wait(30)
@@ -245,10 +272,13 @@ def main() -> None:
         print(f"{name:<10} {r['c1']['p50']:9.2f} {r['c1']['p99']:9.2f} {r['c1']['rps']:9.0f} "
               f"{r['c8']['p50']:9.2f} {r['c8']['p99']:9.2f} {r['c8']['rps']:9.0f} "
               f"{r['batch']:13,.0f}")
-    b, m = results["baseline"], results["mlexpert"]
-    print(f"\nmlexpert / baseline: c=1 p50 {m['c1']['p50'] / b['c1']['p50']:.2f}x, "
-          f"c=8 rps {m['c8']['rps'] / b['c8']['rps']:.2f}x, c=1 rps {m['c1']['rps'] / b['c1']['rps']:.2f}x, "
-          f"batch rows/s {m['batch'] / b['batch']:.2f}x")
+    m = results["mlexpert"]
+    for anchor in ("mlflow", "baseline"):
+        b = results[anchor]
+        print(f"mlexpert / {anchor}: c=1 p50 {m['c1']['p50'] / b['c1']['p50']:.2f}x, "
+              f"c=8 rps {m['c8']['rps'] / b['c8']['rps']:.2f}x, "
+              f"c=1 rps {m['c1']['rps'] / b['c1']['rps']:.2f}x, "
+              f"batch rows/s {m['batch'] / b['batch']:.2f}x")
 
 
 if __name__ == "__main__":
