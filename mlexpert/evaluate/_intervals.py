@@ -50,14 +50,16 @@ def bootstrap_intervals(metrics: Sequence[Metric], y: np.ndarray, pred: np.ndarr
     scores: dict[str, list[np.ndarray]] = {m.name: [] for m in metrics}
     done = 0
     if n:
-        cells = CHUNK_CELLS if deadline is None else DEADLINE_CHUNK_CELLS
+        # under a deadline, chunks small enough to check it often: their cost grows with classes
+        per_row = pred.shape[1] if pred.ndim == 2 else 1
+        cells = CHUNK_CELLS if deadline is None else max(n, DEADLINE_CHUNK_CELLS // per_row)
         for counts in resample_counts(n, n_resamples, seed, chunk_cells=cells):
+            if deadline is not None and deadline.expired():
+                break  # already late: no interval rather than a late one
             W = counts if weight is None else counts * np.asarray(weight, dtype=counts.dtype)
             for m in metrics:
                 scores[m.name].append(_scores(m, W, y, pred))
             done += len(counts)
-            if deadline is not None and deadline.expired():
-                break
     out = {}
     alpha = (1 - level) / 2
     for m in metrics:

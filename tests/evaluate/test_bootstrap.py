@@ -69,3 +69,17 @@ def test_undefined_metric_gives_nan_interval():
 def test_empty_input_gives_nan():
     out = bootstrap_intervals([METRICS["rmse"]], np.empty(0), np.empty(0), n_resamples=10)
     assert all(np.isnan(v) for v in out["rmse"])
+
+
+@pytest.mark.parametrize("task", list(DATA))
+def test_no_interval_is_computed_after_the_deadline(task):
+    """Late is worse than missing: an expired deadline gives NaN bounds, not one more chunk;
+    a generous one gives finite bounds."""
+    from mlexpert._clock import Deadline
+
+    y, p = DATA[task]
+    metrics = metrics_for(task, y)
+    late = bootstrap_intervals(metrics, y, p, deadline=Deadline(0.0))
+    assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in late.values())
+    ample = bootstrap_intervals(metrics[:1], y, p, deadline=Deadline.after(600))
+    assert all(np.isfinite(b) for b in ample[metrics[0].name])
