@@ -48,8 +48,7 @@ def _on_cluster(tmp_path, dask_executor, task, **kw):
     return frame, model
 
 
-@pytest.mark.parametrize("task", ["binary", pytest.param("multiclass", marks=pytest.mark.slow),
-                                  pytest.param("regression", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_two_partitions_train_with_xgboost_dask_and_lightgbm_dask(tmp_path, dask_executor, task):
     frame, model = _on_cluster(tmp_path, dask_executor, task)
     board = model.leaderboard
