@@ -4,9 +4,9 @@ interfaces (``xgboost.dask``, ``lightgbm.DaskLGBM*``), the better one shipped as
 model (plain ``XGBClassifier``/``LGBMClassifier``...) that predicts without Dask.
 
 What the driver holds: the Parquet footers (schema, row counts), a sample of at most
-``SAMPLE_ROWS`` rows (the head of every file, in proportion) from which the Schema is inferred,
-the audit runs, the task and metric are planned and the tree preprocessing is fitted, and the
-validation and test splits (each at most ``HOLDOUT_MAX_ROWS`` rows) to score the candidates.
+``SAMPLE_ROWS`` rows (the heads of up to ``SAMPLE_FILES`` files spread over the dataset) from
+which the Schema is inferred, the audit runs, the task and metric are planned and the tree
+preprocessing is fitted, and the validation and test splits (each at most ``HOLDOUT_MAX_ROWS`` rows) to score the candidates.
 Everything else stays on the workers: each file is one partition, read, checked against the
 Schema (``Schema.prepare``) and transformed by the same fitted preprocessing there.
 
@@ -39,6 +39,7 @@ from mlexpert.findings import Finding
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 FAMILIES = ("xgboost", "lightgbm")  # trained with their native Dask interfaces
 SAMPLE_ROWS = 50_000  # rows read to the driver: schema, audit, plan, preprocessing, probe fits
+SAMPLE_FILES = 32  # ...from the heads of at most this many files, spread over the dataset
 HOLDOUT_SHARE = 0.1  # of the rows for validation (early stopping), as much again for test
 HOLDOUT_MAX_ROWS = 100_000  # each split at most: they are gathered to the driver
 MAX_ROUNDS = 2_000
@@ -159,14 +160,19 @@ def worker_memory_limits(client: Any) -> list[int]:
 
 
 # -- the sample on the driver -----------------------------------------------------------------
-def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS) -> list[pd.DataFrame]:
-    """The head of every file, in proportion to its rows, at most ``limit`` rows in all."""
+def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS,
+            max_files: int = SAMPLE_FILES) -> list[tuple[int, pd.DataFrame]]:
+    """(file index, head) of at most ``max_files`` files spread over the list, in proportion to
+    their rows, at most ``limit`` rows in all: the driver reads one row group of each."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    total = sum(source.rows)
+    chosen = sorted(set(np.linspace(0, len(source.files) - 1,
+                                    min(max_files, len(source.files))).round().astype(int)))
+    total = sum(source.rows[i] for i in chosen) or 1
     heads = []
-    for f, n in zip(source.files, source.rows, strict=True):
+    for i in chosen:
+        f, n = source.files[i], source.rows[i]
         want = min(n, max(1, int(np.ceil(limit * n / total)))) if n else 0
         batches, got = [], 0
         if want:
@@ -176,7 +182,7 @@ def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS) -> list[pd.DataFram
                 if got >= want:
                     break
         table = pa.Table.from_batches(batches) if batches else pq.read_schema(f).empty_table()
-        heads.append(table.to_pandas().iloc[:want])
+        heads.append((int(i), table.to_pandas().iloc[:want]))
     return heads
 
 
@@ -394,7 +400,7 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
             raise missing_column(col, "ignored", source.columns)
     findings: list[Finding] = []
     heads = _sample(source)
-    sample = pd.concat(heads, ignore_index=True)
+    sample = pd.concat([h for _, h in heads], ignore_index=True)
     y_sample = sample[target]
     if y_sample.notna().sum() == 0:
         raise DataError(f"target column {target!r} has no values in the first rows of the "
@@ -572,8 +578,8 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
     }
     # drift reference: the sample's prepared rows; predictions only where a row is in test
     sample_raw = np.full((len(X_sample), max(n_classes, 1)) if n_classes else len(X_sample), np.nan)
-    in_test = np.concatenate([_splits(seed, i, len(h), share)[:len(h)]
-                              for i, h in enumerate(heads)])[keep_sample] == 2
+    in_test = np.concatenate([_splits(seed, i, len(h), share)
+                              for i, h in heads])[keep_sample] == 2
     if in_test.any():
         sample_raw[in_test] = best.fitted.predict(Xs[in_test])
     event("done", f"shipped {best.name}", len(FAMILIES), best)

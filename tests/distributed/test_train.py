@@ -205,3 +205,14 @@ def test_cli_hostile_partition_exits_1_and_writes_no_bundle(tmp_path):
     assert len(lines) == 1 and "b.parquet" in lines[0] and "target column 'y'" in lines[0]
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_driver_samples_the_heads_of_a_bounded_number_of_files(tmp_path):
+    frame = _table("binary", n=400)
+    pattern = _parts(tmp_path / "many", frame, n_parts=40)
+    source = _train.scan_parquet(pattern, "y")
+    assert source.rows == (10,) * 40 and source.columns == tuple(frame.columns)
+    heads = _train._sample(source, limit=64, max_files=8)
+    assert [i for i, _ in heads] == [0, 6, 11, 17, 22, 28, 33, 39]
+    assert sum(len(h) for _, h in heads) == 64
+    pd.testing.assert_frame_equal(heads[1][1], pd.read_parquet(source.files[6]).iloc[:8])
