@@ -30,8 +30,11 @@ class ScoredPart:
 
 
 def partitions(pattern: str) -> list[str]:
-    """The files ``pattern`` names, sorted: a glob, a folder of Parquet/CSV files, or one file."""
-    if os.path.isdir(pattern):
+    """The files ``pattern`` names, sorted: a glob, a folder of Parquet/CSV files, or one file;
+    local, or a URL fsspec reads (``s3://bucket/table/*.parquet`` with s3fs installed)."""
+    if "://" in pattern:
+        files = _remote_partitions(pattern)
+    elif os.path.isdir(pattern):
         files = [str(p) for p in sorted(Path(pattern).iterdir())
                  if p.is_file() and p.suffix.lower() in PARTITION_SUFFIXES]
     else:
@@ -41,6 +44,24 @@ def partitions(pattern: str) -> list[str]:
         raise DataError(f"no data files match {pattern!r}: give a file, a folder of Parquet/CSV "
                         "files or a glob such as 'data/*.parquet'.")
     return files
+
+
+def _remote_partitions(pattern: str) -> list[str]:
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(pattern)
+        if glob.has_magic(path):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = [p for p in fs.ls(path, detail=False)
+                     if Path(p).suffix.lower() in PARTITION_SUFFIXES]
+        else:
+            found = [path] if fs.exists(path) else []
+    except ImportError as exc:  # e.g. s3:// without s3fs
+        raise DataError(f"cannot read {pattern!r}: {exc}. Install the fsspec filesystem for "
+                        "that scheme (s3fs for s3://, gcsfs for gs://).") from None
+    return [fs.unstrip_protocol(p) for p in sorted(found)]
 
 
 def _score_part(model: Model, source: str, output: str, id_column: str | None) -> int:

@@ -24,6 +24,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ HOLDOUT_MAX_ROWS = 100_000  # each split at most: they are gathered to the drive
 MAX_ROUNDS = 2_000
 MIN_ROUNDS = 20
 EARLY_STOP = 50
+FOOTER_THREADS = 16
 CLUSTER_SLOWDOWN = 2.0  # a round on the cluster vs the same rows on one local thread (network)
 MEMORY_SHARE = 0.25  # auto rule: data over this share of this machine's available memory...
 WORKER_SHARE = 0.5  # ...or over this share of the smallest worker's memory limit
@@ -72,6 +74,25 @@ def is_parquet_source(data: Any) -> bool:
     return all(f.lower().endswith(PARQUET_SUFFIXES) for f in files)
 
 
+def _parquet_file(path: str) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` of a local path or an fsspec URL."""
+    import pyarrow.parquet as pq
+
+    if "://" not in path:
+        return pq.ParquetFile(path)
+    import fsspec
+
+    return pq.ParquetFile(fsspec.open(path, "rb").open())
+
+
+def _read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
+    if "://" not in path and columns is None:
+        return read_table(path)  # its errors name the file
+    frame = _parquet_file(path).read(columns=columns).to_pandas()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 def _compatible(a: Any, b: Any) -> bool:
     import pyarrow as pa
 
@@ -89,11 +110,16 @@ def _compatible(a: Any, b: Any) -> bool:
     return ka == kb or "null" in (ka, kb)
 
 
+def _footer(path: str) -> Any:
+    try:
+        return _parquet_file(path).metadata
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
+        return exc
+
+
 def scan_parquet(pattern: str, target: str | None = None) -> ParquetSource:
     """Check every file's footer: Parquet, readable, the same columns with compatible types, the
     target present; DataError naming the file otherwise. Reads no rows."""
-    import pyarrow.parquet as pq
-
     pattern = str(pattern)
     files = partitions(pattern)
     other = [f for f in files if not f.lower().endswith(PARQUET_SUFFIXES)]
@@ -103,14 +129,14 @@ def scan_parquet(pattern: str, target: str | None = None) -> ParquetSource:
                         "pass data_on_cluster=False.")
     first: tuple[str, dict[str, Any]] | None = None
     rows, nbytes = [], 0
-    for f in files:
-        try:
-            meta = pq.read_metadata(f)
-            schema = meta.schema.to_arrow_schema()
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # footers on object storage: ~50 ms each
+        footers = list(pool.map(_footer, files))
+    for f, meta in zip(files, footers, strict=True):
+        if isinstance(meta, Exception):
+            line = (str(meta).strip().splitlines() or [type(meta).__name__])[0]
             raise DataError(f"file {f!r} is not a readable Parquet file ({line}). Check that it "
-                            "was fully written, or export it again.") from None
+                            "was fully written, or export it again.")
+        schema = meta.schema.to_arrow_schema()
         types = {n: schema.field(n).type for n in schema.names
                  if not n.startswith("__index_level_")}
         if target is not None and target not in types:
@@ -165,7 +191,6 @@ def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS,
     """(file index, head) of at most ``max_files`` files spread over the list, in proportion to
     their rows, at most ``limit`` rows in all: the driver reads one row group of each."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     chosen = sorted(set(np.linspace(0, len(source.files) - 1,
                                     min(max_files, len(source.files))).round().astype(int)))
@@ -176,12 +201,13 @@ def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS,
         want = min(n, max(1, int(np.ceil(limit * n / total)))) if n else 0
         batches, got = [], 0
         if want:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=min(want, 65_536)):
+            for batch in _parquet_file(f).iter_batches(batch_size=min(want, 65_536)):
                 batches.append(batch)
                 got += batch.num_rows
                 if got >= want:
                     break
-        table = pa.Table.from_batches(batches) if batches else pq.read_schema(f).empty_table()
+        table = pa.Table.from_batches(batches) if batches else \
+            _parquet_file(f).schema_arrow.empty_table()
         heads.append((int(i), table.to_pandas().iloc[:want]))
     return heads
 
@@ -199,9 +225,7 @@ def _class_keys(values: pd.Series) -> pd.Series:
 
 def _target_classes(path: str, target: str) -> list[Any]:
     """Runs on a worker: the distinct (normalized) target values of one file."""
-    import pyarrow.parquet as pq
-
-    y = pq.read_table(path, columns=[target]).to_pandas()[target].dropna()
+    y = _read_parquet(path, [target])[target].dropna()
     return list(pd.unique(_class_keys(y)))
 
 
@@ -248,7 +272,7 @@ def _prepare(frame: pd.DataFrame, plan: _PartPlan, splits: np.ndarray,
 
 def _prepared_part(path: str, index: int, plan: _PartPlan) -> pd.DataFrame:
     """Runs on a worker: one file read, validated against the Schema and transformed."""
-    frame = read_table(path)
+    frame = _read_parquet(path)
     if plan.target not in frame.columns:
         raise DataError(f"partition {path!r}: "
                         f"{missing_column(plan.target, 'target', frame.columns)}")

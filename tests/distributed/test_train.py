@@ -216,3 +216,17 @@ def test_the_driver_samples_the_heads_of_a_bounded_number_of_files(tmp_path):
     assert [i for i, _ in heads] == [0, 6, 11, 17, 22, 28, 33, 39]
     assert sum(len(h) for _, h in heads) == 64
     pd.testing.assert_frame_equal(heads[1][1], pd.read_parquet(source.files[6]).iloc[:8])
+
+
+def test_fsspec_urls_are_read_like_paths(tmp_path, dask_executor):
+    """``file://`` goes through the same fsspec code as ``s3://`` (with s3fs installed)."""
+    frame = _table("regression", n=400)
+    _parts(tmp_path / "url", frame, n_parts=3)
+    pattern = f"file://{tmp_path / 'url'}/*.parquet"
+    source = _train.scan_parquet(pattern, "y")
+    assert len(source.files) == 3 and all(f.startswith("file://") for f in source.files)
+    model = mlexpert.fit(pattern, target="y", time_limit=60, executor=dask_executor,
+                         data_on_cluster=True)
+    assert model.info["cluster"]["rows"] == len(frame)
+    with pytest.raises(DataError, match="no data files match"):
+        _train.scan_parquet(f"file://{tmp_path}/nothing/*.parquet")
