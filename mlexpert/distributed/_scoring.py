@@ -68,7 +68,14 @@ def _score_part(model: Model, source: str, output: str, id_column: str | None) -
     """Runs on a worker: predict every row of ``source`` and write ``output`` (Parquet)."""
     from mlexpert.data import describe_source, read_table
 
-    frame = read_table(source)
+    if "://" in source:  # an fsspec URL: pandas reads it through fsspec
+        import pandas as pd
+
+        reader = pd.read_csv if source.lower().endswith((".csv", ".tsv")) else pd.read_parquet
+        frame = read_table(reader(source, **({"sep": "\t"} if source.lower().endswith(".tsv")
+                                             else {})))
+    else:
+        frame = read_table(source)
     if id_column is not None and id_column not in frame.columns:
         raise missing_column(id_column, "id", frame.columns)
     with warnings.catch_warnings():

@@ -36,6 +36,11 @@ def test_cli_predict_on_dask_writes_partitioned_output(tmp_path):
     assert scored["row_id"].tolist() == frame["row_id"].tolist()
     expected = model.predict_table(frame.drop(columns=["row_id", "y"]))
     pd.testing.assert_frame_equal(scored.drop(columns=["row_id"]), expected)
+    url = run("predict", bundle, f"file://{pattern}", "--dask", "local", "--id-column",
+              "row_id", "--out", tmp_path / "scored_url")  # fsspec URLs (s3://...) alike
+    assert url.returncode == 0, url.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.concat([pd.read_parquet(p) for p in sorted(
+        (tmp_path / "scored_url").iterdir())], ignore_index=True), scored)
     again = run("predict", bundle, pattern, "--dask", "local", "--out", tmp_path / "scored")
     assert again.returncode == 1 and "already exists" in again.stderr
 
