@@ -374,10 +374,11 @@ def _fit_lightgbm(client: Any, data: dict[str, Any], params: dict[str, Any], tas
     est.fit(data["X"], data["y"], categorical_feature=categorical or "auto")
     plain = est.to_local()
     # the best round on the gathered validation split; the model is cut there
-    Xv, yv = data["Xv_local"], data["yv_local"]
-    done = plain.booster_.current_iteration()
+    booster = plain.booster_
+    done = booster.current_iteration()
     grid = np.unique(np.linspace(1, done, min(done, 40)).round().astype(int))
-    losses = [metric.loss(yv, _predict_raw(plain, Xv, task, k)) for k in grid]
+    losses = [metric.loss(data["yv_local"], _output(raw, task))
+              for raw in _staged_raw(booster, data["Xv_local"], grid)]
     best = int(grid[int(np.argmin(losses))])
     if best < done:
         plain._Booster = lgb.Booster(model_str=plain.booster_.model_to_string(num_iteration=best))
@@ -385,10 +386,26 @@ def _fit_lightgbm(client: Any, data: dict[str, Any], params: dict[str, Any], tas
     return Fitted(plain, task, n_classes, best_iteration=best, truncated=False)
 
 
-def _predict_raw(est: Any, X: np.ndarray, task: str, k: int) -> np.ndarray:
+def _staged_raw(booster: Any, X: np.ndarray, grid: np.ndarray) -> Any:
+    """Raw scores after each round count in ``grid``, every tree evaluated once (rounds are
+    added chunk by chunk): the cost of one prediction, not of ``len(grid)``."""
+    total, start = 0.0, 0
+    for k in grid:
+        total = total + booster.predict(X, start_iteration=start, num_iteration=int(k) - start,
+                                        raw_score=True)
+        start = int(k)
+        yield total
+
+
+def _output(raw: np.ndarray, task: str) -> np.ndarray:
+    """LightGBM raw scores as the model's output: values, or class probabilities."""
     if task == "regression":
-        return np.asarray(est.predict(X, num_iteration=k), dtype=float)
-    return np.asarray(est.predict_proba(X, num_iteration=k), dtype=float)
+        return raw
+    if task == "binary":
+        p = 1.0 / (1.0 + np.exp(-raw))
+        return np.column_stack([1.0 - p, p])
+    e = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadline: Deadline,

@@ -230,3 +230,21 @@ def test_fsspec_urls_are_read_like_paths(tmp_path, dask_executor):
     assert model.info["cluster"]["rows"] == len(frame)
     with pytest.raises(DataError, match="no data files match"):
         _train.scan_parquet(f"file://{tmp_path}/nothing/*.parquet")
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_staged_lightgbm_scores_equal_predictions_cut_at_each_round(task):
+    """LightGBM's best round is chosen from staged scores (each tree evaluated once)."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = {"binary": (X[:, 0] > 0).astype(int), "regression": 2 * X[:, 0],
+         "multiclass": (X[:, 0] > 0).astype(int) + (X[:, 1] > 1)}[task]
+    cls = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
+    est = cls(n_estimators=20, verbose=-1).fit(X, y)
+    grid = np.array([1, 6, 20])
+    for k, raw in zip(grid, _train._staged_raw(est.booster_, X, grid), strict=True):
+        expected = est.predict(X, num_iteration=k) if task == "regression" else \
+            est.predict_proba(X, num_iteration=k)
+        np.testing.assert_allclose(_train._output(raw, task), expected, atol=1e-12)
