@@ -73,7 +73,8 @@ def _child(side: str, pattern: str, time_limit: float) -> None:
     print(json.dumps({"seconds": seconds, "driver_mb": _peak_mb(), "workers_mb": workers_mb,
                       "roc_auc": model.metrics["roc_auc"]["value"],
                       "shipped": [m["model"] for m in model.info["ensemble"]],
-                      "models": board["model"].tolist()}))
+                      "models": board["model"].tolist(),
+                      "notes": [f"{r.model}: {r.note}" for r in board.itertuples() if r.note]}))
 
 
 def main() -> None:
@@ -99,6 +100,8 @@ def main() -> None:
             print(f"{side:8s} {r['seconds']:7.1f} s  peak RSS driver {r['driver_mb']:.0f} MB"
                   f"{workers}  roc_auc {r['roc_auc']:.4f}  shipped {r['shipped']} of "
                   f"{r['models']}")
+            if side == "cluster":
+                print(f"         rounds: {'; '.join(r['notes'])}")
         local, cluster = out["local"], out["cluster"]
         print(f"cluster / local: time {cluster['seconds'] / local['seconds']:.2f}x, driver peak "
               f"{cluster['driver_mb'] / local['driver_mb']:.2f}x, largest worker peak "
