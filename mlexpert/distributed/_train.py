@@ -20,6 +20,7 @@ before training from a timed probe fit on the sample (``_round_cap``).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import warnings
@@ -61,6 +62,7 @@ class ParquetSource:
     rows: tuple[int, ...]  # per file
     nbytes: int  # uncompressed column data of every file: about its size in memory
     columns: tuple[str, ...]
+    fingerprint: str = ""  # SHA-256 of the footers' facts (names, types, rows, sizes), not rows
 
 
 def is_parquet_source(data: Any) -> bool:
@@ -162,7 +164,11 @@ def scan_parquet(pattern: str, target: str | None = None) -> ParquetSource:
     if not sum(rows):
         raise DataError(f"the files {pattern!r} names have no rows.")
     assert first is not None
-    return ParquetSource(pattern, tuple(files), tuple(rows), nbytes, tuple(first[1]))
+    facts = [(os.path.basename(f), n, str(m.num_row_groups), m.serialized_size)
+             for f, n, m in zip(files, rows, footers, strict=True)]
+    digest = hashlib.sha256(repr((sorted((c, str(t)) for c, t in first[1].items()),
+                                  facts)).encode()).hexdigest()
+    return ParquetSource(pattern, tuple(files), tuple(rows), nbytes, tuple(first[1]), digest)
 
 
 # -- where the data should be trained ---------------------------------------------------------

@@ -56,6 +56,7 @@ def test_two_partitions_train_with_xgboost_dask_and_lightgbm_dask(tmp_path, dask
     assert (board["status"] == "ok").all(), board
     info = model.info
     assert info["plan"]["data_on_cluster"] and info["cluster"]["files"] == 2
+    assert len(info["provenance"]["data_fingerprint"]) == 64
     assert info["cluster"]["train_rows"] + 2 < len(frame)  # validation and test held out
     assert model.task == task
     value = model.metrics[model.metric]["value"]
