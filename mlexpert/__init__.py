@@ -32,7 +32,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         infer_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
         optimize_threshold: str | None = None, cost_matrix: Any = None,
-        track: bool | str | Tracker | None = None) -> Model:
+        track: bool | str | Tracker | None = None, data_on_cluster: bool | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
@@ -56,6 +56,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``track``: log the fit to MLflow: True (``$MLFLOW_TRACKING_URI``, else the local store in
     ``$MLEXPERT_HOME`` or ``./.mlexpert``), a tracking URI, or a ``mlexpert.tracking.Tracker``;
     None follows ``$MLEXPERT_TRACK`` (off when unset). Not part of ``time_limit``.
+    ``data_on_cluster``: with Parquet files (a path, folder or glob) and a Dask executor, train
+    XGBoost and LightGBM on the workers with their Dask interfaces, the data never gathered in
+    this process (see docs/scaling.md); None decides by the data's size, False never.
     """
     from mlexpert._fit import fit as _fit
 
@@ -69,7 +72,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
                  budget=budget, executor=executor, infer_limit=infer_limit,
                  progress=progress, calibrate=calibrate,
-                 optimize_threshold=optimize_threshold, cost_matrix=cost_matrix)
+                 optimize_threshold=optimize_threshold, cost_matrix=cost_matrix,
+                 data_on_cluster=data_on_cluster)
     if tracker is not None:
         tracker.log_fit(model)
     return model

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 import warnings
@@ -18,7 +19,7 @@ from mlexpert._version import __version__
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
 from mlexpert.data import Role, infer_schema, read_rows, time_values
-from mlexpert.errors import DataError, bad_option, missing_column
+from mlexpert.errors import ConfigError, DataError, bad_option, missing_column
 from mlexpert.evaluate import (
     OBJECTIVES,
     check_cost_matrix,
@@ -91,7 +92,123 @@ class _Rows:
                      pick(self.order))
 
 
-def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
+LOCAL_ONLY = ("groups", "time_column", "sample_weight", "infer_limit", "optimize_threshold",
+              "cost_matrix")  # options only the in-process fit supports (and budget > 0)
+
+
+def fit(data: Any, target: str, *, data_on_cluster: bool | None = None, **options: Any) -> Model:
+    """``_fit_local`` in this process, or on the Dask cluster's workers (``_cluster_route``)
+    when the data should stay there: ``data_on_cluster=True``, or None with Parquet input, a
+    Dask executor, no local-only option and data too big for this machine or one worker."""
+    if data_on_cluster not in (None, True, False):
+        raise bad_option("data_on_cluster", data_on_cluster, "True, False or None (auto)")
+    from mlexpert.distributed import is_parquet_source
+
+    executor = options.get("executor")
+    dask = (isinstance(executor, str) and executor.startswith("dask://")) or \
+        hasattr(executor, "client")
+    if data_on_cluster is False or (data_on_cluster is None and not (
+            dask and is_parquet_source(data) and not _check_options(options))):
+        return _fit_local(_read_glob(data), target, **options)
+    if not isinstance(data, str | os.PathLike):
+        raise ConfigError("data_on_cluster=True needs Parquet files on storage the workers "
+                          f"reach (a path, folder or glob), but got a {type(data).__name__}.")
+    if not dask:
+        raise ConfigError("data_on_cluster=True needs a Dask executor: pass executor="
+                          "'dask://local' or 'dask://tcp://host:8786' (CLI: --dask).")
+    local_only = _check_options(options)
+    if local_only:
+        raise ConfigError(f"data_on_cluster=True does not support {', '.join(local_only)}: "
+                          "drop it, or pass data_on_cluster=False to fit in one process.")
+    from mlexpert.distributed import (
+        available_memory,
+        connect,
+        scan_parquet,
+        wants_cluster,
+        worker_memory_limits,
+    )
+
+    started = time.monotonic()
+    source = scan_parquet(str(data), target)  # bad files: an error before a cluster starts
+    owned = connect(executor) if isinstance(executor, str) else None
+    try:
+        runner = owned or executor
+        if data_on_cluster is None and not wants_cluster(
+                source.nbytes, available_memory(), worker_memory_limits(runner.client)):
+            return _fit_local(_read_glob(data), target, **{**options, "executor": runner})
+        return _cluster_route(source, target, runner, started, options)
+    finally:
+        if owned is not None:
+            owned.shutdown()
+
+
+def _check_options(options: dict[str, Any]) -> list[str]:
+    """The local-only options ``options`` asks for."""
+    asked = [k for k in LOCAL_ONLY if options.get(k) is not None]
+    return asked + (["budget"] if options.get("budget") else [])
+
+
+def _read_glob(data: Any) -> Any:
+    """A glob of CSV/Parquet files as one table (the same columns in every file); else ``data``."""
+    import glob
+
+    if not isinstance(data, str) or not glob.has_magic(data) or os.path.exists(data):
+        return data
+    from mlexpert.distributed import partitions
+
+    frames = []
+    for path in partitions(data):
+        frame = read_rows(path)
+        if frames and list(frame.columns) != list(frames[0].columns):
+            raise DataError(f"file {path!r} has columns {list(frame.columns)[:8]}, unlike the "
+                            f"first file's {list(frames[0].columns)[:8]}: every file matched by "
+                            f"{data!r} needs the same columns.")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cluster_route(source: Any, target: str, executor: Any, started: float,
+                   options: dict[str, Any]) -> Model:
+    """Train on the cluster (``distributed.train_on_cluster``) and assemble the bundle's model."""
+    from mlexpert.distributed import train_on_cluster
+
+    time_limit, seed = options.get("time_limit", 60.0), options.get("seed", 0)
+    if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
+        raise bad_option("time_limit", time_limit, "a positive number of seconds")
+    out = train_on_cluster(source, target, executor,
+                           deadline=Deadline(started + float(time_limit)), time_limit=time_limit,
+                           seed=seed, task=options.get("task"), metric=options.get("metric"),
+                           ignore_columns=options.get("ignore_columns", ()),
+                           keep_columns=options.get("keep_columns", ()),
+                           progress=options.get("progress"))
+    reference = build_reference(out.schema, out.sample, seed=seed, predictions=prediction_values(
+        out.sample_raw, out.task, out.classes))
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
+        "libraries": library_versions(), **out.manifest,
+        "findings": [f.to_dict() for f in out.findings],
+        "provenance": {"data_fingerprint": source.fingerprint,
+                       "data_fingerprint_of": "the Parquet footers (names, types, rows, sizes)",
+                       "rows": out.manifest["cluster"]["rows"],
+                       "columns": len(source.columns), "seed": seed,
+                       "time_limit": float(time_limit),
+                       "fit_seconds": round(time.monotonic() - started, 3),
+                       "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       "source": source.pattern, "command": " ".join(sys.argv),
+                       "call": {k: v for k, v in options.items() if isinstance(
+                           v, str | int | float | bool | list | tuple | type(None))}},
+        "reference": reference.to_manifest(),
+    }
+    model = Model(manifest, out.members, reference.sample)
+    manifest["inference"] = {
+        "latency_ms_per_row": _measured_latency_ms(model, out.sample.iloc[:1],
+                                                   Deadline(started + float(time_limit))),
+        "estimated_ms_per_row": None, "infer_limit_seconds": None,
+        "note": "median of single-row predict calls at the end of fit (batch size 1)"}
+    return model
+
+
+def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
         time_column: str | None = None, sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),

@@ -109,7 +109,8 @@ class _FitDisplay:
 
 @app.command()
 def fit(
-    data: Annotated[str, typer.Argument(help="Training table: CSV, TSV or Parquet path.")],
+    data: Annotated[str, typer.Argument(
+        help="Training table: CSV, TSV or Parquet path, or a folder or glob of them.")],
     target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")] = Path("model"),
     time_limit: Annotated[float, typer.Option(help="Seconds for the whole fit.", min=0.1)] = 60.0,
@@ -130,6 +131,10 @@ def fit(
     dask: Annotated[Optional[str], typer.Option(
         help="Run the search's fits on Dask: 'local' (a cluster on this machine) or a scheduler "
              "address (tcp://host:8786).")] = None,
+    data_on_cluster: Annotated[Optional[bool], typer.Option(
+        "--data-on-cluster/--data-local", help="With --dask and Parquet files (a folder or glob): "
+        "train XGBoost/LightGBM on the workers, the data never gathered here (default: when it "
+        "is big for this machine or a worker).")] = None,
     infer_limit: Annotated[Optional[float], typer.Option(
         help="Most seconds one row may take to predict (batch size 1); the search ships only "
              "models that meet it.")] = None,
@@ -173,6 +178,7 @@ def fit(
                                   "dask://" + dask.removeprefix("dask://"),
                                   calibrate=calibrate, optimize_threshold=optimize_threshold,
                                   cost_matrix=_cost_matrix(cost_matrix),
+                                  data_on_cluster=data_on_cluster,
                                   track=False)  # logged below, after the bundle is saved
         finally:
             if display is not None:

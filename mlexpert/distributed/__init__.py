@@ -1,8 +1,21 @@
-"""The Dask backend: search tasks on a cluster's workers, batch scoring over partitions.
+"""The Dask backend: search tasks on a cluster's workers, batch scoring over partitions, and
+training on partitioned Parquet bigger than one worker's memory.
 
-Nothing here imports Dask until it is used: ``connect`` imports it inside.
+Nothing here imports Dask until it is used: ``connect`` and ``train_on_cluster`` import it inside.
 """
 from mlexpert.distributed._executor import DaskExecutor, connect
 from mlexpert.distributed._scoring import ScoredPart, partitions, score_files
+from mlexpert.distributed._train import (
+    ClusterFit,
+    ParquetSource,
+    available_memory,
+    is_parquet_source,
+    scan_parquet,
+    train_on_cluster,
+    wants_cluster,
+    worker_memory_limits,
+)
 
-__all__ = ["DaskExecutor", "ScoredPart", "connect", "partitions", "score_files"]
+__all__ = ["ClusterFit", "DaskExecutor", "ParquetSource", "ScoredPart", "available_memory",
+           "connect", "is_parquet_source", "partitions", "scan_parquet", "score_files",
+           "train_on_cluster", "wants_cluster", "worker_memory_limits"]

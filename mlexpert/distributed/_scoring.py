@@ -30,8 +30,11 @@ class ScoredPart:
 
 
 def partitions(pattern: str) -> list[str]:
-    """The files ``pattern`` names, sorted: a glob, a folder of Parquet/CSV files, or one file."""
-    if os.path.isdir(pattern):
+    """The files ``pattern`` names, sorted: a glob, a folder of Parquet/CSV files, or one file;
+    local, or a URL fsspec reads (``s3://bucket/table/*.parquet`` with s3fs installed)."""
+    if "://" in pattern:
+        files = _remote_partitions(pattern)
+    elif os.path.isdir(pattern):
         files = [str(p) for p in sorted(Path(pattern).iterdir())
                  if p.is_file() and p.suffix.lower() in PARTITION_SUFFIXES]
     else:
@@ -43,11 +46,36 @@ def partitions(pattern: str) -> list[str]:
     return files
 
 
+def _remote_partitions(pattern: str) -> list[str]:
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(pattern)
+        if glob.has_magic(path):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = [p for p in fs.ls(path, detail=False)
+                     if Path(p).suffix.lower() in PARTITION_SUFFIXES]
+        else:
+            found = [path] if fs.exists(path) else []
+    except ImportError as exc:  # e.g. s3:// without s3fs
+        raise DataError(f"cannot read {pattern!r}: {exc}. Install the fsspec filesystem for "
+                        "that scheme (s3fs for s3://, gcsfs for gs://).") from None
+    return [fs.unstrip_protocol(p) for p in sorted(found)]
+
+
 def _score_part(model: Model, source: str, output: str, id_column: str | None) -> int:
     """Runs on a worker: predict every row of ``source`` and write ``output`` (Parquet)."""
     from mlexpert.data import describe_source, read_table
 
-    frame = read_table(source)
+    if "://" in source:  # an fsspec URL: pandas reads it through fsspec
+        import pandas as pd
+
+        reader = pd.read_csv if source.lower().endswith((".csv", ".tsv")) else pd.read_parquet
+        frame = read_table(reader(source, **({"sep": "\t"} if source.lower().endswith(".tsv")
+                                             else {})))
+    else:
+        frame = read_table(source)
     if id_column is not None and id_column not in frame.columns:
         raise missing_column(id_column, "id", frame.columns)
     with warnings.catch_warnings():

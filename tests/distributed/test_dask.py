@@ -14,19 +14,6 @@ from tests.conftest import make_table
 from tests.search.test_search import _data, _spec
 
 
-@pytest.fixture(scope="module")
-def dask_executor():
-    from distributed import Client, LocalCluster
-
-    from mlexpert.distributed import DaskExecutor
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
-    executor = DaskExecutor(Client(cluster), cluster)
-    yield executor
-    executor.shutdown()
-
-
 def test_distributed_search_gives_the_local_leaderboard(dask_executor):
     X, y, schema = _data()
     local = run_search(X, y, schema, _spec("binary", y, preset="balanced"))
