@@ -1,0 +1,70 @@
+"""The exported graph's inputs: one per feature column of the schema, typed by role.
+
+* numeric: double, shape (n, 1), NaN for missing;
+* categorical: string, shape (n, 1), the canonical text of the value (``1.0`` and ``1`` are
+  both ``"1"``), ``""`` for missing; unseen values are allowed;
+* datetime: double, shape (n, 1), seconds since 1970-01-01 UTC (naive times read as UTC), NaN
+  for missing.
+
+``onnx_inputs`` builds that feed from any table ``Schema.prepare`` accepts, so Python callers
+never hand-code it; other languages follow the same rules (they are in the model's metadata).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from mlexpert.data import Role, Schema
+
+MISSING_CATEGORY = ""
+INPUT_RULES = {
+    "numeric": "double (n, 1); NaN for missing",
+    "categorical": "string (n, 1); canonical text of the value, '' for missing",
+    "datetime": "double (n, 1); seconds since 1970-01-01 UTC, NaN for missing",
+}
+
+
+def input_specs(schema: Schema) -> list[tuple[str, Role]]:
+    """(input name, role) of every graph input, in training order."""
+    return [(c.name, c.role) for c in schema.features]
+
+
+def onnx_inputs(frame: Any, source: Any) -> dict[str, np.ndarray]:
+    """The onnxruntime feed for ``frame``: validated and coerced by the schema of ``source`` (a
+    Model, a Schema, an exported ``.onnx`` path or a loaded ONNX model)."""
+    from mlexpert.data import read_table
+
+    schema = _schema(source)
+    X = schema.prepare(read_table(frame))
+    feed: dict[str, np.ndarray] = {}
+    for name, role in input_specs(schema):
+        s = X[name]
+        if role == Role.NUMERIC:
+            feed[name] = s.to_numpy(dtype=np.float64).reshape(-1, 1)
+        elif role == Role.CATEGORICAL:
+            feed[name] = s.where(s.notna(), MISSING_CATEGORY).astype(str).to_numpy(
+                dtype=object).reshape(-1, 1)
+        elif role == Role.DATETIME:
+            t = s.to_numpy(dtype="datetime64[ns]")
+            secs = t.astype(np.int64).astype(np.float64) / 1e9
+            secs[np.isnat(t)] = np.nan
+            feed[name] = secs.reshape(-1, 1)
+        else:
+            feed[name] = s.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    return feed
+
+
+def _schema(source: Any) -> Schema:
+    if isinstance(source, Schema):
+        return source
+    if hasattr(source, "schema") and isinstance(source.schema, Schema):
+        return source.schema
+    if not hasattr(source, "metadata_props"):
+        import onnx
+
+        source = onnx.load(str(source), load_external_data=False)
+    props = {p.key: p.value for p in source.metadata_props}
+    return Schema.from_dict(json.loads(props["mlexpert.schema"]))
+
