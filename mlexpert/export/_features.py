@@ -98,6 +98,8 @@ def _codes(g: Graph, x: str, categories: pd.Index) -> str:
 def _dates(g: Graph, x: str, parts: list[str]) -> list[str]:
     """``DatetimeFeatures`` from seconds since 1970-01-01 (NaN missing), with the civil calendar
     computed in the graph (H. Hinnant's ``civil_from_days``)."""
+    from onnx import TensorProto
+
     missing = g.op("IsNaN", [x])
     epoch_days = g.div(x, g.const(_DAY))
     days = g.floor(epoch_days)
@@ -133,9 +135,15 @@ def _dates(g: Graph, x: str, parts: list[str]) -> list[str]:
     nan = g.const(float("nan"))
     for part in parts:
         if part.endswith(("_sin", "_cos")):
+            # the parts are whole numbers below their cycle: look up numpy's own values, since
+            # onnxruntime's Sin/Cos differ from numpy's in the last bits (and splits notice)
             base = part[:-4]
-            angle = g.mul(calendar[base], g.const(2 * np.pi / cycles[base]))
-            v = g.op("Sin" if part.endswith("_sin") else "Cos", [angle])
+            steps = np.arange(int(cycles[base]) + 1, dtype=float)
+            angle = 2 * np.pi * steps / cycles[base]
+            table = np.sin(angle) if part.endswith("_sin") else np.cos(angle)
+            clean = g.where(missing, g.const(0.0), calendar[base])
+            index = g.op("Reshape", [g.cast(clean, TensorProto.INT64), g.const([-1], np.int64)])
+            v = g.op("Gather", [g.const(table.reshape(-1, 1)), index], axis=0)
         else:
             v = calendar[part]
         out.append(g.where(missing, nan, v))
