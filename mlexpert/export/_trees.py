@@ -1,7 +1,7 @@
 """Tree ensembles to one ONNX-ML ``TreeEnsemble`` node, read from each library's own model dump.
 
 Every library's trees become the same small form (:class:`Trees`): binary nodes with a feature,
-a comparison (<=, < or set membership), where a missing value goes, and leaves that add a weight
+a comparison (<= or set membership), where a missing value goes, and leaves that add a weight
 to one output column. Thresholds stay double, as LightGBM and scikit-learn compare them;
 XGBoost, CatBoost and scikit-learn compare float32 features, which the caller gives them
 (``Trees.float32``).
@@ -20,7 +20,7 @@ import numpy as np
 from mlexpert.errors import not_exportable
 from mlexpert.export._graph import Graph
 
-LEQ, LT, MEMBER = 0, 1, 6
+LEQ, MEMBER = 0, 6
 
 
 @dataclass
@@ -177,7 +177,10 @@ def xgboost_trees(estimator: Any, n_targets: int) -> tuple[Trees, str]:
             if i in cats:  # categories in the set go right
                 ids[i] = trees.node(feature, MEMBER, math.nan, not default_left, cats[i])
             else:
-                ids[i] = trees.node(feature, LT, tree["split_conditions"][i], default_left)
+                # x < t on float32 x is x <= the float32 just below t (onnxruntime 1.32 gets
+                # BRANCH_LT wrong in TreeEnsemble 5, measured)
+                below = np.nextafter(np.float32(tree["split_conditions"][i]), np.float32(-np.inf))
+                ids[i] = trees.node(feature, LEQ, float(below), default_left)
         for i in order:
             def child(c: int) -> tuple[int, int]:
                 if left[c] == -1:

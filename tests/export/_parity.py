@@ -18,7 +18,8 @@ def assert_parity(model, frame, session_options=None) -> None:
     out = run_onnx(model, frame, session_options)
     if model.task == "regression":
         native = model.predict(frame).to_numpy(float)
-        np.testing.assert_allclose(out["prediction"], native, rtol=1e-5, atol=1e-9)
+        # XGBoost sums its trees in float32: ~1e-6 apart from the double sum near zero
+        np.testing.assert_allclose(out["prediction"], native, rtol=1e-5, atol=1e-5)
         return
     labels = model.predict(frame).astype(str).to_numpy()
     mismatch = np.flatnonzero(out["label"] != labels)
