@@ -181,17 +181,19 @@ def xgboost_trees(estimator: Any, n_targets: int) -> tuple[Trees, str]:
                 # BRANCH_LT wrong in TreeEnsemble 5, measured)
                 below = np.nextafter(np.float32(tree["split_conditions"][i]), np.float32(-np.inf))
                 ids[i] = trees.node(feature, LEQ, float(below), default_left)
+        leaf_values = tree["split_conditions"]
         for i in order:
-            def child(c: int) -> tuple[int, int]:
-                if left[c] == -1:
-                    return trees.leaf(target, tree["split_conditions"][c])
-                return ids[c], 0
-            if i in cats:
-                trees.link(ids[i], child(right[i]), child(left[i]))
-            else:
-                trees.link(ids[i], child(left[i]), child(right[i]))
+            lo = _child(trees, ids, left[i], left[left[i]] == -1, target, leaf_values[left[i]])
+            hi = _child(trees, ids, right[i], left[right[i]] == -1, target, leaf_values[right[i]])
+            trees.link(ids[i], *((hi, lo) if i in cats else (lo, hi)))
         trees.roots.append(ids[0])
     return trees, objective
+
+
+def _child(trees: Trees, ids: dict[int, int], c: int, is_leaf: bool, target: int,
+           value: float) -> tuple[int, int]:
+    """The (index, is_leaf) of child ``c``: a new leaf, or the node already made for it."""
+    return trees.leaf(target, value) if is_leaf else (ids[c], 0)
 
 
 def _xgb_categories(tree: dict[str, Any]) -> dict[int, list[float]]:
@@ -284,10 +286,9 @@ def forest_trees(estimator: Any, n_targets: int, regression: bool) -> Trees:
                 missing_left = bool(go_left[i]) if go_left is not None else True
                 ids[i] = trees.node(t.feature[i], LEQ, t.threshold[i], missing_left)
             for i in internal:
-                def child(c: int) -> tuple[int, int]:
-                    if t.children_left[c] == -1:
-                        return trees.leaf(target, value[c, j] / n)
-                    return ids[c], 0
-                trees.link(ids[i], child(t.children_left[i]), child(t.children_right[i]))
+                a, b = t.children_left[i], t.children_right[i]
+                trees.link(ids[i],
+                           _child(trees, ids, a, t.children_left[a] == -1, target, value[a, j] / n),
+                           _child(trees, ids, b, t.children_left[b] == -1, target, value[b, j] / n))
             trees.roots.append(ids[0])
     return trees
