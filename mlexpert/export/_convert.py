@@ -8,6 +8,7 @@ metadata); regression ``prediction`` (double, (n,)). They equal ``Model.predict`
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -170,10 +171,15 @@ def save_onnx(model: Any, path: str | os.PathLike) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise BundleError(f"cannot write {str(path)!r}: {exc.strerror or exc}. Choose a "
                           "writable path.") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
