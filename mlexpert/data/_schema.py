@@ -82,23 +82,51 @@ def category_text(values: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# datetime64[ns] spans 1677-09-21 to 2262-04-11; dates beyond become missing, like unparsable ones
+_FIRST_NS = np.datetime64(pd.Timestamp.min.ceil("s").to_datetime64(), "s")
+_LAST_NS = np.datetime64(pd.Timestamp.max.floor("s").to_datetime64(), "s")
+
+
 def _to_numeric(values: pd.Series) -> pd.Series:
+    """Numbers as float64, inf as missing, magnitudes beyond float32 clipped to its largest
+    finite value (forests and XGBoost compare float32: a larger number would be infinite there,
+    and no split threshold lies beyond it, so trees see the same order)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         values = values.astype(float)
     out = pd.to_numeric(values, errors="coerce").astype("float64")
-    return out.replace([np.inf, -np.inf], np.nan)
+    return out.replace([np.inf, -np.inf], np.nan).clip(-FLOAT32_MAX, FLOAT32_MAX)
 
 
 def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Dates as datetime64[ns] (UTC, naive); unparsable values and dates outside the years
+    1678-2261 (what nanoseconds can hold) become missing, whatever the input's resolution."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         out = values
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
+            try:
+                out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
+            except (OverflowError, ValueError):  # pandas before 3 overflows on far dates
+                out = pd.Series([_parse_one(v, fmt) for v in values.astype(object)],
+                                index=values.index, dtype="datetime64[s]")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    if out.dtype != np.dtype("datetime64[ns]"):
+        seconds = out.to_numpy().astype("datetime64[s]")
+        far = (seconds < _FIRST_NS) | (seconds > _LAST_NS)
+        if far.any():
+            out = out.mask(pd.Series(far, index=out.index))
     return out.astype("datetime64[ns]")
+
+
+def _parse_one(v: Any, fmt: str | None) -> Any:
+    try:
+        t = pd.to_datetime(v, format=fmt)
+        return np.datetime64("NaT") if pd.isna(t) else np.datetime64(t.to_datetime64(), "s")
+    except (OverflowError, ValueError, TypeError):
+        return np.datetime64("NaT")
 
 
 def _guess_datetime_format(nonnull: pd.Series) -> str | None:

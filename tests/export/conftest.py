@@ -31,6 +31,8 @@ def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataF
     test.loc[idx[10:14], "when"] = None
     test.loc[idx[14:16], "when"] = "2031-07-04"  # beyond the training dates
     test.loc[idx[16:18], "x2"] = 1e6  # far outside the training range
+    test.loc[idx[30:32], "x1"] = [1e39, -1e300]  # beyond float32 (forests compare float32)
+    test.loc[idx[32:34], "when"] = ["2300-01-01", "1500-06-30"]  # beyond datetime64[ns]
     if not numeric_only:
         test.loc[idx[18:24], "color"] = "never-seen"
         test.loc[idx[24:30], "size"] = None
