@@ -917,9 +917,7 @@ def distill(
     with _user_errors():
         teacher = _load_quiet(model_dir)
         result = teacher.distill(data, out, test=test, time_limit=time_limit, seed=seed,
-                                 overwrite=force)
-        if onnx:
-            result.model.to_onnx(out / "model.onnx")
+                                 overwrite=force, onnx=onnx)
     report = result.report
     if as_json:
         _print_json({"out": str(out), **report})

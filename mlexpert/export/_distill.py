@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,12 +102,14 @@ def _from_number(v: np.ndarray, like: pd.Series) -> Any:
 
 
 def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
-            time_limit: float = 60.0, seed: int = 0, overwrite: bool = False) -> Distilled:
+            time_limit: float = 60.0, seed: int = 0, overwrite: bool = False,
+            onnx: bool = False) -> Distilled:
     """Train the student on ``data`` (the training table) and save it to ``out`` when given.
 
     The accuracy lost is measured on ``test`` (labelled rows neither model saw: the honest
     comparison) or, without it, on a held-out fifth of ``data`` when ``data`` has the target;
-    the teacher has seen those rows, so that estimate of the loss is pessimistic."""
+    the teacher has seen those rows, so that estimate of the loss is pessimistic. ``onnx``:
+    also write ``out/model.onnx`` (checked to be possible before anything is trained)."""
     from mlexpert.bundle import Model, check_writable
     from mlexpert.features import build_preprocessor
     from mlexpert.models import get_family
@@ -115,9 +118,17 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
         raise bad_option("time_limit", time_limit, "a positive number of seconds")
     if out is not None:
-        from pathlib import Path
-
         check_writable(Path(out), overwrite=overwrite)
+    if onnx:
+        if out is None:
+            raise bad_option("onnx", onnx, "False when no out= directory is given")
+        texts = teacher.schema.names(Role.TEXT)
+        if texts:
+            from mlexpert.errors import not_exportable
+
+            raise not_exportable(f"text column {texts[0]!r}", "free text (TF-IDF) is not "
+                                 "converted", f"Refit with ignore_columns=[{texts[0]!r}], then "
+                                 "distill, or distill without --onnx.")
     deadline = Deadline.after(float(time_limit))
     source = describe_source(data)
     frame = read_table(data)
@@ -186,6 +197,8 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     student._manifest["distillation"] = report
     if out is not None:
         student.save(out, overwrite=overwrite)
+        if onnx:  # beside the bundle's files, like card.html: not in the manifest's hash list
+            student.to_onnx(Path(out) / "model.onnx")
     return Distilled(student, report)
 
 

@@ -64,6 +64,17 @@ def test_distill_needs_rows(distilled):
         teacher.distill(test.head(5))
 
 
+def test_distill_to_onnx_refuses_text_before_training(tmp_path):
+    from mlexpert.errors import ExportError
+    from tests.conftest import make_table
+
+    frame = make_table("binary", n=150)
+    teacher = mlexpert.fit(frame, target="y", time_limit=10, presets="fast", budget=0)
+    with pytest.raises(ExportError, match="text column 'review'"):
+        teacher.distill(frame, tmp_path / "s", onnx=True)
+    assert not (tmp_path / "s").exists()
+
+
 def test_cli_distill_with_onnx(tmp_path):
     train, test = split("multiclass")
     train.to_csv(tmp_path / "train.csv", index=False)
