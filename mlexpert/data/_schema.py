@@ -78,8 +78,10 @@ def category_value(v: Any) -> Any:
 
 def category_text(values: pd.Series) -> pd.Series:
     """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
-    out = values.astype(object).map(category_value)
-    return out.astype(object)
+    # a list comprehension over a numpy array: Series.map costs ~0.5 ms per call on one row
+    out = np.empty(len(values), dtype=object)
+    out[:] = [category_value(v) for v in values.to_numpy(dtype=object)]
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -94,8 +96,10 @@ def _to_numeric(values: pd.Series) -> pd.Series:
     and no split threshold lies beyond it, so trees see the same order)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         values = values.astype(float)
-    out = pd.to_numeric(values, errors="coerce").astype("float64")
-    return out.replace([np.inf, -np.inf], np.nan).clip(-FLOAT32_MAX, FLOAT32_MAX)
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out = np.where(np.isinf(out), np.nan, out)  # numpy: pandas' replace/clip cost ms per call
+    np.clip(out, -FLOAT32_MAX, FLOAT32_MAX, out=out)
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
