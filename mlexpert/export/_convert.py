@@ -37,7 +37,8 @@ def to_onnx(model: Any) -> Any:
             raise not_exportable(f"text column {name!r}", "free text (TF-IDF) is not converted",
                                  f"Refit with ignore_columns=[{name!r}] (CLI: --ignore {name}) "
                                  "to get an exportable model.")
-        elem = TensorProto.STRING if role == Role.CATEGORICAL else TensorProto.DOUBLE
+        elem = {Role.CATEGORICAL: TensorProto.STRING,
+                Role.DATETIME: TensorProto.INT64}.get(role, TensorProto.DOUBLE)
         g.inputs.append(helper.make_tensor_value_info(name, elem, [None, 1]))
         inputs[name] = name
     matrices: dict[int, str] = {}

@@ -17,7 +17,6 @@ from mlexpert.export._inputs import MISSING_CATEGORY
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures
 
 _UNSEEN = "\x00mlexpert-unseen\x00"
-_DAY = 86400.0
 
 
 def transform(g: Graph, transformer: Any, inputs: dict[str, str]) -> str:
@@ -96,13 +95,19 @@ def _codes(g: Graph, x: str, categories: pd.Index) -> str:
 
 
 def _dates(g: Graph, x: str, parts: list[str]) -> list[str]:
-    """``DatetimeFeatures`` from seconds since 1970-01-01 (NaN missing), with the civil calendar
-    computed in the graph (H. Hinnant's ``civil_from_days``)."""
+    """``DatetimeFeatures`` from int64 nanoseconds since 1970 (numpy's NaT, the smallest int64,
+    for missing), bit for bit: days and hours by exact integer floor division, the civil calendar
+    from the day number (H. Hinnant's ``civil_from_days``, exact in double), ``epoch_days`` as
+    numpy computes it (nanoseconds as a double over 86400e9)."""
     from onnx import TensorProto
 
-    missing = g.op("IsNaN", [x])
-    epoch_days = g.div(x, g.const(_DAY))
-    days = g.floor(epoch_days)
+    missing = g.op("Equal", [x, g.const(np.iinfo(np.int64).min, np.int64)])
+    x = g.where(missing, g.const(0, np.int64), x)
+    day_ns = g.const(86_400 * 10**9, np.int64)
+    in_day = g.op("Mod", [x, day_ns])  # sign of the divisor: floor semantics
+    days = g.cast(g.div(g.sub(x, in_day), day_ns), TensorProto.DOUBLE)
+    hour = g.cast(g.div(in_day, g.const(3_600 * 10**9, np.int64)), TensorProto.DOUBLE)
+    epoch_days = g.div(g.cast(x, TensorProto.DOUBLE), g.const(86400e9))
     z = g.add(days, g.const(719468.0))
     era = g.floor(g.div(z, g.const(146097.0)))
     doe = g.sub(z, g.mul(era, g.const(146097.0)))
@@ -126,7 +131,6 @@ def _dates(g: Graph, x: str, parts: list[str]) -> list[str]:
     leap_days = g.where(leap, g.const(1.0), g.const(0.0))
     day_of_year = g.where(late, g.sub(doy, g.const(305.0)),
                           g.add(g.add(doy, g.const(60.0)), leap_days))
-    hour = g.floor(g.div(g.sub(x, g.mul(days, g.const(_DAY))), g.const(3600.0)))
     calendar = {"year": year, "month": month, "day": day,
                 "day_of_week": g.fmod(g.add(days, g.const(3.0)), 7.0),
                 "day_of_year": day_of_year, "epoch_days": epoch_days, "hour": hour}

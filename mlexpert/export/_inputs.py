@@ -3,8 +3,8 @@
 * numeric: double, shape (n, 1), NaN for missing;
 * categorical: string, shape (n, 1), the canonical text of the value (``1.0`` and ``1`` are
   both ``"1"``), ``""`` for missing; unseen values are allowed;
-* datetime: double, shape (n, 1), seconds since 1970-01-01 UTC (naive times read as UTC), NaN
-  for missing.
+* datetime: int64, shape (n, 1), nanoseconds since 1970-01-01 UTC (naive times read as UTC),
+  the smallest int64 for missing: numpy's ``datetime64[ns]`` viewed as int64, NaT included.
 
 ``onnx_inputs`` builds that feed from any table ``Schema.prepare`` accepts, so Python callers
 never hand-code it; other languages follow the same rules (they are in the model's metadata).
@@ -22,7 +22,8 @@ MISSING_CATEGORY = ""
 INPUT_RULES = {
     "numeric": "double (n, 1); NaN for missing",
     "categorical": "string (n, 1); canonical text of the value, '' for missing",
-    "datetime": "double (n, 1); seconds since 1970-01-01 UTC, NaN for missing",
+    "datetime": "int64 (n, 1); nanoseconds since 1970-01-01 UTC, -9223372036854775808 (NaT) "
+                "for missing",
 }
 
 
@@ -47,10 +48,7 @@ def onnx_inputs(frame: Any, source: Any) -> dict[str, np.ndarray]:
             feed[name] = s.where(s.notna(), MISSING_CATEGORY).astype(str).to_numpy(
                 dtype=object).reshape(-1, 1)
         elif role == Role.DATETIME:
-            t = s.to_numpy(dtype="datetime64[ns]")
-            secs = t.astype(np.int64).astype(np.float64) / 1e9
-            secs[np.isnat(t)] = np.nan
-            feed[name] = secs.reshape(-1, 1)
+            feed[name] = s.to_numpy(dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
         else:
             feed[name] = s.astype(str).to_numpy(dtype=object).reshape(-1, 1)
     return feed

@@ -64,3 +64,15 @@ def test_calibration_and_threshold_parity(task, method, session_options):
     if task == "binary":
         extra["decision"] = {"threshold": 0.37}
     assert_parity(make_model(task, schema, classes, members, **extra), test, session_options)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_balanced_fit_on_numbers_exports_with_parity(task, session_options):
+    """A real ensemble from the search (shared preprocessors, fold bags when refits do not fit,
+    calibration) without categorical columns, so CatBoost members convert too."""
+    import mlexpert
+
+    train, test = split(task, numeric_only=True)
+    model = mlexpert.fit(train, target="y", time_limit=30, presets="best", budget=2)
+    assert_parity(model, test, session_options)
