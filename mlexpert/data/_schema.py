@@ -263,6 +263,11 @@ class Schema:
         are coerced per role (numbers as float64 with inf as missing, categories as strings,
         dates as datetime64, text as strings). Unseen categories pass through.
         """
+        return pd.DataFrame(self.prepare_columns(frame, source), index=frame.index)
+
+    def prepare_columns(self, frame: pd.DataFrame, source: str = "the data") -> dict[str, pd.Series]:
+        """``prepare`` as one Series per feature column, without building a DataFrame (what a
+        caller converting the columns to arrays needs, e.g. ``export.onnx_inputs``)."""
         feats = self.features
         missing = [c.name for c in feats if c.name not in frame.columns]
         if missing:
@@ -278,7 +283,7 @@ class Schema:
                 out[c.name] = _to_datetime(s, c.datetime_format)
             else:
                 out[c.name] = s.astype(object).where(s.notna(), "").astype(str).astype(object)
-        return pd.DataFrame(out, index=frame.index)
+        return out
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:
         """Columns of ``frame`` that the model does not use (ignored at predict time)."""

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlexpert.data import Role, Schema
 
@@ -38,19 +39,20 @@ def onnx_inputs(frame: Any, source: Any) -> dict[str, np.ndarray]:
     from mlexpert.data import read_table
 
     schema = _schema(source)
-    X = schema.prepare(read_table(frame))
+    columns = schema.prepare_columns(read_table(frame))
     feed: dict[str, np.ndarray] = {}
     for name, role in input_specs(schema):
-        s = X[name]
+        s = columns[name]
         if role == Role.NUMERIC:
             feed[name] = s.to_numpy(dtype=np.float64).reshape(-1, 1)
         elif role == Role.CATEGORICAL:
-            feed[name] = s.where(s.notna(), MISSING_CATEGORY).astype(str).to_numpy(
-                dtype=object).reshape(-1, 1)
+            v = np.array(s.to_numpy(dtype=object), dtype=object)  # a writable copy
+            v[pd.isna(v)] = MISSING_CATEGORY  # categories are str or NaN here
+            feed[name] = v.reshape(-1, 1)
         elif role == Role.DATETIME:
             feed[name] = s.to_numpy(dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
         else:
-            feed[name] = s.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+            feed[name] = s.to_numpy(dtype=object).reshape(-1, 1)
     return feed
 
 
