@@ -40,7 +40,7 @@ def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataF
 
 
 def fit_member(family_name: str, task: str, train: pd.DataFrame, rows: np.ndarray | None = None,
-               weight: float = 1.0):
+               weight: float = 1.0, early_stop: bool = False):
     """One Member of ``family_name`` fitted on ``train`` (or its ``rows``), with its schema."""
     X_raw = train.drop(columns="y")
     schema = infer_schema(X_raw)
@@ -55,8 +55,14 @@ def fit_member(family_name: str, task: str, train: pd.DataFrame, rows: np.ndarra
         classes = sorted(train["y"].unique())
         y = np.searchsorted(classes, y_raw.to_numpy())
     params = {**family.configs(task)[0][1], **ROUNDS[family_name]}
+    extra = {}
+    if early_stop:  # as fold models are: early-stopped on a validation part (a bag's members)
+        params = family.configs(task)[0][1]
+        cut = len(y) * 3 // 4
+        X, X_val, y, y_val = X[:cut], X[cut:], y[:cut], y[cut:]
+        extra = {"X_val": X_val, "y_val": y_val}
     req = FitRequest(task=task, n_classes=len(classes or []), categorical=pre.categorical, seed=0,
-                     deadline=Deadline.after(120), n_threads=1)
+                     deadline=Deadline.after(120), n_threads=1, **extra)
     fitted = family.fit(X, y, params, req)
     return schema, classes, (pre.transformer, fitted)
 

@@ -48,6 +48,18 @@ def test_ensemble_with_fold_bag_parity(task, session_options):
     assert_parity(make_model(task, schema, classes, members), test, session_options)
 
 
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "catboost"])
+def test_early_stopped_fold_models_parity(family, task, session_options):
+    """Fold models stop at their best round; the graph must hold exactly the rounds used."""
+    train, test = split(task, numeric_only=family == "catboost")
+    schema, classes, part = fit_member(family, task, train, early_stop=True)
+    fitted = part[1]
+    assert fitted.best_iteration is not None
+    model = make_model(task, schema, classes, [Member(family, family, 1.0, [part], False)])
+    assert_parity(model, test, session_options)
+
+
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_calibration_and_threshold_parity(task, method, session_options):
