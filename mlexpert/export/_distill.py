@@ -32,6 +32,7 @@ MUNGE_S = 1.0
 MAX_SAMPLES = 50_000  # training rows plus MUNGE samples
 COPIES = 5  # MUNGE samples per training row (fewer when MAX_SAMPLES binds)
 HOLDOUT = 0.2  # share of labelled rows kept to measure what was lost
+MIN_HOLDOUT = 20  # fewer labelled rows than this x 5: nothing is held out, nothing measured
 TIMED_CALLS = 200
 # the student is meant to be small and fast: MUNGE labels keep improving the fit for thousands
 # of rounds (10,000 on the telco table, 18 ms per row), for little accuracy
@@ -135,11 +136,15 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     if len(frame) < 10:
         raise DataError(f"{source} has {len(frame)} rows; distillation needs at least 10 "
                         "(the rows the model was trained on are best).")
-    labelled = teacher.target in frame.columns and frame[teacher.target].notna().all()
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(frame))
-    n_hold = int(round(HOLDOUT * len(frame))) if labelled and test is None else 0
-    hold, train = frame.iloc[np.sort(order[:n_hold])], frame.iloc[np.sort(order[n_hold:])]
+    has_label = (frame[teacher.target].notna().to_numpy() if teacher.target in frame.columns
+                 else np.zeros(len(frame), dtype=bool))
+    labelled = test is None and has_label.sum() >= MIN_HOLDOUT / HOLDOUT
+    held = np.zeros(len(frame), dtype=bool)
+    if labelled:  # a fifth of the rows that have a label
+        rows = rng.permutation(np.flatnonzero(has_label))
+        held[rows[:int(round(HOLDOUT * len(rows)))]] = True
+    hold, train = frame[held], frame[~held]
     if test is not None:
         hold = read_table(test)
         if teacher.target not in hold.columns:

@@ -101,3 +101,17 @@ def test_distilling_an_ensemble_keeps_most_of_its_accuracy(tmp_path):
     result = teacher.distill(train.iloc[:200], tmp_path / "s", test=train.iloc[200:])
     assert result.report["lost"]["low"] < 0.05
     assert result.report["speedup"]["value"] > 1
+
+
+def test_distill_without_labels_reports_speed_only(distilled, tmp_path):
+    task, teacher, _, _, _ = distilled
+    if task != "binary":
+        pytest.skip("one task is enough")
+    train, _ = split(task)
+    unlabelled = teacher.distill(train.drop(columns="y"), time_limit=5)
+    assert "lost" not in unlabelled.report and "speedup" in unlabelled.report
+    assert unlabelled.model.metrics == {}
+    partly = train.copy()
+    partly.loc[partly.index[::3], "y"] = None
+    result = teacher.distill(partly, time_limit=5)
+    assert result.report["held_out_rows"] == round(0.2 * partly["y"].notna().sum())
