@@ -1,8 +1,9 @@
-"""The exported graph's inputs: one per feature column of the schema, typed by role.
+r"""The exported graph's inputs: one per feature column of the schema, typed by role.
 
 * numeric: double, shape (n, 1), NaN for missing;
 * categorical: string, shape (n, 1), the canonical text of the value (``1.0`` and ``1`` are
-  both ``"1"``), ``""`` for missing; unseen values are allowed;
+  both ``"1"``), ``"\x00"`` (one NUL character) for missing: ``""`` is a value like any other;
+  unseen values are allowed;
 * datetime: int64, shape (n, 1), nanoseconds since 1970-01-01 UTC (naive times read as UTC),
   the smallest int64 for missing: numpy's ``datetime64[ns]`` viewed as int64, NaT included.
 
@@ -19,10 +20,11 @@ import pandas as pd
 
 from mlexpert.data import Role, Schema
 
-MISSING_CATEGORY = ""
+MISSING_CATEGORY = "\x00"  # a missing category (NUL: no real category collides with it, unlike "")
 INPUT_RULES = {
     "numeric": "double (n, 1); NaN for missing",
-    "categorical": "string (n, 1); canonical text of the value, '' for missing",
+    "categorical": "string (n, 1); canonical text of the value, the NUL character '\\x00' for "
+                   "missing",
     "datetime": "int64 (n, 1); nanoseconds since 1970-01-01 UTC, -9223372036854775808 (NaT) "
                 "for missing",
 }
