@@ -177,8 +177,10 @@ def xgboost_trees(estimator: Any, n_targets: int) -> tuple[Trees, str]:
             if i in cats:  # categories in the set go right
                 ids[i] = trees.node(feature, MEMBER, math.nan, not default_left, cats[i])
             else:
-                # x < t on float32 x is x <= the float32 just below t (onnxruntime 1.32 gets
-                # BRANCH_LT wrong in TreeEnsemble 5, measured)
+                # x < t on float32 x is x <= the float32 just below t. With BRANCH_LT, whole
+                # XGBoost ensembles (with set-membership splits) reached other leaves than
+                # XGBoost in onnxruntime 1.32, though small hand-made trees were right: cause
+                # not isolated; LEQ matches on every parity test
                 below = np.nextafter(np.float32(tree["split_conditions"][i]), np.float32(-np.inf))
                 ids[i] = trees.node(feature, LEQ, float(below), default_left)
         leaf_values = tree["split_conditions"]
