@@ -326,6 +326,29 @@ class Model:
             y = labels.astype(int)
         return frame, y, raw
 
+    # -- deployment -------------------------------------------------------------------------
+    def to_onnx(self, path: str | os.PathLike) -> Path:
+        """Write the whole pipeline (preprocessing, every member, the ensemble average,
+        calibration and threshold) as one ONNX graph to ``path``, atomically. Inputs: one per
+        feature column (see ``mlexpert.export.onnx_inputs``); metadata: schema, classes, task,
+        metric, version. Raises ExportError naming the part that cannot be exported."""
+        from mlexpert.export import save_onnx  # a layer above: imported on use only
+
+        return save_onnx(self, path)
+
+    def distill(self, data: Any, out: str | os.PathLike | None = None, *, test: Any = None,
+                time_limit: float = 60.0, seed: int = 0, overwrite: bool = False,
+                onnx: bool = False) -> Any:
+        """One LightGBM model trained on this model's soft predictions over ``data`` (the
+        training table) augmented with MUNGE samples; saved to ``out`` when given. Returns a
+        ``Distilled``: ``.model`` (an ordinary Model) and ``.report`` (the accuracy lost, on
+        ``test`` or a held-out fifth of ``data``, and the speed gained, with bootstrap
+        intervals). ``onnx``: also write ``out/model.onnx``."""
+        from mlexpert.export import distill  # a layer above: imported on use only
+
+        return distill(self, data, out=out, test=test, time_limit=time_limit, seed=seed,
+                       overwrite=overwrite, onnx=onnx)
+
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""

@@ -79,3 +79,12 @@ def unknown_name(what: str, name: str, known: Iterable[object]) -> TrackingError
     known = list(known)
     listing = f" Known: {_shorten(known)}." if known else f" There is no {what} yet."
     return TrackingError(f"no {what} named {name!r}.{closest(name, known)}{listing}")
+
+
+class ExportError(MlexpertError):
+    """A model (or one of its parts) cannot be exported to the requested format."""
+
+
+def not_exportable(what: str, why: str, alternative: str) -> ExportError:
+    """``what`` cannot go to ONNX because ``why``; ``alternative`` is the nearest thing that can."""
+    return ExportError(f"cannot export {what} to ONNX: {why}. {alternative}")

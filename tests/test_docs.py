@@ -22,7 +22,8 @@ def test_readme_shows_the_two_commands_first():
     assert text.index("make test") < text.index("Quickstart")
 
 
-@pytest.mark.parametrize("verb", ["fit", "evaluate", "predict", "explain", "report", "serve"])
+@pytest.mark.parametrize("verb", ["fit", "evaluate", "predict", "explain", "report", "serve",
+                                  "export", "distill"])
 def test_readme_cli_verbs_exist(verb):
     from typer.testing import CliRunner
 

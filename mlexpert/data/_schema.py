@@ -78,27 +78,59 @@ def category_value(v: Any) -> Any:
 
 def category_text(values: pd.Series) -> pd.Series:
     """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
-    out = values.astype(object).map(category_value)
-    return out.astype(object)
+    # a list comprehension over a numpy array: Series.map costs ~0.5 ms per call on one row
+    out = np.empty(len(values), dtype=object)
+    out[:] = [category_value(v) for v in values.to_numpy(dtype=object)]
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# datetime64[ns] spans 1677-09-21 to 2262-04-11; dates beyond become missing, like unparsable ones
+_FIRST_NS = np.datetime64(pd.Timestamp.min.ceil("s").to_datetime64(), "s")
+_LAST_NS = np.datetime64(pd.Timestamp.max.floor("s").to_datetime64(), "s")
 
 
 def _to_numeric(values: pd.Series) -> pd.Series:
+    """Numbers as float64, inf as missing, magnitudes beyond float32 clipped to its largest
+    finite value (forests and XGBoost compare float32: a larger number would be infinite there,
+    and no split threshold lies beyond it, so trees see the same order)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         values = values.astype(float)
-    out = pd.to_numeric(values, errors="coerce").astype("float64")
-    return out.replace([np.inf, -np.inf], np.nan)
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out = np.where(np.isinf(out), np.nan, out)  # numpy: pandas' replace/clip cost ms per call
+    np.clip(out, -FLOAT32_MAX, FLOAT32_MAX, out=out)
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Dates as datetime64[ns] (UTC, naive); unparsable values and dates outside the years
+    1678-2261 (what nanoseconds can hold) become missing, whatever the input's resolution."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         out = values
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
+            try:
+                out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
+            except (OverflowError, ValueError):  # pandas before 3 overflows on far dates
+                out = pd.Series([_parse_one(v, fmt) for v in values.astype(object)],
+                                index=values.index, dtype="datetime64[s]")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    if out.dtype != np.dtype("datetime64[ns]"):
+        seconds = out.to_numpy().astype("datetime64[s]")
+        far = (seconds < _FIRST_NS) | (seconds > _LAST_NS)
+        if far.any():
+            out = out.mask(pd.Series(far, index=out.index))
     return out.astype("datetime64[ns]")
+
+
+def _parse_one(v: Any, fmt: str | None) -> Any:
+    try:
+        t = pd.to_datetime(v, format=fmt)
+        return np.datetime64("NaT") if pd.isna(t) else np.datetime64(t.to_datetime64(), "s")
+    except (OverflowError, ValueError, TypeError):
+        return np.datetime64("NaT")
 
 
 def _guess_datetime_format(nonnull: pd.Series) -> str | None:
@@ -231,6 +263,11 @@ class Schema:
         are coerced per role (numbers as float64 with inf as missing, categories as strings,
         dates as datetime64, text as strings). Unseen categories pass through.
         """
+        return pd.DataFrame(self.prepare_columns(frame, source), index=frame.index)
+
+    def prepare_columns(self, frame: pd.DataFrame, source: str = "the data") -> dict[str, pd.Series]:
+        """``prepare`` as one Series per feature column, without building a DataFrame (what a
+        caller converting the columns to arrays needs, e.g. ``export.onnx_inputs``)."""
         feats = self.features
         missing = [c.name for c in feats if c.name not in frame.columns]
         if missing:
@@ -246,7 +283,7 @@ class Schema:
                 out[c.name] = _to_datetime(s, c.datetime_format)
             else:
                 out[c.name] = s.astype(object).where(s.notna(), "").astype(str).astype(object)
-        return pd.DataFrame(out, index=frame.index)
+        return out
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:
         """Columns of ``frame`` that the model does not use (ignored at predict time)."""

@@ -1,0 +1,28 @@
+"""The parity check shared by the export tests: ONNX outputs against the native model."""
+from __future__ import annotations
+
+import numpy as np
+
+from mlexpert.export import onnx_inputs, to_onnx
+
+
+def run_onnx(model, frame, session_options=None):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(to_onnx(model).SerializeToString(), session_options)
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, onnx_inputs(frame, model)), strict=True))
+
+
+def assert_parity(model, frame, session_options=None) -> None:
+    out = run_onnx(model, frame, session_options)
+    if model.task == "regression":
+        native = model.predict(frame).to_numpy(float)
+        # XGBoost sums its trees in float32: ~1e-6 apart from the double sum near zero
+        np.testing.assert_allclose(out["prediction"], native, rtol=1e-5, atol=1e-5)
+        return
+    labels = model.predict(frame).astype(str).to_numpy()
+    mismatch = np.flatnonzero(out["label"] != labels)
+    assert not len(mismatch), (mismatch, out["label"][mismatch], labels[mismatch])
+    np.testing.assert_allclose(out["probabilities"], model.predict_proba(frame).to_numpy(),
+                               atol=1e-5, rtol=0)

@@ -1,0 +1,88 @@
+"""Models of each family built directly (one fit, few rounds) and the held-out rows with missing
+values and unseen categories that parity is checked on."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlexpert._clock import Deadline
+from mlexpert.bundle import Model
+from mlexpert.data import infer_schema
+from mlexpert.features import build_preprocessor
+from mlexpert.models import FitRequest, get_family
+from mlexpert.search._scheduler import Member
+from tests.conftest import make_table
+
+ROUNDS = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},
+          "catboost": {"iterations": 40}, "random_forest": {"n_estimators": 15},
+          "extra_trees": {"n_estimators": 15}, "linear": {}}
+
+
+def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows with target, hostile held-out rows without it)."""
+    frame = make_table(task, n=360, seed=1).drop(columns="review")
+    if numeric_only:
+        frame = frame[["x1", "x2", "when", "y"]]
+    train, test = frame.iloc[:280], frame.iloc[280:].drop(columns="y").copy()
+    idx = test.index
+    test.loc[idx[0:6], "x1"] = np.nan
+    test.loc[idx[6:10], "x2"] = np.nan
+    test.loc[idx[10:14], "when"] = None
+    test.loc[idx[14:16], "when"] = "2031-07-04"  # beyond the training dates
+    test.loc[idx[16:18], "x2"] = 1e6  # far outside the training range
+    test.loc[idx[30:32], "x1"] = [1e39, -1e300]  # beyond float32 (forests compare float32)
+    test.loc[idx[32:34], "when"] = ["2300-01-01", "1500-06-30"]  # beyond datetime64[ns]
+    if not numeric_only:
+        test.loc[idx[18:24], "color"] = "never-seen"
+        test.loc[idx[24:30], "size"] = None
+    return train, test
+
+
+def fit_member(family_name: str, task: str, train: pd.DataFrame, rows: np.ndarray | None = None,
+               weight: float = 1.0, early_stop: bool = False):
+    """One Member of ``family_name`` fitted on ``train`` (or its ``rows``), with its schema."""
+    X_raw = train.drop(columns="y")
+    schema = infer_schema(X_raw)
+    family = get_family(family_name)
+    rows = np.arange(len(train)) if rows is None else rows
+    pre = build_preprocessor(schema, family.kind)
+    X = pre.transformer.fit_transform(schema.prepare(X_raw.iloc[rows]))
+    y_raw = train["y"].iloc[rows]
+    if task == "regression":
+        y, classes = y_raw.to_numpy(float), None
+    else:
+        classes = sorted(train["y"].unique())
+        y = np.searchsorted(classes, y_raw.to_numpy())
+    params = {**family.configs(task)[0][1], **ROUNDS[family_name]}
+    extra = {}
+    if early_stop:  # as fold models are: early-stopped on a validation part (a bag's members)
+        params = family.configs(task)[0][1]
+        cut = len(y) * 3 // 4
+        X, X_val, y, y_val = X[:cut], X[cut:], y[:cut], y[cut:]
+        extra = {"X_val": X_val, "y_val": y_val}
+    req = FitRequest(task=task, n_classes=len(classes or []), categorical=pre.categorical, seed=0,
+                     deadline=Deadline.after(120), n_threads=1, **extra)
+    fitted = family.fit(X, y, params, req)
+    return schema, classes, (pre.transformer, fitted)
+
+
+def make_model(task: str, schema, classes, members: list[Member], **manifest) -> Model:
+    return Model({"schema": schema.to_dict(), "metric": "m", "leaderboard": [], "findings": [],
+                  "metrics": {"cv": {}},
+                  "target": {"name": "y", "task": task, "classes": classes}, **manifest}, members)
+
+
+def family_model(family_name: str, task: str, numeric_only: bool = False) -> tuple[Model, pd.DataFrame]:
+    train, test = split(task, numeric_only)
+    schema, classes, part = fit_member(family_name, task, train)
+    return make_model(task, schema, classes, [Member(family_name, family_name, 1.0, [part], True)]), test
+
+
+@pytest.fixture(scope="module")
+def session_options():
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return so
