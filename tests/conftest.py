@@ -30,14 +30,19 @@ def make_table(task: str, n: int = 400, seed: int = 0) -> pd.DataFrame:
     signal = 1.5 * x1 + x2 + (color == "red") * 1.0 - (color == "blue") * 0.8
     frame = pd.DataFrame({"x1": x1_missing, "x2": x2, "color": color, "size": size,
                           "when": when.strftime("%Y-%m-%d"), "review": text})
-    if task == "binary":
-        frame["y"] = np.where(signal + rng.normal(scale=0.7, size=n) > 0.3, "yes", "no")
-    elif task == "multiclass":
-        frame["y"] = pd.cut(signal + rng.normal(scale=0.5, size=n), [-np.inf, -0.5, 0.7, np.inf],
-                            labels=["low", "mid", "high"]).astype(str)
-    else:
-        frame["y"] = 3.0 * signal + rng.normal(scale=0.5, size=n)
+    frame["y"] = target_of(signal, task, rng)
     return frame
+
+
+def target_of(signal: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+    """A noisy target of ``task`` from a per-row signal: yes/no, low/mid/high, or a number."""
+    n = len(signal)
+    if task == "binary":
+        return np.where(signal + rng.normal(scale=0.7, size=n) > 0.3, "yes", "no")
+    if task == "multiclass":
+        return pd.cut(signal + rng.normal(scale=0.5, size=n), [-np.inf, -0.5, 0.7, np.inf],
+                      labels=["low", "mid", "high"]).astype(str).to_numpy()
+    return 3.0 * signal + rng.normal(scale=0.5, size=n)
 
 
 @pytest.fixture(scope="session")

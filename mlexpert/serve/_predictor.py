@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert.data import Role
+from mlexpert.evaluate import thresholded
 from mlexpert.serve._fastpath import FastPath, Rows, Unsupported
 from mlexpert.serve._records import build_record_model, example_record
 
@@ -59,6 +60,7 @@ class Predictor:
         self.task: str = m.task
         self.target: str = m.target
         self.classes: list[Any] | None = m.classes
+        self.threshold: float | None = m.threshold  # binary decision threshold, as predict uses
         self.features = m.schema.features
         self.record_model = build_record_model(m.schema, strict=self.strict)
         from pydantic import TypeAdapter
@@ -146,7 +148,7 @@ class Predictor:
         """Predicted labels (classification) or values (regression) as plain Python values."""
         if self.task == "regression":
             return [float(v) for v in raw]
-        return [self.classes[i] for i in raw.argmax(axis=1)]
+        return [self.classes[i] for i in thresholded(raw, self.threshold).argmax(axis=1)]
 
     def _verify(self, fast: FastPath) -> str:
         """'' when the fast path matches Model.predict_table on probe rows, else the problem."""

@@ -12,6 +12,7 @@ import pytest
 import mlexpert
 from mlexpert.distributed import _train, wants_cluster
 from mlexpert.errors import ConfigError, DataError
+from tests.conftest import target_of
 
 GiB = 1 << 30
 
@@ -24,13 +25,7 @@ def _table(task: str, n: int = 800, seed: int = 0) -> pd.DataFrame:
     signal = 1.5 * x1 + x2 + (color == "red") - 0.8 * (color == "blue")
     x1 = np.where(rng.random(n) < 0.05, np.nan, x1)
     frame = pd.DataFrame({"x1": x1, "x2": x2, "x3": rng.normal(size=n), "color": color})
-    if task == "binary":
-        frame["y"] = np.where(signal + rng.normal(scale=0.7, size=n) > 0.3, "yes", "no")
-    elif task == "multiclass":
-        frame["y"] = pd.cut(signal + rng.normal(scale=0.5, size=n), [-np.inf, -0.5, 0.7, np.inf],
-                            labels=["low", "mid", "high"]).astype(str)
-    else:
-        frame["y"] = 3.0 * signal + rng.normal(scale=0.5, size=n)
+    frame["y"] = target_of(signal, task, rng)
     return frame
 
 

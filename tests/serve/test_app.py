@@ -513,3 +513,18 @@ def test_garbage_uploads_never_500(binary, raw, ctype):
     header = b"x1,x2,color,size,when,review\n" if ctype == "text/csv" else b""
     r = binary.post("/predict/batch", content=header + raw, headers={"content-type": ctype})
     assert r.status_code in (200, 400, 413, 422), r.text
+
+
+def test_labels_follow_the_decision_threshold(fitted, tables):
+    """A binary model with a decision threshold (optimize_threshold / cost_matrix) labels rows in
+    the service as Model.predict does, not by the larger probability."""
+    import copy
+
+    model = copy.copy(fitted["binary"])
+    model._manifest = {**model._manifest, "decision": {"threshold": 0.9}}
+    records = [record_of(tables["binary"], i) for i in range(30)]
+    want = model.predict(tables["binary"].drop(columns="y").head(30)).tolist()
+    assert want != fitted["binary"].predict(tables["binary"].drop(columns="y").head(30)).tolist()
+    with client(model) as c:
+        got = c.post("/predict", json=records).json()["predictions"]
+    assert got == want
