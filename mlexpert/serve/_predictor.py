@@ -20,6 +20,8 @@ from mlexpert.serve._records import build_record_model, example_record
 log = logging.getLogger("mlexpert.serve")
 FAST_MAX_ROWS = 64  # above this, pandas' column-wise work beats the per-row fast path
 VERIFY_TOLERANCE = 1e-6
+ONNX_TOLERANCE = 1e-5  # the export's parity promise (XGBoost sums its trees in float32)
+ROW_PROBES = 30  # single-row calls timed per fast path when choosing between them
 
 
 @dataclass
@@ -71,19 +73,49 @@ class Predictor:
                       if c.role == Role.CATEGORICAL
                       and len(c.categories) >= (c.stats or {}).get("n_categories", 0)}
         self.example = example_record(m.schema)
-        try:
-            fast = FastPath(m)
-            problem = self._verify(fast)
-        except Unsupported as exc:
-            fast, problem = None, f"not compiled ({exc})"
-        except Exception as exc:  # noqa: BLE001 - any failure only disables the fast path
-            fast, problem = None, f"failed to compile ({type(exc).__name__}: {exc})"
-        if problem:
+        self.fast, self.fast_note = self._fastest(m)
+
+    def _fastest(self, model: Any) -> tuple[Any, str]:
+        """The faster of the numpy fast path and the ONNX graph among those that match
+        ``Model.predict_table`` on probe rows (timed on one row), and what was decided."""
+        from mlexpert.serve._onnxpath import OnnxPath
+
+        ok, problems = [], []
+        for name, build, tolerance in (("numpy", FastPath, VERIFY_TOLERANCE),
+                                       ("onnxruntime", OnnxPath, ONNX_TOLERANCE)):
+            try:
+                path = build(model)
+                problem = self._verify(path, tolerance)
+            except Unsupported as exc:
+                path, problem = None, f"not compiled ({exc})"
+            except Exception as exc:  # noqa: BLE001 - any failure only disables that path
+                path, problem = None, f"failed to compile ({type(exc).__name__}: {exc})"
+            if problem:
+                problems.append(f"{name}: {problem}")
+            else:
+                ok.append((self._row_seconds(path), name, path))
+        if not ok:
+            note = "; ".join(problems)
             log.warning("fast path off for %s: %s; predicting through the Model",
-                        self.identity.name, problem)
-            self.fast, self.fast_note = None, problem
-        else:
-            self.fast, self.fast_note = fast, "on (verified against Model.predict_table)"
+                        self.identity.name, note)
+            return None, note
+        ok.sort(key=lambda t: t[0])
+        timed = ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
+        return ok[0][2], (f"on: {ok[0][1]} (one row: {timed}; verified against "
+                          "Model.predict_table" + "".join(f"; {p}" for p in problems) + ")")
+
+    def _row_seconds(self, path: Any) -> float:
+        """Median seconds of one single-row prediction (after a warm-up)."""
+        import time
+
+        row = self._probe_rows()[:1]
+        path.predict(row)
+        times = []
+        for _ in range(ROW_PROBES):
+            t0 = time.perf_counter()
+            path.predict(row)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
 
     # -- rows ------------------------------------------------------------------------------
     def rows(self, records: list[Any]) -> list[list[Any]]:
@@ -150,15 +182,18 @@ class Predictor:
             return [float(v) for v in raw]
         return [self.classes[i] for i in thresholded(raw, self.threshold).argmax(axis=1)]
 
-    def _verify(self, fast: FastPath) -> str:
-        """'' when the fast path matches Model.predict_table on probe rows, else the problem."""
+    def _verify(self, fast: Any, tolerance: float = VERIFY_TOLERANCE) -> str:
+        """'' when a fast path matches Model.predict_table on probe rows (one by one and all
+        together, within ``tolerance``, the same labels), else the problem."""
         probes = self._probe_rows()
         want = self.predict_frame(self.frame(probes))
         got = np.concatenate([fast.predict(probes[i:i + 1]) for i in range(len(probes))])
         both = fast.predict(probes)
         err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
-        if not np.isfinite(err) or err > VERIFY_TOLERANCE:
+        if not np.isfinite(err) or err > tolerance:
             return f"differs from the Model by {err:.3g} on probe rows"
+        if self.task != "regression" and self.labels(got) != self.labels(want):
+            return "labels differ from the Model's on probe rows"
         return ""
 
     def _probe_rows(self) -> list[list[Any]]:

@@ -58,6 +58,8 @@ def test_fast_path_matches_the_model(fitted, tree_models, task, kind):
     model = (fitted if kind == "linear" else tree_models)[task]
     p = _predictor(model)
     assert p.fast is not None, p.fast_note
+    p.fast = FastPath(model)  # this numpy path, whichever path the service found faster
+    assert p._verify(p.fast) == ""
     assert [m.family for m in model._members] == (["linear"] if kind == "linear" else ["lightgbm"])
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))

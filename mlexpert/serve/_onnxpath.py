@@ -1,0 +1,55 @@
+"""The model's exported ONNX graph on onnxruntime, fed from canonical rows: the second fast path.
+
+The numpy fast path (``_fastpath``) compiles preprocessing and LightGBM / linear models; other
+families go through their Python predict, and calibration is not compiled, so ensembles and
+calibrated models fall back to the Model (milliseconds per row). The ONNX graph holds the whole
+pipeline, calibrator included (``mlexpert.export``), and onnxruntime runs it in tens of µs.
+The Predictor builds both, checks each against ``Model.predict_table`` and keeps the faster.
+onnxruntime runs on one thread: requests are one to a few rows, and a second OpenMP pool next to
+LightGBM's slows both (docs: /work/shared/STACK.md).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlexpert.data import Role
+from mlexpert.serve._fastpath import Rows, Unsupported
+
+
+class OnnxPath:
+    """Raw predictions (probabilities or values) of the exported graph on canonical rows."""
+
+    def __init__(self, model: Any):
+        from mlexpert.errors import ExportError
+        from mlexpert.export import MISSING_CATEGORY, to_onnx
+
+        try:
+            proto = to_onnx(model)
+        except ExportError as exc:
+            raise Unsupported(str(exc).split(":")[0]) from None
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(proto.SerializeToString(), opts,
+                                             providers=["CPUExecutionProvider"])
+        self._inputs = [(c.name, c.role) for c in model.schema.features]
+        self._missing = MISSING_CATEGORY
+        self._output = ["prediction" if model.task == "regression" else "probabilities"]
+
+    def predict(self, rows: Rows) -> np.ndarray:
+        """(n, K) class probabilities or (n,) values, as ``Model.predict_table`` computes them."""
+        feed: dict[str, np.ndarray] = {}
+        for i, (name, role) in enumerate(self._inputs):
+            values = [r[i] for r in rows]
+            if role == Role.NUMERIC:
+                feed[name] = np.array(values, dtype=np.float64).reshape(-1, 1)
+            elif role == Role.CATEGORICAL:
+                feed[name] = np.array([v if isinstance(v, str) else self._missing for v in values],
+                                      dtype=object).reshape(-1, 1)
+            else:  # datetime: ns since the epoch, NaT as the smallest int64
+                feed[name] = np.array(values, dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
+        return np.asarray(self._session.run(self._output, feed)[0], dtype=float)

@@ -1,0 +1,66 @@
+"""The service's second fast path, the exported ONNX graph: chosen when it is verified and the
+faster one, and the only one for what the numpy path cannot compile (a calibrated model)."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from mlexpert.evaluate import fit_calibrator
+from mlexpert.serve._onnxpath import OnnxPath
+from mlexpert.serve._predictor import ONNX_TOLERANCE
+from tests.conftest import TASKS
+from tests.serve.conftest import tree_table
+from tests.serve.test_fastpath import _predictor, _records
+
+
+def _calibrated(model, task):
+    """The model with a sigmoid calibrator fitted on its own training predictions (classes)."""
+    model = copy.copy(model)
+    frame = tree_table(task)
+    raw = model._raw(model._features(frame.drop(columns="y")))
+    y = np.searchsorted(np.asarray(model.classes, dtype=object).astype(str),
+                        frame["y"].astype(str).to_numpy())
+    cal = fit_calibrator("sigmoid", raw, y)
+    model._manifest = {**model._manifest, "calibration": cal.to_dict()}
+    return model
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_onnx_serves_what_the_numpy_path_cannot(tree_models, task):
+    """Calibration is not compiled to numpy; the ONNX graph holds it, and matches the Model on
+    any valid record (hypothesis)."""
+    model = tree_models[task] if task == "regression" else _calibrated(tree_models[task], task)
+    p = _predictor(model)
+    assert p.fast is not None, p.fast_note
+    if task != "regression":
+        assert isinstance(p.fast, OnnxPath), p.fast_note
+        assert p.fast_note.startswith("on: onnxruntime") and "numpy: differs from" in p.fast_note
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(records=_records(model.schema))
+    def check(records):
+        rows = p.rows([p.one.validate_python(r) for r in records])
+        got, want = p.fast.predict(rows), p.predict_frame(p.frame(rows))
+        np.testing.assert_allclose(got, want, rtol=ONNX_TOLERANCE, atol=ONNX_TOLERANCE)
+        if task != "regression":
+            assert p.labels(got) == p.labels(want)
+
+    check()
+
+
+def test_both_paths_verified_the_faster_is_named(tree_models):
+    p = _predictor(tree_models["binary"])
+    chosen = "onnxruntime" if isinstance(p.fast, OnnxPath) else "numpy"
+    assert p.fast_note.startswith(f"on: {chosen} (one row: {chosen} ")
+    assert "numpy" in p.fast_note and "onnxruntime" in p.fast_note
+
+
+def test_a_text_model_has_no_onnx_path_and_says_why(fitted):
+    """Free text is not exported: the note says so and the numpy path serves."""
+    p = _predictor(fitted["binary"])
+    assert p.fast_note.startswith("on: numpy") and "onnxruntime: not compiled" in p.fast_note
+    with pytest.raises(Exception, match="text column"):
+        OnnxPath(fitted["binary"])
