@@ -3,7 +3,7 @@ r"""The exported graph's inputs: one per feature column of the schema, typed by 
 * numeric: double, shape (n, 1), NaN for missing;
 * categorical: string, shape (n, 1), the canonical text of the value (``1.0`` and ``1`` are
   both ``"1"``), ``"\x00"`` (one NUL character) for missing: ``""`` is a value like any other;
-  unseen values are allowed;
+  unseen values are allowed (a value that is itself NUL goes in as ``"\x00\x01"``, unseen);
 * datetime: int64, shape (n, 1), nanoseconds since 1970-01-01 UTC (naive times read as UTC),
   the smallest int64 for missing: numpy's ``datetime64[ns]`` viewed as int64, NaT included.
 
@@ -16,15 +16,15 @@ import json
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlexpert.data import Role, Schema
 
 MISSING_CATEGORY = "\x00"  # a missing category (NUL: no real category collides with it, unlike "")
+UNSEEN_CATEGORY = "\x00\x01"  # what a real value equal to MISSING_CATEGORY is fed as: unseen
 INPUT_RULES = {
     "numeric": "double (n, 1); NaN for missing",
     "categorical": "string (n, 1); canonical text of the value, the NUL character '\\x00' for "
-                   "missing",
+                   "missing ('\\x00\\x01', an unseen value, for a value that is itself NUL)",
     "datetime": "int64 (n, 1); nanoseconds since 1970-01-01 UTC, -9223372036854775808 (NaT) "
                 "for missing",
 }
@@ -48,14 +48,19 @@ def onnx_inputs(frame: Any, source: Any) -> dict[str, np.ndarray]:
         if role == Role.NUMERIC:
             feed[name] = s.to_numpy(dtype=np.float64).reshape(-1, 1)
         elif role == Role.CATEGORICAL:
-            v = np.array(s.to_numpy(dtype=object), dtype=object)  # a writable copy
-            v[pd.isna(v)] = MISSING_CATEGORY  # categories are str or NaN here
-            feed[name] = v.reshape(-1, 1)
+            feed[name] = category_feed(s.to_numpy(dtype=object))
         elif role == Role.DATETIME:
             feed[name] = s.to_numpy(dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
         else:
             feed[name] = s.to_numpy(dtype=object).reshape(-1, 1)
     return feed
+
+
+def category_feed(values: Any) -> np.ndarray:
+    """Canonical categories (str, or NaN/None for missing) as a graph input of shape (n, 1):
+    missing becomes ``MISSING_CATEGORY``; a real value equal to it, ``UNSEEN_CATEGORY``."""
+    return np.array([(UNSEEN_CATEGORY if v == MISSING_CATEGORY else v) if isinstance(v, str)
+                     else MISSING_CATEGORY for v in values], dtype=object).reshape(-1, 1)
 
 
 def _schema(source: Any) -> Schema:

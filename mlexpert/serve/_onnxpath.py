@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlexpert.data import Role
+from mlexpert.export import category_feed
 from mlexpert.serve._fastpath import Rows, Unsupported
 
 
@@ -23,7 +24,7 @@ class OnnxPath:
 
     def __init__(self, model: Any):
         from mlexpert.errors import ExportError
-        from mlexpert.export import MISSING_CATEGORY, to_onnx
+        from mlexpert.export import to_onnx
 
         try:
             proto = to_onnx(model)
@@ -37,7 +38,6 @@ class OnnxPath:
         self._session = ort.InferenceSession(proto.SerializeToString(), opts,
                                              providers=["CPUExecutionProvider"])
         self._inputs = [(c.name, c.role) for c in model.schema.features]
-        self._missing = MISSING_CATEGORY
         self._output = ["prediction" if model.task == "regression" else "probabilities"]
 
     def predict(self, rows: Rows) -> np.ndarray:
@@ -48,8 +48,7 @@ class OnnxPath:
             if role == Role.NUMERIC:
                 feed[name] = np.array(values, dtype=np.float64).reshape(-1, 1)
             elif role == Role.CATEGORICAL:
-                feed[name] = np.array([v if isinstance(v, str) else self._missing for v in values],
-                                      dtype=object).reshape(-1, 1)
+                feed[name] = category_feed(values)
             else:  # datetime: ns since the epoch, NaT as the smallest int64
                 feed[name] = np.array(values, dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
         return np.asarray(self._session.run(self._output, feed)[0], dtype=float)

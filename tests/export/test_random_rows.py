@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlexpert.search._scheduler import Member
@@ -38,6 +38,7 @@ def ensemble(request):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=rows)
+@example(data=[{"x1": None, "x2": None, "color": "\x00", "size": "", "when": None}])  # NUL is a value
 def test_generated_rows_parity(ensemble, data):
     frame = pd.DataFrame(data, columns=["x1", "x2", "color", "size", "when"]).astype(object)
     frame = frame.where(pd.notna(frame), np.nan)
