@@ -121,12 +121,19 @@ def test_out_refuses_foreign_directory_and_existing_bundle(files, bundle):
     assert r.returncode == 1 and "--force" in r.stderr
 
 
+def _default_sigint() -> None:
+    """A child started from a shell's background job inherits SIGINT ignored (and Python then
+    keeps it so): give it the default, as a terminal's foreground process has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_fit_leaves_no_half_bundle(tmp_path):
     make_table("binary", n=20_000).to_csv(tmp_path / "big.csv", index=False)
     out = tmp_path / "model"
     proc = subprocess.Popen([*CLI, "fit", str(tmp_path / "big.csv"), "-t", "y", "--time-limit",
                              "60", "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=_default_sigint)
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

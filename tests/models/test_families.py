@@ -117,7 +117,10 @@ def test_ctrl_c_interrupts_catboost(tmp_path):
         "    print('finished')\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # default SIGINT in the child even when this run was started as a background job (which
+    # ignores SIGINT, and a child inherits that)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
