@@ -637,8 +637,13 @@ async def _run_batch(service: _Service, request: Any, fmt: str, out_fmt: str,
                 if fmt == "csv" and header is None:
                     header = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
                     first_line = 2
-                    names = [n.strip() for n in next(csv.reader(
-                        [header.decode("utf-8", "replace")]), [])]
+                    try:
+                        names = [n.strip() for n in next(csv.reader(
+                            [header.decode("utf-8", "replace")]), [])]
+                    except csv.Error as exc:  # e.g. a bare carriage return in a name
+                        raise Problem(400, f"the CSV header (line 1) cannot be parsed ({exc}); "
+                                      "send comma-separated column names on the first line.",
+                                      reason="malformed_csv") from None
                     missing = [c.name for c in p.features if c.name not in names]
                     if missing:
                         raise Problem(422, f"the upload lacks {len(missing)} column(s) the model "

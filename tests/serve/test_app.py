@@ -459,8 +459,9 @@ def test_batch_csv_quoted_newlines_and_crlf(fitted, tables):
     ('{"x1": 1\n', "application/x-ndjson", 400, ["line 1", "not valid JSON"]),
     ("a,b", "application/pdf", 415, ["Content-Type"]),
     ("a,b", None, 415, ["Content-Type"]),
+    ("x1,x\r2,color\n1,2,red\n", "text/csv", 400, ["header (line 1)", "cannot be parsed"]),
 ], ids=["missing-columns", "empty", "header-only", "jsonl-not-object", "jsonl-malformed",
-        "pdf", "no-content-type"])
+        "pdf", "no-content-type", "carriage-return-in-header"])
 def test_batch_bad_uploads(binary, content, ctype, status, words):
     headers = {"content-type": ctype} if ctype else {}
     r = binary.post("/predict/batch", content=content.encode(), headers=headers)
