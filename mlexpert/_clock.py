@@ -1,8 +1,11 @@
-"""Deadline: the wall-clock budget every long step checks (monotonic seconds)."""
+"""Deadline: the wall-clock budget every long step checks (monotonic seconds); and the one way
+small calls are timed (``median_seconds``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,16 @@ class Deadline:
     def sooner(self, seconds: float) -> Deadline:
         """A deadline ``seconds`` from now, or this one if it comes first."""
         return Deadline(min(self.end, time.monotonic() + seconds))
+
+
+def median_seconds(call: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``call`` after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    mid = len(times) // 2
+    return times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2

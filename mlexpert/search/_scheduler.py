@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlexpert._clock import Deadline
+from mlexpert._clock import Deadline, median_seconds
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import Metric, corrected_t_test
@@ -227,13 +227,7 @@ def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dic
 
 def _row_ms(call: Callable[[], Any]) -> float:
     """Median milliseconds of ``ROW_PROBES`` calls after one warm-up call."""
-    call()
-    times = []
-    for _ in range(ROW_PROBES):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+    return median_seconds(call, ROW_PROBES) * 1000
 
 
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:

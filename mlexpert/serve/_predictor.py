@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlexpert._clock import median_seconds
 from mlexpert.data import Role
 from mlexpert.evaluate import thresholded
 from mlexpert.serve._fastpath import FastPath, Rows, Unsupported
@@ -104,18 +106,16 @@ class Predictor:
         return ok[0][2], (f"on: {ok[0][1]} (one row: {timed}; verified against "
                           "Model.predict_table" + "".join(f"; {p}" for p in problems) + ")")
 
+    @cached_property
+    def _probes(self) -> tuple[list[list[Any]], np.ndarray]:
+        """Probe rows and the Model's own predictions for them (computed once per model)."""
+        rows = self._probe_rows()
+        return rows, self.predict_frame(self.frame(rows))
+
     def _row_seconds(self, path: Any) -> float:
         """Median seconds of one single-row prediction (after a warm-up)."""
-        import time
-
-        row = self._probe_rows()[:1]
-        path.predict(row)
-        times = []
-        for _ in range(ROW_PROBES):
-            t0 = time.perf_counter()
-            path.predict(row)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times))
+        row = self._probes[0][:1]
+        return median_seconds(lambda: path.predict(row), ROW_PROBES)
 
     # -- rows ------------------------------------------------------------------------------
     def rows(self, records: list[Any]) -> list[list[Any]]:
@@ -185,8 +185,7 @@ class Predictor:
     def _verify(self, fast: Any, tolerance: float = VERIFY_TOLERANCE) -> str:
         """'' when a fast path matches Model.predict_table on probe rows (one by one and all
         together, within ``tolerance``, the same labels), else the problem."""
-        probes = self._probe_rows()
-        want = self.predict_frame(self.frame(probes))
+        probes, want = self._probes
         got = np.concatenate([fast.predict(probes[i:i + 1]) for i in range(len(probes))])
         both = fast.predict(probes)
         err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
