@@ -19,8 +19,8 @@ METHODS = ("isotonic", "sigmoid")
 MIN_GAIN = 1e-3  # relative log-loss gain a calibrator must bring to be applied
 CALIBRATION_FOLDS = 5
 CHOICE_ROWS = 20_000  # rows the method choice is cross-fitted on (a stratified sample beyond)
-SECONDS_PER_CELL = 1e-5  # per row and class: rough cost of calibrating out of fold (2x margin
-# over 3e-6 measured on a busy 2-core machine); skipped when the budget lacks it
+SECONDS_PER_CELL = 1e-5  # per row and class: rough cost of calibrating out of fold (about 3x the
+# 3e-6 s measured on a busy 2-core machine); skipped when the budget lacks it
 
 
 @dataclass
