@@ -61,7 +61,11 @@ PRESETS: dict[str, Preset] = {
 }
 MIN_CANDIDATE_SECONDS = 0.5
 REFIT_MARGIN = 1.5
-ENSEMBLE_POOL = 12  # the best candidates offered to ensemble selection
+ENSEMBLE_POOL = 12  # the best candidates offered to ensemble selection...
+# ...at most this many of one family: hundreds of near-identical trials of the winning family
+# otherwise fill the pool, the ensemble loses its diversity and a long budget ships one tuned
+# trial chosen on noise (telco at 300 s: 12 LightGBM trials, worse on test than 60 s's mix)
+POOL_PER_FAMILY = 3
 SIGNIFICANCE = 0.10  # one-sided p-value under which the ensemble's gain counts as real
 CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times faster
 # ...and "as good" only when, besides no significant difference, its out-of-fold score is within
@@ -447,7 +451,7 @@ def _select(search: _Search, usable: list[Candidate],
     if preset.single_model:
         chosen = [(ranked[0], 1.0)]
     else:
-        pool = ranked[:ENSEMBLE_POOL]
+        pool = ensemble_pool(ranked)
         weights = greedy_ensemble([c.oof[search.mask] for c in pool], search.y_eval, metric,
                                   search.w_eval, rounds=preset.ensemble_rounds,
                                   deadline=None if search.by_budget else spec.deadline)
@@ -480,6 +484,18 @@ def _select(search: _Search, usable: list[Candidate],
                 f"significantly better (paired corrected t-test p={p:.2f}) and {cand.name} "
                 f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster."]
     return chosen, notes
+
+
+def ensemble_pool(ranked: list[Candidate]) -> list[Candidate]:
+    """The candidates offered to ensemble selection, best first: the ``POOL_PER_FAMILY`` best of
+    each family, at most ``ENSEMBLE_POOL`` in all."""
+    per_family: dict[str, int] = {}
+    pool = []
+    for cand in ranked:
+        if per_family.get(cand.family, 0) < POOL_PER_FAMILY:
+            per_family[cand.family] = per_family.get(cand.family, 0) + 1
+            pool.append(cand)
+    return pool[:ENSEMBLE_POOL]
 
 
 def _within_latency(search: _Search, chosen: list[tuple[Candidate, float]],

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from mlexpert.models import FAMILIES
-from mlexpert.search._scheduler import MIN_CANDIDATE_SECONDS, Candidate, _Search
+from mlexpert.search._scheduler import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY, Candidate, _Search
 
-KEEP_TUNED = 8  # tuned candidates whose fold models are kept for the ensemble
 STARTUP_TRIALS = 5  # random trials before TPE models the space (portfolio seeds count)
 
 
@@ -142,13 +141,15 @@ def _time_for_a_trial(search: _Search, family: str) -> bool:
 
 
 def _keep_best_tuned(search: _Search) -> None:
-    """Free the fold models of tuned candidates beyond the ``KEEP_TUNED`` best: memory stays
-    bounded however many trials run."""
-    tuned = [c for c in search.candidates if c.usable and c.trial is not None]
-    if len(tuned) <= KEEP_TUNED:
-        return
+    """Free the fold models of tuned candidates that can no longer enter the ensemble pool (not
+    among the ``POOL_PER_FAMILY`` best of their family): memory stays bounded however many
+    trials run."""
     sign = -1.0 if search.spec.metric.greater_is_better else 1.0
-    tuned.sort(key=lambda c: sign * c.score)
-    for cand in tuned[KEEP_TUNED:]:
-        cand.fold_fits, cand.oof = [], None
-        cand.note = f"left out of the ensemble: {KEEP_TUNED} tuned trials scored better"
+    ranked = sorted((c for c in search.candidates if c.usable), key=lambda c: sign * c.score)
+    seen: dict[str, int] = {}
+    for cand in ranked:
+        seen[cand.family] = seen.get(cand.family, 0) + 1
+        if cand.trial is not None and seen[cand.family] > POOL_PER_FAMILY:
+            cand.fold_fits, cand.oof = [], None
+            cand.note = (f"left out of the ensemble: {POOL_PER_FAMILY} candidates of "
+                         f"{cand.family} scored better")
