@@ -71,6 +71,37 @@ def test_tuning_runs_the_trials_asked_for_on_the_best_families():
     assert all(len(c.fold_scores) == 3 and c.predict_ms > 0 for c in ok)
 
 
+def test_the_ensemble_pool_keeps_every_family_in_reach():
+    """Many near-identical trials of the winning family must not crowd the others out."""
+    def cand(name, family, score):
+        c = _scheduler.Candidate(name, family, {})
+        c.score, c.status, c.oof = score, "ok", np.zeros(3)
+        return c
+
+    ranked = [cand(f"lgbm_t{i}", "lightgbm", 0.9 - i * 1e-4) for i in range(20)]
+    ranked += [cand("catboost", "catboost", 0.85), cand("linear", "linear", 0.8)]
+    pool = _scheduler.ensemble_pool(ranked)
+    families = [c.family for c in pool]
+    assert families.count("lightgbm") == _scheduler.POOL_PER_FAMILY
+    assert {"catboost", "linear"} <= set(families)
+    assert pool == sorted(pool, key=lambda c: -c.score)  # still best first
+    assert len(_scheduler.ensemble_pool(ranked * 10)) <= _scheduler.ENSEMBLE_POOL
+
+
+def test_tuned_trials_beyond_the_pool_free_their_fold_models():
+    X, y, schema = _data()
+    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=14))
+    tuned = [c for c in result.candidates if c.trial is not None and c.status == "ok"]
+    freed = [c for c in tuned if c.oof is None]
+    assert freed and all("scored better" in c.note for c in freed)
+    for family in {c.family for c in tuned}:  # a kept trial is among its family's best 3
+        scores = sorted((c.score for c in result.candidates if c.family == family and c.score),
+                        reverse=True)
+        kept = [c for c in tuned if c.family == family and c.oof is not None]
+        assert all(c.score >= scores[min(len(scores), _scheduler.POOL_PER_FAMILY) - 1]
+                   for c in kept)
+
+
 def test_tuning_uses_the_time_left_when_no_trial_count_is_given():
     X, y, schema = _data()
     start = __import__("time").monotonic()
