@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import threading
 import uuid
 import warnings
 from datetime import datetime, timezone
@@ -43,6 +44,8 @@ SUPPORTED_VERSIONS = (1,)
 MANIFEST = "manifest.json"
 MEMBERS = "members.joblib"
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
+SMALL_BATCH = 64  # rows up to which predict may take the compiled path (runtime.FAST_MAX_ROWS)
+HOT_CALLS = 3  # small-batch calls before the compiled path is built (a one-off call never pays)
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -110,6 +113,17 @@ class Model:
         self.task: str = target["task"]
         self.classes: list[Any] | None = target.get("classes")
         self.metric: str = manifest["metric"]
+        self._small_calls = 0
+        self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
+        self._compile_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session) and
+        state = dict(self.__dict__)  # the lock do not pickle; a copy rebuilds them on use
+        state.update(_small_calls=0, _compiled=None, _compile_lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _compile_lock=threading.Lock())
 
     # -- what a user reads -------------------------------------------------------------------
     @property
@@ -143,17 +157,58 @@ class Model:
                 f"{m.get('value', float('nan')):.4f}, members={[x.name for x in self._members]})")
 
     # -- prediction -------------------------------------------------------------------------
-    def _features(self, data: Any, source: str | None = None) -> pd.DataFrame:
+    def _read(self, data: Any, source: str) -> pd.DataFrame:
         frame = read_table(data)
-        source = source or describe_source(data)
         if len(frame) == 0:
             raise DataError(f"{source} has no rows to predict.")
         extra = [c for c in self.schema.extra_columns(frame) if c != self.target]
         if extra:
             warnings.warn(f"ignored {len(extra)} column(s) the model does not use: "
                           f"{', '.join(map(repr, extra[:8]))}" + (" ..." if len(extra) > 8 else ""),
-                          ExtraColumnsWarning, stacklevel=3)
-        return self.schema.prepare(frame, source)
+                          ExtraColumnsWarning, stacklevel=4)
+        return frame
+
+    def _features(self, data: Any, source: str | None = None) -> pd.DataFrame:
+        source = source or describe_source(data)
+        return self.schema.prepare(self._read(data, source), source)
+
+    def _predict_raw(self, data: Any, source: str | None = None, *,
+                     compiled: bool = True) -> tuple[np.ndarray, pd.Index]:
+        """(raw prediction, the input's index): small batches through the compiled path once
+        it is built and verified (``compiled_path``), everything else through the members."""
+        source = source or describe_source(data)
+        frame = self._read(data, source)
+        if compiled and len(frame) <= SMALL_BATCH:
+            path = self._hot_path()
+            if path is not None:
+                rows = list(zip(*self.schema.prepare_arrays(frame, source)))
+                return path.predict(rows), frame.index
+        X = self.schema.prepare(frame, source)
+        return self._raw(X), X.index
+
+    def _hot_path(self) -> Any:
+        """The compiled path once ``HOT_CALLS`` small batches were predicted, else None."""
+        key = (id(self._manifest), id(self._members))  # a copy given other members rebuilds
+        compiled = self._compiled
+        if compiled is not None and compiled[0] == key:
+            return compiled[1]
+        self._small_calls += 1
+        if self._small_calls < HOT_CALLS:
+            return None
+        with self._compile_lock:
+            if self._compiled is None or self._compiled[0] != key:
+                from mlexpert.runtime import compile_model  # a layer above: imported on use
+
+                path, note = compile_model(self)
+                self._compiled = (key, path, note)
+        return self._compiled[1]
+
+    @property
+    def compiled_path(self) -> str:
+        """How small batches (≤ 64 rows) are predicted: after a few such calls the Model builds
+        the faster of a numpy path and its ONNX graph that agrees with its own path on probe
+        rows (within 1e-6 / 1e-5, same labels); what was decided, or 'not built yet'."""
+        return "not built yet" if self._compiled is None else self._compiled[2]
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         cache: dict[int, Any] = {}
@@ -183,26 +238,23 @@ class Model:
 
     def predict(self, data: Any) -> pd.Series:
         """Labels (classification) or values (regression), one per input row, input's index."""
-        X = self._features(data)
-        return self._labels(self._raw(X), X.index)
+        return self._labels(*self._predict_raw(data))
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities: one column per class label, rows sum to 1 (classification only)."""
         if self.task == "regression":
             raise DataError("predict_proba is for classification; this model does regression. "
                             "Use predict.")
-        X = self._features(data)
-        return self._proba(self._raw(X), X.index)
+        return self._proba(*self._predict_raw(data))
 
     def predict_table(self, data: Any, *, source: str | None = None) -> pd.DataFrame:
         """Batch scoring in one pass: the prediction column (named after the target) and, for
         classification, one ``proba_<class>`` column per class. ``source`` names the data in
         error messages (e.g. the file a DataFrame was read from)."""
-        X = self._features(data, source)
-        raw = self._raw(X)
-        out = self._labels(raw, X.index).to_frame()
+        raw, index = self._predict_raw(data, source)
+        out = self._labels(raw, index).to_frame()
         if self.task != "regression":
-            proba = self._proba(raw, X.index)
+            proba = self._proba(raw, index)
             proba.columns = [f"proba_{c}" for c in proba.columns]
             out = pd.concat([out, proba], axis=1)
         return out

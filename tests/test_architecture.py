@@ -14,6 +14,7 @@ LAYERS = [
     {"explain"},
     {"bundle"},
     {"export"},
+    {"runtime"},
     {"distributed"},
     {"report"},
     {"monitor"},
@@ -24,8 +25,8 @@ LAYERS = [
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 # The only upward imports allowed, each inside a function (imported on use, never at module
 # load): Model.to_onnx and Model.distill are methods of the bundle's Model, but their work lives
-# in the layer above it.
-LAZY_UPWARD = {("bundle", "export")}
+# in the layer above it; so does the compiled path Model.predict takes for small batches.
+LAZY_UPWARD = {("bundle", "export"), ("bundle", "runtime")}
 
 
 def _unit(path: Path) -> str:

@@ -97,9 +97,19 @@ def _to_numeric(values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values.dtype):
         values = values.astype(float)
     out = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(_finite_float32_range(out), index=values.index, name=values.name)
+
+
+def _finite_float32_range(out: np.ndarray) -> np.ndarray:
+    """inf as missing, magnitudes clipped to float32's largest finite value (a new array)."""
     out = np.where(np.isinf(out), np.nan, out)  # numpy: pandas' replace/clip cost ms per call
     np.clip(out, -FLOAT32_MAX, FLOAT32_MAX, out=out)
-    return pd.Series(out, index=values.index, name=values.name)
+    return out
+
+
+def _to_text(values: pd.Series) -> pd.Series:
+    """Text as strings, missing as the empty string."""
+    return values.astype(object).where(values.notna(), "").astype(str).astype(object)
 
 
 def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
@@ -282,7 +292,33 @@ class Schema:
             elif c.role == Role.DATETIME:
                 out[c.name] = _to_datetime(s, c.datetime_format)
             else:
-                out[c.name] = s.astype(object).where(s.notna(), "").astype(str).astype(object)
+                out[c.name] = _to_text(s)
+        return out
+
+    def prepare_arrays(self, frame: pd.DataFrame, source: str = "the data") -> list[np.ndarray]:
+        """``prepare`` as one numpy array per feature, in schema order: the same values without
+        building a Series per column (~40 µs each), for the compiled one-row path of ``Model``."""
+        feats = self.features
+        missing = [c.name for c in feats if c.name not in frame.columns]
+        if missing:
+            raise missing_features(missing, source)
+        out = []
+        for c in feats:
+            s = frame[c.name]
+            if c.role == Role.NUMERIC:
+                dtype = s.dtype
+                if isinstance(dtype, np.dtype) and dtype.kind in "fiub":  # plain numpy numbers
+                    out.append(_finite_float32_range(s.to_numpy(dtype="float64")))
+                else:
+                    out.append(_to_numeric(s).to_numpy())
+            elif c.role == Role.CATEGORICAL:
+                values = np.empty(len(s), dtype=object)
+                values[:] = [category_value(v) for v in s.to_numpy(dtype=object)]
+                out.append(values)
+            elif c.role == Role.DATETIME:
+                out.append(_to_datetime(s, c.datetime_format).to_numpy())
+            else:
+                out.append(_to_text(s).to_numpy())
         return out
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
+from mlexpert.bundle import HOT_CALLS
 from mlexpert.data import Role, category_text, describe_source, read_table
 from mlexpert.errors import DataError, bad_option
 from mlexpert.evaluate import get_metric, resample_counts, score_all
@@ -283,8 +284,9 @@ def _speed_gained(teacher: Any, student: Any, row: pd.DataFrame, seed: int) -> d
     """Median single-row predict latency of each (interleaved calls, after a warm-up) and
     their ratio, with a bootstrap interval over the calls."""
     times = {"teacher": [], "student": []}
-    for model in (teacher, student):
-        model.predict(row)
+    for model in (teacher, student):  # warm up: one row then takes the compiled path
+        for _ in range(HOT_CALLS):
+            model.predict(row)
     for _ in range(TIMED_CALLS):
         for name, model in (("teacher", teacher), ("student", student)):
             t0 = time.perf_counter()

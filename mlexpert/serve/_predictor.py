@@ -13,17 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlexpert._clock import median_seconds
 from mlexpert.data import Role
 from mlexpert.evaluate import thresholded
-from mlexpert.serve._fastpath import FastPath, Rows, Unsupported
+from mlexpert.runtime import (FAST_MAX_ROWS, VERIFY_TOLERANCE, FastPath, Rows, fastest,
+                              probe_rows, reference, rows_frame, verify)
 from mlexpert.serve._records import build_record_model, example_record
 
 log = logging.getLogger("mlexpert.serve")
-FAST_MAX_ROWS = 64  # above this, pandas' column-wise work beats the per-row fast path
-VERIFY_TOLERANCE = 1e-6
-ONNX_TOLERANCE = 1e-5  # the export's parity promise (XGBoost sums its trees in float32)
-ROW_PROBES = 30  # single-row calls timed per fast path when choosing between them
 
 
 @dataclass
@@ -78,44 +74,21 @@ class Predictor:
         self.fast, self.fast_note = self._fastest(m)
 
     def _fastest(self, model: Any) -> tuple[Any, str]:
-        """The faster of the numpy fast path and the ONNX graph among those that match
-        ``Model.predict_table`` on probe rows (timed on one row), and what was decided."""
-        from mlexpert.serve._onnxpath import OnnxPath
-
-        ok, problems = [], []
-        for name, build, tolerance in (("numpy", FastPath, VERIFY_TOLERANCE),
-                                       ("onnxruntime", OnnxPath, ONNX_TOLERANCE)):
-            try:
-                path = build(model)
-                problem = self._verify(path, tolerance)
-            except Unsupported as exc:
-                path, problem = None, f"not compiled ({exc})"
-            except Exception as exc:  # noqa: BLE001 - any failure only disables that path
-                path, problem = None, f"failed to compile ({type(exc).__name__}: {exc})"
-            if problem:
-                problems.append(f"{name}: {problem}")
-            else:
-                ok.append((self._row_seconds(path), name, path))
-        if not ok:
-            note = "; ".join(problems)
+        """The faster verified compiled path (``runtime.fastest``) on this service's probe rows."""
+        probes, want = self._probes
+        path, note = fastest(model, probes, want)
+        if path is None:
             log.warning("fast path off for %s: %s; predicting through the Model",
                         self.identity.name, note)
-            return None, note
-        ok.sort(key=lambda t: t[0])
-        timed = ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
-        return ok[0][2], (f"on: {ok[0][1]} (one row: {timed}; verified against "
-                          "Model.predict_table" + "".join(f"; {p}" for p in problems) + ")")
+        return path, note
 
     @cached_property
     def _probes(self) -> tuple[list[list[Any]], np.ndarray]:
-        """Probe rows and the Model's own predictions for them (computed once per model)."""
-        rows = self._probe_rows()
-        return rows, self.predict_frame(self.frame(rows))
-
-    def _row_seconds(self, path: Any) -> float:
-        """Median seconds of one single-row prediction (after a warm-up)."""
-        row = self._probes[0][:1]
-        return median_seconds(lambda: path.predict(row), ROW_PROBES)
+        """Probe rows (the example record, then perturbed copies) and the Model's own answers
+        for them (computed once per model)."""
+        rows = probe_rows(self.model.schema,
+                          self.rows([self.one.validate_python(self.example)]))
+        return rows, reference(self.model, rows)
 
     # -- rows ------------------------------------------------------------------------------
     def rows(self, records: list[Any]) -> list[list[Any]]:
@@ -147,16 +120,7 @@ class Predictor:
 
     def frame(self, rows: Rows) -> pd.DataFrame:
         """Canonical rows as the DataFrame ``Schema.prepare`` expects."""
-        cols: dict[str, Any] = {}
-        for i, c in enumerate(self.features):
-            values = [r[i] for r in rows]
-            if c.role == Role.NUMERIC:
-                cols[c.name] = np.array(values, dtype=float)
-            elif c.role == Role.DATETIME:
-                cols[c.name] = np.array(values, dtype="datetime64[ns]")
-            else:
-                cols[c.name] = pd.Series(values, dtype=object)
-        return pd.DataFrame(cols)
+        return rows_frame(self.model.schema, rows)
 
     # -- prediction ------------------------------------------------------------------------
     def predict_rows(self, rows: Rows) -> np.ndarray:
@@ -183,41 +147,6 @@ class Predictor:
         return [self.classes[i] for i in thresholded(raw, self.threshold).argmax(axis=1)]
 
     def _verify(self, fast: Any, tolerance: float = VERIFY_TOLERANCE) -> str:
-        """'' when a fast path matches Model.predict_table on probe rows (one by one and all
-        together, within ``tolerance``, the same labels), else the problem."""
+        """'' when a compiled path matches the Model on the probe rows, else the problem."""
         probes, want = self._probes
-        got = np.concatenate([fast.predict(probes[i:i + 1]) for i in range(len(probes))])
-        both = fast.predict(probes)
-        err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
-        if not np.isfinite(err) or err > tolerance:
-            return f"differs from the Model by {err:.3g} on probe rows"
-        if self.task != "regression" and self.labels(got) != self.labels(want):
-            return "labels differ from the Model's on probe rows"
-        return ""
-
-    def _probe_rows(self) -> list[list[Any]]:
-        """The example record, then rows with each value missing, unseen or at a quantile."""
-        base = self.rows([self.one.validate_python(self.example)])[0]
-        rng = np.random.default_rng(0)
-        out = [base]
-        for _ in range(24):
-            row = list(base)
-            for i, c in enumerate(self.features):
-                u = rng.random()
-                if u < 0.2:
-                    row[i] = {Role.NUMERIC: np.nan, Role.CATEGORICAL: np.nan,
-                              Role.DATETIME: np.datetime64("NaT", "ns"), Role.TEXT: ""}[c.role]
-                elif c.role == Role.NUMERIC:
-                    st = c.stats or {}
-                    lo, hi = st.get("q01"), st.get("q99")
-                    if lo is not None and hi is not None:
-                        row[i] = float(rng.uniform(lo, hi))
-                elif c.role == Role.CATEGORICAL:
-                    cats = c.categories or ["x"]
-                    row[i] = str(rng.choice(cats)) if u < 0.8 else "\x01unseen"
-                elif c.role == Role.DATETIME and row[i] == row[i]:
-                    row[i] = row[i] + np.timedelta64(int(rng.integers(0, 900)), "D")
-                elif c.role == Role.TEXT:
-                    row[i] = "good bad fine" if u < 0.6 else "zzz unseen words"
-            out.append(row)
-        return out
+        return verify(self.model, fast, probes, want, tolerance)

@@ -90,3 +90,52 @@ def test_prepare_is_order_and_extra_insensitive(order, extra):
     if extra:
         new["zz"] = 1
     pd.testing.assert_frame_equal(schema.prepare(new), schema.prepare(train))
+
+
+def _same(a, b) -> bool:
+    """Equal values, missing equal to missing (NaN, NaT), types as numpy sees them."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "fM" or b.dtype.kind in "fM":
+        return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    return a.dtype == b.dtype and all(x == y or (x != x and y != y) for x, y in zip(a, b))
+
+
+TRAIN = pd.DataFrame({"n": RNG.normal(size=60), "c": RNG.choice(["a", "b", "1"], 60),
+                      "d": pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d"),
+                      "t": [" ".join(RNG.choice(list("abcdefghij"), 6)) + f" {i}" for i in range(60)]})
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_prepare_arrays_gives_what_prepare_gives(data):
+    """The compiled one-row path's validator equals ``prepare`` on any input it may meet."""
+    schema = infer_schema(TRAIN)
+    assert [c.role for c in schema.features] == [Role.NUMERIC, Role.CATEGORICAL, Role.DATETIME,
+                                                 Role.TEXT]
+    n = data.draw(st.integers(1, 6))
+    any_cell = st.one_of(st.none(), numbers, st.text(max_size=5), st.booleans())
+    n_col = data.draw(st.sampled_from(["float", "int", "bool", "object"]))
+    n_values = {"float": st.floats(allow_nan=True, allow_infinity=True),
+                "int": st.integers(-10**12, 10**12), "bool": st.booleans(),
+                "object": any_cell}[n_col]
+    frame = pd.DataFrame({
+        "n": pd.Series(data.draw(st.lists(n_values, min_size=n, max_size=n)),
+                       dtype=object if n_col == "object" else n_col),
+        "c": pd.Series(data.draw(st.lists(any_cell, min_size=n, max_size=n)), dtype=object),
+        "d": pd.Series(data.draw(st.lists(st.one_of(st.none(), st.sampled_from(
+            ["2021-03-04", "not a date", "9999-01-01", "2020-02-30"])), min_size=n, max_size=n)),
+            dtype=object),
+        "t": pd.Series(data.draw(st.lists(st.one_of(st.none(), st.text(max_size=8), numbers),
+                                          min_size=n, max_size=n)), dtype=object)})
+    want = schema.prepare(frame)
+    got = schema.prepare_arrays(frame)
+    assert len(got) == len(schema.features)
+    for c, values in zip(schema.features, got, strict=True):
+        assert _same(values, want[c.name].to_numpy()), (c.name, values, want[c.name].to_numpy())
+
+
+def test_prepare_arrays_names_the_missing_column():
+    schema = infer_schema(TRAIN)
+    with pytest.raises(SchemaError, match="'d'"):
+        schema.prepare_arrays(TRAIN.drop(columns=["d"]), "rows.csv")

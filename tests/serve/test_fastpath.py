@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlexpert.data import Role
-from mlexpert.serve._fastpath import FastPath
+from mlexpert.runtime._numpy import FastPath
 from mlexpert.serve._predictor import Predictor, model_identity
 from tests.conftest import TASKS
 

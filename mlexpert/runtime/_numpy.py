@@ -4,9 +4,9 @@
 per-call validation (docs: /work/shared/STACK.md); the model itself takes ~50 µs. This module
 turns each fitted preprocessing step into plain numpy on canonical rows and calls LightGBM's
 booster single-threaded (``num_threads=1``: no OpenMP start-up per row). It knows the steps
-``features/`` builds; anything else raises ``Unsupported`` and the service uses the Model. The
-service checks the compiled path against ``Model.predict_table`` on probe rows before using it
-(``verify``), so a change in the features layer makes it fall back, never answer differently.
+``features/`` builds; anything else raises ``Unsupported`` and the caller uses the Model. The
+compiled path is checked against the Model's own path on probe rows before use (``_choose``), so
+a change in the features layer makes it fall back, never answer differently.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ Block = Callable[[Rows], Any]  # rows -> (n, k) float ndarray or a scipy sparse 
 
 
 class Unsupported(Exception):
-    """A step this module cannot compile; the service then predicts through the Model."""
+    """A step this module cannot compile; the caller then predicts through the Model."""
 
 
 def _numbers(rows: Rows, idx: list[int]) -> np.ndarray:
@@ -256,36 +256,65 @@ def compile_transformer(ct: Any, schema: Schema) -> Block:
     return run
 
 
+def _all_classes(p: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) probabilities from an estimator's (n, len(classes)) ones: a class absent from its
+    training fold gets 0, as ``Fitted.predict`` does."""
+    if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
+        return p
+    full = np.zeros((p.shape[0], k))
+    full[:, classes] = p
+    return full
+
+
+def _catboost_rows(categorical: list[int]) -> Callable[[Any], list[list[Any]]]:
+    """The float matrix as CatBoost's input in plain lists, categorical codes as ints (missing
+    -1), as ``models._CatBoostInput`` builds its DataFrame: ~1 ms less per call for one row."""
+    cats = list(categorical)
+
+    def run(X: Any) -> list[list[Any]]:
+        rows = np.asarray(X, dtype=float).tolist()
+        for r in rows:
+            for i in cats:
+                v = r[i]
+                r[i] = -1 if v != v else int(v)
+        return rows
+
+    return run
+
+
 def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
-    """LightGBM through its booster on one thread; any other family through ``Fitted.predict``."""
+    """LightGBM through its booster on one thread, CatBoost on plain lists, linear models as
+    products; any other family through ``Fitted.predict``."""
     est = fitted.estimator
-    if fitted.extra.get("adapter") is None and type(est).__name__ in ("LGBMClassifier",
-                                                                      "LGBMRegressor"):
+    name = type(est).__name__
+    adapter = fitted.extra.get("adapter")
+    k = fitted.n_classes
+    if adapter is None and name in ("LGBMClassifier", "LGBMRegressor"):
         booster = est.booster_
         if fitted.task == "regression":
             return lambda X: np.asarray(booster.predict(X, num_threads=1), dtype=float)
         classes = np.asarray(est.classes_).astype(int)
-        k = fitted.n_classes
 
         def proba(X: Any) -> np.ndarray:
             p = np.asarray(booster.predict(X, num_threads=1), dtype=float)
             if p.ndim == 1:
                 p = np.column_stack([1.0 - p, p])
-            if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
-                return p
-            full = np.zeros((p.shape[0], k))
-            full[:, classes] = p
-            return full
+            return _all_classes(p, classes, k)
 
         return proba
-    name = type(est).__name__
-    if fitted.extra.get("adapter") is None and name == "Ridge" and np.ndim(est.coef_) == 1:
+    if name in ("CatBoostClassifier", "CatBoostRegressor") and hasattr(adapter, "categorical"):
+        rows_of = _catboost_rows(adapter.categorical)
+        if fitted.task == "regression":
+            return lambda X: np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
+        cb_classes = np.asarray(est.classes_).astype(int)
+        return lambda X: _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
+                                                 dtype=float), cb_classes, k)
+    if adapter is None and name == "Ridge" and np.ndim(est.coef_) == 1:
         coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
         return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept
-    if fitted.extra.get("adapter") is None and name == "LogisticRegression":
+    if adapter is None and name == "LogisticRegression":
         coef, intercept = np.asarray(est.coef_, dtype=float), np.asarray(est.intercept_, dtype=float)
         classes = np.asarray(est.classes_).astype(int)
-        k = fitted.n_classes
 
         def logistic(X: Any) -> np.ndarray:
             z = np.asarray(X @ coef.T, dtype=float) + intercept
@@ -296,11 +325,7 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
                 z = z - z.max(axis=1, keepdims=True)
                 e = np.exp(z)
                 p = e / e.sum(axis=1, keepdims=True)
-            if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
-                return p
-            full = np.zeros((p.shape[0], k))
-            full[:, classes] = p
-            return full
+            return _all_classes(p, classes, k)
 
         return logistic
     return fitted.predict

@@ -1,10 +1,10 @@
 """The model's exported ONNX graph on onnxruntime, fed from canonical rows: the second fast path.
 
-The numpy fast path (``_fastpath``) compiles preprocessing and LightGBM / linear models; other
-families go through their Python predict, and calibration is not compiled, so ensembles and
-calibrated models fall back to the Model (milliseconds per row). The ONNX graph holds the whole
-pipeline, calibrator included (``mlexpert.export``), and onnxruntime runs it in tens of µs.
-The Predictor builds both, checks each against ``Model.predict_table`` and keeps the faster.
+The numpy fast path (``_numpy``) compiles preprocessing and LightGBM / linear models; other
+families go through their Python predict, and calibration is not compiled, so calibrated models
+fall back to the Model (milliseconds per row). The ONNX graph holds the whole pipeline,
+calibrator included (``mlexpert.export``), and onnxruntime runs it in tens of µs.
+``_choose`` builds both, checks each against the Model's own path and keeps the faster.
 onnxruntime runs on one thread: requests are one to a few rows, and a second OpenMP pool next to
 LightGBM's slows both (docs: /work/shared/STACK.md).
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from mlexpert.data import Role
 from mlexpert.export import category_feed
-from mlexpert.serve._fastpath import Rows, Unsupported
+from mlexpert.runtime._numpy import Rows, Unsupported
 
 
 class OnnxPath:

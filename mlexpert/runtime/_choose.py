@@ -1,0 +1,145 @@
+"""Choose a compiled prediction path by measuring: build each, check it against the Model's own
+path on probe rows, time the survivors on one row, keep the fastest.
+
+Both ``Model.predict`` (after a few small calls) and the service use this, so a bundle answers
+one row the same way in process and over HTTP.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlexpert._clock import median_seconds
+from mlexpert.data import Role, Schema
+from mlexpert.evaluate import thresholded
+from mlexpert.runtime._numpy import FastPath, Rows, Unsupported
+
+log = logging.getLogger("mlexpert.runtime")
+FAST_MAX_ROWS = 64  # above this, pandas' column-wise work beats the per-row compiled paths
+VERIFY_TOLERANCE = 1e-6
+ONNX_TOLERANCE = 1e-5  # the export's parity promise (XGBoost sums its trees in float32)
+ROW_PROBES = 30  # single-row calls timed per path when choosing between them
+PERTURBED_PROBES = 24  # probe rows with values missing, unseen or at a quantile
+
+
+def rows_frame(schema: Schema, rows: Rows) -> pd.DataFrame:
+    """Canonical rows (one value per feature, schema order) as the DataFrame ``prepare`` takes."""
+    cols: dict[str, Any] = {}
+    for i, c in enumerate(schema.features):
+        values = [r[i] for r in rows]
+        if c.role == Role.NUMERIC:
+            cols[c.name] = np.array(values, dtype=float)
+        elif c.role == Role.DATETIME:
+            cols[c.name] = np.array(values, dtype="datetime64[ns]")
+        else:
+            cols[c.name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(cols)
+
+
+def probe_rows(schema: Schema, base: list[Rows]) -> list[list[Any]]:
+    """``base`` rows, then rows derived from the first with each value missing, unseen or at a
+    random quantile (seeded): what a compiled path must get right besides typical rows."""
+    rng = np.random.default_rng(0)
+    out = [list(r) for r in base]
+    for _ in range(PERTURBED_PROBES):
+        row = list(base[0])
+        for i, c in enumerate(schema.features):
+            u = rng.random()
+            if u < 0.2:
+                row[i] = {Role.NUMERIC: np.nan, Role.CATEGORICAL: np.nan,
+                          Role.DATETIME: np.datetime64("NaT", "ns"), Role.TEXT: ""}[c.role]
+            elif c.role == Role.NUMERIC:
+                st = c.stats or {}
+                lo, hi = st.get("q01"), st.get("q99")
+                if lo is not None and hi is not None:
+                    row[i] = float(rng.uniform(lo, hi))
+            elif c.role == Role.CATEGORICAL:
+                cats = c.categories or ["x"]
+                row[i] = str(rng.choice(cats)) if u < 0.8 else "\x01unseen"
+            elif c.role == Role.DATETIME and row[i] == row[i]:
+                row[i] = row[i] + np.timedelta64(int(rng.integers(0, 900)), "D")
+            elif c.role == Role.TEXT:
+                row[i] = "good bad fine" if u < 0.6 else "zzz unseen words"
+        out.append(row)
+    return out
+
+
+def reference(model: Any, rows: Rows) -> np.ndarray:
+    """The Model's own answer for canonical rows through pandas and the fitted steps (never a
+    compiled path): (n, K) probabilities summing to 1, or (n,) values."""
+    raw = model._raw(model.schema.prepare(rows_frame(model.schema, rows)))
+    return raw if model.task == "regression" else raw / raw.sum(axis=1, keepdims=True)
+
+
+def verify(model: Any, path: Any, probes: Rows, want: np.ndarray, tolerance: float) -> str:
+    """'' when ``path`` matches ``want`` on ``probes`` (one by one and all together, within
+    ``tolerance``, the same labels), else the problem."""
+    got = np.concatenate([path.predict(probes[i:i + 1]) for i in range(len(probes))])
+    both = path.predict(probes)
+    err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
+    if not np.isfinite(err) or err > tolerance:
+        return f"differs from the Model by {err:.3g} on probe rows"
+    if model.task != "regression":
+        label = lambda p: thresholded(p, model.threshold).argmax(axis=1)  # noqa: E731
+        if not np.array_equal(label(got), label(want)):
+            return "labels differ from the Model's on probe rows"
+    return ""
+
+
+def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[Any, str]:
+    """The faster of the numpy path and the ONNX graph among those that match the Model on
+    ``probes`` (timed on one row), or None; and what was decided, in words."""
+    from mlexpert.runtime._onnx import OnnxPath
+
+    want = reference(model, probes) if want is None else want
+    ok, problems = [], []
+    for name, build, tolerance in (("numpy", FastPath, VERIFY_TOLERANCE),
+                                   ("onnxruntime", OnnxPath, ONNX_TOLERANCE)):
+        try:
+            path = build(model)
+            problem = verify(model, path, probes, want, tolerance)
+        except Unsupported as exc:
+            path, problem = None, f"not compiled ({exc})"
+        except Exception as exc:  # noqa: BLE001 - any failure only disables that path
+            path, problem = None, f"failed to compile ({type(exc).__name__}: {exc})"
+        if problem:
+            problems.append(f"{name}: {problem}")
+        else:
+            row = probes[:1]
+            ok.append((median_seconds(lambda p=path: p.predict(row), ROW_PROBES), name, path))
+    if not ok:
+        return None, "; ".join(problems)
+    ok.sort(key=lambda t: t[0])
+    timed = ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
+    return ok[0][2], (f"on: {ok[0][1]} (one row: {timed}; verified against the Model"
+                      + "".join(f"; {p}" for p in problems) + ")")
+
+
+def compile_model(model: Any) -> tuple[Any, str]:
+    """``fastest`` for a Model's in-process use: probes from its reference sample (training rows)
+    or, without one, from its schema's statistics."""
+    schema = model.schema
+    sample = model.reference_sample
+    if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
+        base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample")))
+    else:
+        base = [[_typical(c) for c in schema.features]]
+    try:
+        return fastest(model, probe_rows(schema, base))
+    except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
+        log.warning("compiled prediction path off: %s: %s", type(exc).__name__, exc)
+        return None, f"failed to build probes ({type(exc).__name__}: {exc})"
+
+
+def _typical(c: Any) -> Any:
+    st = c.stats or {}
+    if c.role == Role.NUMERIC:
+        return float(st.get("median", st.get("q01", 0.0)) or 0.0)
+    if c.role == Role.CATEGORICAL:
+        return str(c.categories[0]) if c.categories else np.nan
+    if c.role == Role.DATETIME:
+        return np.datetime64("NaT", "ns")
+    return ""

@@ -1,0 +1,125 @@
+"""Model.predict's compiled path for small batches: built after a few calls, verified against
+the members, used only when it agrees, never kept across a copy or a pickle."""
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from mlexpert.bundle import HOT_CALLS, SMALL_BATCH
+from mlexpert.errors import SchemaError
+from mlexpert.runtime import _choose
+from tests.conftest import TASKS
+
+
+def _fresh(model):
+    """A copy of a session model with no compiled path yet (other tests may have built one)."""
+    model = copy.copy(model)
+    model._compiled, model._small_calls = None, 0
+    return model
+
+
+def _hostile_rows(frame):
+    rows = frame.iloc[:6].copy()
+    rows.loc[rows.index[0], "color"] = "never seen"
+    rows.loc[rows.index[1], "x1"] = np.nan
+    rows.loc[rows.index[2], "when"] = "not a date"
+    rows["x2"] = rows["x2"].astype(object)
+    rows.loc[rows.index[3], "x2"] = "12.5"  # a number as text: coerced as the members' path does
+    rows.loc[rows.index[4], "review"] = None
+    return rows
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, monkeypatch):
+    model = _fresh(fitted[task])
+    frame = tables[task].drop(columns="y")
+    rows = _hostile_rows(frame)
+    native, _ = model._predict_raw(rows, compiled=False)
+    want = model.predict_table(rows)
+    assert model.compiled_path == "not built yet"
+    for _ in range(HOT_CALLS):
+        model.predict(rows.iloc[:1])
+    assert model.compiled_path.startswith("on: "), model.compiled_path
+
+    def members_used(*_a, **_k):
+        raise AssertionError("a small batch went through the members")
+
+    monkeypatch.setattr(model, "_raw", members_used)  # from here a small batch must not need it
+    got = model.predict_table(rows)
+    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
+    assert got.index.equals(rows.index)
+    if task == "regression":  # the ONNX graph sums in its own order: within 1e-5
+        np.testing.assert_allclose(got[model.target], want[model.target], rtol=0, atol=1e-5)
+    else:
+        assert got[model.target].tolist() == want[model.target].tolist()
+    if task != "regression":
+        np.testing.assert_allclose(model.predict_proba(rows).sum(axis=1), 1.0)
+    with pytest.raises(AssertionError, match="members"):  # a large batch still takes them
+        model.predict(frame.iloc[:SMALL_BATCH + 1])
+
+
+def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch):
+    class Wrong:
+        def __init__(self, model):
+            self.k = len(model.classes)
+
+        def predict(self, rows):
+            return np.full((len(rows), self.k), 1.0 / self.k)
+
+    monkeypatch.setattr(_choose, "FastPath", Wrong)
+    monkeypatch.setattr("mlexpert.runtime._onnx.OnnxPath", Wrong)
+    model = _fresh(fitted["multiclass"])
+    rows = tables["multiclass"].drop(columns="y").iloc[:3]
+    for _ in range(HOT_CALLS + 1):
+        got = model.predict_proba(rows)
+    assert "numpy: differs from the Model" in model.compiled_path
+    assert "onnxruntime: differs from the Model" in model.compiled_path
+    np.testing.assert_allclose(got.to_numpy(), model._predict_raw(rows, compiled=False)[0])
+
+
+def test_bad_input_on_the_small_path_is_named(fitted, tables):
+    model = _fresh(fitted["binary"])
+    rows = tables["binary"].drop(columns="y").iloc[:2]
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    assert model.compiled_path.startswith("on: ")
+    with pytest.raises(SchemaError, match="'color'"):
+        model.predict(rows.drop(columns=["color"]))
+    with pytest.raises(Exception, match="no rows"):
+        model.predict(rows.iloc[:0])
+
+
+def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tables):
+    model = _fresh(fitted["binary"])
+    rows = tables["binary"].drop(columns="y").iloc[:1]
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    built = model._compiled
+    again = pickle.loads(pickle.dumps(model))
+    assert again.compiled_path == "not built yet"
+    assert again.predict(rows).tolist() == model.predict(rows).tolist()
+    other = copy.copy(model)
+    other._manifest = {**model._manifest, "decision": {"threshold": 0.999}}  # another model
+    other.predict(rows)
+    assert other._compiled is None or other._compiled[0] != built[0]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_catboost_with_categories_is_compiled_on_plain_lists(task):
+    """Not exportable to ONNX, but the numpy path feeds CatBoost lists instead of a DataFrame
+    (a millisecond less per row) and must still give its exact answers (no reference sample
+    here: probes come from the schema's statistics)."""
+    from tests.export.conftest import family_model
+
+    model, test = family_model("catboost", task)
+    assert model.reference_sample is None
+    rows = test.iloc[:40]  # missing values, unseen categories, far dates and numbers
+    native, _ = model._predict_raw(rows, compiled=False)
+    for _ in range(HOT_CALLS):
+        model.predict(rows.iloc[:1])
+    assert model.compiled_path.startswith("on: numpy"), model.compiled_path
+    assert "onnxruntime: not compiled (cannot export the catboost member" in model.compiled_path
+    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-9)
