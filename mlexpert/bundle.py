@@ -181,7 +181,7 @@ class Model:
         if compiled and len(frame) <= SMALL_BATCH:
             path = self._hot_path()
             if path is not None:
-                rows = list(zip(*self.schema.prepare_arrays(frame, source)))
+                rows = list(zip(*self.schema.prepare_arrays(frame, source), strict=True))
                 return path.predict(rows), frame.index
         X = self.schema.prepare(frame, source)
         return self._raw(X), X.index

@@ -109,7 +109,7 @@ def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[A
             problems.append(f"{name}: {problem}")
         else:
             row = probes[:1]
-            ok.append((median_seconds(lambda p=path: p.predict(row), ROW_PROBES), name, path))
+            ok.append((median_seconds(lambda p=path, r=row: p.predict(r), ROW_PROBES), name, path))
     if not ok:
         return None, "; ".join(problems)
     ok.sort(key=lambda t: t[0])
@@ -124,7 +124,8 @@ def compile_model(model: Any) -> tuple[Any, str]:
     schema = model.schema
     sample = model.reference_sample
     if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
-        base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample")))
+        base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample"),
+                        strict=True))
     else:
         base = [[_typical(c) for c in schema.features]]
     try:

@@ -15,8 +15,17 @@ import pandas as pd
 
 from mlexpert.data import Role
 from mlexpert.evaluate import thresholded
-from mlexpert.runtime import (FAST_MAX_ROWS, VERIFY_TOLERANCE, FastPath, Rows, fastest,
-                              probe_rows, reference, rows_frame, verify)
+from mlexpert.runtime import (
+    FAST_MAX_ROWS,
+    VERIFY_TOLERANCE,
+    FastPath,
+    Rows,
+    fastest,
+    probe_rows,
+    reference,
+    rows_frame,
+    verify,
+)
 from mlexpert.serve._records import build_record_model, example_record
 
 log = logging.getLogger("mlexpert.serve")

@@ -97,7 +97,7 @@ def _same(a, b) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype.kind in "fM" or b.dtype.kind in "fM":
         return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    return a.dtype == b.dtype and all(x == y or (x != x and y != y) for x, y in zip(a, b))
+    return a.dtype == b.dtype and all(x == y or (x != x and y != y) for x, y in zip(a, b, strict=True))
 
 
 TRAIN = pd.DataFrame({"n": RNG.normal(size=60), "c": RNG.choice(["a", "b", "1"], 60),

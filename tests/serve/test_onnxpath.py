@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from mlexpert.evaluate import fit_calibrator
-from mlexpert.runtime._onnx import OnnxPath
 from mlexpert.runtime import ONNX_TOLERANCE
+from mlexpert.runtime._onnx import OnnxPath
 from tests.conftest import TASKS
 from tests.serve.conftest import tree_table
 from tests.serve.test_fastpath import _predictor, _records
