@@ -29,7 +29,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
         presets: str = "balanced", budget: int | None = None,
         executor: Executor | str | None = None,
-        infer_limit: float | None = None,
+        infer_limit: float | None = None, size_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
         optimize_threshold: str | None = None, cost_matrix: Any = None,
         track: bool | str | Tracker | None = None, data_on_cluster: bool | None = None) -> Model:
@@ -45,7 +45,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``mlexpert.search.ProcessExecutor(2)``, ``"dask://local"`` for a local Dask cluster or
     ``"dask://tcp://host:8786"`` for a running one); this process by default.
     ``infer_limit``: the most seconds one row may take to predict at batch size 1 (as in
-    AutoGluon); the search ships only models estimated to meet it.
+    AutoGluon); the search ships only models estimated to meet it. ``size_limit``: the most
+    megabytes the shipped models may take pickled (members.joblib); the search ships only
+    models and ensembles estimated to fit in it.
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive
     leaks, identifiers).
@@ -70,7 +72,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     model = _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
                  groups=groups, time_column=time_column, sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
-                 budget=budget, executor=executor, infer_limit=infer_limit,
+                 budget=budget, executor=executor, infer_limit=infer_limit, size_limit=size_limit,
                  progress=progress, calibrate=calibrate,
                  optimize_threshold=optimize_threshold, cost_matrix=cost_matrix,
                  data_on_cluster=data_on_cluster)

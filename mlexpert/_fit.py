@@ -92,8 +92,8 @@ class _Rows:
                      pick(self.order))
 
 
-LOCAL_ONLY = ("groups", "time_column", "sample_weight", "infer_limit", "optimize_threshold",
-              "cost_matrix")  # options only the in-process fit supports (and budget > 0)
+LOCAL_ONLY = ("groups", "time_column", "sample_weight", "infer_limit", "size_limit",
+              "optimize_threshold", "cost_matrix")  # options only the in-process fit supports (and budget > 0)
 
 
 def fit(data: Any, target: str, *, data_on_cluster: bool | None = None, **options: Any) -> Model:
@@ -214,6 +214,7 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
         presets: str = "balanced", budget: int | None = None,
         executor: Executor | str | None = None, infer_limit: float | None = None,
+        size_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
         optimize_threshold: str | None = None, cost_matrix: Any = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
@@ -226,6 +227,7 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
     columns to use even where the audit would leave them out (leaks, identifiers).
     ``infer_limit``: the most seconds one row may take to predict at batch size 1; the search
     ships only models (and ensembles) estimated to meet it, else the fastest candidate.
+    ``size_limit``: the same for the megabytes the shipped models take pickled.
     ``calibrate``: recalibrate probabilities when it lowers out-of-fold log loss.
     ``optimize_threshold`` (binary): a label metric (f1, balanced_accuracy, mcc, accuracy) or
     "cost" with ``cost_matrix`` [[TN, FP], [FN, TP]]; the chosen threshold sets predicted labels.
@@ -243,6 +245,9 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
     if infer_limit is not None and (isinstance(infer_limit, bool) or not isinstance(
             infer_limit, int | float) or not np.isfinite(infer_limit) or infer_limit <= 0):
         raise bad_option("infer_limit", infer_limit, "a positive number of seconds per row, or None")
+    if size_limit is not None and (isinstance(size_limit, bool) or not isinstance(
+            size_limit, int | float) or not np.isfinite(size_limit) or size_limit <= 0):
+        raise bad_option("size_limit", size_limit, "a positive number of megabytes, or None")
     if isinstance(executor, str) and not executor.startswith("dask://"):
         raise bad_option("executor", executor, "an Executor object, 'dask://local' or "
                          "'dask://tcp://host:port'")
@@ -306,6 +311,7 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
                       executor=None if isinstance(executor, str) else executor,
                       n_threads=_threads(len(y)),
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
+                      size_limit_mb=None if size_limit is None else float(size_limit),
                       row_overhead_ms=_row_overhead_ms(schema, features))
     X = schema.prepare(features)
     owned = None
@@ -376,7 +382,28 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
             evidence={"latency_ms": latency, "infer_limit_ms": 1000.0 * infer_limit},
             suggestion="use presets='fast' or a larger infer_limit; check the machine's load."
         ).to_dict())
+    manifest["size"] = size = _size(result, size_limit)
+    if size_limit is not None and size["measured_mb"] > size_limit:
+        manifest["findings"].append(Finding(
+            check="size_limit", severity="warning", columns=(),
+            message=f"the shipped models take {size['measured_mb']:.1f} MB pickled, over "
+                    f"size_limit ({size_limit:.1f} MB).",
+            evidence={"measured_mb": size["measured_mb"], "size_limit_mb": size_limit},
+            suggestion="use presets='fast' or a larger size_limit; members kept as fold bags "
+                       "(no time to refit) take k times more.").to_dict())
     return model
+
+
+def _size(result: Any, size_limit: float | None) -> dict[str, Any]:
+    """The shipped models' pickled megabytes: estimated by the search and, with a size_limit,
+    measured (a pickle of every member: milliseconds to a second, so only when asked)."""
+    from mlexpert.search._scheduler import pickled_mb
+
+    measured = None if size_limit is None else round(pickled_mb(result.members), 3)
+    return {"estimated_mb": _round(result.size_mb.get("ensemble")), "measured_mb": measured,
+            "size_limit_mb": size_limit,
+            "note": "megabytes of the members pickled (members.joblib); measured only with "
+                    "size_limit"}
 
 
 def _finish_seconds(time_limit: float, n_rows: int, n_classes: int) -> float:
@@ -508,6 +535,7 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
               "status": c.status, "fit_seconds": round(c.fit_seconds, 3),
               "predict_ms_per_1k": round(c.predict_ms, 3) if c.fold_scores else None,
               "latency_ms_per_row": _round(result.row_latency_ms.get(c.name)),
+              "size_mb": _round(result.size_mb.get(c.name)),
               "ensemble_weight": members[c.name].weight if c.name in members else 0.0,
               "final_fit": _final_fit(members[c.name]) if c.name in members else "",
               "note": c.note, "_folds": c.fold_scores} for c in result.candidates]
@@ -517,6 +545,7 @@ def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, A
                       "fit_seconds": round(sum(c.fit_seconds for c in result.candidates), 3),
                       "predict_ms_per_1k": round(result.ensemble_predict_ms, 3),
                       "latency_ms_per_row": _round(result.row_latency_ms.get("ensemble")),
+                      "size_mb": _round(result.size_mb.get("ensemble")),
                       "ensemble_weight": 1.0, "final_fit": "",
                       "note": f"{len(result.members)} members", "_folds": result.ensemble_fold_scores})
     sign = 1 if metric.greater_is_better else -1

@@ -138,6 +138,9 @@ def fit(
     infer_limit: Annotated[Optional[float], typer.Option(
         help="Most seconds one row may take to predict (batch size 1); the search ships only "
              "models that meet it.")] = None,
+    size_limit: Annotated[Optional[float], typer.Option(
+        help="Most megabytes the shipped models may take pickled; the search ships only "
+             "models that fit.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle at --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     calibrate: Annotated[bool, typer.Option(
@@ -172,7 +175,7 @@ def fit(
                                   metric=metric, groups=groups, time_column=time_column,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
-                                  budget=budget, infer_limit=infer_limit,
+                                  budget=budget, infer_limit=infer_limit, size_limit=size_limit,
                                   progress=display,
                                   executor=None if dask is None else
                                   "dask://" + dask.removeprefix("dask://"),

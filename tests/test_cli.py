@@ -90,6 +90,8 @@ def test_evaluate_json_and_table(files, bundle):
 @pytest.mark.parametrize("args, message", [
     (["fit", "{d}/train.csv", "-t", "why"], "target column 'why' is not in the data"),
     (["fit", "{d}/nope.csv", "-t", "y"], "does not exist"),
+    (["fit", "{d}/train.csv", "-t", "y", "--size-limit", "-2"],
+     "size_limit must be a positive number of megabytes"),
     (["predict", "{d}/train.csv", "{d}/test.csv"], "is not a directory"),
     (["predict", "{d}/model", "{d}/test.csv", "--id-column", "rowkey"], "Did you mean 'row_key'"),
     (["evaluate", "{d}/model", "{d}/missing.csv"], "does not exist"),

@@ -32,6 +32,9 @@ def test_leaderboard_and_metrics(fitted, task):
     # one-row latency: estimated per candidate, measured for the shipped model
     assert (scored["latency_ms_per_row"] > 0).all()
     assert model.info["inference"]["latency_ms_per_row"] > 0
+    # pickled size: estimated per candidate and for what is shipped
+    assert (scored["size_mb"] > 0).all()
+    assert model.info["size"]["estimated_mb"] > 0 and model.info["size"]["measured_mb"] is None
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "polars", "arrow"])
@@ -171,6 +174,9 @@ def test_hostile_input(tmp_path, make, target, error, match):
     (dict(infer_limit=0), "infer_limit must be a positive number of seconds per row"),
     (dict(infer_limit="fast"), "infer_limit must be a positive number of seconds per row"),
     (dict(infer_limit=float("nan")), "infer_limit must be a positive number of seconds per row"),
+    (dict(size_limit=0), "size_limit must be a positive number of megabytes"),
+    (dict(size_limit="1MB"), "size_limit must be a positive number of megabytes"),
+    (dict(size_limit=float("inf")), "size_limit must be a positive number of megabytes"),
 ])
 def test_bad_options(kwargs, match):
     frame = make_table("binary", n=60)
@@ -192,3 +198,19 @@ def test_balanced_metrics_train_with_class_weights_and_say_so():
     assert finding.evidence["smallest_class"] == 40
     plain = mlexpert.fit(frame, target="y", **FAST)  # ROC AUC: the natural balance is kept
     assert all(f.check != "class_weights" for f in plain.findings)
+
+
+def test_size_limit_ships_what_fits_and_measures_it():
+    """A limit below every candidate ships the smallest one, says so, and measures it."""
+    frame = make_table("binary", n=200)
+    model = mlexpert.fit(frame, target="y", time_limit=20, seed=0, budget=0, size_limit=0.001)
+    size = model.info["size"]
+    assert len(model._members) == 1 and size["size_limit_mb"] == 0.001
+    board = model.leaderboard.set_index("model")
+    shipped = model._members[0].name
+    assert board.loc[shipped, "size_mb"] == board["size_mb"].min()
+    assert size["measured_mb"] > 0.001  # over the limit: measured and reported
+    checks = {f.check: f for f in model.findings}
+    assert "size_limit" in checks and "MB pickled" in checks["size_limit"].message
+    notes = " ".join(f.message for f in model.findings)
+    assert "no candidate can fit size_limit (0.001 MB); the smallest" in notes

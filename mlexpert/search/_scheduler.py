@@ -15,6 +15,7 @@ or refit decision, so the same inputs give the same model on any machine.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 import warnings
 from collections.abc import Callable
@@ -93,6 +94,7 @@ class SearchSpec:
     trials: int | None = None  # tuning trials after the portfolio; None: as many as time allows
     executor: Executor | None = None  # where fold fits run; None: in this process
     infer_limit_ms: float | None = None  # most milliseconds one row may take at batch size 1
+    size_limit_mb: float | None = None  # most megabytes the shipped models may take pickled
     row_overhead_ms: float = 0.0  # per one-row call before any model: validation and coercion
 
     @property
@@ -137,6 +139,7 @@ class Candidate:
     fold_seconds: list[float] = field(default_factory=list)
     prep_seconds: float = 0.0  # mean seconds to fit the preprocessing of one fold
     row_ms: float = 0.0  # milliseconds for the model alone to predict one row (batch size 1)
+    size_mb: float = 0.0  # megabytes of one fold model, pickled (a refit is about the same)
 
     @property
     def usable(self) -> bool:
@@ -178,6 +181,8 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)  # decisions the user should hear about
     row_latency_ms: dict[str, float] = field(default_factory=dict)  # estimated, batch size 1,
     # per candidate name (as if refitted) and "ensemble" (as shipped)
+    size_mb: dict[str, float] = field(default_factory=dict)  # estimated pickled megabytes, the
+    # same keys
 
 
 class _Prepared:
@@ -188,6 +193,7 @@ class _Prepared:
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
+        self._size_mb: dict[str, float] = {}  # per kind: pickled megabytes of one preprocessor
 
     def row_ms(self, kind: str) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1)."""
@@ -196,6 +202,13 @@ class _Prepared:
             row = self.frame.iloc[:1]
             self._row_ms[kind] = _row_ms(lambda: transformer.transform(row))
         return self._row_ms[kind]
+
+    def size_mb(self, kind: str) -> float:
+        """Megabytes one fitted preprocessor of ``kind`` takes pickled."""
+        if kind not in self._size_mb:
+            transformer = next(v[0] for (k, _), v in self._cache.items() if k == kind)
+            self._size_mb[kind] = pickled_mb(transformer)
+        return self._size_mb[kind]
 
     def get(self, kind: str, key: Any, train: np.ndarray | None,
             val: np.ndarray | None) -> tuple[Any, Any, Any, list[int], float]:
@@ -234,6 +247,11 @@ def _row_ms(call: Callable[[], Any]) -> float:
     return median_seconds(call, ROW_PROBES) * 1000
 
 
+def pickled_mb(obj: Any) -> float:
+    """Megabytes ``obj`` takes pickled (as in the bundle's members.joblib, uncompressed)."""
+    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+
+
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -270,6 +288,17 @@ class _Search:
         kinds = {FAMILIES[c.family].kind for c in members}
         return (self.spec.row_overhead_ms + sum(self.prepared.row_ms(k) for k in sorted(kinds))
                 + sum(c.row_ms for c in members))
+
+    def size_mb(self, members: list[Candidate], parts: list[int] | None = None) -> float:
+        """Estimated megabytes of ``members`` pickled, each with ``parts`` models (1: refitted),
+        plus one preprocessor per kind and part."""
+        parts = parts or [1] * len(members)
+        kinds: dict[str, int] = {}
+        for c, n in zip(members, parts, strict=True):
+            kind = FAMILIES[c.family].kind
+            kinds[kind] = max(kinds.get(kind, 0), n)
+        return (sum(self.prepared.size_mb(k) * n for k, n in sorted(kinds.items()))
+                + sum(c.size_mb * n for c, n in zip(members, parts, strict=True)))
 
     def score(self, oof: np.ndarray) -> float:
         """The metric on the rows that have an out-of-fold prediction."""
@@ -345,6 +374,7 @@ class _Search:
                     va = spec.folds[i][1]
                     if not cand.fold_fits:
                         cand.row_ms = _row_ms(lambda f=fitted, r=first_rows[i]: f.predict(r))
+                        cand.size_mb = pickled_mb(fitted)
                     oof[va] = pred
                     cand.fold_fits.append(fitted)
                     cand.fold_seconds.append(fit_s)
@@ -423,8 +453,10 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     latency = {c.name: search.latency_ms([c]) for c in usable}
     latency["ensemble"] = search.latency_ms([c for c, _ in chosen]) + sum(
         c.row_ms * (len(m.parts) - 1) for (c, _), m in zip(chosen, members, strict=True))
+    size = {c.name: search.size_mb([c]) for c in usable}
+    size["ensemble"] = search.size_mb([c for c, _ in chosen], [len(m.parts) for m in members])
     return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
-                        search.fold_scores(oof), cost, notes, latency)
+                        search.fold_scores(oof), cost, notes, latency, size)
 
 
 def _select(search: _Search, usable: list[Candidate],
@@ -439,15 +471,20 @@ def _select(search: _Search, usable: list[Candidate],
     sign = 1.0 if metric.greater_is_better else -1.0
     ranked = sorted(usable, key=lambda c: -sign * c.score)
     notes: list[str] = []
-    limit = spec.infer_limit_ms
-    if limit is not None:
-        fast_enough = [c for c in ranked if search.latency_ms([c]) <= limit]
-        if not fast_enough:
-            fastest = min(usable, key=lambda c: search.latency_ms([c]))
-            return [(fastest, 1.0)], [
-                f"no candidate predicts one row within infer_limit ({limit:.1f} ms); the fastest, "
-                f"{fastest.name} ({search.latency_ms([fastest]):.1f} ms), is shipped."]
-        ranked = fast_enough
+    # (limit, cost of a member list, what meeting it means, the least costly, its unit)
+    limits = [lim for lim in (
+        (spec.infer_limit_ms, search.latency_ms, "predict one row within infer_limit", "fastest",
+         "ms"),
+        (spec.size_limit_mb, search.size_mb, "fit size_limit", "smallest", "MB"))
+        if lim[0] is not None]
+    for limit, cost, meet, least_word, unit in limits:
+        within = [c for c in ranked if cost([c]) <= limit]
+        if not within:
+            least = min(ranked, key=lambda c: cost([c]))
+            return [(least, 1.0)], notes + [
+                f"no candidate can {meet} ({_amount(limit, unit)}); the {least_word}, "
+                f"{least.name} ({_amount(cost([least]), unit)}), is shipped."]
+        ranked = within
     if preset.single_model:
         chosen = [(ranked[0], 1.0)]
     else:
@@ -457,11 +494,11 @@ def _select(search: _Search, usable: list[Candidate],
                                   deadline=None if search.by_budget else spec.deadline)
         chosen = sorted(((c, float(w)) for c, w in zip(pool, weights, strict=True) if w > 0),
                         key=lambda cw: -cw[1])
-        if limit is not None:
-            chosen, dropped = _within_latency(search, chosen, limit)
+        for limit, cost, meet, _, unit in limits:
+            chosen, dropped = _within(chosen, cost, limit)
             if dropped:
                 notes.append(f"{dropped} ensemble member(s) with the smallest weights were left "
-                             f"out to predict one row within infer_limit ({limit:.1f} ms).")
+                             f"out to {meet} ({_amount(limit, unit)}).")
     if not preset.prefer_cheaper:
         return chosen, notes
     shipped_oof = sum(w * c.oof for c, w in chosen)
@@ -498,12 +535,16 @@ def ensemble_pool(ranked: list[Candidate]) -> list[Candidate]:
     return pool[:ENSEMBLE_POOL]
 
 
-def _within_latency(search: _Search, chosen: list[tuple[Candidate, float]],
-                    limit: float) -> tuple[list[tuple[Candidate, float]], int]:
-    """Drop the lightest members until one row predicts within ``limit`` ms; weights renormalized.
-    Returns the members kept and how many were dropped."""
+def _amount(x: float, unit: str) -> str:
+    return f"{x:.1f} ms" if unit == "ms" else f"{x:.3g} MB"
+
+
+def _within(chosen: list[tuple[Candidate, float]], cost: Callable[[list[Candidate]], float],
+            limit: float) -> tuple[list[tuple[Candidate, float]], int]:
+    """Drop the lightest members until ``cost`` of the rest is within ``limit``; weights
+    renormalized. Returns the members kept and how many were dropped."""
     kept = list(chosen)
-    while len(kept) > 1 and search.latency_ms([c for c, _ in kept]) > limit:
+    while len(kept) > 1 and cost([c for c, _ in kept]) > limit:
         kept.pop(int(np.argmin([w for _, w in kept])))
     total = sum(w for _, w in kept)
     return [(c, w / total) for c, w in kept], len(chosen) - len(kept)

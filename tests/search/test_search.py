@@ -172,6 +172,9 @@ class _RowCosts:
     def row_ms(self, kind):
         return {"tree": 2.0, "linear": 3.0}[kind]
 
+    def size_mb(self, kind):
+        return {"tree": 0.5, "linear": 0.25}[kind]
+
 
 def test_infer_limit_keeps_the_shipped_model_within_the_latency():
     rng = np.random.default_rng(1)
@@ -201,8 +204,42 @@ def test_infer_limit_keeps_the_shipped_model_within_the_latency():
     search.spec.infer_limit_ms = 0.5
     chosen, notes = _scheduler._select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lgb"]
-    assert notes == ["no candidate predicts one row within infer_limit (0.5 ms); the fastest, "
-                     "lgb (4.0 ms), is shipped."]
+    assert notes == ["no candidate can predict one row within infer_limit (0.5 ms); the "
+                     "fastest, lgb (4.0 ms), is shipped."]
+
+
+def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    search = _fake_search(y)
+    search.prepared, search.spec.row_overhead_ms = _RowCosts(), 1.0
+
+    def cand(name, family, size_mb):
+        p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, 2.0, len(y))))
+        oof = np.column_stack([1 - p, p])
+        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, size_mb=size_mb)
+        c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
+        return c
+
+    # pickled: lgb 0.5+2 = 2.5 MB, lin 0.25+0.25 = 0.5 MB, xgb 0.5+6 = 6.5 MB; lgb+xgb share
+    # the tree preprocessor: 8.5 MB; all three 9.0 MB
+    cands = [cand("lgb", "lightgbm", 2.0), cand("lin", "linear", 0.25), cand("xgb", "xgboost", 6.0)]
+    best = _scheduler.PRESETS["best"]
+    chosen, _ = _scheduler._select(search, cands, best)
+    assert len(chosen) == 3 and search.size_mb([c for c, _ in chosen]) == pytest.approx(9.0)
+
+    search.spec.size_limit_mb = 4.0  # xgb alone is over it; lgb + lin (3.0 MB) fit
+    chosen, notes = _scheduler._select(search, cands, best)
+    assert {c.name for c, _ in chosen} <= {"lgb", "lin"}
+    assert search.size_mb([c for c, _ in chosen]) <= 4.0
+    assert sum(w for _, w in chosen) == pytest.approx(1.0)
+
+    search.spec.size_limit_mb = 0.1
+    chosen, notes = _scheduler._select(search, cands, best)
+    assert [c.name for c, _ in chosen] == ["lin"]
+    assert notes == ["no candidate can fit size_limit (0.1 MB); the smallest, lin (0.5 MB), "
+                     "is shipped."]
+    assert search.size_mb([cands[0]], [5]) == pytest.approx(12.5)  # a 5-fold bag: 5 of each
 
 
 class _DyingPool(ProcessExecutor):
