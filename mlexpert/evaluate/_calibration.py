@@ -54,10 +54,16 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x); e^-x overflows to inf for x below about -709, which gives exactly 0."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
 def _apply_one(method: str, m: dict[str, Any], p: np.ndarray) -> np.ndarray:
     if method == "isotonic":
         return np.interp(p, m["x"], m["y"])
-    return 1 / (1 + np.exp(-(m["a"] * _logit(p) + m["b"])))
+    return _sigmoid(m["a"] * _logit(p) + m["b"])
 
 
 def _fit_one(method: str, p: np.ndarray, target: np.ndarray, w: np.ndarray | None) -> dict[str, Any]:
@@ -86,7 +92,7 @@ def _platt(z: np.ndarray, t: np.ndarray, w: np.ndarray | None, iterations: int =
     beta = np.array([1.0, 0.0])
     current = nll(beta)
     for _ in range(iterations):
-        q = 1 / (1 + np.exp(-(X @ beta)))
+        q = _sigmoid(X @ beta)
         grad = X.T @ (w * (t - q))
         hess = (X * (w * q * (1 - q))[:, None]).T @ X + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)

@@ -150,3 +150,20 @@ def test_sigmoid_matches_unregularized_logistic_regression():
     lr = LogisticRegression(C=1e10, max_iter=1000, tol=1e-10).fit(z, y)
     assert cal.maps[0]["a"] == pytest.approx(lr.coef_[0, 0], rel=1e-4)
     assert cal.maps[0]["b"] == pytest.approx(lr.intercept_[0], abs=1e-4)
+
+
+def test_sigmoid_calibration_of_separable_scores_is_silent():
+    """Scores that separate the classes perfectly make the sigmoid steep; exp() then
+    overflowed with a RuntimeWarning the user saw after fit. The values stay in [0, 1]."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    p1 = np.where(y == 1, 0.6, 0.4)
+    raw = np.column_stack([1 - p1, p1])
+    extreme = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal = fit_calibrator("sigmoid", raw, y)
+        out = cal.apply(np.vstack([raw, extreme]))
+    assert np.all((out >= 0) & (out <= 1)) and np.allclose(out.sum(axis=1), 1.0)
