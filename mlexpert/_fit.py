@@ -522,7 +522,9 @@ def _decision_options(objective: str | None, costs: Any) -> tuple[str | None, li
 
 
 def _final_fit(member: Any) -> str:
-    return "all rows" if member.refit else f"{len(member.parts)}-fold bag"
+    if not member.refit:
+        return f"{len(member.parts)}-fold bag"
+    return "all rows" if len(member.parts) == 1 else f"all rows, {len(member.parts)} seeds"
 
 
 def _leaderboard(result: Any, metric: Any, spec: SearchSpec) -> list[dict[str, Any]]:

@@ -74,6 +74,11 @@ CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times fa
 # lost 0.05 log loss on olive_area (572 rows) by trusting the test alone
 PRACTICAL_TOLERANCE = 0.002
 ROW_PROBES = 3  # one-row predictions timed per probe; the median counts
+# With time left after the refits (tuning stopped on a plateau), stochastic members are refitted
+# again with other seeds and averaged, up to this many fits each: variance goes down where more
+# trials would only fit out-of-fold noise (AutoGluon's repeated bagging does the same)
+MAX_SEEDS = 5
+DETERMINISTIC = frozenset({"linear"})  # families a seed does not change
 
 
 @dataclass
@@ -152,6 +157,7 @@ class Member:
     def __init__(self, name: str, family: str, weight: float, parts: list[tuple[Any, Fitted]],
                  refit: bool):
         self.name, self.family, self.weight, self.parts, self.refit = name, family, weight, parts, refit
+        self.refit_seconds = 0.0  # how long its last all-rows fit took (the search's estimate)
 
     def predict(self, frame: pd.DataFrame, cache: dict[int, Any] | None = None) -> np.ndarray:
         """Raw prediction (probabilities or values) averaged over the parts."""
@@ -280,6 +286,7 @@ class _Search:
         self.best: Candidate | None = None
         self.reserve = 0.0
         self.planned = 0  # candidates announced so far (for progress displays)
+        self.notes: list[str] = []  # decisions the user should hear about (tuning, seeds)
         self.by_budget = spec.trials is not None  # wall clock only a safety cap
 
     def latency_ms(self, members: list[Candidate]) -> float:
@@ -448,6 +455,9 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     for cand, w in chosen:
         search.event("refit", f"finalizing {cand.name}")
         members.append(_member(cand, w, FAMILIES[cand.family], search))
+    if not preset.single_model:
+        _add_seeds(search, chosen, members)
+    notes = search.notes + notes
     search.event("done", "search finished")
     cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
     latency = {c.name: search.latency_ms([c]) for c in usable}
@@ -550,24 +560,82 @@ def _within(chosen: list[tuple[Candidate, float]], cost: Callable[[list[Candidat
     return [(c, w / total) for c, w in kept], len(chosen) - len(kept)
 
 
+def _refit(cand: Candidate, family: Family, search: _Search, seed: int,
+           seconds: float) -> tuple[Any, Fitted | None]:
+    """(the all-rows preprocessor, ``cand`` fitted on all rows with ``seed`` within ``seconds``,
+    or None when it failed or was cut short)."""
+    spec, y = search.spec, search.y
+    transformer, Xall, _, cats, _ = search.prepared.get(family.kind, "all", None, None)
+    req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats, seed=seed,
+                     deadline=spec.deadline.sooner(max(seconds, 0.0)), n_threads=spec.n_threads,
+                     sample_weight=spec.fit_weight)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = family.fit(Xall, y, family.refit_params(cand.params, cand.fold_fits), req)
+    except Exception:  # noqa: BLE001 - the caller has a sound fallback
+        return transformer, None
+    return transformer, None if fitted.truncated else fitted
+
+
 def _member(cand: Candidate, weight: float, family: Family, search: _Search) -> Member:
     """Refit on all rows when the estimate fits the time left, else keep the fold models."""
-    spec, y = search.spec, search.y
-    estimate = _refit_estimate(cand, spec, len(y))
+    spec = search.spec
+    estimate = _refit_estimate(cand, spec, len(search.y))
     left = spec.deadline.remaining() - spec.finish_seconds
     if search.by_budget or estimate < left:
-        transformer, Xall, _, cats, _ = search.prepared.get(family.kind, "all", None, None)
-        req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats, seed=spec.seed,
-                         deadline=spec.deadline.sooner(max(left, 0.0)), n_threads=spec.n_threads,
-                         sample_weight=spec.fit_weight)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = family.fit(Xall, y, family.refit_params(cand.params, cand.fold_fits), req)
-            if not fitted.truncated:
-                return Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
-        except Exception:  # noqa: BLE001 - the fold bag below is a sound fallback
-            pass
+        t0 = time.monotonic()
+        transformer, fitted = _refit(cand, family, search, spec.seed, left)
+        if fitted is not None:
+            member = Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
+            member.refit_seconds = time.monotonic() - t0
+            return member
     parts = [(search.prepared.get(family.kind, i, tr, va)[0], f)
              for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)
+
+
+def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]],
+               members: list[Member]) -> None:
+    """Refit stochastic refitted members with further seeds while the time left allows
+    (``REFIT_MARGIN`` x the member's last refit) and ``infer_limit`` / ``size_limit`` hold;
+    round-robin, heaviest first, so every member gains alike. Each member averages its fits."""
+    spec = search.spec
+    if search.by_budget:
+        return  # a time-based decision: the trial-count budget promises the same model anywhere
+    todo = [(c, m) for (c, _), m in zip(chosen, members, strict=True)
+            if m.refit and c.family not in DETERMINISTIC]
+    added = 0
+    for seed in range(1, MAX_SEEDS):
+        for cand, member in todo:
+            if len(member.parts) != seed:
+                continue  # an earlier round could not add this one's seed
+            left = spec.deadline.remaining() - spec.finish_seconds
+            if REFIT_MARGIN * member.refit_seconds >= left or not _seed_within_limits(
+                    search, chosen, members, cand):
+                continue
+            search.event("refit", f"refitting {cand.name} with seed {seed + 1}")
+            t0 = time.monotonic()
+            transformer, fitted = _refit(cand, FAMILIES[cand.family], search, spec.seed + seed,
+                                         left)
+            if fitted is not None:
+                member.parts.append((transformer, fitted))
+                member.refit_seconds = time.monotonic() - t0
+                added += 1
+    if added:
+        counts = ", ".join(f"{m.name} x{len(m.parts)}" for _, m in todo if len(m.parts) > 1)
+        search.notes.append(f"the time left refitted {added} more seed(s), averaged per member "
+                            f"({counts}).")
+
+
+def _seed_within_limits(search: _Search, chosen: list[tuple[Candidate, float]],
+                        members: list[Member], cand: Candidate) -> bool:
+    """Whether one more fit of ``cand`` keeps the shipped model within infer_limit and
+    size_limit (estimates, as selection used)."""
+    spec = search.spec
+    cands = [c for c, _ in chosen]
+    parts = [len(m.parts) + (c is cand) for c, m in zip(cands, members, strict=True)]
+    if spec.infer_limit_ms is not None and search.latency_ms(cands) + sum(
+            c.row_ms * (n - 1) for c, n in zip(cands, parts, strict=True)) > spec.infer_limit_ms:
+        return False
+    return spec.size_limit_mb is None or search.size_mb(cands, parts) <= spec.size_limit_mb

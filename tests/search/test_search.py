@@ -102,7 +102,53 @@ def test_tuned_trials_beyond_the_pool_free_their_fold_models():
                    for c in kept)
 
 
-def test_tuning_uses_the_time_left_when_no_trial_count_is_given():
+def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
+    from mlexpert.search import _tuner
+
+    monkeypatch.setattr(_tuner, "PATIENCE", 2)
+    monkeypatch.setattr(_tuner, "PLATEAU_SE", 1e9)  # no move counts: a plateau from the start
+    X, y, schema = _data()
+    spec = _spec("binary", y, seconds=25.0, preset="balanced", trials=None)
+    result = run_search(X, y, schema, spec)
+    assert sum(c.trial is not None for c in result.candidates) == 2
+    assert any(n.startswith("tuning stopped after 2 trials") for n in result.notes)
+    seeded = [m for m in result.members if len(m.parts) > 1]
+    assert seeded and all(m.refit and m.family not in _scheduler.DETERMINISTIC for m in seeded)
+    assert all(len(m.parts) <= _scheduler.MAX_SEEDS for m in result.members)
+    assert any("more seed(s), averaged per member" in n for n in result.notes)
+    for m in seeded:  # one preprocessor, fits that differ by their seed, averaged
+        assert len({id(t) for t, _ in m.parts}) == 1
+        a, b = (f.predict(m.parts[0][0].transform(X.iloc[:50])) for _, f in m.parts[:2])
+        assert not np.allclose(a, b)
+    assert spec.deadline.remaining() > -1.0  # seeds stop before the time runs out
+
+
+def test_the_plateau_waits_as_long_as_the_score_took_to_stop_moving():
+    from mlexpert.search import _tuner
+
+    y = np.random.default_rng(0).integers(0, 2, 100)
+    search = _fake_search(y)
+    best = _scheduler.Candidate("lgb", "lightgbm", {}, status="ok", score=0.80,
+                                fold_scores=[0.78, 0.80, 0.82, 0.80, 0.80])  # SE ~0.0057
+    search.best = best
+    plateau = _tuner._Plateau(search)
+    assert not plateau.reached(19) and plateau.reached(20)  # no move: PATIENCE trials
+    best.score = 0.8003  # below a tenth of the SE: not a move
+    assert plateau.reached(20)
+    best.score = 0.81  # a real move at trial 30: wait 30 more
+    assert not plateau.reached(30) and not plateau.reached(59) and plateau.reached(60)
+
+
+def test_no_seeds_with_a_trial_budget():
+    X, y, schema = _data()
+    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=2))
+    assert all(len(m.parts) == 1 or not m.refit for m in result.members)
+
+
+def test_tuning_uses_the_time_left_when_no_trial_count_is_given(monkeypatch):
+    from mlexpert.search import _tuner
+
+    monkeypatch.setattr(_tuner, "PATIENCE", 10**6)  # no plateau: tune until the time is spent
     X, y, schema = _data()
     start = __import__("time").monotonic()
     result = run_search(X, y, schema, _spec("binary", y, seconds=8.0, trials=None))
