@@ -80,6 +80,23 @@ def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch)
     np.testing.assert_allclose(got.to_numpy(), model._predict_raw(rows, compiled=False)[0])
 
 
+def test_a_compiled_path_that_fails_on_some_input_leaves_it_to_the_members(fitted, tables):
+    model = _fresh(fitted["regression"])
+    rows = tables["regression"].drop(columns="y").iloc[:4]
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    path = model._compiled[1]
+
+    class Failing:
+        def predict(self, rows):
+            raise ValueError("a value no probe had")
+
+    model._compiled = (model._compiled[0], Failing(), model._compiled[2])
+    got = model.predict(rows)
+    want = model._labels(*model._predict_raw(rows, compiled=False))
+    assert got.tolist() == want.tolist() and path is not None
+
+
 def test_bad_input_on_the_small_path_is_named(fitted, tables):
     model = _fresh(fitted["binary"])
     rows = tables["binary"].drop(columns="y").iloc[:2]
