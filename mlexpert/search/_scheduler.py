@@ -7,7 +7,9 @@ Budget rules (``time_limit`` is a promise):
   each fold gets its share, after which boosting and forests stop adding rounds or trees;
 * the estimated time to refit the best candidate so far is held back from the search;
 * ensemble members are refitted on all rows only while the estimate fits in the time left;
-  otherwise (or if a refit is cut short) the member keeps its K fold models as a bag.
+  otherwise (or if a refit is cut short) the member keeps its K fold models as a bag;
+* tuning stops on a plateau of the best score (``_tuner``); the time left refits stochastic
+  members with further seeds (``_add_seeds``).
 
 With ``trials`` given, the wall clock is only a safety cap: no time share, no time-based skip
 or refit decision, so the same inputs give the same model on any machine.
