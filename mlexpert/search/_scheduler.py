@@ -76,11 +76,12 @@ CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times fa
 # lost 0.05 log loss on olive_area (572 rows) by trusting the test alone
 PRACTICAL_TOLERANCE = 0.002
 ROW_PROBES = 3  # one-row predictions timed per probe; the median counts
-# With time left after the refits (tuning stopped on a plateau), stochastic members are refitted
+# With time left after the refits (tuning stopped on a plateau), boosted members are refitted
 # again with other seeds and averaged, up to this many fits each: variance goes down where more
 # trials would only fit out-of-fold noise (AutoGluon's repeated bagging does the same)
 MAX_SEEDS = 5
-DETERMINISTIC = frozenset({"linear"})  # families a seed does not change
+# families a seed does not change (linear) or only gives the trees a forest could grow itself
+NO_SEEDS = frozenset({"linear", "random_forest", "extra_trees"})
 
 
 @dataclass
@@ -606,7 +607,7 @@ def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]],
     if search.by_budget:
         return  # a time-based decision: the trial-count budget promises the same model anywhere
     todo = [(c, m) for (c, _), m in zip(chosen, members, strict=True)
-            if m.refit and c.family not in DETERMINISTIC]
+            if m.refit and c.family not in NO_SEEDS]
     added = 0
     for seed in range(1, MAX_SEEDS):
         for cand, member in todo:

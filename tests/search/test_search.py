@@ -113,7 +113,7 @@ def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
     assert sum(c.trial is not None for c in result.candidates) == 2
     assert any(n.startswith("tuning stopped after 2 trials") for n in result.notes)
     seeded = [m for m in result.members if len(m.parts) > 1]
-    assert seeded and all(m.refit and m.family not in _scheduler.DETERMINISTIC for m in seeded)
+    assert seeded and all(m.refit and m.family not in _scheduler.NO_SEEDS for m in seeded)
     assert all(len(m.parts) <= _scheduler.MAX_SEEDS for m in result.members)
     assert any("more seed(s), averaged per member" in n for n in result.notes)
     for m in seeded:  # one preprocessor, fits that differ by their seed, averaged
