@@ -51,6 +51,7 @@ class Preset:
     ensemble_rounds: int
     prefer_cheaper: bool  # ship a cheaper model when the ensemble is not significantly better
     description: str
+    max_seeds: int = 1  # fits per boosted member (seeds averaged) when time is left
 
 
 PRESETS: dict[str, Preset] = {
@@ -58,9 +59,11 @@ PRESETS: dict[str, Preset] = {
                    "one model, lowest latency: LightGBM (tuned while time allows) or linear"),
     "balanced": Preset(PORTFOLIO, 2, False, 25, True,
                        "portfolio of 8 families/configs, Optuna on the 2 best families, ensemble; "
-                       "a cheaper model is shipped when the ensemble is not significantly better"),
+                       "a cheaper model is shipped when the ensemble is not significantly better",
+                       max_seeds=3),
     "best": Preset(PORTFOLIO, 3, False, 50, False,
-                   "as balanced, tuning the 3 best families, bigger ensembles, always shipped"),
+                   "as balanced, tuning the 3 best families, bigger ensembles, always shipped",
+                   max_seeds=5),
 }
 MIN_CANDIDATE_SECONDS = 0.5
 REFIT_MARGIN = 1.5
@@ -77,9 +80,10 @@ CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times fa
 PRACTICAL_TOLERANCE = 0.002
 ROW_PROBES = 3  # one-row predictions timed per probe; the median counts
 # With time left after the refits (tuning stopped on a plateau), boosted members are refitted
-# again with other seeds and averaged, up to this many fits each: variance goes down where more
-# trials would only fit out-of-fold noise (AutoGluon's repeated bagging does the same)
-MAX_SEEDS = 5
+# again with other seeds and averaged, up to the preset's ``max_seeds`` fits each: variance goes
+# down where more trials would only fit out-of-fold noise (AutoGluon's repeated bagging does the
+# same). Each seed adds a member's size and one-row time again (a 9-class LightGBM of 600 rounds
+# x 5 seeds is 27,000 trees), so balanced stops at 3.
 # families a seed does not change (linear) or only gives the trees a forest could grow itself
 NO_SEEDS = frozenset({"linear", "random_forest", "extra_trees"})
 
@@ -458,8 +462,8 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     for cand, w in chosen:
         search.event("refit", f"finalizing {cand.name}")
         members.append(_member(cand, w, FAMILIES[cand.family], search))
-    if not preset.single_model:
-        _add_seeds(search, chosen, members)
+    if preset.max_seeds > 1:
+        _add_seeds(search, chosen, members, preset.max_seeds)
     notes = search.notes + notes
     search.event("done", "search finished")
     cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
@@ -598,8 +602,8 @@ def _member(cand: Candidate, weight: float, family: Family, search: _Search) -> 
     return Member(cand.name, family.name, weight, parts, refit=False)
 
 
-def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]],
-               members: list[Member]) -> None:
+def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]], members: list[Member],
+               max_seeds: int) -> None:
     """Refit stochastic refitted members with further seeds while the time left allows
     (``REFIT_MARGIN`` x the member's last refit) and ``infer_limit`` / ``size_limit`` hold;
     round-robin, heaviest first, so every member gains alike. Each member averages its fits."""
@@ -609,7 +613,7 @@ def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]],
     todo = [(c, m) for (c, _), m in zip(chosen, members, strict=True)
             if m.refit and c.family not in NO_SEEDS]
     added = 0
-    for seed in range(1, MAX_SEEDS):
+    for seed in range(1, max_seeds):
         for cand, member in todo:
             if len(member.parts) != seed:
                 continue  # an earlier round could not add this one's seed

@@ -114,7 +114,7 @@ def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
     assert any(n.startswith("tuning stopped after 2 trials") for n in result.notes)
     seeded = [m for m in result.members if len(m.parts) > 1]
     assert seeded and all(m.refit and m.family not in _scheduler.NO_SEEDS for m in seeded)
-    assert all(len(m.parts) <= _scheduler.MAX_SEEDS for m in result.members)
+    assert all(len(m.parts) <= _scheduler.PRESETS["balanced"].max_seeds for m in result.members)
     assert any("more seed(s), averaged per member" in n for n in result.notes)
     for m in seeded:  # one preprocessor, fits that differ by their seed, averaged
         assert len({id(t) for t, _ in m.parts}) == 1
