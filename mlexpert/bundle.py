@@ -45,7 +45,8 @@ MANIFEST = "manifest.json"
 MEMBERS = "members.joblib"
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
 SMALL_BATCH = 64  # rows up to which predict may take the compiled path (runtime.FAST_MAX_ROWS)
-HOT_CALLS = 3  # small-batch calls before the compiled path is built (a one-off call never pays)
+HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the background (a
+# one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -116,10 +117,11 @@ class Model:
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
         self._compile_lock = threading.Lock()
+        self._building: threading.Thread | None = None
 
-    def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session) and
-        state = dict(self.__dict__)  # the lock do not pickle; a copy rebuilds them on use
-        state.update(_small_calls=0, _compiled=None, _compile_lock=None)
+    def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
+        state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
+        state.update(_small_calls=0, _compiled=None, _compile_lock=None, _building=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -189,29 +191,54 @@ class Model:
         X = self.schema.prepare(frame, source)
         return self._raw(X), X.index
 
+    def _key(self) -> tuple[int, int]:
+        return id(self._manifest), id(self._members)  # a copy given other members rebuilds
+
     def _hot_path(self) -> Any:
-        """The compiled path once ``HOT_CALLS`` small batches were predicted, else None."""
-        key = (id(self._manifest), id(self._members))  # a copy given other members rebuilds
+        """The compiled path once built; the ``HOT_CALLS``-th small batch starts building it in
+        a background thread, and calls go through the members until it is ready."""
         compiled = self._compiled
-        if compiled is not None and compiled[0] == key:
+        if compiled is not None and compiled[0] == self._key():
             return compiled[1]
         self._small_calls += 1
-        if self._small_calls < HOT_CALLS:
-            return None
-        with self._compile_lock:
-            if self._compiled is None or self._compiled[0] != key:
-                from mlexpert.runtime import compile_model  # a layer above: imported on use
+        if self._small_calls >= HOT_CALLS:
+            with self._compile_lock:
+                if self._building is None or not self._building.is_alive():
+                    self._building = threading.Thread(target=self._build, daemon=True,
+                                                      name="mlexpert-compile")
+                    self._building.start()
+        return None
 
-                path, note = compile_model(self)
-                self._compiled = (key, path, note)
-        return self._compiled[1]
+    def _build(self) -> None:
+        key = self._key()
+        from mlexpert.runtime import compile_model  # a layer above: imported on use
+
+        path, note = compile_model(self)
+        self._compiled = (key, path, note)
+
+    def compile(self) -> str:
+        """Build the compiled path for small batches now and say what was decided (predict
+        builds it in the background after a few calls of at most 64 rows; call this after
+        ``load`` in a latency-sensitive process so the first requests are fast too)."""
+        building = self._building
+        if building is not None:
+            building.join()
+        if self._compiled is None or self._compiled[0] != self._key():
+            self._build()
+        return self.compiled_path
+
+    def _use_compiled(self, path: Any, note: str) -> None:
+        """Adopt a compiled path chosen and verified elsewhere (the service, for this Model)."""
+        self._compiled = (self._key(), path, note)
 
     @property
     def compiled_path(self) -> str:
-        """How small batches (≤ 64 rows) are predicted: after a few such calls the Model builds
-        the faster of a numpy path and its ONNX graph that agrees with its own path on probe
-        rows (within 1e-6 / 1e-5, same labels); what was decided, or 'not built yet'."""
-        return "not built yet" if self._compiled is None else self._compiled[2]
+        """How small batches (≤ 64 rows) are predicted: the faster of a numpy path and the ONNX
+        graph among those that agree with the members on probe rows (within 1e-6 / 1e-5, same
+        labels), built by ``compile`` or in the background after a few small calls; what was
+        decided, or 'not built yet'."""
+        compiled = self._compiled
+        return "not built yet" if compiled is None or compiled[0] != self._key() else compiled[2]
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         cache: dict[int, Any] = {}

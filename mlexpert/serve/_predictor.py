@@ -86,6 +86,7 @@ class Predictor:
         """The faster verified compiled path (``runtime.fastest``) on this service's probe rows."""
         probes, want = self._probes
         path, note = fastest(model, probes, want)
+        model._use_compiled(path, note)  # small uploads through the Model reuse it
         if path is None:
             log.warning("fast path off for %s: %s; predicting through the Model",
                         self.identity.name, note)

@@ -1,5 +1,6 @@
-"""Model.predict's compiled path for small batches: built after a few calls, verified against
-the members, used only when it agrees, never kept across a copy or a pickle."""
+"""Model.predict's compiled path for small batches: built in the background after a few calls
+(or by ``compile``), verified against the members, used only when it agrees, never kept across
+a copy or a pickle."""
 from __future__ import annotations
 
 import copy
@@ -17,7 +18,7 @@ from tests.conftest import TASKS
 def _fresh(model):
     """A copy of a session model with no compiled path yet (other tests may have built one)."""
     model = copy.copy(model)
-    model._compiled, model._small_calls = None, 0
+    model._compiled, model._small_calls, model._building = None, 0, None
     return model
 
 
@@ -38,10 +39,14 @@ def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, mo
     frame = tables[task].drop(columns="y")
     rows = _hostile_rows(frame)
     native, _ = model._predict_raw(rows, compiled=False)
-    want = model.predict_table(rows)
+    want = model._labels(native, rows.index)
     assert model.compiled_path == "not built yet"
-    for _ in range(HOT_CALLS):
+    for _ in range(HOT_CALLS - 1):
         model.predict(rows.iloc[:1])
+    assert model._building is None  # not yet: a one-off call never pays
+    model.predict(rows.iloc[:1])  # this one starts the build, and does not wait for it
+    assert model._building is not None
+    model.compile()  # waits for the build the calls started
     assert model.compiled_path.startswith("on: "), model.compiled_path
 
     def members_used(*_a, **_k):
@@ -52,9 +57,9 @@ def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, mo
     np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
     assert got.index.equals(rows.index)
     if task == "regression":  # the ONNX graph sums in its own order: within 1e-5
-        np.testing.assert_allclose(got[model.target], want[model.target], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got[model.target], want, rtol=0, atol=1e-5)
     else:
-        assert got[model.target].tolist() == want[model.target].tolist()
+        assert got[model.target].tolist() == want.tolist()
     if task != "regression":
         np.testing.assert_allclose(model.predict_proba(rows).sum(axis=1), 1.0)
     with pytest.raises(AssertionError, match="members"):  # a large batch still takes them
@@ -75,6 +80,7 @@ def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch)
     rows = tables["multiclass"].drop(columns="y").iloc[:3]
     for _ in range(HOT_CALLS + 1):
         got = model.predict_proba(rows)
+    model.compile()  # waits for the build the calls started
     assert "numpy: differs from the Model" in model.compiled_path
     assert "onnxruntime: differs from the Model" in model.compiled_path
     np.testing.assert_allclose(got.to_numpy(), model._predict_raw(rows, compiled=False)[0])
@@ -85,6 +91,7 @@ def test_a_compiled_path_that_fails_on_some_input_leaves_it_to_the_members(fitte
     rows = tables["regression"].drop(columns="y").iloc[:4]
     for _ in range(HOT_CALLS):
         model.predict(rows)
+    model.compile()  # waits for the build the calls started
     path = model._compiled[1]
 
     class Failing:
@@ -97,11 +104,21 @@ def test_a_compiled_path_that_fails_on_some_input_leaves_it_to_the_members(fitte
     assert got.tolist() == want.tolist() and path is not None
 
 
+def test_compile_builds_now_and_says_what_it_chose(fitted, tables):
+    model = _fresh(fitted["binary"])
+    note = model.compile()
+    assert note == model.compiled_path and note.startswith("on: ")
+    rows = tables["binary"].drop(columns="y").iloc[:3]
+    assert model.predict(rows).tolist() == model._labels(
+        *model._predict_raw(rows, compiled=False)).tolist()
+
+
 def test_bad_input_on_the_small_path_is_named(fitted, tables):
     model = _fresh(fitted["binary"])
     rows = tables["binary"].drop(columns="y").iloc[:2]
     for _ in range(HOT_CALLS):
         model.predict(rows)
+    model.compile()  # waits for the build the calls started
     assert model.compiled_path.startswith("on: ")
     with pytest.raises(SchemaError, match="'color'"):
         model.predict(rows.drop(columns=["color"]))
@@ -114,6 +131,7 @@ def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tab
     rows = tables["binary"].drop(columns="y").iloc[:1]
     for _ in range(HOT_CALLS):
         model.predict(rows)
+    model.compile()  # waits for the build the calls started
     built = model._compiled
     again = pickle.loads(pickle.dumps(model))
     assert again.compiled_path == "not built yet"
@@ -137,6 +155,7 @@ def test_catboost_with_categories_is_compiled_on_plain_lists(task):
     native, _ = model._predict_raw(rows, compiled=False)
     for _ in range(HOT_CALLS):
         model.predict(rows.iloc[:1])
+    model.compile()  # waits for the build the calls started
     assert model.compiled_path.startswith("on: numpy"), model.compiled_path
     assert "onnxruntime: not compiled (cannot export the catboost member" in model.compiled_path
     np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-9)
