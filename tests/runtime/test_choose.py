@@ -22,6 +22,13 @@ def _fresh(model):
     return model
 
 
+def _warm(model, rows):
+    """Predict as a user does until the build starts, then wait for it."""
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    model.compile()
+
+
 def _hostile_rows(frame):
     rows = frame.iloc[:6].copy()
     rows.loc[rows.index[0], "color"] = "never seen"
@@ -89,9 +96,7 @@ def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch)
 def test_a_compiled_path_that_fails_on_some_input_leaves_it_to_the_members(fitted, tables):
     model = _fresh(fitted["regression"])
     rows = tables["regression"].drop(columns="y").iloc[:4]
-    for _ in range(HOT_CALLS):
-        model.predict(rows)
-    model.compile()  # waits for the build the calls started
+    _warm(model, rows)
     path = model._compiled[1]
 
     class Failing:
@@ -116,9 +121,7 @@ def test_compile_builds_now_and_says_what_it_chose(fitted, tables):
 def test_bad_input_on_the_small_path_is_named(fitted, tables):
     model = _fresh(fitted["binary"])
     rows = tables["binary"].drop(columns="y").iloc[:2]
-    for _ in range(HOT_CALLS):
-        model.predict(rows)
-    model.compile()  # waits for the build the calls started
+    _warm(model, rows)
     assert model.compiled_path.startswith("on: ")
     with pytest.raises(SchemaError, match="'color'"):
         model.predict(rows.drop(columns=["color"]))
@@ -129,9 +132,7 @@ def test_bad_input_on_the_small_path_is_named(fitted, tables):
 def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tables):
     model = _fresh(fitted["binary"])
     rows = tables["binary"].drop(columns="y").iloc[:1]
-    for _ in range(HOT_CALLS):
-        model.predict(rows)
-    model.compile()  # waits for the build the calls started
+    _warm(model, rows)
     built = model._compiled
     again = pickle.loads(pickle.dumps(model))
     assert again.compiled_path == "not built yet"
@@ -153,9 +154,7 @@ def test_catboost_with_categories_is_compiled_on_plain_lists(task):
     assert model.reference_sample is None
     rows = test.iloc[:40]  # missing values, unseen categories, far dates and numbers
     native, _ = model._predict_raw(rows, compiled=False)
-    for _ in range(HOT_CALLS):
-        model.predict(rows.iloc[:1])
-    model.compile()  # waits for the build the calls started
+    _warm(model, rows.iloc[:1])
     assert model.compiled_path.startswith("on: numpy"), model.compiled_path
     assert "onnxruntime: not compiled (cannot export the catboost member" in model.compiled_path
     np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-9)

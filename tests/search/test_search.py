@@ -222,19 +222,27 @@ class _RowCosts:
         return {"tree": 0.5, "linear": 0.25}[kind]
 
 
-def test_infer_limit_keeps_the_shipped_model_within_the_latency():
+def _costed_search():
+    """A fake search with fixed preprocessing costs, and a maker of candidates of equal skill
+    and independent errors whose own costs are given (``row_ms`` / ``size_mb``)."""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 600)
     search = _fake_search(y)
     search.prepared, search.spec.row_overhead_ms = _RowCosts(), 1.0
 
-    def cand(name, family, row_ms):
+    def cand(name, family, **costs):
         p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, 2.0, len(y))))
         oof = np.column_stack([1 - p, p])
-        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, row_ms=row_ms)
+        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, **costs)
         c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
         return c
 
+    return search, cand
+
+
+def test_infer_limit_keeps_the_shipped_model_within_the_latency():
+    search, make = _costed_search()
+    cand = lambda name, family, row_ms: make(name, family, row_ms=row_ms)  # noqa: E731
     # one row: lgb 1+2+1 = 4 ms, lin 1+3+1 = 5 ms, xgb 1+2+5 = 8 ms; lgb+lin together 8 ms
     cands = [cand("lgb", "lightgbm", 1.0), cand("lin", "linear", 1.0), cand("xgb", "xgboost", 5.0)]
     best = _scheduler.PRESETS["best"]
@@ -255,17 +263,8 @@ def test_infer_limit_keeps_the_shipped_model_within_the_latency():
 
 
 def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 600)
-    search = _fake_search(y)
-    search.prepared, search.spec.row_overhead_ms = _RowCosts(), 1.0
-
-    def cand(name, family, size_mb):
-        p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, 2.0, len(y))))
-        oof = np.column_stack([1 - p, p])
-        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, size_mb=size_mb)
-        c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
-        return c
+    search, make = _costed_search()
+    cand = lambda name, family, size_mb: make(name, family, size_mb=size_mb)  # noqa: E731
 
     # pickled: lgb 0.5+2 = 2.5 MB, lin 0.25+0.25 = 0.5 MB, xgb 0.5+6 = 6.5 MB; lgb+xgb share
     # the tree preprocessor: 8.5 MB; all three 9.0 MB
