@@ -143,6 +143,27 @@ def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tab
     assert other._compiled is None or other._compiled[0] != built[0]
 
 
+def test_xgboost_is_compiled_through_its_booster():
+    """The numpy path calls XGBoost's booster directly, over the early-stopped rounds; its
+    answers must be the wrapper's to the last bits."""
+    from mlexpert.runtime import FastPath
+    from mlexpert.search._scheduler import Member
+    from tests.export.conftest import fit_member, make_model, split
+
+    for task, early_stop in [(t, e) for t in TASKS for e in (False, True)]:
+        train, test = split(task)
+        schema, classes, part = fit_member("xgboost", task, train, early_stop=early_stop)
+        assert (part[1].estimator.best_iteration is not None) if early_stop else True
+        model = make_model(task, schema, classes, [Member("x", "xgboost", 1.0, [part], True)])
+        rows = test.iloc[:40]
+        native, _ = model._predict_raw(rows, compiled=False)
+        if task != "regression":  # as the Model's probabilities: rows summing to 1
+            native = native / native.sum(axis=1, keepdims=True)
+        path = FastPath(model)
+        got = path.predict(list(zip(*model.schema.prepare_arrays(rows), strict=True)))
+        np.testing.assert_allclose(got, native, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_catboost_with_categories_is_compiled_on_plain_lists(task):
     """Not exportable to ONNX, but the numpy path feeds CatBoost lists instead of a DataFrame
