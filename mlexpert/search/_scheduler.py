@@ -164,7 +164,6 @@ class Member:
     def __init__(self, name: str, family: str, weight: float, parts: list[tuple[Any, Fitted]],
                  refit: bool):
         self.name, self.family, self.weight, self.parts, self.refit = name, family, weight, parts, refit
-        self.refit_seconds = 0.0  # how long its last all-rows fit took (the search's estimate)
 
     def predict(self, frame: pd.DataFrame, cache: dict[int, Any] | None = None) -> np.ndarray:
         """Raw prediction (probabilities or values) averaged over the parts."""
@@ -458,12 +457,14 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         if all(cand is not c for c, _ in chosen):
             cand.fold_fits = []
     oof = sum(w * c.oof for c, w in chosen)
-    members = []
+    members, seconds = [], []
     for cand, w in chosen:
         search.event("refit", f"finalizing {cand.name}")
+        t0 = time.monotonic()
         members.append(_member(cand, w, FAMILIES[cand.family], search))
+        seconds.append(time.monotonic() - t0)
     if preset.max_seeds > 1:
-        _add_seeds(search, chosen, members, preset.max_seeds)
+        _add_seeds(search, chosen, members, seconds, preset.max_seeds)
     notes = search.notes + notes
     search.event("done", "search finished")
     cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
@@ -591,25 +592,24 @@ def _member(cand: Candidate, weight: float, family: Family, search: _Search) -> 
     estimate = _refit_estimate(cand, spec, len(search.y))
     left = spec.deadline.remaining() - spec.finish_seconds
     if search.by_budget or estimate < left:
-        t0 = time.monotonic()
         transformer, fitted = _refit(cand, family, search, spec.seed, left)
         if fitted is not None:
-            member = Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
-            member.refit_seconds = time.monotonic() - t0
-            return member
+            return Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
     parts = [(search.prepared.get(family.kind, i, tr, va)[0], f)
              for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)
 
 
 def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]], members: list[Member],
-               max_seeds: int) -> None:
-    """Refit stochastic refitted members with further seeds while the time left allows
-    (``REFIT_MARGIN`` x the member's last refit) and ``infer_limit`` / ``size_limit`` hold;
-    round-robin, heaviest first, so every member gains alike. Each member averages its fits."""
+               seconds: list[float], max_seeds: int) -> None:
+    """Refit boosted refitted members with further seeds while the time left allows
+    (``REFIT_MARGIN`` x the member's last fit, ``seconds`` at first) and ``infer_limit`` /
+    ``size_limit`` hold; round-robin, heaviest first, so every member gains alike. Each member
+    averages its fits."""
     spec = search.spec
     if search.by_budget:
         return  # a time-based decision: the trial-count budget promises the same model anywhere
+    last = {id(m): s for m, s in zip(members, seconds, strict=True)}
     todo = [(c, m) for (c, _), m in zip(chosen, members, strict=True)
             if m.refit and c.family not in NO_SEEDS]
     added = 0
@@ -618,7 +618,7 @@ def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]], members: 
             if len(member.parts) != seed:
                 continue  # an earlier round could not add this one's seed
             left = spec.deadline.remaining() - spec.finish_seconds
-            if REFIT_MARGIN * member.refit_seconds >= left or not _seed_within_limits(
+            if REFIT_MARGIN * last[id(member)] >= left or not _seed_within_limits(
                     search, chosen, members, cand):
                 continue
             search.event("refit", f"refitting {cand.name} with seed {seed + 1}")
@@ -627,7 +627,7 @@ def _add_seeds(search: _Search, chosen: list[tuple[Candidate, float]], members: 
                                          left)
             if fitted is not None:
                 member.parts.append((transformer, fitted))
-                member.refit_seconds = time.monotonic() - t0
+                last[id(member)] = time.monotonic() - t0
                 added += 1
     if added:
         counts = ", ".join(f"{m.name} x{len(m.parts)}" for _, m in todo if len(m.parts) > 1)
