@@ -295,12 +295,13 @@ class _Search:
         self.notes: list[str] = []  # decisions the user should hear about (tuning, seeds)
         self.by_budget = spec.trials is not None  # wall clock only a safety cap
 
-    def latency_ms(self, members: list[Candidate]) -> float:
-        """Estimated milliseconds to predict one row with ``members`` refitted: validation,
-        each kind's preprocessing once, each model once."""
+    def latency_ms(self, members: list[Candidate], parts: list[int] | None = None) -> float:
+        """Estimated milliseconds to predict one row with ``members``, each with ``parts``
+        models (1: refitted): validation, each kind's preprocessing once, each model once."""
+        parts = parts or [1] * len(members)
         kinds = {FAMILIES[c.family].kind for c in members}
         return (self.spec.row_overhead_ms + sum(self.prepared.row_ms(k) for k in sorted(kinds))
-                + sum(c.row_ms for c in members))
+                + sum(c.row_ms * n for c, n in zip(members, parts, strict=True)))
 
     def size_mb(self, members: list[Candidate], parts: list[int] | None = None) -> float:
         """Estimated megabytes of ``members`` pickled, each with ``parts`` models (1: refitted),
@@ -469,8 +470,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     search.event("done", "search finished")
     cost = sum(c.predict_ms * len(m.parts) for (c, _), m in zip(chosen, members, strict=True))
     latency = {c.name: search.latency_ms([c]) for c in usable}
-    latency["ensemble"] = search.latency_ms([c for c, _ in chosen]) + sum(
-        c.row_ms * (len(m.parts) - 1) for (c, _), m in zip(chosen, members, strict=True))
+    latency["ensemble"] = search.latency_ms([c for c, _ in chosen], [len(m.parts) for m in members])
     size = {c.name: search.size_mb([c]) for c in usable}
     size["ensemble"] = search.size_mb([c for c, _ in chosen], [len(m.parts) for m in members])
     return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
@@ -642,7 +642,6 @@ def _seed_within_limits(search: _Search, chosen: list[tuple[Candidate, float]],
     spec = search.spec
     cands = [c for c, _ in chosen]
     parts = [len(m.parts) + (c is cand) for c, m in zip(cands, members, strict=True)]
-    if spec.infer_limit_ms is not None and search.latency_ms(cands) + sum(
-            c.row_ms * (n - 1) for c, n in zip(cands, parts, strict=True)) > spec.infer_limit_ms:
+    if spec.infer_limit_ms is not None and search.latency_ms(cands, parts) > spec.infer_limit_ms:
         return False
     return spec.size_limit_mb is None or search.size_mb(cands, parts) <= spec.size_limit_mb
