@@ -44,7 +44,7 @@ SUPPORTED_VERSIONS = (1,)
 MANIFEST = "manifest.json"
 MEMBERS = "members.joblib"
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
-SMALL_BATCH = 64  # rows up to which predict may take the compiled path (runtime.FAST_MAX_ROWS)
+SMALL_BATCH = 64  # rows up to which predict (and the service) may take a compiled path
 HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the background (a
 # one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
 

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import median_seconds
+from mlexpert.bundle import SMALL_BATCH
 from mlexpert.data import Role, Schema
 from mlexpert.evaluate import thresholded
 from mlexpert.runtime._numpy import FastPath, Rows, Unsupported
 
 log = logging.getLogger("mlexpert.runtime")
-FAST_MAX_ROWS = 64  # above this, pandas' column-wise work beats the per-row compiled paths
+FAST_MAX_ROWS = SMALL_BATCH  # above this, pandas' column-wise work beats the per-row paths
 VERIFY_TOLERANCE = 1e-6
 ONNX_TOLERANCE = 1e-5  # the export's parity promise (XGBoost sums its trees in float32)
 ROW_PROBES = 30  # single-row calls timed per path when choosing between them

@@ -148,21 +148,16 @@ class _Plateau:
 
     def __init__(self, search: _Search):
         self.search, self.moved_at = search, 0
-        self.level = self._best()
-
-    def _best(self) -> float | None:
-        best = self.search.best
-        return None if best is None else best.score
+        self.level: float | None = None  # the best score when it last moved
 
     def reached(self, done: int) -> bool:
-        best, score = self.search.best, self._best()
-        if score is not None and self.level is not None and best is not None:
+        """Whether tuning should stop after ``done`` trials."""
+        best = self.search.best
+        if best is not None and best.score is not None:
             se = float(np.nanstd(best.fold_scores)) / np.sqrt(max(len(best.fold_scores), 1))
             sign = 1.0 if self.search.spec.metric.greater_is_better else -1.0
-            if sign * (score - self.level) > PLATEAU_SE * se:
-                self.level, self.moved_at = score, done
-        elif score is not None:
-            self.level, self.moved_at = score, done
+            if self.level is None or sign * (best.score - self.level) > PLATEAU_SE * se:
+                self.level, self.moved_at = best.score, done
         return done - self.moved_at >= max(PATIENCE, self.moved_at)
 
 

@@ -153,7 +153,8 @@ def test_xgboost_is_compiled_through_its_booster():
     for task, early_stop in [(t, e) for t in TASKS for e in (False, True)]:
         train, test = split(task)
         schema, classes, part = fit_member("xgboost", task, train, early_stop=early_stop)
-        assert (part[1].estimator.best_iteration is not None) if early_stop else True
+        if early_stop:  # the rounds to stop at matter only then
+            assert part[1].estimator.best_iteration is not None
         model = make_model(task, schema, classes, [Member("x", "xgboost", 1.0, [part], True)])
         rows = test.iloc[:40]
         native, _ = model._predict_raw(rows, compiled=False)

@@ -132,6 +132,7 @@ def test_the_plateau_waits_as_long_as_the_score_took_to_stop_moving():
                                 fold_scores=[0.78, 0.80, 0.82, 0.80, 0.80])  # SE ~0.0057
     search.best = best
     plateau = _tuner._Plateau(search)
+    assert not plateau.reached(0)  # the first look sets the level
     assert not plateau.reached(19) and plateau.reached(20)  # no move: PATIENCE trials
     best.score = 0.8003  # below a tenth of the SE: not a move
     assert plateau.reached(20)
