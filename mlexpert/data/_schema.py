@@ -296,29 +296,33 @@ class Schema:
         return out
 
     def prepare_arrays(self, frame: pd.DataFrame, source: str = "the data") -> list[np.ndarray]:
-        """``prepare`` as one numpy array per feature, in schema order: the same values without
-        building a Series per column (~40 µs each), for the compiled one-row path of ``Model``."""
+        """``prepare`` as one numpy array per feature, in schema order: the same values read
+        from one object matrix of the frame rather than a Series per column (~15 µs each), for
+        the compiled small-batch path of ``Model``."""
         feats = self.features
         missing = [c.name for c in feats if c.name not in frame.columns]
         if missing:
             raise missing_features(missing, source)
+        position = {name: j for j, name in enumerate(frame.columns)}
+        dtypes = list(frame.dtypes)
+        matrix = frame.to_numpy(dtype=object)
         out = []
         for c in feats:
-            s = frame[c.name]
+            j = position[c.name]
+            dtype = dtypes[j]
             if c.role == Role.NUMERIC:
-                dtype = s.dtype
                 if isinstance(dtype, np.dtype) and dtype.kind in "fiub":  # plain numpy numbers
-                    out.append(_finite_float32_range(s.to_numpy(dtype="float64")))
+                    out.append(_finite_float32_range(np.asarray(matrix[:, j], dtype="float64")))
                 else:
-                    out.append(_to_numeric(s).to_numpy())
+                    out.append(_to_numeric(frame.iloc[:, j]).to_numpy())
             elif c.role == Role.CATEGORICAL:
-                values = np.empty(len(s), dtype=object)
-                values[:] = [category_value(v) for v in s.to_numpy(dtype=object)]
+                values = np.empty(len(matrix), dtype=object)
+                values[:] = [category_value(v) for v in matrix[:, j]]
                 out.append(values)
             elif c.role == Role.DATETIME:
-                out.append(_to_datetime(s, c.datetime_format).to_numpy())
+                out.append(_to_datetime(frame.iloc[:, j], c.datetime_format).to_numpy())
             else:
-                out.append(_to_text(s).to_numpy())
+                out.append(_to_text(frame.iloc[:, j]).to_numpy())
         return out
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:

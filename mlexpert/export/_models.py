@@ -29,7 +29,7 @@ def model_output(g: Graph, family: str, fitted: Any, x: str, categorical: list[i
         trees, objective = xgboost_trees(est, targets)
         return _link(g, trees.emit(g, x), task, objective, est, k)
     if module == "catboost":
-        trees = catboost_trees(est, targets, categorical)
+        trees = catboost_trees(est, targets, categorical, fitted.extra.get("adapter"))
         objective = "regression" if task == "regression" else "classification"
         return _link(g, trees.emit(g, x), task, objective, est, k)
     name = type(est).__name__

@@ -214,54 +214,121 @@ def _floats(text: Any) -> list[float]:
 
 
 # -- CatBoost --------------------------------------------------------------------------------
-def catboost_trees(estimator: Any, n_targets: int, categorical: list[int]) -> Trees:
-    """Oblivious trees of a CatBoost model on numbers only, expanded into binary trees."""
-    if categorical:
-        raise not_exportable("the catboost member", "CatBoost's categorical features use "
-                             "target statistics that ONNX cannot express",
-                             "Run `mlexpert distill` to get one exportable LightGBM model, or "
-                             "refit with presets='fast'.")
+CATBOOST_COMBINATIONS = ("CatBoost's feature combinations (max_ctr_complexity > 1) split on several "
+                         "columns at once, which ONNX trees cannot express")
+
+
+@dataclass
+class _Level:
+    """One split of an oblivious tree as a binary node; the true branch sets bit ``true_bit``."""
+
+    feature: int
+    mode: int
+    split: float
+    missing_true: bool
+    members: list[float] | None = None
+    true_bit: int = 0
+
+
+def catboost_trees(estimator: Any, n_targets: int, categorical: list[int],
+                   to_input: Any = None) -> Trees:
+    """Oblivious trees of a CatBoost model expanded into binary trees. A split on one categorical
+    column (its target statistic or one-hot value above a border) becomes a set of category codes,
+    read from CatBoost itself (``calc_leaf_indexes`` on one probe row per code), since its
+    statistics hash the values; ``to_input`` turns a float matrix into CatBoost's input."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         estimator.save_model(str(path), format="json")
         model = json.loads(path.read_text())
-    floats = {f["flat_feature_index"]: f for f in model["features_info"].get("float_features", [])}
+    info = model["features_info"]
+    floats = {f["feature_index"]: f for f in info.get("float_features", [])}
+    cat_bits = _catboost_category_bits(estimator, model, categorical, to_input) if categorical \
+        else None
     scale, bias = model.get("scale_and_bias", [1.0, [0.0]])
     bias = list(bias) if isinstance(bias, list) else [bias]
     dims = n_targets
     trees = Trees(n_targets, np.asarray((bias * dims)[:dims] if len(bias) == 1 else bias, float),
                   float32=True)
-    for tree in model["oblivious_trees"]:
+    for t, tree in enumerate(model["oblivious_trees"]):
         splits = tree.get("splits") or []
         values = np.asarray(tree["leaf_values"], dtype=float).reshape(-1, dims) * scale
         if not splits:
             for k in range(dims):
                 trees.constant(k, values[0, k])
             continue
+        levels = [_float_level(s, floats) if s.get("split_type", "FloatFeature") == "FloatFeature"
+                  else _category_level(cat_bits, t, j, s) for j, s in enumerate(splits)]
         for k in range(dims):
-            trees.roots.append(_oblivious(trees, splits, floats, values[:, k], k, len(splits) - 1, 0))
+            trees.roots.append(_oblivious(trees, levels, values[:, k], k, len(levels) - 1, 0))
     return trees
 
 
-def _oblivious(trees: Trees, splits: list[dict[str, Any]], floats: dict[int, Any],
-               values: np.ndarray, target: int, level: int, index: int) -> int:
-    """Split ``level`` decides bit ``level`` of the leaf index (x > border: 1)."""
-    s = splits[level]
-    if s.get("split_type", "FloatFeature") != "FloatFeature":
-        raise not_exportable("the catboost member", f"split type {s.get('split_type')!r} is not "
-                             "supported", "Run `mlexpert distill` to get one exportable model.")
-    feature = s["float_feature_index"]
-    info = floats.get(feature, {})
+def _float_level(s: dict[str, Any], floats: dict[int, Any]) -> _Level:
+    info = floats[s["float_feature_index"]]
     nan_true = info.get("nan_value_treatment", "AsIs") != "AsTrue"  # NaN: bit 0 (x <= border)
-    node = trees.node(info.get("flat_feature_index", feature), LEQ, s["border"], nan_true)
+    return _Level(info["flat_feature_index"], LEQ, s["border"], nan_true)
+
+
+def _catboost_category_bits(estimator: Any, model: dict[str, Any], categorical: list[int],
+                            to_input: Any) -> dict[int, np.ndarray]:
+    """Per categorical column (flat index): bits (codes + 1, trees, depth) of every split for each
+    code 0..MAX_TREE_CATEGORIES and, last, a missing value; other columns held fixed."""
+    from mlexpert.features import MAX_TREE_CATEGORIES
+
+    for ctr in model["features_info"].get("ctrs", []):
+        elements = ctr.get("elements", [])
+        if len(elements) != 1 or elements[0].get("combination_element") != "cat_feature_value":
+            raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
+                                 "Run `mlexpert distill` to get one exportable LightGBM model.")
+    trees = model["oblivious_trees"]
+    depth = max((len(t.get("splits") or []) for t in trees), default=0)
+    n_codes = MAX_TREE_CATEGORIES + 1
+    n_features = max([*categorical, *(f["flat_feature_index"] for f in
+                                      model["features_info"].get("float_features", []))]) + 1
+    probe = np.zeros(((n_codes + 1) * len(categorical), n_features))
+    codes = np.append(np.arange(n_codes, dtype=float), np.nan)
+    for i, column in enumerate(categorical):
+        probe[i * (n_codes + 1):(i + 1) * (n_codes + 1), column] = codes
+    leaves = np.asarray(estimator.calc_leaf_indexes(to_input(probe), thread_count=1),
+                        dtype=np.int64).reshape(len(probe), len(trees))
+    bits = (leaves[:, :, None] >> np.arange(depth)) & 1
+    return {column: bits[i * (n_codes + 1):(i + 1) * (n_codes + 1)]
+            for i, column in enumerate(categorical)}
+
+
+def _category_level(cat_bits: dict[int, np.ndarray] | None, tree: int, level: int,
+                    s: dict[str, Any]) -> _Level:
+    """A split on one categorical column: a node testing membership of the rarer bit's codes."""
+    varying = [] if cat_bits is None else \
+        [c for c, b in cat_bits.items() if b[:, tree, level].min() != b[:, tree, level].max()]
+    if cat_bits is None or len(varying) > 1:
+        raise not_exportable("the catboost member", CATBOOST_COMBINATIONS if cat_bits else
+                             f"split type {s.get('split_type')!r} is not supported",
+                             "Run `mlexpert distill` to get one exportable LightGBM model.")
+    column = varying[0] if varying else next(iter(cat_bits))
+    bits = cat_bits[column][:, tree, level]
+    codes, missing_bit = bits[:-1], int(bits[-1])
+    if codes.min() == codes.max():  # every code on one side: x <= max is true but for NaN
+        bit = int(codes[0])
+        return _Level(column, LEQ, float(np.finfo(np.float64).max), missing_bit == bit, None, bit)
+    rare = int(np.count_nonzero(codes) * 2 <= len(codes))  # members are the codes with bit ``rare``
+    members = [float(c) for c in np.flatnonzero(codes == rare)]
+    return _Level(column, MEMBER, math.nan, missing_bit == rare, members, rare)
+
+
+def _oblivious(trees: Trees, levels: list[_Level], values: np.ndarray, target: int, level: int,
+               index: int) -> int:
+    """Split ``level`` decides bit ``level`` of the leaf index."""
+    s = levels[level]
+    node = trees.node(s.feature, s.mode, s.split, s.missing_true, s.members)
 
     def child(bit: int) -> tuple[int, int]:
         idx = index | (bit << level)
         if level == 0:
             return trees.leaf(target, values[idx])
-        return _oblivious(trees, splits, floats, values, target, level - 1, idx), 0
+        return _oblivious(trees, levels, values, target, level - 1, idx), 0
 
-    trees.link(node, child(0), child(1))
+    trees.link(node, child(s.true_bit), child(1 - s.true_bit))
     return node
 
 

@@ -3,7 +3,8 @@
 ``Model.predict`` spends ~10 ms on a single row, almost all of it in pandas and scikit-learn's
 per-call validation (docs: /work/shared/STACK.md); the model itself takes ~50 µs. This module
 turns each fitted preprocessing step into plain numpy on canonical rows and calls LightGBM's
-booster single-threaded (``num_threads=1``: no OpenMP start-up per row). It knows the steps
+booster single-threaded (``num_threads=1``: no OpenMP start-up per row), then the Model's
+calibrator. It knows the steps
 ``features/`` builds; anything else raises ``Unsupported`` and the caller uses the Model. The
 compiled path is checked against the Model's own path on probe rows before use (``_choose``), so
 a change in the features layer makes it fall back, never answer differently.
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlexpert.data import Role, Schema
+from mlexpert.evaluate import Calibrator
 
 Rows = Sequence[Sequence[Any]]  # canonical rows, one value per feature in schema order
 DENSE_TEXT_CELLS = 1 << 18  # below this many cells TF-IDF stays dense (scipy.sparse costs ~0.3 ms)
@@ -381,6 +383,8 @@ class FastPath:
         self._transformers = transformers
         self._total_weight = sum(w for w, _ in self._members)
         self._classify = model.task != "regression"
+        cal = model._manifest.get("calibration") if self._classify else None
+        self._calibrator = Calibrator.from_dict(cal) if cal else None
 
     def predict(self, rows: Rows) -> np.ndarray:
         """(n, K) class probabilities (rows sum to 1) or (n,) values, as ``Model`` computes them."""
@@ -390,4 +394,6 @@ class FastPath:
             p = sum(predict(features[key]) for key, predict in parts) / len(parts)
             total = weight * p if total is None else total + weight * p
         raw = total / self._total_weight
+        if self._calibrator is not None:
+            raw = self._calibrator.apply(raw)
         return raw / raw.sum(axis=1, keepdims=True) if self._classify else raw

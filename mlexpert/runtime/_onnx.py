@@ -1,12 +1,11 @@
 """The model's exported ONNX graph on onnxruntime, fed from canonical rows: the second fast path.
 
-The numpy fast path (``_numpy``) compiles preprocessing and LightGBM / linear models; other
-families go through their Python predict, and calibration is not compiled, so calibrated models
-fall back to the Model (milliseconds per row). The ONNX graph holds the whole pipeline,
-calibrator included (``mlexpert.export``), and onnxruntime runs it in tens of µs.
-``_choose`` builds both, checks each against the Model's own path and keeps the faster.
-onnxruntime runs on one thread: requests are one to a few rows, and a second OpenMP pool next to
-LightGBM's slows both (docs: /work/shared/STACK.md).
+The numpy fast path (``_numpy``) compiles preprocessing and the boosters and linear models;
+other families go through their Python predict. The ONNX graph holds the whole pipeline
+(``mlexpert.export``) and onnxruntime runs it in tens of µs, but not every model exports (free
+text, CatBoost's column combinations). ``_choose`` builds both, checks each against the Model's
+own path and keeps the faster. onnxruntime runs on one thread: requests are one to a few rows,
+and a second OpenMP pool next to LightGBM's slows both (docs: /work/shared/STACK.md).
 """
 from __future__ import annotations
 

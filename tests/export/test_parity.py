@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from mlexpert.errors import ExportError
-from mlexpert.export import to_onnx
 from mlexpert.search._scheduler import Member
 from tests.conftest import TASKS
 from tests.export._parity import assert_parity
@@ -23,15 +22,30 @@ def test_family_parity(family, task, session_options):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_catboost_on_numbers_parity(task, session_options):
-    model, test = family_model("catboost", task, numeric_only=True)
+@pytest.mark.parametrize("numeric_only", [True, False])
+def test_catboost_parity(task, numeric_only, session_options):
+    """With categories: target statistics and one-hot splits become sets of category codes."""
+    model, test = family_model("catboost", task, numeric_only=numeric_only)
     assert_parity(model, test, session_options)
 
 
-def test_catboost_with_categories_says_what_to_do():
-    model, _ = family_model("catboost", "binary")
-    with pytest.raises(ExportError, match="catboost member.*mlexpert distill"):
-        to_onnx(model)
+def test_catboost_feature_combinations_say_what_to_do():
+    """A statistic of two columns at once has no ONNX tree form: the error names the setting."""
+    import catboost as cb
+
+    from mlexpert.export._trees import catboost_trees
+    from mlexpert.models._boosting import _CatBoostInput
+
+    rng = np.random.default_rng(0)
+    a, b, x = rng.integers(0, 12, 4000), rng.integers(0, 6, 4000), rng.normal(size=4000)
+    y = (((a * 7 + b * 3) % 5) < 2) ^ (x > 1)
+    adapter = _CatBoostInput([1, 2])
+    est = cb.CatBoostClassifier(iterations=100, depth=6, cat_features=[1, 2], max_ctr_complexity=4,
+                                verbose=False, random_seed=0, thread_count=1,
+                                allow_writing_files=False)
+    est.fit(adapter(np.column_stack([x, a, b])), y)
+    with pytest.raises(ExportError, match="max_ctr_complexity.*mlexpert distill"):
+        catboost_trees(est, 1, [1, 2], adapter)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -52,7 +66,7 @@ def test_ensemble_with_fold_bag_parity(task, session_options):
 @pytest.mark.parametrize("family", ["lightgbm", "xgboost", "catboost"])
 def test_early_stopped_fold_models_parity(family, task, session_options):
     """Fold models stop at their best round; the graph must hold exactly the rounds used."""
-    train, test = split(task, numeric_only=family == "catboost")
+    train, test = split(task)
     schema, classes, part = fit_member(family, task, train, early_stop=True)
     fitted = part[1]
     assert fitted.best_iteration is not None

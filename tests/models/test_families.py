@@ -126,3 +126,14 @@ def test_ctrl_c_interrupts_catboost(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert out.strip() == "interrupted"
+
+
+def test_catboost_refit_with_few_rounds_keeps_the_fold_models_statistics():
+    """CatBoost's own default combines columns from 200 iterations on and not below: a refit with
+    fewer rounds than its fold models would silently be a different kind of model."""
+    family = get_family("catboost")
+    X, y, k, cats = _data("binary", family.kind)
+    params = family.configs("binary")[0][1]
+    kinds = {family.fit(X, y, {**params, "iterations": n}, _request("binary", k, cats))
+             .estimator.get_all_params()["max_ctr_complexity"] for n in (20, 220)}
+    assert kinds == {params["max_ctr_complexity"]}

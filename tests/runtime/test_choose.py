@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from mlexpert.bundle import HOT_CALLS, SMALL_BATCH
 from mlexpert.errors import SchemaError
 from mlexpert.runtime import _choose
-from tests.conftest import TASKS
+from tests.conftest import TASKS, make_table
 
 
 def _fresh(model):
@@ -166,10 +167,10 @@ def test_xgboost_is_compiled_through_its_booster():
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_catboost_with_categories_is_compiled_on_plain_lists(task):
-    """Not exportable to ONNX, but the numpy path feeds CatBoost lists instead of a DataFrame
-    (a millisecond less per row) and must still give its exact answers (no reference sample
-    here: probes come from the schema's statistics)."""
+def test_catboost_with_categories_compiles_both_paths(task):
+    """The numpy path feeds CatBoost lists instead of a DataFrame (a millisecond less per row) and
+    ONNX takes its category splits as code sets: both verified, and the answers stay CatBoost's
+    (no reference sample here: probes come from the schema's statistics)."""
     from tests.export.conftest import family_model
 
     model, test = family_model("catboost", task)
@@ -177,6 +178,32 @@ def test_catboost_with_categories_is_compiled_on_plain_lists(task):
     rows = test.iloc[:40]  # missing values, unseen categories, far dates and numbers
     native, _ = model._predict_raw(rows, compiled=False)
     _warm(model, rows.iloc[:1])
-    assert model.compiled_path.startswith("on: numpy"), model.compiled_path
-    assert "onnxruntime: not compiled (cannot export the catboost member" in model.compiled_path
-    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-9)
+    assert re.match(r"on: \w+ \(one row: (numpy|onnxruntime) \d+ µs, (numpy|onnxruntime) \d+ µs;",
+                    model.compiled_path), model.compiled_path
+    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_the_numpy_path_applies_the_calibrator(task, method):
+    """A calibrated model with free text (no ONNX form) still gets a compiled path: the numpy
+    path ends with the Model's calibrator, so it verifies and serves."""
+    from mlexpert.evaluate import fit_calibrator
+    from mlexpert.search._scheduler import Member
+    from tests.export.conftest import fit_member, make_model
+
+    frame = make_table(task, n=300, seed=1)
+    train, test = frame.iloc[:240], frame.iloc[240:].drop(columns="y")
+    schema, classes, part = fit_member("lightgbm", task, train)
+    members = [Member("lightgbm", "lightgbm", 1.0, [part], True)]
+    base = make_model(task, schema, classes, members)
+    p = base._raw(schema.prepare(train.drop(columns="y")))
+    y = np.searchsorted(classes, train["y"].to_numpy())
+    model = make_model(task, schema, classes, members,
+                       calibration=fit_calibrator(method, p, y).to_dict())
+    native, _ = model._predict_raw(test, compiled=False)
+    note = model.compile()
+    assert note.startswith("on: numpy"), note
+    assert "cannot export text column" in note
+    np.testing.assert_allclose(model._predict_raw(test.iloc[:5])[0],
+                               native[:5] / native[:5].sum(axis=1, keepdims=True), atol=1e-9)

@@ -1,0 +1,52 @@
+"""One-row latency of the default bundle on every task of the shared dev suite, after it compiles
+(issue #9): which path Model.predict takes (numpy or onnxruntime), how long one row takes, and
+the members that decide it (family, fold/seed models, CatBoost feature combinations).
+
+    .venv/bin/python bench/suite_latency.py [--budget 60] [task ...]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+sys.path.insert(0, str(SHARED_BENCH if SHARED_BENCH.is_dir() else Path("/work/shared/bench")))
+sys.path.insert(0, str(ROOT))
+
+
+def describe(member) -> str:
+    est = member.parts[0][1].estimator
+    text = f"{member.family} x{len(member.parts)} w{member.weight:.2f}"
+    if type(est).__name__.startswith("CatBoost"):
+        text += f" ctr{est.get_all_params().get('max_ctr_complexity')}"
+    return text
+
+
+def main() -> None:
+    from tasks import TASKS, load_task
+
+    import mlexpert
+    from mlexpert._clock import median_seconds
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--budget", type=int, default=60)
+    parser.add_argument("tasks", nargs="*")
+    args = parser.parse_args()
+    for task_id in args.tasks or [t["id"] for t in TASKS]:
+        train, test, target, _, _ = load_task(task_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = mlexpert.fit(train, target=target, time_limit=args.budget, seed=0)
+        row = test.drop(columns=[target]).iloc[:1]
+        members = median_seconds(lambda m=model, r=row: m._predict_raw(r, compiled=False), 50)
+        note = model.compile()
+        compiled = median_seconds(lambda m=model, r=row: m.predict(r), 200)
+        print(f"{task_id}: members {members * 1e3:.2f} ms, Model.predict {compiled * 1e3:.3f} ms "
+              f"| {'; '.join(describe(m) for m in model._members)} | {note}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
