@@ -256,8 +256,15 @@ def catboost_trees(estimator: Any, n_targets: int, categorical: list[int],
             for k in range(dims):
                 trees.constant(k, values[0, k])
             continue
-        levels = [_float_level(s, floats) if s.get("split_type", "FloatFeature") == "FloatFeature"
-                  else _category_level(cat_bits, t, j, s) for j, s in enumerate(splits)]
+        levels = []
+        for j, s in enumerate(splits):
+            kind = s.get("split_type", "FloatFeature")
+            if kind != "FloatFeature" and cat_bits is None:
+                raise not_exportable("the catboost member", f"split type {kind!r} is not "
+                                     "supported", "Run `mlexpert distill` to get one exportable "
+                                     "LightGBM model.")
+            levels.append(_float_level(s, floats) if kind == "FloatFeature"
+                          else cat_bits.level(t, j))
         for k in range(dims):
             trees.roots.append(_oblivious(trees, levels, values[:, k], k, len(levels) - 1, 0))
     return trees
@@ -270,9 +277,9 @@ def _float_level(s: dict[str, Any], floats: dict[int, Any]) -> _Level:
 
 
 def _catboost_category_bits(estimator: Any, model: dict[str, Any], categorical: list[int],
-                            to_input: Any) -> dict[int, np.ndarray]:
-    """Per categorical column (flat index): bits (codes + 1, trees, depth) of every split for each
-    code 0..MAX_TREE_CATEGORIES and, last, a missing value; other columns held fixed."""
+                            to_input: Any) -> _CategoryBits:
+    """Every split's bit for each code 0..MAX_TREE_CATEGORIES of each categorical column, and
+    for a missing value, the other columns held fixed."""
     from mlexpert.features import MAX_TREE_CATEGORIES
 
     for ctr in model["features_info"].get("ctrs", []):
@@ -291,29 +298,40 @@ def _catboost_category_bits(estimator: Any, model: dict[str, Any], categorical: 
         probe[i * (n_codes + 1):(i + 1) * (n_codes + 1), column] = codes
     leaves = np.asarray(estimator.calc_leaf_indexes(to_input(probe), thread_count=1),
                         dtype=np.int64).reshape(len(probe), len(trees))
-    bits = (leaves[:, :, None] >> np.arange(depth)) & 1
-    return {column: bits[i * (n_codes + 1):(i + 1) * (n_codes + 1)]
-            for i, column in enumerate(categorical)}
+    bits = ((leaves[:, :, None] >> np.arange(depth)) & 1).astype(np.int8)
+    return _CategoryBits(list(categorical), bits.reshape(len(categorical), n_codes + 1, len(trees),
+                                                         depth))
 
 
-def _category_level(cat_bits: dict[int, np.ndarray] | None, tree: int, level: int,
-                    s: dict[str, Any]) -> _Level:
-    """A split on one categorical column: a node testing membership of the rarer bit's codes."""
-    varying = [] if cat_bits is None else \
-        [c for c, b in cat_bits.items() if b[:, tree, level].min() != b[:, tree, level].max()]
-    if cat_bits is None or len(varying) > 1:
-        raise not_exportable("the catboost member", CATBOOST_COMBINATIONS if cat_bits else
-                             f"split type {s.get('split_type')!r} is not supported",
-                             "Run `mlexpert distill` to get one exportable LightGBM model.")
-    column = varying[0] if varying else next(iter(cat_bits))
-    bits = cat_bits[column][:, tree, level]
-    codes, missing_bit = bits[:-1], int(bits[-1])
-    if codes.min() == codes.max():  # every code on one side: x <= max is true but for NaN
-        bit = int(codes[0])
-        return _Level(column, LEQ, float(np.finfo(np.float64).max), missing_bit == bit, None, bit)
-    rare = int(np.count_nonzero(codes) * 2 <= len(codes))  # members are the codes with bit ``rare``
-    members = [float(c) for c in np.flatnonzero(codes == rare)]
-    return _Level(column, MEMBER, math.nan, missing_bit == rare, members, rare)
+@dataclass
+class _CategoryBits:
+    """``bits[i, code, tree, level]``: the bit split ``level`` of ``tree`` gives code ``code``
+    (last: missing) of column ``columns[i]``."""
+
+    columns: list[int]
+    bits: np.ndarray
+
+    def __post_init__(self) -> None:
+        varies = self.bits.min(axis=1) != self.bits.max(axis=1)  # (column, tree, level)
+        self.n_varying = varies.sum(axis=0)
+        self.varying = varies.argmax(axis=0)  # the column whose codes move it (when one does)
+
+    def level(self, tree: int, level: int) -> _Level:
+        """A split on one categorical column: a node testing membership of the rarer bit's
+        codes (every code on one side: a node true but for a missing value)."""
+        if self.n_varying[tree, level] > 1:
+            raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
+                                 "Run `mlexpert distill` to get one exportable LightGBM model.")
+        i = int(self.varying[tree, level])
+        bits = self.bits[i, :, tree, level]
+        codes, missing_bit = bits[:-1], int(bits[-1])
+        if codes.min() == codes.max():  # x <= max is true but for NaN
+            bit = int(codes[0])
+            return _Level(self.columns[i], LEQ, float(np.finfo(np.float64).max),
+                          missing_bit == bit, None, bit)
+        rare = int(np.count_nonzero(codes) * 2 <= len(codes))  # members: codes with bit ``rare``
+        members = [float(c) for c in np.flatnonzero(codes == rare)]
+        return _Level(self.columns[i], MEMBER, math.nan, missing_bit == rare, members, rare)
 
 
 def _oblivious(trees: Trees, levels: list[_Level], values: np.ndarray, target: int, level: int,

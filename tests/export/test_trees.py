@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlexpert.errors import ExportError
-from mlexpert.export._trees import LEQ, MEMBER, _category_level
+from mlexpert.export._trees import LEQ, MEMBER, _CategoryBits
 
 
 def _bit(level, value: float) -> int:
@@ -28,8 +28,8 @@ def _bit(level, value: float) -> int:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 1), min_size=3, max_size=40), st.integers(0, 1))
 def test_a_category_split_gives_each_code_catboosts_bit(code_bits, missing_bit):
-    bits = np.array([*code_bits, missing_bit]).reshape(-1, 1, 1)  # (codes + missing, tree, level)
-    level = _category_level({4: bits}, 0, 0, {"split_type": "OnlineCtr"})
+    bits = np.array([*code_bits, missing_bit]).reshape(1, -1, 1, 1)  # column, code, tree, level
+    level = _CategoryBits([4], bits).level(0, 0)
     assert level.feature == 4
     got = [_bit(level, float(c)) for c in range(len(code_bits))] + [_bit(level, math.nan)]
     assert got == [*code_bits, missing_bit]
@@ -38,6 +38,6 @@ def test_a_category_split_gives_each_code_catboosts_bit(code_bits, missing_bit):
 
 
 def test_a_split_that_moves_with_two_columns_is_refused():
-    varies = np.array([0, 1, 0, 1]).reshape(-1, 1, 1)
+    varies = np.array([0, 1, 0, 1]).reshape(1, -1, 1, 1)
     with pytest.raises(ExportError, match="max_ctr_complexity"):
-        _category_level({2: varies, 5: varies}, 0, 0, {"split_type": "OnlineCtr"})
+        _CategoryBits([2, 5], np.concatenate([varies, varies])).level(0, 0)
