@@ -35,14 +35,18 @@ class Deadline:
         return Deadline(min(self.end, time.monotonic() + seconds))
 
 
-def median_seconds(call: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls of ``call`` after one warm-up call."""
+def median_seconds(call: Callable[[], Any], repeats: int, budget: float | None = None) -> float:
+    """Median seconds of ``repeats`` calls of ``call`` after one warm-up call; with ``budget``
+    (seconds), fewer once the calls have taken that long (at least 3): a slow call is slow
+    enough to know after a few."""
     call()
-    times = []
+    times: list[float] = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
+        if budget is not None and len(times) >= 3 and sum(times) > budget:
+            break
     times.sort()
     mid = len(times) // 2
     return times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2

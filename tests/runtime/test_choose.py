@@ -207,3 +207,25 @@ def test_the_numpy_path_applies_the_calibrator(task, method):
     assert "cannot export text column" in note
     np.testing.assert_allclose(model._predict_raw(test.iloc[:5])[0],
                                native[:5] / native[:5].sum(axis=1, keepdims=True), atol=1e-9)
+
+
+def test_a_build_switches_threads_often_and_restores_the_interval(fitted, monkeypatch):
+    """A background build would make each predict call wait up to 5 ms per GIL hand-over: while
+    any build runs the interval is 0.2 ms, and it comes back after the last one, even when a
+    build fails."""
+    import sys
+
+    seen = []
+
+    def record(model, probes):
+        seen.append(sys.getswitchinterval())
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_choose, "fastest", record)
+    before = sys.getswitchinterval()
+    with _choose._responsive():  # another build already running
+        path, note = _choose.compile_model(_fresh(fitted["binary"]))
+        assert sys.getswitchinterval() == pytest.approx(_choose.BUILD_SWITCH_INTERVAL)
+    assert path is None and "boom" in note
+    assert seen == [pytest.approx(_choose.BUILD_SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == before
