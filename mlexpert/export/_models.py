@@ -8,9 +8,13 @@ import numpy as np
 
 from mlexpert.errors import not_exportable
 from mlexpert.export._graph import Graph
-from mlexpert.export._trees import catboost_trees, forest_trees, lightgbm_trees, xgboost_trees
-
-DISTILL_HINT = "Run `mlexpert distill` to get one exportable LightGBM model."
+from mlexpert.export._trees import (
+    DISTILL_HINT,
+    catboost_trees,
+    forest_trees,
+    lightgbm_trees,
+    xgboost_trees,
+)
 
 
 def model_output(g: Graph, family: str, fitted: Any, x: str, categorical: list[int]) -> str:

@@ -22,6 +22,7 @@ from mlexpert.errors import not_exportable
 from mlexpert.export._graph import Graph
 
 LEQ, MEMBER = 0, 6
+DISTILL_HINT = "Run `mlexpert distill` to get one exportable LightGBM model."
 
 
 @dataclass
@@ -283,8 +284,7 @@ def catboost_trees(estimator: Any, n_targets: int, categorical: list[int],
             kind = s.get("split_type", "FloatFeature")
             if kind != "FloatFeature" and cat_bits is None:
                 raise not_exportable("the catboost member", f"split type {kind!r} is not "
-                                     "supported", "Run `mlexpert distill` to get one exportable "
-                                     "LightGBM model.")
+                                     "supported", DISTILL_HINT)
             levels.append(_float_level(s, floats) if kind == "FloatFeature"
                           else cat_bits.level(t, j))
         _oblivious(trees, levels, values)
@@ -307,7 +307,7 @@ def _catboost_category_bits(estimator: Any, model: dict[str, Any], categorical: 
         elements = ctr.get("elements", [])
         if len(elements) != 1 or elements[0].get("combination_element") != "cat_feature_value":
             raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
-                                 "Run `mlexpert distill` to get one exportable LightGBM model.")
+                                 DISTILL_HINT)
     trees = model["oblivious_trees"]
     depth = max((len(t.get("splits") or []) for t in trees), default=0)
     n_codes = MAX_TREE_CATEGORIES + 1
@@ -342,7 +342,7 @@ class _CategoryBits:
         codes (every code on one side: a node true but for a missing value)."""
         if self.n_varying[tree, level] > 1:
             raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
-                                 "Run `mlexpert distill` to get one exportable LightGBM model.")
+                                 DISTILL_HINT)
         i = int(self.varying[tree, level])
         bits = self.bits[i, :, tree, level]
         codes, missing_bit = bits[:-1], int(bits[-1])

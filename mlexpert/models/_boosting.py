@@ -231,7 +231,7 @@ class CatBoostFamily:
         # statistics of single columns only: CatBoost's default (combinations of up to 4 columns
         # from 200 iterations on, none below) would change between the fold models and a refit
         # with fewer rounds, and only single-column statistics convert to ONNX trees. The tuner
-        # tries combinations (bench/catboost_ctr.py: they help on 2 of 9 dev tasks)
+        # tries combinations (bench/catboost_ctr.py: they help CatBoost on 2 of 10 dev tasks)
         return [("catboost", {"learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0,
                               "max_ctr_complexity": 1})]
 
