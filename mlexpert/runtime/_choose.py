@@ -166,16 +166,16 @@ def compile_model(model: Any) -> tuple[Any, str]:
 def _compile_model(model: Any) -> tuple[Any, str]:
     schema = model.schema
     sample = model.reference_sample
-    if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
-        base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample"),
-                        strict=True))
-    else:
-        base = [[_typical(c) for c in schema.features]]
     try:
+        if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
+            base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample"),
+                            strict=True))
+        else:
+            base = [[_typical(c) for c in schema.features]]
         return fastest(model, probe_rows(schema, base))
     except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
         log.warning("compiled prediction path off: %s: %s", type(exc).__name__, exc)
-        return None, f"failed to build probes ({type(exc).__name__}: {exc})"
+        return None, f"failed on the probe rows ({type(exc).__name__}: {exc})"
 
 
 def _typical(c: Any) -> Any:

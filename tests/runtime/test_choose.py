@@ -229,3 +229,19 @@ def test_a_build_switches_threads_often_and_restores_the_interval(fitted, monkey
     assert path is None and "boom" in note
     assert seen == [pytest.approx(_choose.BUILD_SWITCH_INTERVAL)]
     assert sys.getswitchinterval() == before
+
+
+def test_a_reference_sample_the_schema_refuses_leaves_the_members(fitted, tables, monkeypatch):
+    """A stored sample that no longer validates gets no compiled path and a note saying why
+    (the background build must not die and be restarted on every call); the members answer."""
+    model = _fresh(fitted["binary"])
+
+    def refuse(frame, source="the data"):
+        raise SchemaError(f"{source} has a column this schema cannot read")
+
+    monkeypatch.setattr(model.schema, "prepare_arrays", refuse)
+    path, note = _choose.compile_model(model)
+    assert path is None and note.startswith("failed on the probe rows (SchemaError"), note
+    rows = tables["binary"].drop(columns="y").iloc[:2]
+    assert model.predict(rows).tolist() == model._labels(
+        model._predict_raw(rows, compiled=False)[0], rows.index).tolist()
