@@ -312,9 +312,56 @@ def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
     return proba
 
 
+class _Forest:
+    """A scikit-learn random forest or extra trees walked for all its trees at once: one numpy
+    step per level of depth instead of scikit-learn's call per tree (~100 µs each, ~30 ms a
+    row for 300 trees). Compares float32 features as scikit-learn does; missing values go where
+    each split learned to send them. Output: the mean over trees of the leaves' class fractions
+    (or values), as ``predict_proba`` / ``predict``."""
+
+    def __init__(self, est: Any, task: str, k: int):
+        trees = [e.tree_ for e in est.estimators_]
+        sizes = np.array([t.node_count for t in trees])
+        self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
+        right = np.concatenate([t.children_right for t in trees]).astype(np.int64)
+        leaf = left == -1
+        offset = np.repeat(self._roots, sizes)
+        own = np.arange(len(left))
+        self._left = np.where(leaf, own, left + offset)  # a leaf leads to itself
+        self._right = np.where(leaf, own, right + offset)
+        self._feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]))
+        self._threshold = np.concatenate([t.threshold for t in trees])
+        self._nan_left = np.concatenate([
+            t.missing_go_to_left.astype(bool) if getattr(t, "missing_go_to_left", None) is not None
+            else np.zeros(t.node_count, dtype=bool) for t in trees])
+        self._depth = max(int(t.max_depth) for t in trees)
+        value = np.concatenate([t.value[:, 0, :] for t in trees]).astype(float)
+        self._regression = task == "regression"
+        if not self._regression:
+            value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-300)
+            self._classes = np.asarray(est.classes_).astype(int)
+            self._k = k
+        self._value = value
+
+    def __call__(self, X: Any) -> np.ndarray:
+        x = np.asarray(X, dtype=np.float32).astype(np.float64)
+        rows = np.arange(len(x))[:, None]
+        node = np.broadcast_to(self._roots, (len(x), len(self._roots))).copy()
+        for _ in range(self._depth):
+            v = x[rows, self._feature[node]]
+            go_left = (v <= self._threshold[node]) | (np.isnan(v) & self._nan_left[node])
+            node = np.where(go_left, self._left[node], self._right[node])
+        out = self._value[node].mean(axis=1)  # (rows, outputs)
+        if self._regression:
+            return out[:, 0]
+        return _all_classes(out, self._classes, self._k)
+
+
 def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
     """LightGBM and XGBoost through their boosters (LightGBM on one thread), CatBoost on plain
-    lists, linear models as products; any other family through ``Fitted.predict``."""
+    lists, forests walked in numpy, linear models as products; any other family through
+    ``Fitted.predict``."""
     est = fitted.estimator
     name = type(est).__name__
     adapter = fitted.extra.get("adapter")
@@ -341,6 +388,9 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
                                                  dtype=float), cb_classes, k)
     if adapter is None and name in ("XGBClassifier", "XGBRegressor"):
         return _xgboost(est, fitted.task, k)
+    if adapter is None and name in ("RandomForestClassifier", "RandomForestRegressor",
+                                    "ExtraTreesClassifier", "ExtraTreesRegressor"):
+        return _Forest(est, fitted.task, k)
     if adapter is None and name == "Ridge" and np.ndim(est.coef_) == 1:
         coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
         return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept

@@ -183,6 +183,29 @@ def test_catboost_with_categories_compiles_both_paths(task):
     np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
+def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
+    """All trees at once, a numpy step per level: the same answers as scikit-learn's predict
+    on rows with missing, unseen and out-of-range values, one row and many."""
+    from mlexpert.runtime import FastPath
+    from mlexpert.runtime._numpy import _Forest
+    from mlexpert.search._scheduler import Member
+    from tests.export.conftest import fit_member, make_model, split
+
+    train, test = split(task)
+    schema, classes, part = fit_member(family, task, train)
+    model = make_model(task, schema, classes, [Member("f", family, 1.0, [part], True)])
+    native, _ = model._predict_raw(test, compiled=False)
+    if task != "regression":
+        native = native / native.sum(axis=1, keepdims=True)
+    path = FastPath(model)
+    assert any(isinstance(p, _Forest) for _, parts in path._members for _, p in parts)
+    rows = list(zip(*model.schema.prepare_arrays(test), strict=True))
+    np.testing.assert_allclose(path.predict(rows), native, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(path.predict(rows[:1]), native[:1], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_the_numpy_path_applies_the_calibrator(task, method):
