@@ -268,3 +268,22 @@ def test_a_reference_sample_the_schema_refuses_leaves_the_members(fitted, tables
     rows = tables["binary"].drop(columns="y").iloc[:2]
     assert model.predict(rows).tolist() == model._labels(
         model._predict_raw(rows, compiled=False)[0], rows.index).tolist()
+
+
+def test_text_projections_for_trees_are_the_vectorizers_to_the_bit():
+    """Trees split on the SVD projections of TF-IDF, which the vectorizer computes in float32:
+    the numpy path's projections must be those values exactly, or a split placed next to a
+    frequent text's value sends it the other way."""
+    from mlexpert.data import infer_schema
+    from mlexpert.features import build_preprocessor
+    from mlexpert.runtime._numpy import compile_transformer
+
+    frame = make_table("regression", n=300, seed=3).drop(columns="y")
+    frame.loc[frame.index[::3], "review"] = "[no title]"  # one text repeated, as real data has
+    schema = infer_schema(frame)
+    transformer = build_preprocessor(schema, "tree").transformer
+    want = transformer.fit_transform(schema.prepare(frame))
+    rows = list(zip(*schema.prepare_arrays(frame.iloc[:40]), strict=True))
+    block = compile_transformer(transformer, schema)
+    np.testing.assert_array_equal(np.concatenate([block(rows[i:i + 1]) for i in range(40)]),
+                                  want[:40])
