@@ -419,8 +419,7 @@ def forest_trees(estimator: Any, n_targets: int, regression: bool) -> Trees:
         nodes, leaves = np.flatnonzero(~is_leaf), np.flatnonzero(is_leaf)
         rank = np.empty(len(left), dtype=np.int64)  # index among the tree's nodes or its leaves
         rank[nodes], rank[leaves] = np.arange(len(nodes)), np.arange(len(leaves))
-        go_left = getattr(t, "missing_go_to_left", None)
-        missing = go_left[nodes] if go_left is not None else np.ones(len(nodes), dtype=bool)
+        missing = t.missing_go_to_left[nodes]  # scikit-learn >= 1.3 (pinned >= 1.6)
         a, b = left[nodes], right[nodes]
         for j, target in enumerate(classes):
             trees.roots.append(trees.extend(

@@ -130,7 +130,7 @@ class _Responsive:
     """While any build runs, the interpreter switches threads every 0.2 ms instead of 5: a
     build in the background holds the GIL in Python loops, and each of the caller's predict
     calls would otherwise wait up to 5 ms at every hand-over (email_spam, 20 s bundle: median
-    one-row predict during a 20 s build 12-102 ms, 5-8 ms with this)."""
+    one-row predict during a 15-20 s build 12-102 ms, 4-9 ms with this; two runs each)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

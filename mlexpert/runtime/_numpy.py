@@ -4,10 +4,10 @@
 per-call validation (docs: /work/shared/STACK.md); the model itself takes ~50 µs. This module
 turns each fitted preprocessing step into plain numpy on canonical rows and calls LightGBM's
 booster single-threaded (``num_threads=1``: no OpenMP start-up per row), then the Model's
-calibrator. It knows the steps
-``features/`` builds; anything else raises ``Unsupported`` and the caller uses the Model. The
-compiled path is checked against the Model's own path on probe rows before use (``_choose``), so
-a change in the features layer makes it fall back, never answer differently.
+calibrator. It knows the steps ``features/`` builds; anything else raises ``Unsupported`` and
+the caller uses the Model. The compiled path is checked against the Model's own path on probe
+rows before use (``_choose``), so a change in the features layer makes it fall back, never
+answer differently.
 """
 from __future__ import annotations
 
@@ -335,9 +335,7 @@ class _Forest:
         self._right = np.where(leaf, own, right + offset)
         self._feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]))
         self._threshold = np.concatenate([t.threshold for t in trees])
-        self._nan_left = np.concatenate([
-            t.missing_go_to_left.astype(bool) if getattr(t, "missing_go_to_left", None) is not None
-            else np.zeros(t.node_count, dtype=bool) for t in trees])
+        self._nan_left = np.concatenate([t.missing_go_to_left for t in trees]).astype(bool)
         self._depth = max(int(t.max_depth) for t in trees)
         value = np.concatenate([t.value[:, 0, :] for t in trees]).astype(float)
         self._regression = task == "regression"
