@@ -69,3 +69,35 @@ def test_predict_table_agrees_with_predict_and_proba(fitted, tables, task):
         np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(), proba.to_numpy())
     else:
         assert list(table.columns) == ["y"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_large_batches_are_scored_in_threads_with_the_same_answer(fitted, task, monkeypatch):
+    """A batch of many rows is cut into one block per core and predicted in threads; the answer
+    is the one the whole batch gives in one block, row for row, in the input's order."""
+    import threading
+
+    import mlexpert.bundle as bundle
+    from tests.conftest import make_table
+
+    model = fitted[task]
+    X = make_table(task, n=900, seed=3).drop(columns="y")
+    X.index = X.index[::-1] + 1000  # a foreign index comes back as given
+    monkeypatch.setattr(bundle, "PARALLEL_ROWS", 10**9)
+    whole = model.predict_table(X)
+    threads = []
+    block = bundle.Model._raw_block
+
+    def spy(self, frame):
+        threads.append((threading.current_thread().name, len(frame)))
+        return block(self, frame)
+
+    monkeypatch.setattr(bundle, "PARALLEL_ROWS", 200)
+    monkeypatch.setattr(bundle.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(bundle.Model, "_raw_block", spy)
+    split = model.predict_table(X)
+    assert sorted(n for _, n in threads) == [300, 300, 300]
+    assert all(name.startswith("mlexpert-predict") for name, _ in threads)
+    assert split.index.equals(X.index) and (split["y"] == whole["y"]).all()
+    np.testing.assert_allclose(split.drop(columns="y").to_numpy(dtype=float),
+                               whole.drop(columns="y").to_numpy(dtype=float), rtol=0, atol=1e-12)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
-from mlexpert.data import Role, Schema
+from mlexpert.data import Role, Schema, category_text
 
 MODEL_ROWS = 15_000  # rows the quick models and the label-issue check see at most
 SHIFT_ROWS = 10_000  # rows per side of the adversarial (train vs test) model
@@ -85,7 +85,7 @@ class AuditData:
 
     @cached_property
     def _target_text(self) -> pd.Series:
-        return canon_text(self.y)
+        return category_text(self.y)
 
     def codes_of(self, rows: np.ndarray) -> np.ndarray:
         """Encoded target at ``rows``: class index (sorted labels) or float value."""
@@ -118,7 +118,7 @@ class AuditData:
         info = self._info[name]
         if info.role == Role.CATEGORICAL:
             lookup = pd.Index(categories[name])
-            codes = lookup.get_indexer(canon_text(values).to_numpy(dtype=object)).astype(float)
+            codes = lookup.get_indexer(category_text(values).to_numpy(dtype=object)).astype(float)
             codes[codes < 0] = np.nan
             return codes
         prepared = Schema([info]).prepare(values.to_frame(name))[name]
@@ -142,7 +142,7 @@ class AuditData:
         out = {}
         for c in self.schema.columns:
             if c.role == Role.CATEGORICAL:
-                out[c.name] = list(pd.unique(canon_text(self.frame[c.name]).dropna()))
+                out[c.name] = list(pd.unique(category_text(self.frame[c.name]).dropna()))
         return out
 
     @cached_property
@@ -247,7 +247,7 @@ def bin_codes(values: pd.Series, role: Role, max_bins: int = MAX_BINS) -> np.nda
                 edges = np.unique(np.quantile(num[ok], np.linspace(0, 1, max_bins + 1)))
             codes[ok] = np.searchsorted(edges, num[ok], side="left") + 1
         return codes
-    codes, _ = pd.factorize(canon_text(values), use_na_sentinel=True)
+    codes, _ = pd.factorize(category_text(values), use_na_sentinel=True)
     return codes.astype(np.int64) + 1
 
 
@@ -325,22 +325,6 @@ def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(score)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def canon_text(values: pd.Series) -> pd.Series:
-    """``category_text`` computed once per distinct value (fast on long columns)."""
-    from mlexpert.data import category_text
-
-    if pd.api.types.is_object_dtype(values.dtype):  # True == 1 for hashing: keep them apart
-        arr = values.to_numpy(dtype=object)
-        flag = np.fromiter((type(v) in (bool, np.bool_) for v in arr), dtype=bool, count=len(arr))
-        if flag.any():
-            return category_text(values)
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    texts = category_text(pd.Series(np.asarray(uniques, dtype=object), dtype=object)).to_numpy(object)
-    out = np.full(len(values), np.nan, dtype=object)
-    out[codes >= 0] = texts[codes[codes >= 0]]
-    return pd.Series(out, index=values.index, dtype=object)
 
 
 def skill(score: float, task: str) -> float:

@@ -10,14 +10,13 @@ from mlexpert.audits._context import (
     MAX_BINS,
     AuditData,
     bin_codes,
-    canon_text,
     folds,
     listed,
     monotone_score,
     single_feature_score,
     skill,
 )
-from mlexpert.data import Role, time_values
+from mlexpert.data import Role, category_text, time_values
 from mlexpert.findings import Finding
 
 CONCLUSIVE = 0.999  # single-feature CV score (ROC AUC or R^2) from which a leak is certain
@@ -221,7 +220,7 @@ def train_test_overlap(d: AuditData) -> list[Finding]:
 
         def canon(frame: pd.DataFrame) -> pd.DataFrame:  # 1 and 1.0 (and '1') compare equal
             return pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce").astype(float)
-                                 if c in numeric else canon_text(frame[c]) for c in cols_t})
+                                 if c in numeric else category_text(frame[c]) for c in cols_t})
 
         tr_keys = _row_keys(canon(train), cols_t)
         te_keys = _row_keys(canon(d.test), cols_t)

@@ -11,12 +11,11 @@ from mlexpert.audits._context import (
     AuditData,
     auc,
     bin_codes,
-    canon_text,
     folds,
     quick_oof,
     single_feature_score,
 )
-from mlexpert.data import Role
+from mlexpert.data import Role, category_text
 from mlexpert.findings import Finding
 
 WARNING_AUC = 0.6  # adversarial AUC (and its interval's low end above it) for a warning
@@ -55,7 +54,7 @@ def shift(d: AuditData) -> list[Finding]:
         return []
     # categories coded in sorted order over both sides: a value seen on one side only (a title,
     # a name) must not give the side away by being unknown
-    cats = {c: sorted(set(canon_text(a[c]).dropna()) | set(canon_text(b[c]).dropna()))
+    cats = {c: sorted(set(category_text(a[c]).dropna()) | set(category_text(b[c]).dropna()))
             for c in columns if d.schema_role(c) == Role.CATEGORICAL}
     X = np.vstack([d.encode(a, columns, cats), d.encode(b, columns, cats)])
     y = np.r_[np.zeros(len(a), dtype=int), np.ones(len(b), dtype=int)]

@@ -78,10 +78,29 @@ def category_value(v: Any) -> Any:
 
 def category_text(values: pd.Series) -> pd.Series:
     """Canonical string form of categorical values: 1.0 and 1 both become '1'; missing stays NaN."""
-    # a list comprehension over a numpy array: Series.map costs ~0.5 ms per call on one row
+    return pd.Series(category_array(values.to_numpy(dtype=object)), index=values.index,
+                     name=values.name, dtype=object)
+
+
+def category_array(values: np.ndarray) -> np.ndarray:
+    """``category_value`` of every element of an object array, computed per distinct value (or
+    not at all for strings) rather than per element: 16 columns of 10,000 rows 250 -> ~15 ms."""
     out = np.empty(len(values), dtype=object)
-    out[:] = [category_value(v) for v in values.to_numpy(dtype=object)]
-    return pd.Series(out, index=values.index, name=values.name, dtype=object)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("string", "empty"):  # strings stay as they are; only missing-looking ones vary
+        out[:] = values
+        odd = pd.isna(values)
+    elif kind.startswith("mixed") or kind == "boolean" or len(values) < 64:
+        out[:] = [category_value(v) for v in values]  # True == 1 when hashed: no grouping
+        return out
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        texts = np.empty(len(uniques), dtype=object)
+        texts[:] = [category_value(v) for v in np.asarray(uniques, dtype=object)]
+        odd = codes < 0
+        out[~odd] = texts[codes[~odd]]
+    out[odd] = [category_value(v) for v in values[odd]]  # None, NaN, NA, NaT: as one by one
+    return out
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -316,9 +335,7 @@ class Schema:
                 else:
                     out.append(_to_numeric(frame.iloc[:, j]).to_numpy())
             elif c.role == Role.CATEGORICAL:
-                values = np.empty(len(matrix), dtype=object)
-                values[:] = [category_value(v) for v in matrix[:, j]]
-                out.append(values)
+                out.append(category_array(matrix[:, j]))
             elif c.role == Role.DATETIME:
                 out.append(_to_datetime(frame.iloc[:, j], c.datetime_format).to_numpy())
             else:

@@ -139,3 +139,32 @@ def test_prepare_arrays_names_the_missing_column():
     schema = infer_schema(TRAIN)
     with pytest.raises(SchemaError, match="'d'"):
         schema.prepare_arrays(TRAIN.drop(columns=["d"]), "rows.csv")
+
+
+_category_cells = st.one_of(
+    st.sampled_from(["a", "b", "1", "nan", ""]), st.integers(-3, 3), st.sampled_from([1.0, 2.5, -0.0]),
+    st.booleans(), st.none(), st.just(np.nan), st.just(pd.NA), st.just(pd.NaT),
+    st.just(np.float32(1.0)), st.just(np.int64(2)), st.just(np.datetime64("NaT")))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_category_cells, max_size=150), st.sampled_from(["mixed", "strings", "ints", "floats"]))
+def test_category_array_equals_category_value_one_by_one(cells, kind):
+    """The grouped and string fast paths give exactly what ``category_value`` gives per element,
+    whatever mixture of types and missing markers a column holds (and at any length, so both
+    the short list path and the grouped path are exercised)."""
+    from mlexpert.data import category_value
+    from mlexpert.data._schema import category_array
+
+    if kind == "strings":
+        cells = [c if c is None or isinstance(c, str) or c is pd.NA else str(c) for c in cells] * 2
+    elif kind != "mixed":  # one number type and missing markers, long: the grouped path
+        number = int if kind == "ints" else float
+        cells = [c for c in cells if c is None or c is np.nan or (
+            isinstance(c, number | np.number) and not isinstance(c, bool))] * 64
+    values = np.array(cells + [None], dtype=object)[:-1]
+    got = category_array(values)
+    want = [category_value(v) for v in values]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert (g != g and w != w) or (type(g) is type(w) and g == w), (g, w)
