@@ -232,9 +232,11 @@ def _report_fit(model: Any, out: Path) -> None:
     cv = model.metrics[model.metric]
     console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "
                   f"95% CI {_interval(cv)}  ({model.task}, target {model.target!r})")
-    latency = model.info.get("inference", {}).get("latency_ms_per_row")
+    inference = model.info.get("inference", {})
+    latency, estimate = inference.get("latency_ms_per_row"), inference.get("estimated_ms_per_row")
     if latency is not None:
-        console.print(f"one-row predict: {latency:.1f} ms (measured; ms/row above are estimates)")
+        warm = "" if estimate is None else f"; once compiled ~{estimate:.2f} ms, estimated"
+        console.print(f"one-row predict: {latency:.1f} ms through the members (measured{warm})")
     _print_findings(console, model.findings)
     console.print(f"bundle written to [bold]{out}[/] "
                   f"(fit took {model.info['provenance']['fit_seconds']:.1f}s)")

@@ -10,6 +10,7 @@ LAYERS = [
     {"plan", "features"},
     {"audits"},
     {"models"},
+    {"compiled"},
     {"search"},
     {"explain"},
     {"bundle"},

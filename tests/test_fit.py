@@ -214,3 +214,19 @@ def test_size_limit_ships_what_fits_and_measures_it():
     assert "size_limit" in checks and "MB pickled" in checks["size_limit"].message
     notes = " ".join(f.message for f in model.findings)
     assert "no candidate can fit size_limit (0.001 MB); the smallest" in notes
+
+
+def test_an_infer_limit_no_model_meets_is_said_with_the_estimate(tables):
+    """A limit below any model's one-row cost ships the fastest candidate and says so twice:
+    the search's decision, and a warning finding with the shipped model's estimate once
+    compiled beside what its first calls took through the members."""
+    import mlexpert
+
+    model = mlexpert.fit(tables["binary"], target="y", time_limit=15, seed=0, presets="fast",
+                         budget=0, infer_limit=1e-9)
+    found = [f for f in model.findings if f.check == "infer_limit"]
+    assert len(found) == 1 and "estimated to take" in found[0].message
+    assert "once compiled, over infer_limit (0.00 ms)" in found[0].message
+    inference = model.info["inference"]
+    assert found[0].evidence["estimated_ms"] == inference["estimated_ms_per_row"] > 0
+    assert found[0].evidence["first_calls_ms"] == inference["latency_ms_per_row"]

@@ -351,7 +351,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
     <tr><td>bundle size</td><td class="num">{{ fmt((cost.bundle_bytes / 1048576) if cost.bundle_bytes is not none else none, 2) }} MB</td></tr>
     <tr><td>latency, one row (median of 30 calls, measured for this card)</td><td class="num">{{ fmt(cost.get("latency_ms"), 2) }} ms</td></tr>
     <tr><td>throughput, batches of 1,000 rows</td><td class="num">{{ fmt(cost.get("throughput_rows_per_s"), 0) }} rows/s</td></tr>
-    <tr><td>latency, one row, measured at the end of fit</td><td class="num">{{ fmt(info.get("inference", {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>latency, one row through the members, measured at the end of fit</td><td class="num">{{ fmt(info.get("inference", {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>latency, one row once compiled, estimated by the search</td><td class="num">{{ fmt(info.get("inference", {}).get("estimated_ms_per_row"), 2) }} ms</td></tr>
     <tr><td>fit-time estimate, batches</td><td class="num">{{ fmt(cost.fit_estimate_ms_per_1k, 1) }} ms / 1k rows</td></tr>
   </table>
 </section>

@@ -1,6 +1,7 @@
 """Compiled prediction paths for small batches: numpy preprocessing with the raw booster
 (``_numpy``) or the exported ONNX graph on onnxruntime (``_onnx``), each verified against the
 Model's own path and chosen by timing (``_choose``). ``Model.predict`` and the service use them."""
+from mlexpert.compiled import Rows, Unsupported
 from mlexpert.runtime._choose import (
                                       FAST_MAX_ROWS,
                                       ONNX_TOLERANCE,
@@ -12,7 +13,7 @@ from mlexpert.runtime._choose import (
                                       rows_frame,
                                       verify,
 )
-from mlexpert.runtime._numpy import FastPath, Rows, Unsupported
+from mlexpert.runtime._numpy import FastPath
 
 __all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "Rows",
            "Unsupported", "compile_model", "fastest", "probe_rows", "reference", "rows_frame",

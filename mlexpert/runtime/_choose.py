@@ -18,9 +18,10 @@ import pandas as pd
 
 from mlexpert._clock import median_seconds
 from mlexpert.bundle import SMALL_BATCH
+from mlexpert.compiled import Rows, Unsupported
 from mlexpert.data import Role, Schema
 from mlexpert.evaluate import thresholded
-from mlexpert.runtime._numpy import FastPath, Rows, Unsupported
+from mlexpert.runtime._numpy import FastPath
 
 log = logging.getLogger("mlexpert.runtime")
 FAST_MAX_ROWS = SMALL_BATCH  # above this, pandas' column-wise work beats the per-row paths

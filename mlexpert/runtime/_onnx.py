@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from mlexpert.compiled import Rows, Unsupported
 from mlexpert.data import Role
 from mlexpert.export import category_feed
-from mlexpert.runtime._numpy import Rows, Unsupported
 
 
 class OnnxPath:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline, median_seconds
+from mlexpert.compiled import compile_estimator, compile_transformer
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import Metric, corrected_t_test
@@ -208,11 +209,21 @@ class _Prepared:
         self._size_mb: dict[str, float] = {}  # per kind: pickled megabytes of one preprocessor
 
     def row_ms(self, kind: str) -> float:
-        """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1)."""
+        """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
+        shipped model runs it once warm: compiled to numpy (``mlexpert.compiled``), or through
+        pandas where a step does not compile."""
         if kind not in self._row_ms:
             transformer = next(v[0] for (k, _), v in self._cache.items() if k == kind)
             row = self.frame.iloc[:1]
-            self._row_ms[kind] = _row_ms(lambda: transformer.transform(row))
+            call: Callable[[], Any] = lambda: transformer.transform(row)  # noqa: E731
+            try:
+                block = compile_transformer(transformer, self.schema)
+                rows = list(zip(*self.schema.prepare_arrays(row), strict=True))
+                block(rows)
+                call = lambda: block(rows)  # noqa: E731
+            except Exception:  # noqa: BLE001 - Unsupported, or any failure: the pandas path
+                pass
+            self._row_ms[kind] = _row_ms(call)
         return self._row_ms[kind]
 
     def size_mb(self, kind: str) -> float:
@@ -257,6 +268,20 @@ def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dic
 def _row_ms(call: Callable[[], Any]) -> float:
     """Median milliseconds of ``ROW_PROBES`` calls after one warm-up call."""
     return median_seconds(call, ROW_PROBES) * 1000
+
+
+def _model_row_ms(fitted: Fitted, row: Any) -> float:
+    """Milliseconds ``fitted`` alone takes on one transformed row as a shipped model calls it
+    once warm (``compile_estimator``: LightGBM's booster on one thread, forests walked in
+    numpy...; ``Fitted.predict`` where that fails)."""
+    predict: Callable[[Any], Any] = fitted.predict
+    try:
+        fast = compile_estimator(fitted)
+        fast(row)
+        predict = fast
+    except Exception:  # noqa: BLE001 - any failure: time the model's own predict
+        pass
+    return _row_ms(lambda: predict(row))
 
 
 def pickled_mb(obj: Any) -> float:
@@ -387,7 +412,7 @@ class _Search:
                     fitted, pred, fit_s, pred_s = future.result()
                     va = spec.folds[i][1]
                     if not cand.fold_fits:
-                        cand.row_ms = _row_ms(lambda f=fitted, r=first_rows[i]: f.predict(r))
+                        cand.row_ms = _model_row_ms(fitted, first_rows[i])
                         cand.size_mb = pickled_mb(fitted)
                     oof[va] = pred
                     cand.fold_fits.append(fitted)

@@ -188,8 +188,8 @@ def test_catboost_with_categories_compiles_both_paths(task):
 def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     """All trees at once, a numpy step per level: the same answers as scikit-learn's predict
     on rows with missing, unseen and out-of-range values, one row and many."""
+    from mlexpert.compiled._numpy import _Forest
     from mlexpert.runtime import FastPath
-    from mlexpert.runtime._numpy import _Forest
     from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model, split
 
@@ -274,9 +274,9 @@ def test_text_projections_for_trees_are_the_vectorizers_to_the_bit():
     """Trees split on the SVD projections of TF-IDF, which the vectorizer computes in float32:
     the numpy path's projections must be those values exactly, or a split placed next to a
     frequent text's value sends it the other way."""
+    from mlexpert.compiled import compile_transformer
     from mlexpert.data import infer_schema
     from mlexpert.features import build_preprocessor
-    from mlexpert.runtime._numpy import compile_transformer
 
     frame = make_table("regression", n=300, seed=3).drop(columns="y")
     frame.loc[frame.index[::3], "review"] = "[no title]"  # one text repeated, as real data has

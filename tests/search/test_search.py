@@ -305,3 +305,52 @@ def test_a_dead_worker_process_ends_the_search_with_one_clear_error():
             run_search(X, y, schema, _spec("binary", y, executor=pool))
     finally:
         pool.shutdown()
+
+
+def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch):
+    """A shipped model answers single rows through its compiled path once warm, so infer_limit
+    and the leaderboard's latency time each model as ``compile_estimator`` runs it and each
+    preprocessing as ``compile_transformer`` does, not through pandas and scikit-learn's
+    per-call checks; and a model or step that does not compile is timed as it is."""
+    X, y, schema = _data()
+    compiled_models, compiled_steps = [], []
+    real_estimator, real_transformer = _scheduler.compile_estimator, _scheduler.compile_transformer
+
+    def estimator(fitted):
+        fast = real_estimator(fitted)
+
+        def timed(row):
+            compiled_models.append(type(fitted.estimator).__name__)
+            return fast(row)
+        return timed
+
+    def transformer(ct, schema_):
+        block = real_transformer(ct, schema_)
+
+        def timed(rows):
+            compiled_steps.append(len(rows))
+            return block(rows)
+        return timed
+
+    monkeypatch.setattr(_scheduler, "compile_estimator", estimator)
+    monkeypatch.setattr(_scheduler, "compile_transformer", transformer)
+    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=0))
+    timed = {c.name for c in result.candidates if c.usable}
+    assert {"lightgbm", "linear"} <= timed
+    assert {"LGBMClassifier", "LogisticRegression"} <= set(compiled_models)
+    assert compiled_steps and set(compiled_steps) == {1}  # one canonical row
+    assert all(c.row_ms > 0 for c in result.candidates if c.usable)
+
+    calls = []
+
+    class Uncompiled:  # a family compile_estimator refuses: its own predict is what is timed
+        def predict(self, row):
+            calls.append(len(row))
+            return np.zeros((len(row), 2))
+
+    def refuses(fitted):
+        raise RuntimeError("no compiled form")
+
+    monkeypatch.setattr(_scheduler, "compile_estimator", refuses)
+    assert _scheduler._model_row_ms(Uncompiled(), np.zeros((1, 3))) >= 0
+    assert len(calls) > 1 and set(calls) == {1}

@@ -1,0 +1,11 @@
+"""Fitted preprocessing and models compiled to plain numpy for one row or a few: what the
+runtime's compiled path runs, and what the search times to estimate a candidate's latency."""
+from mlexpert.compiled._numpy import (
+    Block,
+    Rows,
+    Unsupported,
+    compile_estimator,
+    compile_transformer,
+)
+
+__all__ = ["Block", "Rows", "Unsupported", "compile_estimator", "compile_transformer"]
