@@ -1,8 +1,10 @@
 """One-row latency of the default bundle on every task of the shared dev suite, after it compiles
 (issue #9): which path Model.predict takes (numpy or onnxruntime), how long one row takes, and
-the members that decide it (family, fold/seed models, CatBoost feature combinations).
+the members that decide it (family, fold/seed models, CatBoost feature combinations); with
+``--infer-limit`` (seconds), the search's estimate for the shipped model and its test loss (mean
+per-row log loss or squared error) too.
 
-    .venv/bin/python bench/suite_latency.py [--budget 60] [task ...]
+    .venv/bin/python bench/suite_latency.py [--budget 60] [--infer-limit 0.005] [task ...]
 """
 from __future__ import annotations
 
@@ -33,19 +35,28 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=int, default=60)
+    parser.add_argument("--infer-limit", type=float, default=None)
     parser.add_argument("tasks", nargs="*")
     args = parser.parse_args()
     for task_id in args.tasks or [t["id"] for t in TASKS]:
-        train, test, target, _, _ = load_task(task_id)
+        train, test, target, task_type, _ = load_task(task_id)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = mlexpert.fit(train, target=target, time_limit=args.budget, seed=0)
+            model = mlexpert.fit(train, target=target, time_limit=args.budget, seed=0,
+                                 infer_limit=args.infer_limit)
         row = test.drop(columns=[target]).iloc[:1]
         members = median_seconds(lambda m=model, r=row: m._predict_raw(r, compiled=False), 50)
         note = model.compile()
         compiled = median_seconds(lambda m=model, r=row: m.predict(r), 200)
-        print(f"{task_id}: members {members * 1e3:.2f} ms, Model.predict {compiled * 1e3:.3f} ms "
-              f"| {'; '.join(describe(m) for m in model._members)} | {note}", flush=True)
+        extra = ""
+        if args.infer_limit is not None:
+            from paired_budgets import row_losses
+
+            X, y = test.drop(columns=[target]), test[target]
+            extra = (f", estimated {model.info['inference']['estimated_ms_per_row']:.3f} ms, "
+                     f"test loss {row_losses(model, X, y, task_type).mean():.6g}")
+        print(f"{task_id}: members {members * 1e3:.2f} ms, Model.predict {compiled * 1e3:.3f} ms"
+              f"{extra} | {'; '.join(describe(m) for m in model._members)} | {note}", flush=True)
 
 
 if __name__ == "__main__":
