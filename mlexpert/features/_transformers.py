@@ -1,11 +1,14 @@
 """Transformers for the roles scikit-learn does not cover directly: dates and free text."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 _CYCLES = {"month": 12, "day_of_week": 7, "hour": 24}
+DICT_LOOKUP_ROWS = 256  # up to this many rows, categories are coded by a dict, not pandas
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
@@ -95,16 +98,28 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        X = pd.DataFrame(X)
-        out = np.empty((len(X), len(self.columns_)))
+        values = pd.DataFrame(X).to_numpy(dtype=object)  # one conversion, not a Series a column
+        out = np.empty((len(values), len(self.columns_)))
         for j, cats in enumerate(self.categories_):
-            s = X.iloc[:, j].astype(object)
-            codes = cats.get_indexer(s.to_numpy()).astype(float)
-            missing = s.isna().to_numpy()
+            column = values[:, j]
+            if len(column) <= DICT_LOOKUP_ROWS:  # get_indexer first makes the values an Index
+                lookup = self._lookup(j)  # (pandas 3: an Arrow string array), ~0.4 ms a call
+                codes = np.array([lookup.get(v, -1) for v in column], dtype=float)
+            else:
+                codes = cats.get_indexer(column).astype(float)
+            missing = pd.isna(column)
             codes[(codes < 0) & ~missing] = len(cats)
             codes[missing] = np.nan
             out[:, j] = codes
         return out
+
+    def _lookup(self, j: int) -> dict[Any, int]:
+        """Column ``j``'s codes as a dict, built on first use (bundles saved before it existed
+        load without it)."""
+        lookups = self.__dict__.setdefault("_lookups", {})
+        if j not in lookups:
+            lookups[j] = {v: i for i, v in enumerate(self.categories_[j])}
+        return lookups[j]
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self.columns_, dtype=object)

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlexpert.data import infer_schema
 from mlexpert.features import build_preprocessor
@@ -44,3 +46,31 @@ def test_category_codes_rank_by_frequency_and_share_an_unseen_code():
     enc = CategoryCodes(max_categories=2).fit(train)
     out = enc.transform(pd.DataFrame({"c": ["a", "c", "b", "zzz", None]}))[:, 0]
     assert out[:4].tolist() == [0, 1, 2, 2] and np.isnan(out[4])
+
+
+_levels = st.sampled_from(["a", "b", "c", "d", "1", "nan", "", "zzz-unseen"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_levels, min_size=1, max_size=40),
+       st.lists(st.one_of(_levels, st.none(), st.just(np.nan)), min_size=1, max_size=40),
+       st.integers(1, 4))
+def test_category_codes_by_dict_and_by_pandas_agree(train, new, max_categories):
+    """Small batches are coded through a dict, large ones through pandas' get_indexer: the
+    same codes for seen, rare, unseen and missing values either way."""
+    import pandas as pd
+
+    import mlexpert.features._transformers as tr
+
+    enc = tr.CategoryCodes(max_categories=max_categories).fit(pd.DataFrame({"c": train}))
+    frame = pd.DataFrame({"c": pd.Series(new, dtype=object)})
+    saved = tr.DICT_LOOKUP_ROWS
+    try:
+        tr.DICT_LOOKUP_ROWS = 10**6
+        by_dict = enc.transform(frame)
+        tr.DICT_LOOKUP_ROWS = 0
+        by_pandas = enc.transform(frame)
+    finally:
+        tr.DICT_LOOKUP_ROWS = saved
+    np.testing.assert_array_equal(by_dict, by_pandas)
+    assert np.isnan(by_dict[:, 0]).tolist() == [v is None or v != v for v in new]
