@@ -86,12 +86,12 @@ def category_array(values: np.ndarray) -> np.ndarray:
     """``category_value`` of every element of an object array, computed per distinct value (or
     not at all for strings) rather than per element: 16 columns of 10,000 rows 250 -> ~15 ms."""
     out = np.empty(len(values), dtype=object)
-    kind = pd.api.types.infer_dtype(values, skipna=True)
+    kind = "short" if len(values) < 64 else pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("string", "empty"):  # strings stay as they are; only missing-looking ones vary
         out[:] = values
         odd = pd.isna(values)
-    elif kind.startswith("mixed") or kind == "boolean" or len(values) < 64:
-        out[:] = [category_value(v) for v in values]  # True == 1 when hashed: no grouping
+    elif kind in ("short", "boolean") or kind.startswith("mixed"):  # a few values, or True == 1
+        out[:] = [category_value(v) for v in values]  # when hashed: one by one, no grouping
         return out
     else:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
