@@ -84,7 +84,8 @@ def category_text(values: pd.Series) -> pd.Series:
 
 def category_array(values: np.ndarray) -> np.ndarray:
     """``category_value`` of every element of an object array, computed per distinct value (or
-    not at all for strings) rather than per element: 16 columns of 10,000 rows 250 -> ~15 ms."""
+    not at all for strings) rather than per element (telco, 10,000 rows, 16 categorical
+    columns: ``Schema.prepare`` 160 -> 33 ms); below 64 values one by one, as before."""
     out = np.empty(len(values), dtype=object)
     kind = "short" if len(values) < 64 else pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("string", "empty"):  # strings stay as they are; only missing-looking ones vary
