@@ -11,6 +11,7 @@ never answer differently; the search times these functions to estimate what one 
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 from mlexpert.data import Role, Schema
 
 Rows = Sequence[Sequence[Any]]  # canonical rows, one value per feature in schema order
+OBLIVIOUS_ROWS = 2  # rows up to which CatBoost's trees are walked in numpy (see _catboost)
 DENSE_TEXT_CELLS = 1 << 18  # below this many cells TF-IDF stays dense (scipy.sparse costs ~0.3 ms)
 Block = Callable[[Rows], Any]  # rows -> (n, k) float ndarray or a scipy sparse matrix
 
@@ -286,6 +288,41 @@ def _catboost_rows(categorical: list[int]) -> Callable[[Any], list[list[Any]]]:
     return run
 
 
+def _catboost(est: Any, task: str, k: int, adapter: Any) -> Callable[[Any], np.ndarray]:
+    """CatBoost's trees in numpy up to ``OBLIVIOUS_ROWS`` rows (its own predict costs
+    ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists above that or when
+    the trees do not read (splits on column combinations)."""
+    from mlexpert.compiled._catboost import ObliviousTrees, catboost_oblivious
+
+    rows_of = _catboost_rows(adapter.categorical)
+    classes = None if task == "regression" else np.asarray(est.classes_).astype(int)
+    targets = 1 if classes is None or len(classes) <= 2 else len(classes)
+    trees = None
+    if OBLIVIOUS_ROWS > 0:  # 0: CatBoost's predict always (bench/catboost_numpy.py compares)
+        with contextlib.suppress(Unsupported):
+            trees = ObliviousTrees(catboost_oblivious(est, targets, adapter.categorical, adapter))
+
+    def native(X: Any) -> np.ndarray:
+        if classes is None:
+            return np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
+        return _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
+                                       dtype=float), classes, k)
+
+    def predict(X: Any) -> np.ndarray:
+        if trees is None or len(X) > OBLIVIOUS_ROWS:
+            return native(X)
+        raw = trees(X)
+        if classes is None:
+            return raw[:, 0]
+        if targets == 1:
+            p1 = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            return _all_classes(np.column_stack([1.0 - p1, p1]), classes, k)
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return _all_classes(e / e.sum(axis=1, keepdims=True), classes, k)
+
+    return predict
+
+
 def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
     """XGBoost's booster called directly (``inplace_predict``, what its scikit-learn wrapper
     calls after ~150 µs of checks), over the rounds the wrapper would use: up to the best
@@ -359,8 +396,8 @@ class _Forest:
 
 
 def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
-    """LightGBM and XGBoost through their boosters (LightGBM on one thread), CatBoost on plain
-    lists, forests walked in numpy, linear models as products; any other family through
+    """LightGBM and XGBoost through their boosters (LightGBM on one thread), CatBoost's and
+    forests' trees walked in numpy, linear models as products; any other family through
     ``Fitted.predict``."""
     est = fitted.estimator
     name = type(est).__name__
@@ -380,12 +417,7 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
 
         return proba
     if name in ("CatBoostClassifier", "CatBoostRegressor") and hasattr(adapter, "categorical"):
-        rows_of = _catboost_rows(adapter.categorical)
-        if fitted.task == "regression":
-            return lambda X: np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
-        cb_classes = np.asarray(est.classes_).astype(int)
-        return lambda X: _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
-                                                 dtype=float), cb_classes, k)
+        return _catboost(est, fitted.task, k, adapter)
     if adapter is None and name in ("XGBClassifier", "XGBRegressor"):
         return _xgboost(est, fitted.task, k)
     if adapter is None and name in ("RandomForestClassifier", "RandomForestRegressor",

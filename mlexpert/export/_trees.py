@@ -11,17 +11,15 @@ from __future__ import annotations
 import functools
 import json
 import math
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlexpert.compiled import LEQ, MEMBER, Level, Unsupported, catboost_oblivious
 from mlexpert.errors import not_exportable
 from mlexpert.export._graph import Graph
 
-LEQ, MEMBER = 0, 6
 DISTILL_HINT = "Run `mlexpert distill` to get one exportable LightGBM model."
 
 
@@ -237,122 +235,24 @@ def _floats(text: Any) -> list[float]:
 
 
 # -- CatBoost --------------------------------------------------------------------------------
-CATBOOST_COMBINATIONS = ("CatBoost's feature combinations (max_ctr_complexity > 1) split on several "
-                         "columns at once, which ONNX trees cannot express")
-
-
-@dataclass
-class _Level:
-    """One split of an oblivious tree as a binary node; the true branch sets bit ``true_bit``."""
-
-    feature: int
-    mode: int
-    split: float
-    missing_true: bool
-    members: list[float] | None = None
-    true_bit: int = 0
-
-
 def catboost_trees(estimator: Any, n_targets: int, categorical: list[int],
                    to_input: Any = None) -> Trees:
-    """Oblivious trees of a CatBoost model expanded into binary trees. A split on one categorical
-    column (its target statistic or one-hot value above a border) becomes a set of category codes,
-    read from CatBoost itself (``calc_leaf_indexes`` on one probe row per code), since its
-    statistics hash the values; ``to_input`` turns a float matrix into CatBoost's input."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.json"
-        estimator.save_model(str(path), format="json")
-        model = json.loads(path.read_text())
-    info = model["features_info"]
-    floats = {f["feature_index"]: f for f in info.get("float_features", [])}
-    cat_bits = _catboost_category_bits(estimator, model, categorical, to_input) if categorical \
-        else None
-    scale, bias = model.get("scale_and_bias", [1.0, [0.0]])
-    bias = list(bias) if isinstance(bias, list) else [bias]
-    dims = n_targets
-    trees = Trees(n_targets, np.asarray((bias * dims)[:dims] if len(bias) == 1 else bias, float),
-                  float32=True)
-    for t, tree in enumerate(model["oblivious_trees"]):
-        splits = tree.get("splits") or []
-        values = np.asarray(tree["leaf_values"], dtype=float).reshape(-1, dims) * scale
-        if not splits:
-            for k in range(dims):
+    """Oblivious trees of a CatBoost model (read by ``compiled.catboost_oblivious``, as the
+    compiled path walks them) expanded into binary trees; ``to_input`` turns a float matrix
+    into CatBoost's input."""
+    try:
+        model = catboost_oblivious(estimator, n_targets, categorical, to_input)
+    except Unsupported as exc:
+        raise not_exportable("the catboost member", f"{exc}, which ONNX trees cannot express",
+                             DISTILL_HINT) from None
+    trees = Trees(n_targets, model.bias.copy(), float32=True)
+    for levels, values in zip(model.levels, model.values, strict=True):
+        if not levels:
+            for k in range(n_targets):
                 trees.constant(k, values[0, k])
             continue
-        levels = []
-        for j, s in enumerate(splits):
-            kind = s.get("split_type", "FloatFeature")
-            if kind != "FloatFeature" and cat_bits is None:
-                raise not_exportable("the catboost member", f"split type {kind!r} is not "
-                                     "supported", DISTILL_HINT)
-            levels.append(_float_level(s, floats) if kind == "FloatFeature"
-                          else cat_bits.level(t, j))
         _oblivious(trees, levels, values)
     return trees
-
-
-def _float_level(s: dict[str, Any], floats: dict[int, Any]) -> _Level:
-    info = floats[s["float_feature_index"]]
-    nan_true = info.get("nan_value_treatment", "AsIs") != "AsTrue"  # NaN: bit 0 (x <= border)
-    return _Level(info["flat_feature_index"], LEQ, s["border"], nan_true)
-
-
-def _catboost_category_bits(estimator: Any, model: dict[str, Any], categorical: list[int],
-                            to_input: Any) -> _CategoryBits:
-    """Every split's bit for each code 0..MAX_TREE_CATEGORIES of each categorical column, and
-    for a missing value, the other columns held fixed."""
-    from mlexpert.features import MAX_TREE_CATEGORIES
-
-    for ctr in model["features_info"].get("ctrs", []):
-        elements = ctr.get("elements", [])
-        if len(elements) != 1 or elements[0].get("combination_element") != "cat_feature_value":
-            raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
-                                 DISTILL_HINT)
-    trees = model["oblivious_trees"]
-    depth = max((len(t.get("splits") or []) for t in trees), default=0)
-    n_codes = MAX_TREE_CATEGORIES + 1
-    n_features = max([*categorical, *(f["flat_feature_index"] for f in
-                                      model["features_info"].get("float_features", []))]) + 1
-    probe = np.zeros(((n_codes + 1) * len(categorical), n_features))
-    codes = np.append(np.arange(n_codes, dtype=float), np.nan)
-    for i, column in enumerate(categorical):
-        probe[i * (n_codes + 1):(i + 1) * (n_codes + 1), column] = codes
-    leaves = np.asarray(estimator.calc_leaf_indexes(to_input(probe), thread_count=1),
-                        dtype=np.int64).reshape(len(probe), len(trees))
-    bits = ((leaves[:, :, None] >> np.arange(depth)) & 1).astype(np.int8)
-    return _CategoryBits(list(categorical), bits.reshape(len(categorical), n_codes + 1, len(trees),
-                                                         depth))
-
-
-@dataclass
-class _CategoryBits:
-    """``bits[i, code, tree, level]``: the bit split ``level`` of ``tree`` gives code ``code``
-    (last: missing) of column ``columns[i]``."""
-
-    columns: list[int]
-    bits: np.ndarray
-
-    def __post_init__(self) -> None:
-        varies = self.bits.min(axis=1) != self.bits.max(axis=1)  # (column, tree, level)
-        self.n_varying = varies.sum(axis=0)
-        self.varying = varies.argmax(axis=0)  # the column whose codes move it (when one does)
-
-    def level(self, tree: int, level: int) -> _Level:
-        """A split on one categorical column: a node testing membership of the rarer bit's
-        codes (every code on one side: a node true but for a missing value)."""
-        if self.n_varying[tree, level] > 1:
-            raise not_exportable("the catboost member", CATBOOST_COMBINATIONS,
-                                 DISTILL_HINT)
-        i = int(self.varying[tree, level])
-        bits = self.bits[i, :, tree, level]
-        codes, missing_bit = bits[:-1], int(bits[-1])
-        if codes.min() == codes.max():  # x <= max is true but for NaN
-            bit = int(codes[0])
-            return _Level(self.columns[i], LEQ, float(np.finfo(np.float64).max),
-                          missing_bit == bit, None, bit)
-        rare = int(np.count_nonzero(codes) * 2 <= len(codes))  # members: codes with bit ``rare``
-        members = [float(c) for c in np.flatnonzero(codes == rare)]
-        return _Level(self.columns[i], MEMBER, math.nan, missing_bit == rare, members, rare)
 
 
 @functools.cache
@@ -383,7 +283,7 @@ def _oblivious_template(depth: int) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(a) for a in (level, *child[0], *child[1], leaf_index))
 
 
-def _oblivious(trees: Trees, levels: list[_Level], values: np.ndarray) -> None:
+def _oblivious(trees: Trees, levels: list[Level], values: np.ndarray) -> None:
     """One oblivious tree as one binary tree per output column."""
     level, c0, leaf0, c1, leaf1, leaf_index = _oblivious_template(len(levels))
     feature, mode, split, missing, true_bit = (
