@@ -151,3 +151,25 @@ def test_feature_combinations_are_left_to_catboost():
     fitted = Fitted(est, "binary", 2, extra={"adapter": adapter})
     np.testing.assert_allclose(compile_estimator(fitted)(X[:20]), fitted.predict(X[:20]),
                                rtol=0, atol=1e-12)
+
+
+def test_a_model_is_read_once_while_it_lives():
+    """The numpy and ONNX paths of one Model both read its CatBoost models: the second read is
+    the first one's trees; a model gone takes its entry with it."""
+    import gc
+
+    import catboost as cb
+
+    from mlexpert.compiled import catboost_oblivious
+    from mlexpert.compiled._catboost import _READ
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 3)), rng.normal(size=200)
+    est = cb.CatBoostRegressor(iterations=20, depth=3, verbose=False, thread_count=1,
+                               allow_writing_files=False).fit(X, y)
+    first = catboost_oblivious(est, 1, [])
+    assert catboost_oblivious(est, 1, []) is first
+    before = len(_READ)
+    del est
+    gc.collect()
+    assert len(_READ) == before - 1
