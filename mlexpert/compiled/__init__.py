@@ -5,9 +5,10 @@ from mlexpert.compiled._numpy import (
     Block,
     Rows,
     Unsupported,
+    compile_bag,
     compile_estimator,
     compile_transformer,
 )
 
 __all__ = ["LEQ", "MEMBER", "Block", "Level", "Oblivious", "Rows", "Unsupported",
-           "catboost_oblivious", "compile_estimator", "compile_transformer"]
+           "catboost_oblivious", "compile_bag", "compile_estimator", "compile_transformer"]

@@ -52,18 +52,18 @@ class Oblivious:
     bias: np.ndarray  # (n_targets,)
 
 
-def catboost_oblivious(estimator: Any, n_targets: int, categorical: list[int],
-                       to_input: Any = None) -> Oblivious:
-    """The oblivious trees of a fitted CatBoost model with ``n_targets`` raw outputs;
-    ``to_input`` turns a float matrix into CatBoost's input (needed with categorical columns).
+def catboost_oblivious(estimator: Any, categorical: list[int], to_input: Any = None) -> Oblivious:
+    """The oblivious trees of a fitted CatBoost model, with as many raw outputs as it has (one
+    for Logloss, one per class for MultiClass, even with two classes); ``to_input`` turns a
+    float matrix into CatBoost's input (needed with categorical columns).
     Raises ``Unsupported`` for splits on feature combinations. Read once per live model (the
     dump costs ~0.15 s for 300 trees of 9 classes, and a Model's compiled paths, numpy and
     ONNX, both read it)."""
-    key = (id(estimator), n_targets, tuple(categorical))
+    key = (id(estimator), tuple(categorical))
     read = _READ.get(key)
     if read is None:
         try:
-            read = _read(estimator, n_targets, categorical, to_input)
+            read = _read(estimator, categorical, to_input)
         except Unsupported as exc:
             read = exc
         with contextlib.suppress(TypeError):  # a model without weak references: not kept
@@ -74,10 +74,10 @@ def catboost_oblivious(estimator: Any, n_targets: int, categorical: list[int],
     return read
 
 
-_READ: dict[tuple[int, int, tuple[int, ...]], Oblivious | Unsupported] = {}
+_READ: dict[tuple[int, tuple[int, ...]], Oblivious | Unsupported] = {}
 
 
-def _read(estimator: Any, n_targets: int, categorical: list[int], to_input: Any) -> Oblivious:
+def _read(estimator: Any, categorical: list[int], to_input: Any) -> Oblivious:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         estimator.save_model(str(path), format="json")
@@ -85,6 +85,8 @@ def _read(estimator: Any, n_targets: int, categorical: list[int], to_input: Any)
     info = model["features_info"]
     floats = {f["feature_index"]: f for f in info.get("float_features", [])}
     cat_bits = _category_bits(estimator, model, categorical, to_input) if categorical else None
+    first = model["oblivious_trees"][0]
+    n_targets = len(first["leaf_values"]) >> len(first.get("splits") or [])
     scale, bias = model.get("scale_and_bias", [1.0, [0.0]])
     bias = list(bias) if isinstance(bias, list) else [bias]
     base = np.asarray((bias * n_targets)[:n_targets] if len(bias) == 1 else bias, dtype=float)
@@ -166,24 +168,30 @@ class _CategoryBits:
 
 
 class ObliviousTrees:
-    """Raw scores (n, n_targets) of ``Oblivious`` trees for a float feature matrix, all trees
-    at once: (rows x trees x depth) lookups and comparisons, the bits packed into leaf indices.
-    For one row or two: each row costs about what CatBoost's whole call costs (600 trees, 9
-    classes: ~70 µs a row against ~170 µs a call). Features are compared as float32, as
-    CatBoost does; trees shallower than the deepest get bits that stay 0."""
+    """Raw scores of ``Oblivious`` trees for a float feature matrix, all trees at once:
+    (rows x trees x depth) lookups and comparisons, the bits packed into leaf indices. For one
+    row or two: each row costs about what CatBoost's whole call costs (600 trees, 9 classes:
+    ~70 us a row against ~170 us a call). Given several models (a fold bag, each reading its own
+    input), their trees are walked together and each model's scores come out apart. Features
+    are compared as float32, as CatBoost does; trees shallower than the deepest get bits that
+    stay 0."""
 
-    def __init__(self, trees: Oblivious):
+    def __init__(self, models: Oblivious | list[Oblivious]):
         from mlexpert.features import MAX_TREE_CATEGORIES
 
-        n_trees, depth = len(trees.levels), max((len(lv) for lv in trees.levels), default=0)
-        n_targets = len(trees.bias)
+        self._one = isinstance(models, Oblivious)
+        models = [models] if isinstance(models, Oblivious) else list(models)
+        if not all(m.levels for m in models):
+            raise Unsupported("a CatBoost model without trees")
+        levels = [tree for m in models for tree in m.levels]
+        n_trees, depth = len(levels), max((len(lv) for lv in levels), default=0)
         feature = np.zeros((n_trees, depth), dtype=np.int64)
         split = np.full((n_trees, depth), np.inf)  # padding: true (bit 0), NaN included
         missing_true = np.ones((n_trees, depth), dtype=bool)
         true_bit = np.zeros((n_trees, depth), dtype=bool)
         member_at, tables = [], []
         n_codes = MAX_TREE_CATEGORIES + 1
-        for t, tree in enumerate(trees.levels):
+        for t, tree in enumerate(levels):
             for d, lv in enumerate(tree):
                 feature[t, d], missing_true[t, d], true_bit[t, d] = (lv.feature, lv.missing_true,
                                                                      lv.true_bit)
@@ -194,8 +202,10 @@ class ObliviousTrees:
                     tables.append(table)
                 elif lv.split <= FLOAT32_MAX:  # else inf: true but for NaN
                     split[t, d] = lv.split
+        starts = np.cumsum([0, *(len(m.levels) for m in models)])
         self._shape = (n_trees, depth)
-        self._feature = feature.ravel()
+        self._features = [feature[a:b].ravel() for a, b in zip(starts[:-1], starts[1:],
+                                                               strict=True)]
         self._split = split.astype(np.float32).ravel()
         self._missing_true = missing_true.ravel()
         self._false_bit = ~true_bit.ravel()  # bit = (test is true) XOR this
@@ -203,28 +213,38 @@ class ObliviousTrees:
         self._tables = np.asarray(tables, dtype=bool).reshape(len(tables), n_codes + 1)
         self._n_codes = n_codes
         self._byte_shift = 8 * np.arange((depth + 7) // 8)
-        width = 1 << depth
+        self.n_targets = [len(m.bias) for m in models]  # a fold may lack a class: fewer
+        width, n_targets = 1 << depth, max(self.n_targets)  # outputs, padded with zeros
         values = np.zeros((n_trees, width, n_targets))
-        for t, v in enumerate(trees.values):
-            values[t, :len(v)] = v
+        for t, v in enumerate(v for m in models for v in m.values):
+            values[t, :v.shape[0], :v.shape[1]] = v
         self._values = values.reshape(n_trees * width, n_targets)
         self._offset = np.arange(n_trees) * width
-        self._bias = trees.bias
+        self._starts = starts[:-1]
+        self._bias = np.zeros((len(models), n_targets))
+        for i, m in enumerate(models):
+            self._bias[i, :len(m.bias)] = m.bias
 
-    def __call__(self, X: Any) -> np.ndarray:
-        x = np.asarray(X, dtype=np.float32)
-        n = len(x)
-        v = np.take(x, self._feature, axis=1)  # (n, trees x depth)
-        true = np.less_equal(v, self._split)
+    def __call__(self, *X: Any) -> np.ndarray:
+        """(n, n_targets) for one model; (n, models, max n_targets) for several, given one
+        input per model (model i's scores: the first ``n_targets[i]``)."""
+        xs = [np.asarray(x, dtype=np.float32) for x in X]
+        n = len(xs[0])
+        v = np.concatenate([np.take(x, f, axis=1) for x, f in zip(xs, self._features,
+                                                                  strict=True)], axis=1)
+        true = np.less_equal(v, self._split)  # (n, trees x depth)
         if len(self._member_at):
             flat = v[:, self._member_at]
             ok = (flat >= 0) & (flat < self._n_codes) & (flat == np.floor(flat))  # NaN: False
             codes = np.where(ok, flat, self._n_codes).astype(np.int64)
             true[:, self._member_at] = self._tables[np.arange(len(self._member_at)), codes]
-        if np.isnan(x).any():
+        if any(np.isnan(x).any() for x in xs):
             true = np.where(np.isnan(v), self._missing_true, true)
         np.bitwise_xor(true, self._false_bit, out=true)
         packed = np.packbits(true.reshape(n, *self._shape), axis=2, bitorder="little")
         leaf = packed[:, :, 0] if len(self._byte_shift) == 1 else \
             (packed.astype(np.int64) << self._byte_shift).sum(axis=2)
-        return np.take(self._values, leaf + self._offset, axis=0).sum(axis=1) + self._bias
+        leaves = np.take(self._values, leaf + self._offset, axis=0)  # (n, trees, n_targets)
+        if self._one:
+            return leaves.sum(axis=1) + self._bias[0]
+        return np.add.reduceat(leaves, self._starts, axis=1) + self._bias

@@ -11,7 +11,6 @@ never answer differently; the search times these functions to estimate what one 
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -292,35 +291,73 @@ def _catboost(est: Any, task: str, k: int, adapter: Any) -> Callable[[Any], np.n
     """CatBoost's trees in numpy up to ``OBLIVIOUS_ROWS`` rows (its own predict costs
     ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists above that or when
     the trees do not read (splits on column combinations)."""
-    from mlexpert.compiled._catboost import ObliviousTrees, catboost_oblivious
-
     rows_of = _catboost_rows(adapter.categorical)
     classes = None if task == "regression" else np.asarray(est.classes_).astype(int)
-    targets = 1 if classes is None or len(classes) <= 2 else len(classes)
-    trees = None
-    if OBLIVIOUS_ROWS > 0:  # 0: CatBoost's predict always (bench/catboost_numpy.py compares)
-        with contextlib.suppress(Unsupported):
-            trees = ObliviousTrees(catboost_oblivious(est, targets, adapter.categorical, adapter))
-
-    def native(X: Any) -> np.ndarray:
-        if classes is None:
-            return np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
-        return _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
-                                       dtype=float), classes, k)
+    trees = _oblivious_trees([(est, adapter)])
+    link = _catboost_link(classes, k)
 
     def predict(X: Any) -> np.ndarray:
         if trees is None or len(X) > OBLIVIOUS_ROWS:
-            return native(X)
-        raw = trees(X)
+            if classes is None:
+                return np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
+            return _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
+                                           dtype=float), classes, k)
+        return link(trees(X))
+
+    return predict
+
+
+def _catboost_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
+    """The sum of several CatBoost models' predictions, their trees walked together up to
+    ``OBLIVIOUS_ROWS`` rows (each model's own compiled form above that)."""
+    adapters = [f.extra.get("adapter") for f in fitted]
+    if not all(hasattr(a, "categorical") for a in adapters):
+        return None
+    classes = [None if f.task == "regression" else np.asarray(f.estimator.classes_).astype(int)
+               for f in fitted]
+    trees = _oblivious_trees([(f.estimator, a) for f, a in zip(fitted, adapters, strict=True)])
+    if trees is None:
+        return None
+    links = [_catboost_link(c, fitted[0].n_classes) for c in classes]
+    each = [compile_estimator(f) for f in fitted]
+
+    def bag(*X: Any) -> np.ndarray:
+        if len(X[0]) > OBLIVIOUS_ROWS:
+            return sum(predict(x) for predict, x in zip(each, X, strict=True))
+        raw = trees(*X)
+        return sum(link(raw[:, i, :n]) for i, (link, n) in enumerate(zip(links, trees.n_targets,
+                                                                          strict=True)))
+
+    return bag
+
+
+def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
+    """``ObliviousTrees`` of CatBoost models (estimator, adapter), or None when one does not
+    read as trees or ``OBLIVIOUS_ROWS`` is 0 (bench/catboost_numpy.py compares both ways)."""
+    from mlexpert.compiled._catboost import ObliviousTrees, catboost_oblivious
+
+    if OBLIVIOUS_ROWS <= 0:
+        return None
+    try:
+        read = [catboost_oblivious(est, adapter.categorical, adapter) for est, adapter in models]
+        return ObliviousTrees(read[0] if len(read) == 1 else read)
+    except Unsupported:
+        return None
+
+
+def _catboost_link(classes: np.ndarray | None, k: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Raw scores (n, targets) to what ``Fitted.predict`` returns, as CatBoost computes it:
+    values, a sigmoid for two classes, a softmax for more."""
+    def link(raw: np.ndarray) -> np.ndarray:
         if classes is None:
             return raw[:, 0]
-        if targets == 1:
+        if raw.shape[1] == 1:
             p1 = 1.0 / (1.0 + np.exp(-raw[:, 0]))
             return _all_classes(np.column_stack([1.0 - p1, p1]), classes, k)
         e = np.exp(raw - raw.max(axis=1, keepdims=True))
         return _all_classes(e / e.sum(axis=1, keepdims=True), classes, k)
 
-    return predict
+    return link
 
 
 def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
@@ -352,14 +389,15 @@ def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
 
 
 class _Forest:
-    """A scikit-learn random forest or extra trees walked for all its trees at once: one numpy
-    step per level of depth instead of scikit-learn's call per tree (~100 µs each, ~30 ms a
-    row for 300 trees). Compares float32 features as scikit-learn does; missing values go where
+    """Scikit-learn random forests or extra trees walked for all their trees at once: one numpy
+    step per level of depth for the paths still going, instead of scikit-learn's call per tree
+    (~100 us each, ~30 ms a row for 300 trees). Compares float32 features as scikit-learn does; missing values go where
     each split learned to send them. Output: the mean over trees of the leaves' class fractions
-    (or values), as ``predict_proba`` / ``predict``."""
+    (or values), as ``predict_proba`` / ``predict``; for several forests (``bag``), the sum of
+    their outputs, each reading its own input, in one walk."""
 
-    def __init__(self, est: Any, task: str, k: int):
-        trees = [e.tree_ for e in est.estimators_]
+    def __init__(self, ests: list[Any], task: str, k: int):
+        trees = [e.tree_ for est in ests for e in est.estimators_]
         sizes = np.array([t.node_count for t in trees])
         self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
@@ -369,30 +407,62 @@ class _Forest:
         own = np.arange(len(left))
         self._left = np.where(leaf, own, left + offset)  # a leaf leads to itself
         self._right = np.where(leaf, own, right + offset)
-        self._feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]))
+        self._leaf = leaf
+        widths = [int(est.n_features_in_) for est in ests]
+        shift = np.repeat(np.repeat(np.cumsum([0, *widths[:-1]]),  # each forest's input columns
+                                    [len(est.estimators_) for est in ests]), sizes)
+        self._feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]) + shift)
         self._threshold = np.concatenate([t.threshold for t in trees])
         self._nan_left = np.concatenate([t.missing_go_to_left for t in trees]).astype(bool)
-        self._depth = max(int(t.max_depth) for t in trees)
-        value = np.concatenate([t.value[:, 0, :] for t in trees]).astype(float)
+        values = []
+        for est in ests:  # each forest's nodes: its class fractions in all k columns / its trees
+            value = np.concatenate([e.tree_.value[:, 0, :] for e in est.estimators_]).astype(float)
+            if task != "regression":
+                value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-300)
+                value = _all_classes(value, np.asarray(est.classes_).astype(int), k)
+            values.append(value / len(est.estimators_))
+        self._value = np.concatenate(values)
         self._regression = task == "regression"
-        if not self._regression:
-            value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-300)
-            self._classes = np.asarray(est.classes_).astype(int)
-            self._k = k
-        self._value = value
 
-    def __call__(self, X: Any) -> np.ndarray:
-        x = np.asarray(X, dtype=np.float32).astype(np.float64)
-        rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(self._roots, (len(x), len(self._roots))).copy()
-        for _ in range(self._depth):
-            v = x[rows, self._feature[node]]
+    def __call__(self, *X: Any) -> np.ndarray:
+        parts = [np.asarray(x, dtype=np.float32) for x in X]
+        x = (parts[0] if len(parts) == 1 else np.hstack(parts)).astype(np.float64)
+        n, n_trees = len(x), len(self._roots)
+        final = np.empty(n * n_trees, dtype=np.int64)  # each (row, tree)'s leaf
+        rows, node = np.repeat(np.arange(n), n_trees), np.tile(self._roots, n)
+        at = np.arange(n * n_trees)
+        while len(node):  # one step down for the paths not yet at a leaf (most end well above
+            v = x[rows, self._feature[node]]  # the deepest one: ~2x fewer lookups)
             go_left = (v <= self._threshold[node]) | (np.isnan(v) & self._nan_left[node])
             node = np.where(go_left, self._left[node], self._right[node])
-        out = self._value[node].mean(axis=1)  # (rows, outputs)
-        if self._regression:
-            return out[:, 0]
-        return _all_classes(out, self._classes, self._k)
+            done = self._leaf[node]
+            if done.any():
+                final[at[done]] = node[done]
+                going = ~done
+                rows, node, at = rows[going], node[going], at[going]
+        out = self._value[final.reshape(n, n_trees)].sum(axis=1)  # (rows, outputs)
+        return out[:, 0] if self._regression else out
+
+
+_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
+            "ExtraTreesRegressor")
+
+
+def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
+    """The SUM of several fitted models' predictions in one call, each model reading its own
+    input (``bag(X_1, ..., X_n)``), where walking their trees together beats one call per model:
+    scikit-learn forests, and CatBoost for one or two rows (numpy's cost per call, ~1-2 us an
+    operation at each tree level, is paid once, not per model); None for other families."""
+    if len(fitted) < 2:
+        return None
+    names = {type(f.estimator).__name__ for f in fitted}
+    first = fitted[0]
+    if (len(names) == 1 and names <= set(_FORESTS)
+            and all(f.extra.get("adapter") is None for f in fitted)):
+        return _Forest([f.estimator for f in fitted], first.task, first.n_classes)
+    if names <= {"CatBoostClassifier", "CatBoostRegressor"} and len(names) == 1:
+        return _catboost_bag(fitted)
+    return None
 
 
 def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
@@ -420,9 +490,8 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
         return _catboost(est, fitted.task, k, adapter)
     if adapter is None and name in ("XGBClassifier", "XGBRegressor"):
         return _xgboost(est, fitted.task, k)
-    if adapter is None and name in ("RandomForestClassifier", "RandomForestRegressor",
-                                    "ExtraTreesClassifier", "ExtraTreesRegressor"):
-        return _Forest(est, fitted.task, k)
+    if adapter is None and name in _FORESTS:
+        return _Forest([est], fitted.task, k)
     if adapter is None and name == "Ridge" and np.ndim(est.coef_) == 1:
         coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
         return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept

@@ -32,10 +32,10 @@ def model_output(g: Graph, family: str, fitted: Any, x: str, categorical: list[i
     if module == "xgboost":
         trees, objective = xgboost_trees(est, targets)
         return _link(g, trees.emit(g, x), task, objective, est, k)
-    if module == "catboost":
-        trees = catboost_trees(est, targets, categorical, fitted.extra.get("adapter"))
+    if module == "catboost":  # MultiClass gives a score per class, even for two classes
+        trees = catboost_trees(est, categorical, fitted.extra.get("adapter"))
         objective = "regression" if task == "regression" else "classification"
-        return _link(g, trees.emit(g, x), task, objective, est, k)
+        return _link(g, trees.emit(g, x), task, objective, est, k, trees.n_targets == 1)
     name = type(est).__name__
     if name in ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
                 "ExtraTreesRegressor"):
@@ -46,14 +46,18 @@ def model_output(g: Graph, family: str, fitted: Any, x: str, categorical: list[i
                          DISTILL_HINT)
 
 
-def _link(g: Graph, raw: str, task: str, objective: str, est: Any, k: int) -> str:
-    """Raw boosting scores to what ``Fitted.predict`` returns."""
+def _link(g: Graph, raw: str, task: str, objective: str, est: Any, k: int,
+          one_score: bool | None = None) -> str:
+    """Raw boosting scores to what ``Fitted.predict`` returns: a sigmoid of one score (by
+    default when the model has two classes), else a softmax."""
     if task == "regression":
         if objective not in ("regression", "reg:squarederror"):
             raise not_exportable(f"a model with objective {objective!r}", "only squared-error "
                                  "regression is converted", DISTILL_HINT)
         return raw
-    if len(getattr(est, "classes_", range(k))) == 2:
+    if one_score is None:
+        one_score = len(getattr(est, "classes_", range(k))) == 2
+    if one_score:
         p1 = g.sigmoid(raw)
         return _full(g, g.concat([g.sub(g.const(1.0), p1), p1]), est, k)
     return _full(g, g.softmax(raw), est, k)

@@ -235,16 +235,16 @@ def _floats(text: Any) -> list[float]:
 
 
 # -- CatBoost --------------------------------------------------------------------------------
-def catboost_trees(estimator: Any, n_targets: int, categorical: list[int],
-                   to_input: Any = None) -> Trees:
+def catboost_trees(estimator: Any, categorical: list[int], to_input: Any = None) -> Trees:
     """Oblivious trees of a CatBoost model (read by ``compiled.catboost_oblivious``, as the
-    compiled path walks them) expanded into binary trees; ``to_input`` turns a float matrix
-    into CatBoost's input."""
+    compiled path walks them) expanded into binary trees, one output per raw score of the
+    model; ``to_input`` turns a float matrix into CatBoost's input."""
     try:
-        model = catboost_oblivious(estimator, n_targets, categorical, to_input)
+        model = catboost_oblivious(estimator, categorical, to_input)
     except Unsupported as exc:
         raise not_exportable("the catboost member", f"{exc}, which ONNX trees cannot express",
                              DISTILL_HINT) from None
+    n_targets = len(model.bias)
     trees = Trees(n_targets, model.bias.copy(), float32=True)
     for levels, values in zip(model.levels, model.values, strict=True):
         if not levels:

@@ -94,6 +94,20 @@ def test_the_trees_walked_at_once_give_each_rows_walk(case):
     np.testing.assert_array_equal(got, want)
 
 
+@settings(max_examples=100, deadline=None)
+@given(_oblivious(), _oblivious())
+def test_models_walked_together_give_each_models_walk(a, b):
+    """Two models, each with its own input, its own depths and number of outputs: walked
+    together, each model's scores are what it gives alone (padded outputs zero)."""
+    (ma, ra), (mb, rb) = a, b
+    n = min(len(ra), len(rb))
+    got = ObliviousTrees([ma, mb])(ra[:n], rb[:n])
+    for i, (m, rows) in enumerate([(ma, ra[:n]), (mb, rb[:n])]):
+        k = len(m.bias)
+        np.testing.assert_array_equal(got[:, i, :k], np.stack([_walk(m, r) for r in rows]))
+        assert not got[:, i, k:].any()
+
+
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("numeric_only", [True, False])
 def test_the_compiled_path_walks_catboosts_trees(task, numeric_only, monkeypatch):
@@ -147,7 +161,7 @@ def test_feature_combinations_are_left_to_catboost():
     X = np.column_stack([x, a, b]).astype(float)
     est.fit(adapter(X), y)
     with pytest.raises(Unsupported):
-        catboost_oblivious(est, 1, [1, 2], adapter)
+        catboost_oblivious(est, [1, 2], adapter)
     fitted = Fitted(est, "binary", 2, extra={"adapter": adapter})
     np.testing.assert_allclose(compile_estimator(fitted)(X[:20]), fitted.predict(X[:20]),
                                rtol=0, atol=1e-12)
@@ -167,8 +181,8 @@ def test_a_model_is_read_once_while_it_lives():
     X, y = rng.normal(size=(200, 3)), rng.normal(size=200)
     est = cb.CatBoostRegressor(iterations=20, depth=3, verbose=False, thread_count=1,
                                allow_writing_files=False).fit(X, y)
-    first = catboost_oblivious(est, 1, [])
-    assert catboost_oblivious(est, 1, []) is first
+    first = catboost_oblivious(est, [])
+    assert catboost_oblivious(est, []) is first
     before = len(_READ)
     del est
     gc.collect()

@@ -45,7 +45,7 @@ def test_catboost_feature_combinations_say_what_to_do():
                                 allow_writing_files=False)
     est.fit(adapter(np.column_stack([x, a, b])), y)
     with pytest.raises(ExportError, match="max_ctr_complexity.*mlexpert distill"):
-        catboost_trees(est, 1, [1, 2], adapter)
+        catboost_trees(est, [1, 2], adapter)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -72,6 +72,20 @@ def test_early_stopped_fold_models_parity(family, task, session_options):
     assert fitted.best_iteration is not None
     model = make_model(task, schema, classes, [Member(family, family, 1.0, [part], False)])
     assert_parity(model, test, session_options)
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "catboost"])
+def test_fold_models_that_saw_two_of_four_classes_parity(family, session_options):
+    """A multiclass fold with only two classes: CatBoost's MultiClass still gives a score per
+    class (a softmax of two, not a sigmoid of one); the boosters give one score."""
+    train, test = split("multiclass")
+    labels = train["y"].to_numpy()
+    two = np.flatnonzero(np.isin(labels, sorted(set(labels))[:2]))
+    schema, classes, narrow = fit_member(family, "multiclass", train, rows=two)
+    _, _, wide = fit_member(family, "multiclass", train)
+    assert len(narrow[1].estimator.classes_) == 2
+    members = [Member(family, family, 1.0, [narrow, wide], False)]
+    assert_parity(make_model("multiclass", schema, classes, members), test, session_options)
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])

@@ -200,10 +200,42 @@ def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)
-    assert any(isinstance(p, _Forest) for _, parts in path._members for _, p in parts)
+    assert any(isinstance(p, _Forest) for _, _, parts in path._members for _, p in parts)
     rows = list(zip(*model.schema.prepare_arrays(test), strict=True))
     np.testing.assert_allclose(path.predict(rows), native, rtol=0, atol=1e-12)
     np.testing.assert_allclose(path.predict(rows[:1]), native[:1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("family", ["extra_trees", "catboost"])
+def test_a_bag_of_fold_models_is_walked_in_one_call(family, task):
+    """A member's fold models (each with its own preprocessing, some missing a class) walk
+    their trees together: one call for the member, the same answers as the Model's own path,
+    one row at a time and many."""
+    from mlexpert.runtime import FastPath
+    from mlexpert.search._scheduler import Member
+    from tests.export.conftest import fit_member, make_model, split
+
+    train, test = split(task)
+    rng = np.random.default_rng(0)
+    folds = [rng.choice(len(train), 90, replace=False) for _ in range(3)]
+    if task == "multiclass":  # one fold without the last class: its models know 3 of 4
+        last = train["y"].to_numpy() == sorted(train["y"].unique())[-1]
+        folds[0] = np.flatnonzero(~last)[:90]
+    fits = [fit_member(family, task, train, rows=rows) for rows in folds]
+    schema, classes = fits[0][0], fits[0][1]
+    model = make_model(task, schema, classes,
+                       [Member("bag", family, 1.0, [f[2] for f in fits], True)])
+    native, _ = model._predict_raw(test, compiled=False)
+    if task != "regression":
+        native = native / native.sum(axis=1, keepdims=True)
+    path = FastPath(model)
+    (_, n_parts, parts), = path._members
+    assert n_parts == 3 and len(parts) == 1 and len(parts[0][0]) == 3  # one call, three inputs
+    rows = list(zip(*model.schema.prepare_arrays(test), strict=True))
+    one = np.concatenate([path.predict(rows[i:i + 1]) for i in range(len(rows))])
+    np.testing.assert_allclose(one, native, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(path.predict(rows), native, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid"])

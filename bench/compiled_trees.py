@@ -1,10 +1,12 @@
-"""CatBoost's oblivious trees walked in numpy against CatBoost's own predict, in the compiled
-path of a real bundle (issue #9): one-row latency of ``FastPath`` both ways (median of 500
-calls, same process, alternating), its build time both ways, and the path ``compile()`` then
-chooses. Bundles are fitted at ``--budget`` on the shared dev suite's tasks (or read from
-``--bundles DIR/<task>_<budget>`` when saved there).
+"""Tree models in the compiled path of a real bundle, this session's two changes one at a time
+(issue #9): CatBoost's oblivious trees walked in numpy instead of CatBoost's own predict, and a
+member's fold models (forests, CatBoost) walked together in one call instead of one call each.
+One-row latency of ``FastPath`` in three builds (median of 500 calls each, same process,
+alternating), each build's time, and the path ``compile()`` then chooses. Bundles are fitted
+at ``--budget`` on the shared dev suite's tasks (or read from ``--bundles DIR/<task>_<budget>``
+when saved there).
 
-    .venv/bin/python bench/catboost_numpy.py [--budget 60] [--bundles /tmp/b] task ...
+    .venv/bin/python bench/compiled_trees.py [--budget 60] [--bundles /tmp/b] task ...
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def main() -> None:
     import numpy as np
 
     import mlexpert.compiled._numpy as compiled
+    import mlexpert.runtime._numpy as fast
     from mlexpert.runtime import FastPath
 
     parser = argparse.ArgumentParser()
@@ -49,37 +52,35 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=None)
     parser.add_argument("tasks", nargs="+")
     args = parser.parse_args()
-    own_rows = compiled.OBLIVIOUS_ROWS
+    own_rows, own_bag = compiled.OBLIVIOUS_ROWS, fast.compile_bag
+    builds = {"before (CatBoost predict, a call per model)": (0, lambda fitted: None),
+              "CatBoost trees, a call per model": (own_rows, lambda fitted: None),
+              "now (trees, bags in one call)": (own_rows, own_bag)}
     for task_id in args.tasks:
         model, X = _bundle(task_id, args.budget, args.bundles)
-        n_cb = sum(type(f.estimator).__name__.startswith("CatBoost")
-                   for m in model._members for _, f in m.parts)
-        if not n_cb:
-            print(f"{task_id}: no CatBoost model in the bundle", flush=True)
-            continue
         row = [list(r) for r in zip(*model.schema.prepare_arrays(X.iloc[:1]), strict=True)]
         paths, build = {}, {}
-        # CatBoost's predict first: its build pays the imports, against itself
-        for name, rows in (("CatBoost predict", 0), ("numpy trees", own_rows)):
-            compiled.OBLIVIOUS_ROWS = rows  # 0: the CatBoost models are not read as trees
+        for name, (rows, bag) in builds.items():  # "before" first: its build pays the imports
+            compiled.OBLIVIOUS_ROWS, fast.compile_bag = rows, bag
             start = time.perf_counter()
             paths[name] = FastPath(model)
             build[name] = time.perf_counter() - start
+        compiled.OBLIVIOUS_ROWS, fast.compile_bag = own_rows, own_bag
         times = {name: [] for name in paths}
-        compiled.OBLIVIOUS_ROWS = own_rows
-        for _ in range(500):  # alternating, so drift on a shared machine hits both alike
+        for _ in range(500):  # alternating, so drift on a shared machine hits all alike
             for name, path in paths.items():
                 start = time.perf_counter()
                 path.predict(row)
                 times[name].append(time.perf_counter() - start)
-        a, b = (np.median(times[n]) * 1e3 for n in ("numpy trees", "CatBoost predict"))
-        np.testing.assert_allclose(paths["numpy trees"].predict(row),
-                                   paths["CatBoost predict"].predict(row), rtol=0, atol=1e-9)
-        note = model.compile()
-        print(f"{task_id}: {n_cb} CatBoost models; numpy path one row {a:.3f} ms with the trees "
-              f"in numpy, {b:.3f} ms with CatBoost's predict ({b / a:.2f}x); build "
-              f"{build['numpy trees']:.2f} s vs {build['CatBoost predict']:.2f} s | {note}",
-              flush=True)
+        want = paths[next(iter(paths))].predict(row)
+        for path in paths.values():
+            np.testing.assert_allclose(path.predict(row), want, rtol=0, atol=1e-9)
+        members = "; ".join(f"{m.family} x{len(m.parts)}" for m in model._members)
+        first = np.median(times[next(iter(paths))])
+        print(f"{task_id} [{members}]: one row " + ", ".join(
+            f"{name} {np.median(t) * 1e3:.3f} ms ({first / np.median(t):.2f}x, build "
+            f"{build[name]:.2f} s)" for name, t in times.items())
+            + f" | {model.compile()}", flush=True)
 
 
 if __name__ == "__main__":
