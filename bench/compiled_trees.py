@@ -13,31 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCH = ROOT.parent / "shared" / "bench"
-sys.path.insert(0, str(SHARED_BENCH if SHARED_BENCH.is_dir() else Path("/work/shared/bench")))
-sys.path.insert(0, str(ROOT))
-
-
-def _bundle(task_id: str, budget: int, bundles: Path | None):
-    from tasks import load_task
-
-    import mlexpert
-
-    train, test, target, _, _ = load_task(task_id)
-    path = bundles / f"{task_id}_{budget}" if bundles else None
-    if path is not None and (path / "manifest.json").exists():
-        model = mlexpert.load(path)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = mlexpert.fit(train, target=target, time_limit=budget, seed=0)
-        if path is not None:
-            model.save(path)
-    return model, test.drop(columns=[target])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bundles import task_bundle  # noqa: E402 - puts the shared bench and the repo on sys.path
 
 
 def main() -> None:
@@ -57,7 +36,8 @@ def main() -> None:
               "CatBoost trees, a call per model": (own_rows, lambda fitted: None),
               "now (trees, bags in one call)": (own_rows, own_bag)}
     for task_id in args.tasks:
-        model, X = _bundle(task_id, args.budget, args.bundles)
+        model, test = task_bundle(task_id, args.budget, args.bundles)
+        X = test.drop(columns=[model.target])
         row = [list(r) for r in zip(*model.schema.prepare_arrays(X.iloc[:1]), strict=True)]
         paths, build = {}, {}
         for name, (rows, bag) in builds.items():  # "before" first: its build pays the imports

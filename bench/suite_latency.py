@@ -4,19 +4,17 @@ the members that decide it (family, fold/seed models, CatBoost feature combinati
 ``--infer-limit`` (seconds), the search's estimate for the shipped model and its test loss (mean
 per-row log loss or squared error) too.
 
-    .venv/bin/python bench/suite_latency.py [--budget 60] [--infer-limit 0.005] [task ...]
+    .venv/bin/python bench/suite_latency.py [--budget 60] [--infer-limit 0.005] [--bundles DIR]
+        [task ...]
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCH = ROOT.parent / "shared" / "bench"
-sys.path.insert(0, str(SHARED_BENCH if SHARED_BENCH.is_dir() else Path("/work/shared/bench")))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bundles import task_bundle  # noqa: E402 - puts the shared bench and the repo on sys.path
 
 
 def describe(member) -> str:
@@ -30,20 +28,19 @@ def describe(member) -> str:
 def main() -> None:
     from tasks import TASKS, load_task
 
-    import mlexpert
     from mlexpert._clock import median_seconds
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--infer-limit", type=float, default=None)
+    parser.add_argument("--bundles", type=Path, default=None,
+                        help="save bundles there, or read them back (without --infer-limit)")
     parser.add_argument("tasks", nargs="*")
     args = parser.parse_args()
     for task_id in args.tasks or [t["id"] for t in TASKS]:
-        train, test, target, task_type, _ = load_task(task_id)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = mlexpert.fit(train, target=target, time_limit=args.budget, seed=0,
-                                 infer_limit=args.infer_limit)
+        _, _, target, task_type, _ = load_task(task_id)
+        model, test = task_bundle(task_id, args.budget, args.bundles,
+                                  infer_limit=args.infer_limit)
         row = test.drop(columns=[target]).iloc[:1]
         members = median_seconds(lambda m=model, r=row: m._predict_raw(r, compiled=False), 50)
         note = model.compile()

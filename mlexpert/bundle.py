@@ -123,7 +123,8 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
         state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
-        state.update(_small_calls=0, _compiled=None, _compile_lock=None, _building=None)
+        state.update(_small_calls=0, _compiled=None, _compile_lock=None, _building=None,
+                     _label_cache=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -276,8 +277,17 @@ class Model:
     def _labels(self, raw: np.ndarray, index: pd.Index) -> pd.Series:
         if self.task == "regression":
             return pd.Series(raw, index=index, name=self.target)
-        labels = np.asarray(self.classes, dtype=object)[thresholded(raw, self.threshold).argmax(axis=1)]
-        return pd.Series(labels, index=index, name=self.target).infer_objects()
+        chosen = thresholded(raw, self.threshold).argmax(axis=1)
+        return pd.Series(self._class_labels().take(chosen), index=index, name=self.target)
+
+    def _class_labels(self) -> Any:
+        """The class labels as one pandas array, typed once from all of them (bool, int, str...;
+        typing each call's labels cost ~100 µs of a one-row predict)."""
+        cached = self.__dict__.get("_label_cache")
+        if cached is None or cached[0] is not self.classes:
+            labels = pd.Series(np.asarray(self.classes, dtype=object)).infer_objects().array
+            cached = self._label_cache = (self.classes, labels)
+        return cached[1]
 
     def _proba(self, raw: np.ndarray, index: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(raw / raw.sum(axis=1, keepdims=True), index=index,

@@ -25,6 +25,28 @@ def test_predict_contract(fitted, tables, task):
         assert (proba.idxmax(axis=1) == pred).all()
 
 
+@pytest.mark.parametrize("labels", [["no", "yes"], [0, 1], [False, True]])
+def test_labels_keep_the_classes_type_whichever_are_predicted(fitted, tables, labels):
+    """Labels are typed from all the classes, not from the ones a call happens to predict (one
+    row or all rows), and a copied model types them again from its own classes."""
+    import copy
+
+    import pandas as pd
+
+    model = copy.deepcopy(fitted["binary"])
+    model.classes = labels
+    X = tables["binary"].drop(columns="y")
+    want = pd.Series(labels, dtype=object).infer_objects().dtype
+    pred = model.predict(X)
+    assert pred.dtype == want and set(pred) == set(labels)
+    one = pred.iloc[0]
+    rows = X[(pred == one).to_numpy()].iloc[:3]  # every row predicted as one class
+    assert model.predict(rows).dtype == want and list(model.predict(rows)) == [one] * len(rows)
+    again = copy.deepcopy(model)
+    again.classes = ["a", "b"]
+    assert list(again.predict(rows)) == [["a", "b"][labels.index(one)]] * len(rows)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_evaluate_has_every_metric_with_intervals(fitted, tables, task):
     report = fitted[task].evaluate(tables[task], n_resamples=100)
