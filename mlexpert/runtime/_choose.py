@@ -84,12 +84,14 @@ def reference(model: Any, rows: Rows) -> np.ndarray:
 
 def verify(model: Any, path: Any, probes: Rows, want: np.ndarray, tolerance: float) -> str:
     """'' when ``path`` matches ``want`` on ``probes`` (one by one and all together, within
-    ``tolerance``, the same labels), else the problem."""
+    ``tolerance``, relative to values above 1: a price of 200,000 summed in float32 by XGBoost
+    is ~0.02 off; the same labels), else the problem."""
     got = np.concatenate([path.predict(probes[i:i + 1]) for i in range(len(probes))])
     both = path.predict(probes)
-    err = max(float(np.max(np.abs(got - want))), float(np.max(np.abs(both - want))))
+    scale = np.maximum(1.0, np.abs(want))
+    err = max(float(np.max(np.abs(got - want) / scale)), float(np.max(np.abs(both - want) / scale)))
     if not np.isfinite(err) or err > tolerance:
-        return f"differs from the Model by {err:.3g} on probe rows"
+        return f"differs from the Model by {err:.3g} (relative above 1) on probe rows"
     if model.task != "regression":
         label = lambda p: thresholded(p, model.threshold).argmax(axis=1)  # noqa: E731
         if not np.array_equal(label(got), label(want)):

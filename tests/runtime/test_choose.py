@@ -94,6 +94,33 @@ def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch)
     np.testing.assert_allclose(got.to_numpy(), model._predict_raw(rows, compiled=False)[0])
 
 
+def test_large_values_are_checked_relative_to_their_size():
+    """House prices summed in float32 by XGBoost are ~0.01 apart from the graph's double sum:
+    within the tolerance relative to the values, so the ONNX path verifies; a path off by 1 %
+    does not."""
+    from mlexpert.search._scheduler import Member
+    from tests.export.conftest import fit_member, make_model, split
+
+    train, test = split("regression", numeric_only=True)
+    train = train.assign(y=train["y"] * 2e5 + 3e5)
+    schema, classes, part = fit_member("xgboost", "regression", train)
+    model = make_model("regression", schema, classes, [Member("x", "xgboost", 1.0, [part], True)])
+    rows = [list(r) for r in zip(*model.schema.prepare_arrays(test), strict=True)]
+    want = _choose.reference(model, rows)
+    from mlexpert.runtime._onnx import OnnxPath
+
+    graph = OnnxPath(model)
+    assert np.abs(graph.predict(rows) - want).max() > 1e-5  # float32 sums: absolutely apart
+    assert _choose.verify(model, graph, rows, want, _choose.ONNX_TOLERANCE) == ""
+
+    class OnePercentOff:
+        def predict(self, r):
+            return graph.predict(r) * 1.01
+
+    assert _choose.verify(model, OnePercentOff(), rows, want, _choose.ONNX_TOLERANCE) \
+        .startswith("differs from the Model by")
+
+
 def test_a_compiled_path_that_fails_on_some_input_leaves_it_to_the_members(fitted, tables):
     model = _fresh(fitted["regression"])
     rows = tables["regression"].drop(columns="y").iloc[:4]
