@@ -1,7 +1,7 @@
 """A CatBoost model read as its oblivious trees, and those trees evaluated in numpy.
 
-CatBoost's own ``predict_proba`` costs ~0.4 ms a call however few the rows (it builds a Pool
-first), so a five-fold bag of CatBoost models spends ~2 ms on one row. Each oblivious tree
+CatBoost's own ``predict_proba`` costs ~100-200 µs a call however few the rows, so a five-fold
+bag of CatBoost models spends ~0.5-1 ms on one row. Each oblivious tree
 splits every row at the same levels, so the trees of a model answer a few rows in a handful
 of numpy steps: look the levels' features up, compare, read the bits as a leaf index. The ONNX
 export reads the same levels (``export._trees``). A split on a categorical column (its target
@@ -171,7 +171,7 @@ class ObliviousTrees:
     """Raw scores of ``Oblivious`` trees for a float feature matrix, all trees at once:
     (rows x trees x depth) lookups and comparisons, the bits packed into leaf indices. For one
     row or two: each row costs about what CatBoost's whole call costs (600 trees, 9 classes:
-    ~70 us a row against ~170 us a call). Given several models (a fold bag, each reading its own
+    ~70 µs a row against ~170 µs a call). Given several models (a fold bag, each reading its own
     input), their trees are walked together and each model's scores come out apart. Features
     are compared as float32, as CatBoost does; trees shallower than the deepest get bits that
     stay 0."""

@@ -291,20 +291,26 @@ def _catboost(est: Any, task: str, k: int, adapter: Any) -> Callable[[Any], np.n
     """CatBoost's trees in numpy up to ``OBLIVIOUS_ROWS`` rows (its own predict costs
     ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists above that or when
     the trees do not read (splits on column combinations)."""
-    rows_of = _catboost_rows(adapter.categorical)
     classes = None if task == "regression" else np.asarray(est.classes_).astype(int)
     trees = _oblivious_trees([(est, adapter)])
-    link = _catboost_link(classes, k)
+    link, native = _catboost_link(classes, k), _catboost_native(est, classes, k, adapter)
 
     def predict(X: Any) -> np.ndarray:
         if trees is None or len(X) > OBLIVIOUS_ROWS:
-            if classes is None:
-                return np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
-            return _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
-                                           dtype=float), classes, k)
+            return native(X)
         return link(trees(X))
 
     return predict
+
+
+def _catboost_native(est: Any, classes: np.ndarray | None, k: int,
+                     adapter: Any) -> Callable[[Any], np.ndarray]:
+    """CatBoost's own predict on plain lists, single-threaded."""
+    rows_of = _catboost_rows(adapter.categorical)
+    if classes is None:
+        return lambda X: np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
+    return lambda X: _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
+                                             dtype=float), classes, k)
 
 
 def _catboost_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
@@ -318,8 +324,10 @@ def _catboost_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
     trees = _oblivious_trees([(f.estimator, a) for f, a in zip(fitted, adapters, strict=True)])
     if trees is None:
         return None
-    links = [_catboost_link(c, fitted[0].n_classes) for c in classes]
-    each = [compile_estimator(f) for f in fitted]
+    k = fitted[0].n_classes
+    links = [_catboost_link(c, k) for c in classes]
+    each = [_catboost_native(f.estimator, c, k, a) for f, c, a in zip(fitted, classes, adapters,
+                                                                        strict=True)]
 
     def bag(*X: Any) -> np.ndarray:
         if len(X[0]) > OBLIVIOUS_ROWS:
@@ -333,7 +341,7 @@ def _catboost_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
 
 def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
     """``ObliviousTrees`` of CatBoost models (estimator, adapter), or None when one does not
-    read as trees or ``OBLIVIOUS_ROWS`` is 0 (bench/catboost_numpy.py compares both ways)."""
+    read as trees or ``OBLIVIOUS_ROWS`` is 0 (bench/compiled_trees.py compares both ways)."""
     from mlexpert.compiled._catboost import ObliviousTrees, catboost_oblivious
 
     if OBLIVIOUS_ROWS <= 0:
@@ -347,7 +355,7 @@ def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
 
 def _catboost_link(classes: np.ndarray | None, k: int) -> Callable[[np.ndarray], np.ndarray]:
     """Raw scores (n, targets) to what ``Fitted.predict`` returns, as CatBoost computes it:
-    values, a sigmoid for two classes, a softmax for more."""
+    values, a sigmoid of one score (Logloss), a softmax of several (MultiClass)."""
     def link(raw: np.ndarray) -> np.ndarray:
         if classes is None:
             return raw[:, 0]
@@ -391,10 +399,10 @@ def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
 class _Forest:
     """Scikit-learn random forests or extra trees walked for all their trees at once: one numpy
     step per level of depth for the paths still going, instead of scikit-learn's call per tree
-    (~100 us each, ~30 ms a row for 300 trees). Compares float32 features as scikit-learn does; missing values go where
-    each split learned to send them. Output: the mean over trees of the leaves' class fractions
-    (or values), as ``predict_proba`` / ``predict``; for several forests (``bag``), the sum of
-    their outputs, each reading its own input, in one walk."""
+    (~100 µs each, ~30 ms a row for 300 trees). Compares float32 features as scikit-learn does;
+    missing values go where each split learned to send them. Output: the mean over trees of the
+    leaves' class fractions (or values), as ``predict_proba`` / ``predict``; given several
+    forests (a fold bag), the sum of their outputs, each reading its own input, in one walk."""
 
     def __init__(self, ests: list[Any], task: str, k: int):
         trees = [e.tree_ for est in ests for e in est.estimators_]
@@ -451,7 +459,7 @@ _FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassi
 def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
     """The SUM of several fitted models' predictions in one call, each model reading its own
     input (``bag(X_1, ..., X_n)``), where walking their trees together beats one call per model:
-    scikit-learn forests, and CatBoost for one or two rows (numpy's cost per call, ~1-2 us an
+    scikit-learn forests, and CatBoost for one or two rows (numpy's cost per call, ~1-2 µs an
     operation at each tree level, is paid once, not per model); None for other families."""
     if len(fitted) < 2:
         return None
