@@ -407,21 +407,24 @@ class _Forest:
     def __init__(self, ests: list[Any], task: str, k: int):
         trees = [e.tree_ for est in ests for e in est.estimators_]
         sizes = np.array([t.node_count for t in trees])
-        self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        left = np.concatenate([t.children_left for t in trees]).astype(np.int64)
-        right = np.concatenate([t.children_right for t in trees]).astype(np.int64)
-        leaf = left == -1
-        offset = np.repeat(self._roots, sizes)
-        own = np.arange(len(left))
-        self._left = np.where(leaf, own, left + offset)  # a leaf leads to itself
-        self._right = np.where(leaf, own, right + offset)
-        self._leaf = leaf
-        widths = [int(est.n_features_in_) for est in ests]
-        shift = np.repeat(np.repeat(np.cumsum([0, *widths[:-1]]),  # each forest's input columns
-                                    [len(est.estimators_) for est in ests]), sizes)
-        self._feature = np.where(leaf, 0, np.concatenate([t.feature for t in trees]) + shift)
-        self._threshold = np.concatenate([t.threshold for t in trees])
-        self._nan_left = np.concatenate([t.missing_go_to_left for t in trees]).astype(bool)
+        self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        total = int(sizes.sum())
+        self._left, self._right = np.empty(total, np.intp), np.empty(total, np.intp)
+        self._feature = np.empty(total, np.intp)
+        self._threshold = np.empty(total, np.float64)
+        self._nan_left, self._leaf = np.empty(total, bool), np.empty(total, bool)
+        widths = np.cumsum([0, *(int(est.n_features_in_) for est in ests)])
+        shifts = np.repeat(widths[:-1], [len(est.estimators_) for est in ests])
+        for t, start, shift in zip(trees, self._roots.tolist(), shifts.tolist(), strict=True):
+            end = start + t.node_count  # filled tree by tree: no temporaries the size of all
+            leaf = t.children_left == -1
+            own = np.arange(start, end, dtype=np.intp)
+            self._left[start:end] = np.where(leaf, own, t.children_left + start)  # a leaf
+            self._right[start:end] = np.where(leaf, own, t.children_right + start)  # leads to
+            self._feature[start:end] = np.where(leaf, 0, t.feature + shift)  # itself
+            self._threshold[start:end] = t.threshold
+            self._nan_left[start:end] = t.missing_go_to_left
+            self._leaf[start:end] = leaf
         values = []
         for est in ests:  # each forest's nodes: its class fractions in all k columns / its trees
             value = np.concatenate([e.tree_.value[:, 0, :] for e in est.estimators_]).astype(float)
@@ -436,7 +439,7 @@ class _Forest:
         parts = [np.asarray(x, dtype=np.float32) for x in X]
         x = (parts[0] if len(parts) == 1 else np.hstack(parts)).astype(np.float64)
         n, n_trees = len(x), len(self._roots)
-        final = np.empty(n * n_trees, dtype=np.int64)  # each (row, tree)'s leaf
+        final = np.empty(n * n_trees, dtype=np.intp)  # each (row, tree)'s leaf
         rows, node = np.repeat(np.arange(n), n_trees), np.tile(self._roots, n)
         at = np.arange(n * n_trees)
         while len(node):  # one step down for the paths not yet at a leaf (most end well above
