@@ -171,16 +171,14 @@ class ObliviousTrees:
     """Raw scores of ``Oblivious`` trees for a float feature matrix, all trees at once:
     (rows x trees x depth) lookups and comparisons, the bits packed into leaf indices. For one
     row or two: each row costs about what CatBoost's whole call costs (600 trees, 9 classes:
-    ~70 µs a row against ~170 µs a call). Given several models (a fold bag, each reading its own
-    input), their trees are walked together and each model's scores come out apart. Features
+    ~70 µs a row against ~170 µs a call). Several models (a fold bag, each reading its own
+    input) are walked together and each model's scores come out apart. Features
     are compared as float32, as CatBoost does; trees shallower than the deepest get bits that
     stay 0."""
 
-    def __init__(self, models: Oblivious | list[Oblivious]):
+    def __init__(self, models: list[Oblivious]):
         from mlexpert.features import MAX_TREE_CATEGORIES
 
-        self._one = isinstance(models, Oblivious)
-        models = [models] if isinstance(models, Oblivious) else list(models)
         if not all(m.levels for m in models):
             raise Unsupported("a CatBoost model without trees")
         levels = [tree for m in models for tree in m.levels]
@@ -226,8 +224,8 @@ class ObliviousTrees:
             self._bias[i, :len(m.bias)] = m.bias
 
     def __call__(self, *X: Any) -> np.ndarray:
-        """(n, n_targets) for one model; (n, models, max n_targets) for several, given one
-        input per model (model i's scores: the first ``n_targets[i]``)."""
+        """(n, models, max n_targets), given one input per model (model i's scores: the first
+        ``n_targets[i]``)."""
         xs = [np.asarray(x, dtype=np.float32) for x in X]
         n = len(xs[0])
         v = np.concatenate([np.take(x, f, axis=1) for x, f in zip(xs, self._features,
@@ -245,6 +243,4 @@ class ObliviousTrees:
         leaf = packed[:, :, 0] if len(self._byte_shift) == 1 else \
             (packed.astype(np.int64) << self._byte_shift).sum(axis=2)
         leaves = np.take(self._values, leaf + self._offset, axis=0)  # (n, trees, n_targets)
-        if self._one:
-            return leaves.sum(axis=1) + self._bias[0]
         return np.add.reduceat(leaves, self._starts, axis=1) + self._bias

@@ -287,22 +287,6 @@ def _catboost_rows(categorical: list[int]) -> Callable[[Any], list[list[Any]]]:
     return run
 
 
-def _catboost(est: Any, task: str, k: int, adapter: Any) -> Callable[[Any], np.ndarray]:
-    """CatBoost's trees in numpy up to ``OBLIVIOUS_ROWS`` rows (its own predict costs
-    ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists above that or when
-    the trees do not read (splits on column combinations)."""
-    classes = None if task == "regression" else np.asarray(est.classes_).astype(int)
-    trees = _oblivious_trees([(est, adapter)])
-    link, native = _catboost_link(classes, k), _catboost_native(est, classes, k, adapter)
-
-    def predict(X: Any) -> np.ndarray:
-        if trees is None or len(X) > OBLIVIOUS_ROWS:
-            return native(X)
-        return link(trees(X))
-
-    return predict
-
-
 def _catboost_native(est: Any, classes: np.ndarray | None, k: int,
                      adapter: Any) -> Callable[[Any], np.ndarray]:
     """CatBoost's own predict on plain lists, single-threaded."""
@@ -313,30 +297,28 @@ def _catboost_native(est: Any, classes: np.ndarray | None, k: int,
                                              dtype=float), classes, k)
 
 
-def _catboost_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
-    """The sum of several CatBoost models' predictions, their trees walked together up to
-    ``OBLIVIOUS_ROWS`` rows (each model's own compiled form above that)."""
-    adapters = [f.extra.get("adapter") for f in fitted]
-    if not all(hasattr(a, "categorical") for a in adapters):
-        return None
+def _catboost(fitted: list[Any]) -> Callable[..., np.ndarray]:
+    """The sum of CatBoost models' predictions, each on its own input (one model: its
+    prediction): their trees walked together in numpy up to ``OBLIVIOUS_ROWS`` rows (CatBoost's
+    own predict costs ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists
+    above that or when the trees do not read (splits on column combinations)."""
+    adapters = [f.extra["adapter"] for f in fitted]
     classes = [None if f.task == "regression" else np.asarray(f.estimator.classes_).astype(int)
                for f in fitted]
     trees = _oblivious_trees([(f.estimator, a) for f, a in zip(fitted, adapters, strict=True)])
-    if trees is None:
-        return None
     k = fitted[0].n_classes
     links = [_catboost_link(c, k) for c in classes]
     each = [_catboost_native(f.estimator, c, k, a) for f, c, a in zip(fitted, classes, adapters,
                                                                         strict=True)]
 
-    def bag(*X: Any) -> np.ndarray:
-        if len(X[0]) > OBLIVIOUS_ROWS:
-            return sum(predict(x) for predict, x in zip(each, X, strict=True))
+    def predict(*X: Any) -> np.ndarray:
+        if trees is None or len(X[0]) > OBLIVIOUS_ROWS:
+            return sum(native(x) for native, x in zip(each, X, strict=True))
         raw = trees(*X)
         return sum(link(raw[:, i, :n]) for i, (link, n) in enumerate(zip(links, trees.n_targets,
                                                                           strict=True)))
 
-    return bag
+    return predict
 
 
 def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
@@ -348,7 +330,7 @@ def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
         return None
     try:
         read = [catboost_oblivious(est, adapter.categorical, adapter) for est, adapter in models]
-        return ObliviousTrees(read[0] if len(read) == 1 else read)
+        return ObliviousTrees(read)
     except Unsupported:
         return None
 
@@ -443,7 +425,7 @@ class _Forest:
         rows, node = np.repeat(np.arange(n), n_trees), np.tile(self._roots, n)
         at = np.arange(n * n_trees)
         while len(node):  # one step down for the paths not yet at a leaf (most end well above
-            v = x[rows, self._feature[node]]  # the deepest one: ~2x fewer lookups)
+            v = x[rows, self._feature[node]]  # the deepest one: fewer lookups)
             go_left = (v <= self._threshold[node]) | (np.isnan(v) & self._nan_left[node])
             node = np.where(go_left, self._left[node], self._right[node])
             done = self._leaf[node]
@@ -471,8 +453,9 @@ def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
     if (len(names) == 1 and names <= set(_FORESTS)
             and all(f.extra.get("adapter") is None for f in fitted)):
         return _Forest([f.estimator for f in fitted], first.task, first.n_classes)
-    if names <= {"CatBoostClassifier", "CatBoostRegressor"} and len(names) == 1:
-        return _catboost_bag(fitted)
+    if (len(names) == 1 and names <= {"CatBoostClassifier", "CatBoostRegressor"}
+            and all(hasattr(f.extra.get("adapter"), "categorical") for f in fitted)):
+        return _catboost(fitted)
     return None
 
 
@@ -498,7 +481,7 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
 
         return proba
     if name in ("CatBoostClassifier", "CatBoostRegressor") and hasattr(adapter, "categorical"):
-        return _catboost(est, fitted.task, k, adapter)
+        return _catboost([fitted])
     if adapter is None and name in ("XGBClassifier", "XGBRegressor"):
         return _xgboost(est, fitted.task, k)
     if adapter is None and name in _FORESTS:
