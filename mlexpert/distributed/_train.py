@@ -425,12 +425,13 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
     import dask.dataframe as dd
 
     from mlexpert.audits import audit_for_fit, fit_budget
+    from mlexpert.ensemble import Member
     from mlexpert.evaluate import diagnostics, score_all
     from mlexpert.features import build_preprocessor
     from mlexpert.models import FAMILIES as LOCAL
     from mlexpert.models import FitRequest
     from mlexpert.plan import make_plan
-    from mlexpert.search import Member, SearchEvent
+    from mlexpert.search import SearchEvent
 
     client = getattr(executor, "client", None)
     if client is None:

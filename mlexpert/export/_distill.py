@@ -113,9 +113,9 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     the teacher has seen those rows, so that estimate of the loss is pessimistic. ``onnx``:
     also write ``out/model.onnx`` (checked to be possible before anything is trained)."""
     from mlexpert.bundle import Model, check_writable
+    from mlexpert.ensemble import Member
     from mlexpert.features import build_preprocessor
     from mlexpert.models import get_family
-    from mlexpert.search._scheduler import Member
 
     if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
         raise bad_option("time_limit", time_limit, "a positive number of seconds")

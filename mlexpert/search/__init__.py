@@ -4,7 +4,6 @@ from mlexpert.search._executor import Executor, InlineExecutor, ProcessExecutor,
 from mlexpert.search._scheduler import (
     PRESETS,
     Candidate,
-    Member,
     Preset,
     SearchEvent,
     SearchResult,
@@ -12,6 +11,6 @@ from mlexpert.search._scheduler import (
     run_search,
 )
 
-__all__ = ["PRESETS", "Candidate", "Executor", "InlineExecutor", "Member", "Preset",
+__all__ = ["PRESETS", "Candidate", "Executor", "InlineExecutor", "Preset",
            "ProcessExecutor", "SearchEvent", "SearchResult", "SearchSpec", "cpu_count",
            "greedy_ensemble", "run_search"]

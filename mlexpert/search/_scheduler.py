@@ -31,6 +31,7 @@ import pandas as pd
 from mlexpert._clock import Deadline, median_seconds
 from mlexpert.compiled import compile_estimator, compile_transformer
 from mlexpert.data import Schema
+from mlexpert.ensemble import Member
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import Metric, corrected_t_test
 from mlexpert.features import build_preprocessor
@@ -157,26 +158,6 @@ class Candidate:
     @property
     def usable(self) -> bool:
         return self.status in ("ok", "stopped early") and self.oof is not None
-
-
-class Member:
-    """One ensemble member as shipped: (fitted preprocessor, fitted model) pairs, averaged."""
-
-    def __init__(self, name: str, family: str, weight: float, parts: list[tuple[Any, Fitted]],
-                 refit: bool):
-        self.name, self.family, self.weight, self.parts, self.refit = name, family, weight, parts, refit
-
-    def predict(self, frame: pd.DataFrame, cache: dict[int, Any] | None = None) -> np.ndarray:
-        """Raw prediction (probabilities or values) averaged over the parts."""
-        cache = {} if cache is None else cache
-        total = None
-        for transformer, fitted in self.parts:
-            key = id(transformer)
-            if key not in cache:
-                cache[key] = transformer.transform(frame)
-            p = fitted.predict(cache[key])
-            total = p if total is None else total + p
-        return total / len(self.parts)
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlexpert.ensemble import Member
 from mlexpert.errors import ExportError
-from mlexpert.search._scheduler import Member
 from tests.conftest import TASKS
 from tests.export._parity import assert_parity
 from tests.export.conftest import family_model, fit_member, make_model, split

@@ -98,7 +98,7 @@ def test_large_values_are_checked_relative_to_their_size():
     """House prices summed in float32 by XGBoost are ~0.01 apart from the graph's double sum:
     within the tolerance relative to the values, so the ONNX path verifies; a path off by 1 %
     does not."""
-    from mlexpert.search._scheduler import Member
+    from mlexpert.ensemble import Member
     from tests.export.conftest import fit_member, make_model, split
 
     train, test = split("regression", numeric_only=True)
@@ -174,8 +174,8 @@ def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tab
 def test_xgboost_is_compiled_through_its_booster():
     """The numpy path calls XGBoost's booster directly, over the early-stopped rounds; its
     answers must be the wrapper's to the last bits."""
+    from mlexpert.ensemble import Member
     from mlexpert.runtime import FastPath
-    from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model, split
 
     for task, early_stop in [(t, e) for t in TASKS for e in (False, True)]:
@@ -216,8 +216,8 @@ def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     """All trees at once, a numpy step per level: the same answers as scikit-learn's predict
     on rows with missing, unseen and out-of-range values, one row and many."""
     from mlexpert.compiled._numpy import _Forest
+    from mlexpert.ensemble import Member
     from mlexpert.runtime import FastPath
-    from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model, split
 
     train, test = split(task)
@@ -239,8 +239,8 @@ def test_a_bag_of_fold_models_is_walked_in_one_call(family, task):
     """A member's fold models (each with its own preprocessing, some missing a class) walk
     their trees together: one call for the member, the same answers as the Model's own path,
     one row at a time and many."""
+    from mlexpert.ensemble import Member
     from mlexpert.runtime import FastPath
-    from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model, split
 
     train, test = split(task)
@@ -270,8 +270,8 @@ def test_a_bag_of_fold_models_is_walked_in_one_call(family, task):
 def test_the_numpy_path_applies_the_calibrator(task, method):
     """A calibrated model with free text (no ONNX form) still gets a compiled path: the numpy
     path ends with the Model's calibrator, so it verifies and serves."""
+    from mlexpert.ensemble import Member
     from mlexpert.evaluate import fit_calibrator
-    from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model
 
     frame = make_table(task, n=300, seed=1)
