@@ -46,7 +46,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``"dask://tcp://host:8786"`` for a running one); this process by default.
     ``infer_limit``: the most seconds one row may take to predict at batch size 1 (as in
     AutoGluon); the search ships only models estimated to meet it. ``size_limit``: the most
-    megabytes the shipped models may take pickled (members.joblib); the search ships only
+    megabytes the shipped models may take pickled (members.pkl.gz); the search ships only
     models and ensembles estimated to fit in it.
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive

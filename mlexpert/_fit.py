@@ -407,7 +407,7 @@ def _size(result: Any, size_limit: float | None) -> dict[str, Any]:
     measured = None if size_limit is None else round(pickled_mb(result.members), 3)
     return {"estimated_mb": _round(result.size_mb.get("ensemble")), "measured_mb": measured,
             "size_limit_mb": size_limit,
-            "note": "megabytes of the members pickled (members.joblib); measured only with "
+            "note": "megabytes of the members pickled (members.pkl.gz, uncompressed); measured only with "
                     "size_limit"}
 
 

@@ -5,14 +5,15 @@ Layout of a bundle directory::
     manifest.json    format and version, library versions, target and task, schema with training
                      statistics, metric with interval, leaderboard, plan, findings, provenance,
                      and the SHA-256 of every other file
-    members.joblib   the fitted preprocessors and models (a pickle)
+    members.pkl.gz   the fitted preprocessors and models (a gzip pickle; ``members.joblib``, a
+                     joblib pickle, in format 1); see ``mlexpert.ensemble`` for how it is read
     reference.parquet  a bounded sample of the training rows and their validation predictions,
                      for drift checks (optional; its statistics are in ``manifest["reference"]``)
 
 Saving is atomic (written to a sibling temp dir, then renamed), so an interrupted save leaves
-either no bundle or a complete one. Loading checks the format version and the SHA-256 of
-``members.joblib`` against the manifest *before* unpickling it, so a tampered or truncated file
-is refused without running any code from it. Pickle still runs code from the file it loads: load
+either no bundle or a complete one. Loading checks the format version and the SHA-256 of the
+members' file against the manifest *before* unpickling it, so a tampered or truncated file is
+refused without running any code from it. Pickle still runs code from the file it loads: load
 bundles only from places you trust, as with any pickle.
 """
 from __future__ import annotations
@@ -21,9 +22,7 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import threading
-import uuid
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,19 +31,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlexpert._io import atomic_dir, dumps
 from mlexpert._version import __version__
 from mlexpert.data import Schema, category_text, describe_source, read_table
+from mlexpert.ensemble import PAYLOAD, PAYLOAD_V1, Ensemble, Member, read_payload, write_payload
 from mlexpert.errors import BundleError, DataError, missing_column
 from mlexpert.evaluate import Calibrator, diagnostics, score_all, thresholded
 from mlexpert.findings import Finding
 
 FORMAT = "mlexpert-bundle"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2  # 2: members in members.pkl.gz, classes found by name (mlexpert.ensemble)
+SUPPORTED_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-MEMBERS = "members.joblib"
+MEMBERS = PAYLOAD
+PAYLOADS = {1: PAYLOAD_V1, 2: PAYLOAD}  # the members' file of each format version
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
-PARALLEL_ROWS = 2048  # rows per thread, at least, when a batch is predicted in threads
 SMALL_BATCH = 64  # rows up to which predict (and the service) may take a compiled path
 HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the background (a
 # one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
@@ -104,10 +105,9 @@ def check_writable(path: Path, *, overwrite: bool) -> None:
 class Model:
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
-    def __init__(self, manifest: dict[str, Any], members: list[Any],
+    def __init__(self, manifest: dict[str, Any], members: list[Member],
                  reference: pd.DataFrame | None = None):
         self._manifest = manifest
-        self._members = members
         self._reference = reference
         self.schema = Schema.from_dict(manifest["schema"])
         target = manifest["target"]
@@ -115,11 +115,16 @@ class Model:
         self.task: str = target["task"]
         self.classes: list[Any] | None = target.get("classes")
         self.metric: str = manifest["metric"]
+        cal = manifest.get("calibration")
+        self.ensemble = Ensemble(members, self.task, Calibrator.from_dict(cal) if cal else None)
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
         self._compile_lock = threading.Lock()
         self._building: threading.Thread | None = None
-        self._threads: int | None = None  # threads for a large batch; None: one per core
+
+    @property
+    def _members(self) -> list[Member]:
+        return self.ensemble.members
 
     def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
         state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
@@ -150,6 +155,12 @@ class Model:
     def info(self) -> dict[str, Any]:
         """The manifest: everything recorded about this model (a copy)."""
         return json.loads(json.dumps(self._manifest))
+
+    @property
+    def members_sha256(self) -> str | None:
+        """SHA-256 of the saved members' file, a content version (None until saved)."""
+        files = self._manifest.get("files") or {}
+        return files.get(PAYLOAD) or files.get(PAYLOAD_V1)
 
     @property
     def reference_sample(self) -> pd.DataFrame | None:
@@ -195,7 +206,7 @@ class Model:
         return self._raw(X), X.index
 
     def _key(self) -> tuple[int, int]:
-        return id(self._manifest), id(self._members)  # a copy given other members rebuilds
+        return id(self._manifest), id(self.ensemble)  # a copy given other members rebuilds
 
     def _hot_path(self) -> Any:
         """The compiled path once built; the ``HOT_CALLS``-th small batch starts building it in
@@ -230,7 +241,7 @@ class Model:
             self._build()
         return self.compiled_path
 
-    def _use_compiled(self, path: Any, note: str) -> None:
+    def use_compiled(self, path: Any, note: str) -> None:
         """Adopt a compiled path chosen and verified elsewhere (the service, for this Model)."""
         self._compiled = (self._key(), path, note)
 
@@ -244,29 +255,8 @@ class Model:
         return "not built yet" if compiled is None or compiled[0] != self._key() else compiled[2]
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        """The members' weighted prediction, calibrated; a large batch is cut into one block of
-        rows per core, predicted in threads (the model libraries release the GIL while they
-        predict, and each was fitted for one thread or a few: a 10,000-row batch on 2 cores
-        is otherwise scored on one)."""
-        blocks = min(self._threads or len(os.sched_getaffinity(0)), len(X) // PARALLEL_ROWS)
-        if blocks < 2:
-            return self._raw_block(X)
-        from concurrent.futures import ThreadPoolExecutor
-
-        edges = np.linspace(0, len(X), blocks + 1).astype(int)
-        with ThreadPoolExecutor(blocks, thread_name_prefix="mlexpert-predict") as pool:
-            parts = list(pool.map(lambda a, b: self._raw_block(X.iloc[a:b]), edges[:-1], edges[1:]))
-        return np.concatenate(parts)
-
-    def _raw_block(self, X: pd.DataFrame) -> np.ndarray:
-        cache: dict[int, Any] = {}
-        total = sum(m.weight * m.predict(X, cache) for m in self._members)
-        return self._calibrated(total / sum(m.weight for m in self._members))
-
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        """The ensemble's probabilities through the calibrator fit chose (if any)."""
-        cal = self._manifest.get("calibration")
-        return raw if not cal or self.task == "regression" else Calibrator.from_dict(cal).apply(raw)
+        """The ensemble's calibrated prediction of prepared rows (``Ensemble.raw``)."""
+        return self.ensemble.raw(X)
 
     @property
     def threshold(self) -> float | None:
@@ -344,9 +334,8 @@ class Model:
         from mlexpert.explain import Explanation, contributions
 
         X = self._features(data)
-        cal = self._manifest.get("calibration")
-        phi, base, cols = contributions(self._members, X, self.task, len(self.classes or []),
-                                        Calibrator.from_dict(cal) if cal else None)
+        phi, base, cols = contributions(self.ensemble.members, X, self.task,
+                                        len(self.classes or []), self.ensemble.calibrator)
         rows = np.arange(len(X))
         if self.task == "regression":
             k, output = np.zeros(len(X), dtype=int), "predicted value"
@@ -380,9 +369,8 @@ class Model:
         perm = permutation_importance(self._raw, X, y, metric, n_repeats=n_repeats, seed=seed)
         rng = np.random.default_rng(seed)
         sample = X.iloc[np.sort(rng.choice(len(X), min(len(X), shap_rows), replace=False))]
-        cal = self._manifest.get("calibration")
-        phi, _, cols = contributions(self._members, sample, self.task, len(self.classes or []),
-                                     Calibrator.from_dict(cal) if cal else None)
+        phi, _, cols = contributions(self.ensemble.members, sample, self.task,
+                                     len(self.classes or []), self.ensemble.calibrator)
         # binary: the positive class; multiclass: mean |contribution| over classes
         mag = np.abs(phi[:, :, 1]) if self.task == "binary" else np.abs(phi).mean(axis=2)
         order = np.argsort(-mag.mean(axis=0))
@@ -461,59 +449,25 @@ class Model:
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
-        import joblib
-
         path = Path(path)
         check_writable(path, overwrite=overwrite)
-        parent = path.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            tmp.mkdir()
-            joblib.dump(self._members, tmp / MEMBERS, compress=3)
-            manifest = dict(self._manifest)
-            manifest["files"] = {MEMBERS: _sha256(tmp / MEMBERS)}
+        manifest = {**self._manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
+        with atomic_dir(path) as tmp:
+            write_payload(self.ensemble.members, tmp / PAYLOAD)
+            manifest["files"] = {PAYLOAD: _sha256(tmp / PAYLOAD)}
             if self._reference is not None:
                 self._reference.to_parquet(tmp / REFERENCE, index=False)
                 manifest["files"][REFERENCE] = _sha256(tmp / REFERENCE)
             manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-            _fsync_files(tmp)
-            if path.exists():
-                old = parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            (tmp / MANIFEST).write_text(dumps(manifest, indent=1))
         self._manifest = manifest
         return path
 
 
-def _fsync_files(path: Path) -> None:
-    """Flush every file in ``path`` to disk before the rename makes the bundle visible."""
-    for p in path.iterdir():
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, pd.Timestamp | datetime):
-        return o.isoformat()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
-def load(path: str | os.PathLike) -> Model:
-    """Load a bundle written by :meth:`Model.save`, verifying format version and file hashes."""
-    import joblib
-
+def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> Model:
+    """Load a bundle written by :meth:`Model.save` (format 1 or 2), verifying format version
+    and file hashes before reading the members. ``registry``: where it was fetched from (name,
+    version, run id, URI), kept in ``info["registry"]``, in memory only."""
     path = Path(path)
     name = str(path)
     if not path.is_dir():
@@ -533,8 +487,9 @@ def load(path: str | os.PathLike) -> Model:
                           f"({__version__}) reads versions {list(SUPPORTED_VERSIONS)}. "
                           "Upgrade mlexpert or fit the model again.")
     files = manifest.get("files") or {}
-    if MEMBERS not in files:
-        raise BundleError(f"{name!r}: the manifest lists no {MEMBERS}; the bundle is corrupt.")
+    payload = PAYLOADS[version]
+    if payload not in files:
+        raise BundleError(f"{name!r}: the manifest lists no {payload}; the bundle is corrupt.")
     for fname, digest in files.items():
         fpath = path / fname
         if not fpath.is_file():
@@ -543,7 +498,9 @@ def load(path: str | os.PathLike) -> Model:
             raise BundleError(f"{name!r}: {fname} does not match the SHA-256 in {MANIFEST} "
                               "(modified or corrupt); refusing to load it. Fit the model again "
                               "or restore the bundle from a copy.")
-    members = joblib.load(path / MEMBERS)
+    members = read_payload(path / payload)
     # Parquet holds data only (no code); its hash was checked above with the others
     reference = pd.read_parquet(path / REFERENCE) if REFERENCE in files else None
+    if registry is not None:
+        manifest["registry"] = registry
     return Model(manifest, members, reference)

@@ -23,7 +23,7 @@ def test_round_trip_predicts_identically(fitted, tables, tmp_path):
 def test_manifest_records_the_contract(fitted, tmp_path):
     path = fitted["binary"].save(tmp_path / "m")
     manifest = json.loads((path / MANIFEST).read_text())
-    assert manifest["format"] == "mlexpert-bundle" and manifest["format_version"] == 1
+    assert manifest["format"] == "mlexpert-bundle" and manifest["format_version"] == 2
     for key in ("libraries", "schema", "target", "metric", "metrics", "leaderboard", "findings",
                 "provenance", "files", "plan", "ensemble"):
         assert key in manifest, key
@@ -40,9 +40,10 @@ def test_tampered_member_file_is_refused_before_unpickling(fitted, tmp_path, mon
     data = bytearray((path / MEMBERS).read_bytes())
     data[-10] ^= 0xFF
     (path / MEMBERS).write_bytes(bytes(data))
-    import joblib
+    import mlexpert.bundle
 
-    monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled a tampered file"))
+    monkeypatch.setattr(mlexpert.bundle, "read_payload",
+                        lambda *a, **k: pytest.fail("unpickled a tampered file"))
     with pytest.raises(BundleError, match="does not match the SHA-256"):
         mlexpert.load(path)
 
@@ -88,12 +89,12 @@ def test_save_refuses_foreign_directory_and_needs_overwrite(fitted, tmp_path):
 
 
 def test_interrupted_save_leaves_nothing(fitted, tmp_path, monkeypatch):
-    import joblib
+    import mlexpert.bundle
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(joblib, "dump", boom)
+    monkeypatch.setattr(mlexpert.bundle, "write_payload", boom)
     with pytest.raises(KeyboardInterrupt):
         fitted["binary"].save(tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
@@ -101,9 +102,10 @@ def test_interrupted_save_leaves_nothing(fitted, tmp_path, monkeypatch):
 
 def test_interrupted_overwrite_keeps_the_old_bundle(fitted, tmp_path, monkeypatch):
     path = fitted["binary"].save(tmp_path / "m")
-    import joblib
+    import mlexpert.bundle
 
-    monkeypatch.setattr(joblib, "dump", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(mlexpert.bundle, "write_payload",
+                        lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         fitted["regression"].save(path, overwrite=True)
     assert mlexpert.load(path).task == "binary"

@@ -99,24 +99,24 @@ def test_large_batches_are_scored_in_threads_with_the_same_answer(fitted, task, 
     is the one the whole batch gives in one block, row for row, in the input's order."""
     import threading
 
-    import mlexpert.bundle as bundle
+    import mlexpert.ensemble._ensemble as ensemble
     from tests.conftest import make_table
 
     model = fitted[task]
     X = make_table(task, n=900, seed=3).drop(columns="y")
     X.index = X.index[::-1] + 1000  # a foreign index comes back as given
-    monkeypatch.setattr(bundle, "PARALLEL_ROWS", 10**9)
+    monkeypatch.setattr(ensemble, "PARALLEL_ROWS", 10**9)
     whole = model.predict_table(X)
     threads = []
-    block = bundle.Model._raw_block
+    block = ensemble.Ensemble._block
 
     def spy(self, frame):
         threads.append((threading.current_thread().name, len(frame)))
         return block(self, frame)
 
-    monkeypatch.setattr(bundle, "PARALLEL_ROWS", 200)
-    monkeypatch.setattr(bundle.os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    monkeypatch.setattr(bundle.Model, "_raw_block", spy)
+    monkeypatch.setattr(ensemble, "PARALLEL_ROWS", 200)
+    monkeypatch.setattr(ensemble, "cpu_count", lambda: 3)
+    monkeypatch.setattr(ensemble.Ensemble, "_block", spy)
     split = model.predict_table(X)
     assert sorted(n for _, n in threads) == [300, 300, 300]
     assert all(name.startswith("mlexpert-predict") for name, _ in threads)

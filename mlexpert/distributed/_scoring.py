@@ -78,7 +78,7 @@ def _score_part(model: Model, source: str, output: str, id_column: str | None) -
         frame = read_table(source)
     if id_column is not None and id_column not in frame.columns:
         raise missing_column(id_column, "id", frame.columns)
-    model._threads = 1  # the executor scores partitions side by side: one thread each
+    model.ensemble.threads = 1  # the executor scores partitions side by side: one thread each
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # extra columns: reported once by the caller
         table = model.predict_table(frame, source=describe_source(source))

@@ -160,7 +160,7 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
                        munge(X.reset_index(drop=True), teacher.schema, n_new, seed=seed)],
                       ignore_index=True)
     X_all = teacher.schema.prepare(X_all, "the MUNGE samples")
-    soft = teacher._raw(X_all)
+    soft = teacher.ensemble.raw(X_all)
     family = get_family("lightgbm")
     pre = build_preprocessor(teacher.schema, "tree", seed=seed)
     Xt = pre.transformer.fit_transform(X_all)
@@ -184,23 +184,25 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
                              "final_fit": "distilled"}]
     manifest["leaderboard"] = [{"model": member.name, "family": "lightgbm",
                                 "note": "distilled from " + ", ".join(
-                                    m.name for m in teacher._members)}]
-    student = Model(manifest, [member], teacher.reference_sample)
-    report: dict[str, Any] = {"teacher_members": [m.name for m in teacher._members],
+                                    m.name for m in teacher.ensemble.members)}]
+    # measured as a Model, then built again with the numbers in its manifest
+    trial = Model(manifest, [member], teacher.reference_sample)
+    report: dict[str, Any] = {"teacher_members": [m.name for m in teacher.ensemble.members],
               "training_rows": int(len(X)), "munge_samples": int(n_new),
               "munge": {"p": MUNGE_P, "s": MUNGE_S}, "rounds": fitted.best_iteration}
     if labelled and len(hold):
-        report.update(_accuracy_lost(teacher, student, hold, seed))
-        student._manifest["metrics"] = {
+        report.update(_accuracy_lost(teacher, trial, hold, seed))
+        manifest["metrics"] = {
             "cv": score_all(teacher.task, report.pop("_y"), report.pop("_student"),
-                            threshold=student.threshold, n_resamples=1000, seed=seed),
+                            threshold=trial.threshold, n_resamples=1000, seed=seed),
             "cv_note": f"the distilled model on {len(hold)} held-out labelled rows "
                        f"({'the test data' if test is not None else 'a fifth of the distillation data'}"
                        "; not cross-validated), 95 % bootstrap intervals"}
     else:
-        student._manifest["metrics"] = {"cv": {}, "cv_note": "no labelled rows to measure on"}
-    report.update(_speed_gained(teacher, student, frame.iloc[:1], seed))
-    student._manifest["distillation"] = report
+        manifest["metrics"] = {"cv": {}, "cv_note": "no labelled rows to measure on"}
+    report.update(_speed_gained(teacher, trial, frame.iloc[:1], seed))
+    manifest["distillation"] = report
+    student = Model(manifest, [member], teacher.reference_sample)
     if out is not None:
         student.save(out, overwrite=overwrite)
         if onnx:  # beside the bundle's files, like card.html: not in the manifest's hash list
@@ -242,7 +244,7 @@ def _accuracy_lost(teacher: Any, student: Any, hold: pd.DataFrame, seed: int) ->
     """Teacher minus student on the model's metric (positive: the student is worse, for a
     metric where higher is better), with a paired bootstrap interval over held-out rows."""
     Xh = teacher.schema.prepare(hold)
-    pt, ps = teacher._raw(Xh), student._raw(Xh)
+    pt, ps = teacher.ensemble.raw(Xh), student.ensemble.raw(Xh)
     if teacher.task == "regression":
         y = pd.to_numeric(hold[teacher.target], errors="coerce").to_numpy(float)
     else:

@@ -367,14 +367,14 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
                        domain_classifier=domain_classifier)
 
     X = model.schema.prepare(cur_frame, source)
-    raw = model._raw(X)
+    raw = model.ensemble.raw(X)
     output = _output_name(model)
     if reference_data is not None:
         ref_frame = _rows(reference_data, "reference data")
         Xr = model.schema.prepare(ref_frame, describe_source(reference_data))
         what = f"reference data ({describe_source(reference_data)})"
         ref = build_reference(model.schema, Xr, seed=seed, source=what,
-                              predictions=prediction_values(model._raw(Xr), model.task,
+                              predictions=prediction_values(model.ensemble.raw(Xr), model.task,
                                                             model.classes))
         pred_source = f"predictions on the {what}"
     else:

@@ -70,7 +70,7 @@ class OnlineMonitor:
         if len(X) == 0:
             return
         if raw is None:
-            raw = self.model._raw(X)
+            raw = self.model.ensemble.raw(X)
         raw = np.asarray(raw, dtype=float)
         if len(raw) != len(X):
             raise bad_option("raw", f"{len(raw)} predictions", f"one per row ({len(X)})")

@@ -78,7 +78,7 @@ def probe_rows(schema: Schema, base: list[Rows]) -> list[list[Any]]:
 def reference(model: Any, rows: Rows) -> np.ndarray:
     """The Model's own answer for canonical rows through pandas and the fitted steps (never a
     compiled path): (n, K) probabilities summing to 1, or (n,) values."""
-    raw = model._raw(model.schema.prepare(rows_frame(model.schema, rows)))
+    raw = model.ensemble.raw(model.schema.prepare(rows_frame(model.schema, rows)))
     return raw if model.task == "regression" else raw / raw.sum(axis=1, keepdims=True)
 
 

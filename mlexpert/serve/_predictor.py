@@ -48,7 +48,7 @@ def model_identity(model: Any, source: str) -> Identity:
     name = registry.get("name") or source.rstrip("/").rsplit("/", 1)[-1] or "model"
     version = registry.get("version")
     if version is None:
-        digest = (info.get("files") or {}).get("members.joblib") or \
+        digest = model.members_sha256 or \
             (info.get("provenance") or {}).get("data_fingerprint") or "unsaved"
         version = f"sha256:{str(digest)[:12]}"
     return Identity(name=str(name), version=str(version), source=source)
@@ -86,7 +86,7 @@ class Predictor:
         """The faster verified compiled path (``runtime.fastest``) on this service's probe rows."""
         probes, want = self._probes
         path, note = fastest(model, probes, want)
-        model._use_compiled(path, note)  # small uploads through the Model reuse it
+        model.use_compiled(path, note)  # small uploads through the Model reuse it
         if path is None:
             log.warning("fast path off for %s: %s; predicting through the Model",
                         self.identity.name, note)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
+from mlexpert._io import temp_sibling
 from mlexpert.errors import BundleError, TrackingError, bad_option
 from mlexpert.tracking._store import _first_line, resolve_store, session, work_folder
 
@@ -34,7 +34,7 @@ def _download(client: Any, uri: str, target: Path) -> Path:
     import mlflow
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temp_sibling(target)
     tmp.mkdir()
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp)))
@@ -111,10 +111,8 @@ def load_uri(uri: str, *, tracking_uri: str | None = None) -> Any:
                     raise TrackingError(f"cannot download {uri!r} from {store.uri!r}: "
                                         f"{_first_line(exc)}") from None
             try:
-                model = load(_bundle_in(key))
                 # in memory only: where it came from, e.g. for the service's name and version
-                model._manifest["registry"] = origin
-                return model
+                return load(_bundle_in(key), registry=origin)
             except BundleError:
                 if attempt:
                     raise

@@ -227,7 +227,7 @@ def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)
-    assert any(isinstance(p, _Forest) for _, _, parts in path._members for _, p in parts)
+    assert any(isinstance(p, _Forest) for _, parts in path._members for _, p in parts)
     rows = list(zip(*model.schema.prepare_arrays(test), strict=True))
     np.testing.assert_allclose(path.predict(rows), native, rtol=0, atol=1e-12)
     np.testing.assert_allclose(path.predict(rows[:1]), native[:1], rtol=0, atol=1e-12)
@@ -257,7 +257,7 @@ def test_a_bag_of_fold_models_is_walked_in_one_call(family, task):
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)
-    (_, n_parts, parts), = path._members
+    (n_parts, parts), = path._members
     assert n_parts == 3 and len(parts) == 1 and len(parts[0][0]) == 3  # one call, three inputs
     rows = list(zip(*model.schema.prepare_arrays(test), strict=True))
     one = np.concatenate([path.predict(rows[i:i + 1]) for i in range(len(rows))])

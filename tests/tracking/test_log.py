@@ -56,7 +56,7 @@ def test_one_child_run_per_candidate(logged, fitted):
 def test_artifacts_bundle_audit_card_model(logged, fitted):
     client = MlflowClient(logged["uri"])
     files = _artifacts(client, logged["binary"].run_id)
-    assert {"bundle/manifest.json", "bundle/members.joblib", "audit.json",
+    assert {"bundle/manifest.json", "bundle/members.pkl.gz", "audit.json",
             "card/card.html"} <= set(files)
     # a bundle without a card logs no card
     assert not any(f.startswith("card/") for f in

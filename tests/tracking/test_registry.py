@@ -140,7 +140,7 @@ def test_registering_a_child_run_is_refused(churn, logged):
 def test_cached_model_that_was_tampered_with_is_downloaded_again(churn, home):
     uri, _ = churn
     load_uri("models:/churn/1", tracking_uri=uri)
-    members = list((home / "cache" / "models").glob("*/churn/1/**/members.joblib"))
+    members = list((home / "cache" / "models").glob("*/churn/1/**/members.pkl.gz"))
     assert members
     members[0].write_bytes(b"tampered")
     model = load_uri("models:/churn/1", tracking_uri=uri)  # verified, refused, fetched again
