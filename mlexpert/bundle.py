@@ -18,10 +18,8 @@ bundles only from places you trust, as with any pickle.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import threading
 import warnings
 from datetime import datetime, timezone
@@ -31,75 +29,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlexpert._format import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PAYLOADS,
+    REFERENCE,
+    check_writable,
+    library_versions,
+    sha256,
+    verified_manifest,
+)
 from mlexpert._io import atomic_dir, dumps
-from mlexpert._version import __version__
 from mlexpert.data import Schema, category_text, describe_source, read_table
-from mlexpert.ensemble import PAYLOAD, PAYLOAD_V1, Ensemble, Member, read_payload, write_payload
-from mlexpert.errors import BundleError, DataError, missing_column
+from mlexpert.ensemble import (
+    HOT_CALLS,
+    SMALL_BATCH,
+    Ensemble,
+    Member,
+    read_payload,
+    write_payload,
+)
+from mlexpert.errors import DataError, missing_column
 from mlexpert.evaluate import Calibrator, diagnostics, score_all, thresholded
 from mlexpert.findings import Finding
 
-FORMAT = "mlexpert-bundle"
-FORMAT_VERSION = 2  # 2: members in members.pkl.gz, classes found by name (mlexpert.ensemble)
-SUPPORTED_VERSIONS = (1, 2)
-MANIFEST = "manifest.json"
-MEMBERS = PAYLOAD
-PAYLOADS = {1: PAYLOAD_V1, 2: PAYLOAD}  # the members' file of each format version
-REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
-SMALL_BATCH = 64  # rows up to which predict (and the service) may take a compiled path
-HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the background (a
-# one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
-
-
+MEMBERS = PAYLOADS[FORMAT_VERSION]
+__all__ = ["FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
+           "SMALL_BATCH", "ExtraColumnsWarning", "Model", "check_writable", "library_versions",
+           "load"]
 class ExtraColumnsWarning(UserWarning):
     """Prediction input had columns the model does not use; they were ignored."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose objects a bundle holds."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist, name in [("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
-                       ("lightgbm", "lightgbm"), ("xgboost-cpu", "xgboost"),
-                       ("catboost", "catboost"), ("joblib", "joblib")]:
-        try:
-            out[name] = version(dist)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def is_bundle(path: Path) -> bool:
-    """Whether ``path`` is a directory holding an mlexpert manifest."""
-    try:
-        return json.loads((path / MANIFEST).read_text())["format"] == FORMAT
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def check_writable(path: Path, *, overwrite: bool) -> None:
-    """Raise BundleError unless a bundle may be written at ``path``: it is absent, an empty
-    directory, or (with ``overwrite``) a bundle. Anything else is never replaced."""
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise BundleError(f"{str(path)!r} exists and is a file; choose another output path.")
-    if is_bundle(path):
-        if not overwrite:
-            raise BundleError(f"{str(path)!r} already holds a model bundle; pass "
-                              "overwrite=True (CLI: --force) to replace it.")
-    elif any(path.iterdir()):
-        raise BundleError(f"{str(path)!r} is a non-empty directory that is not a model "
-                          "bundle; refusing to overwrite it. Choose another output path.")
 
 
 class Model:
@@ -157,10 +117,10 @@ class Model:
         return json.loads(json.dumps(self._manifest))
 
     @property
-    def members_sha256(self) -> str | None:
+    def memberssha256(self) -> str | None:
         """SHA-256 of the saved members' file, a content version (None until saved)."""
         files = self._manifest.get("files") or {}
-        return files.get(PAYLOAD) or files.get(PAYLOAD_V1)
+        return next((files[f] for f in PAYLOADS.values() if f in files), None)
 
     @property
     def reference_sample(self) -> pd.DataFrame | None:
@@ -453,11 +413,11 @@ class Model:
         check_writable(path, overwrite=overwrite)
         manifest = {**self._manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
         with atomic_dir(path) as tmp:
-            write_payload(self.ensemble.members, tmp / PAYLOAD)
-            manifest["files"] = {PAYLOAD: _sha256(tmp / PAYLOAD)}
+            write_payload(self.ensemble.members, tmp / MEMBERS)
+            manifest["files"] = {MEMBERS: sha256(tmp / MEMBERS)}
             if self._reference is not None:
                 self._reference.to_parquet(tmp / REFERENCE, index=False)
-                manifest["files"][REFERENCE] = _sha256(tmp / REFERENCE)
+                manifest["files"][REFERENCE] = sha256(tmp / REFERENCE)
             manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             (tmp / MANIFEST).write_text(dumps(manifest, indent=1))
         self._manifest = manifest
@@ -469,37 +429,10 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     and file hashes before reading the members. ``registry``: where it was fetched from (name,
     version, run id, URI), kept in ``info["registry"]``, in memory only."""
     path = Path(path)
-    name = str(path)
-    if not path.is_dir():
-        raise BundleError(f"{name!r} is not a directory; pass the directory `mlexpert fit --out` wrote.")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise BundleError(f"{name!r} is not an mlexpert bundle: it has no {MANIFEST}.") from None
-    except (ValueError, UnicodeDecodeError):
-        raise BundleError(f"{name!r}: {MANIFEST} is not valid JSON; the bundle is corrupt. "
-                          "Fit the model again or restore the bundle from a copy.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{name!r} is not an mlexpert bundle ({MANIFEST} has no mlexpert format).")
-    version = manifest.get("format_version")
-    if version not in SUPPORTED_VERSIONS:
-        raise BundleError(f"{name!r} has bundle format version {version!r}; this mlexpert "
-                          f"({__version__}) reads versions {list(SUPPORTED_VERSIONS)}. "
-                          "Upgrade mlexpert or fit the model again.")
-    files = manifest.get("files") or {}
-    payload = PAYLOADS[version]
-    if payload not in files:
-        raise BundleError(f"{name!r}: the manifest lists no {payload}; the bundle is corrupt.")
-    for fname, digest in files.items():
-        fpath = path / fname
-        if not fpath.is_file():
-            raise BundleError(f"{name!r} is missing {fname}; the bundle is incomplete.")
-        if _sha256(fpath) != digest:
-            raise BundleError(f"{name!r}: {fname} does not match the SHA-256 in {MANIFEST} "
-                              "(modified or corrupt); refusing to load it. Fit the model again "
-                              "or restore the bundle from a copy.")
+    manifest, payload = verified_manifest(path)
     members = read_payload(path / payload)
-    # Parquet holds data only (no code); its hash was checked above with the others
+    # Parquet holds data only (no code); its hash was checked with the others
+    files = manifest["files"]
     reference = pd.read_parquet(path / REFERENCE) if REFERENCE in files else None
     if registry is not None:
         manifest["registry"] = registry

@@ -1,24 +1,11 @@
 """AuditReport: the findings of one audit, most severe first, and their JSON form."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlexpert._io import jsonable
 from mlexpert.findings import SEVERITIES, Finding, Severity
-
-
-def _clean(o: Any) -> Any:
-    """Strict-JSON values: NaN and infinities become None, numpy scalars plain numbers."""
-    if hasattr(o, "item") and not isinstance(o, list | tuple | dict):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o
 
 
 @dataclass(frozen=True)
@@ -44,7 +31,7 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         """``{"findings": [{check, severity, columns, rows?, message, evidence, suggestion}],
         "summary": {...}}``, strict JSON (no NaN)."""
-        return _clean({
+        return jsonable({
             "findings": [f.to_dict() for f in self.findings],
             "summary": {**self.counts, "target": self.target, "task": self.task,
                         "rows": self.rows, "columns": self.columns, "test_rows": self.test_rows,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlexpert._io import atomic_dir
 from mlexpert.bundle import Model
 from mlexpert.errors import DataError, MlexpertError, missing_column
 
@@ -97,10 +97,7 @@ def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
     if out.exists() and not overwrite:
         raise DataError(f"output folder {str(out)!r} already exists: choose another --out or "
                         "pass --force to replace it.")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out, fsync=False) as tmp:  # replaced only when every part succeeded
         remote_model = executor.scatter(model) if hasattr(executor, "scatter") else model
         futures = [executor.submit(_score_part, remote_model, src, str(tmp / f"part-{i:05d}.parquet"),
                                    id_column) for i, src in enumerate(files)]
@@ -114,13 +111,4 @@ def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
                 raise DataError(f"scoring {src} failed: {type(exc).__name__}: "
                                 f"{(str(exc).splitlines() or [''])[0][:200]}") from exc
             parts.append(ScoredPart(src, str(out / f"part-{i:05d}.parquet"), rows))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-        return parts
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return parts

@@ -13,6 +13,9 @@ from mlexpert.ensemble._member import Member
 from mlexpert.evaluate import Calibrator
 
 PARALLEL_ROWS = 2048  # rows per thread, at least, when a batch is predicted in threads
+SMALL_BATCH = 64  # rows up to which predict (and the service) may take a compiled path
+HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the background (a
+# one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
 
 
 class Ensemble:

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
-from mlexpert.bundle import HOT_CALLS
+from mlexpert._format import check_writable
 from mlexpert.data import Role, category_text, describe_source, read_table
+from mlexpert.ensemble import HOT_CALLS, Member
 from mlexpert.errors import DataError, bad_option
 from mlexpert.evaluate import get_metric, resample_counts, score_all
 
@@ -112,8 +113,6 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     comparison) or, without it, on a held-out fifth of ``data`` when ``data`` has the target;
     the teacher has seen those rows, so that estimate of the loss is pessimistic. ``onnx``:
     also write ``out/model.onnx`` (checked to be possible before anything is trained)."""
-    from mlexpert.bundle import Model, check_writable
-    from mlexpert.ensemble import Member
     from mlexpert.features import build_preprocessor
     from mlexpert.models import get_family
 
@@ -186,7 +185,7 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
                                 "note": "distilled from " + ", ".join(
                                     m.name for m in teacher.ensemble.members)}]
     # measured as a Model, then built again with the numbers in its manifest
-    trial = Model(manifest, [member], teacher.reference_sample)
+    trial = type(teacher)(manifest, [member], teacher.reference_sample)
     report: dict[str, Any] = {"teacher_members": [m.name for m in teacher.ensemble.members],
               "training_rows": int(len(X)), "munge_samples": int(n_new),
               "munge": {"p": MUNGE_P, "s": MUNGE_S}, "rounds": fitted.best_iteration}
@@ -202,7 +201,7 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
         manifest["metrics"] = {"cv": {}, "cv_note": "no labelled rows to measure on"}
     report.update(_speed_gained(teacher, trial, frame.iloc[:1], seed))
     manifest["distillation"] = report
-    student = Model(manifest, [member], teacher.reference_sample)
+    student = type(teacher)(manifest, [member], teacher.reference_sample)
     if out is not None:
         student.save(out, overwrite=overwrite)
         if onnx:  # beside the bundle's files, like card.html: not in the manifest's hash list

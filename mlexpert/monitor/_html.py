@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlexpert.monitor._result import DriftResult
+if TYPE_CHECKING:  # the result imports this module to render itself
+    from mlexpert.monitor._result import DriftResult
 
 W, H, PAD = 360, 150, 28  # plot size and left/bottom padding (px)
 REF, CUR = "#4c78a8", "#f58518"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mlexpert._io import jsonable, write_text
 from mlexpert.errors import bad_option
+from mlexpert.monitor._html import render
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,6 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _clean(o: Any) -> Any:
-    """Strict JSON: NaN and infinities become None, numpy scalars plain numbers."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    if isinstance(o, bool) or o is None or isinstance(o, str):
-        return o
-    if hasattr(o, "item"):
-        o = o.item()
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    return o
-
-
 @dataclass
 class DriftResult:
     """The outcome of one drift check (``mlexpert.drift``, ``mlexpert drift``, the service)."""
@@ -128,7 +114,7 @@ class DriftResult:
     def to_dict(self) -> dict[str, Any]:
         """One strict-JSON object: drift_detected, drift_share, columns, prediction_drift,
         performance (and the domain classifier, row counts, reference and thresholds)."""
-        return _clean({
+        return jsonable({
             "drift_detected": bool(self.drift_detected), "drift_share": float(self.drift_share),
             "columns": [t.to_dict() for t in self.columns],
             "prediction_drift": self.prediction_drift, "performance": self.performance,
@@ -138,20 +124,8 @@ class DriftResult:
 
     def to_html(self) -> str:
         """A self-contained HTML report (inline SVG plots, no scripts, no network)."""
-        from mlexpert.monitor._html import render
-
         return render(self)
 
     def save_html(self, path: str | os.PathLike) -> Path:
         """Write ``to_html()`` to ``path`` atomically (temp file + rename)."""
-        path = Path(path)
-        text = self.to_html()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, self.to_html())

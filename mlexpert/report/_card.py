@@ -7,12 +7,12 @@ import math
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlexpert._io import write_text
 from mlexpert.errors import ConfigError, DataError
 from mlexpert.report import _plots
 
@@ -185,14 +185,7 @@ def write_card(model: Any, out: str | os.PathLike, **kwargs: Any) -> Path:
         raise ConfigError(f"--out {str(out)!r} is a directory; pass a file name such as "
                           f"{str(out / 'card.html')!r}.")
     html, _ = build_card(model, **kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(out, html)
     return out
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import median_seconds
-from mlexpert.bundle import SMALL_BATCH
 from mlexpert.compiled import Rows, Unsupported
 from mlexpert.data import Role, Schema
+from mlexpert.ensemble import SMALL_BATCH
 from mlexpert.evaluate import thresholded
 from mlexpert.runtime._numpy import FastPath
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlexpert._io import atomic_dir, dumps
 from mlexpert.errors import TrackingError
 from mlexpert.tracking._record import fit_record
 from mlexpert.tracking._store import (
@@ -176,18 +177,11 @@ def pending_folder() -> Path:
 
 def _keep_pending(record: dict[str, Any], bundle: Path) -> Path:
     """Write the record and a copy of the bundle atomically to a new pending folder."""
-    root = pending_folder()
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"{record['run_name']}-{uuid.uuid4().hex[:8]}"
-    tmp = root / f".{name}.tmp"
-    try:
+    folder = pending_folder() / f"{record['run_name']}-{uuid.uuid4().hex[:8]}"
+    with atomic_dir(folder) as tmp:
         shutil.copytree(bundle, tmp / "bundle")
-        (tmp / RECORD).write_text(json.dumps(record, indent=1, default=str))
-        os.rename(tmp, root / name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root / name
+        (tmp / RECORD).write_text(dumps(record, indent=1))
+    return folder
 
 
 def list_pending() -> list[Path]:
