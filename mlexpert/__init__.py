@@ -82,7 +82,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
 
 
 def _track_env() -> bool:
-    from mlexpert.tracking._store import track_by_default
+    from mlexpert.tracking import track_by_default
 
     return track_by_default(False)
 
@@ -90,10 +90,9 @@ def _track_env() -> bool:
 def load(path: Any) -> Model:
     """Load a model bundle directory written by ``Model.save`` or ``mlexpert fit --out``, or a
     logged one: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID``."""
-    from mlexpert.tracking._resolve import is_model_uri
+    from mlexpert.tracking import is_model_uri, load_uri
 
     if is_model_uri(path):
-        from mlexpert.tracking import load_uri
 
         return load_uri(path)
     from mlexpert.bundle import load as _load

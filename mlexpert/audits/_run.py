@@ -18,6 +18,7 @@ from mlexpert.data import (
     ColumnInfo,
     Role,
     Schema,
+    column_stats,
     infer_schema,
     read_rows,
     time_values,
@@ -211,12 +212,10 @@ def _kept_role(info: ColumnInfo, values: pd.Series) -> ColumnInfo:
     """An identifier the user keeps becomes a numeric or categorical feature."""
     if info.role != Role.ID:
         return info
-    from mlexpert.data._schema import _column_stats  # the schema's own statistics
-
     numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
     out = replace(info, role=Role.NUMERIC if numeric else Role.CATEGORICAL,
                   reason="identifier kept by keep_columns")
-    out.stats, out.categories = _column_stats(out, values)
+    out.stats, out.categories = column_stats(out, values)  # the schema's own statistics
     return out
 
 

@@ -6,8 +6,10 @@ from mlexpert.data._schema import (
     Schema,
     category_text,
     category_value,
+    column_stats,
     infer_schema,
 )
 
-__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "category_value", "describe_source",
+__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
+           "describe_source",
            "infer_schema", "read_rows", "read_table", "time_values"]

@@ -217,11 +217,12 @@ def _infer_column(name: str, s: pd.Series, n_rows: int) -> ColumnInfo:
                 info.role, info.reason = Role.ID, "text, unique per row, like a key or name"
             else:
                 info.role = Role.CATEGORICAL
-    info.stats, info.categories = _column_stats(info, s)
+    info.stats, info.categories = column_stats(info, s)
     return info
 
 
-def _column_stats(info: ColumnInfo, s: pd.Series) -> tuple[dict[str, Any], list[str]]:
+def column_stats(info: ColumnInfo, s: pd.Series) -> tuple[dict[str, Any], list[str]]:
+    """The training statistics of one column in its role, and its categories (categorical)."""
     if info.role == Role.NUMERIC:
         v = _to_numeric(s).dropna()
         if v.empty:

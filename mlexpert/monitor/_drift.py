@@ -85,7 +85,7 @@ def _domain_classifier(reference: Reference, current: pd.DataFrame, seed: int,
                        thresholds: Thresholds) -> dict[str, Any] | None:
     """Cross-validated AUC of a small LightGBM telling reference rows from current rows, with a
     95 % bootstrap interval. Dates are left out (they move forward by nature)."""
-    from mlexpert.audits._context import binary_auc, quick_oof
+    from mlexpert.audits import binary_auc, quick_oof
 
     ref = reference.sample
     columns = [n for n, c in reference.columns.items() if c.role != Role.DATETIME]
