@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mlexpert._options as options
 from mlexpert._clock import Deadline
 from mlexpert.audits import _labels, _leakage, _quality, _shift, _target
 from mlexpert.audits._context import MODEL_ROWS, AuditData
@@ -85,8 +86,7 @@ def audit(data: Any, target: str, *, test: Any = None, time_column: str | None =
     ``time_limit`` seconds (checks left undone are listed in ``report.skipped``).
     """
     started = time.monotonic()
-    if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
-        raise bad_option("time_limit", time_limit, "a positive number of seconds")
+    options.seconds("time_limit", time_limit)
     if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 100:
         raise bad_option("max_rows", max_rows, "an integer of at least 100")
     if not isinstance(target, str):

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mlexpert._options as options
 from mlexpert._clock import Deadline
 from mlexpert._format import check_writable
 from mlexpert.data import Role, category_text, describe_source, read_table
@@ -116,8 +117,7 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     from mlexpert.features import build_preprocessor
     from mlexpert.models import get_family
 
-    if not isinstance(time_limit, int | float) or not np.isfinite(time_limit) or time_limit <= 0:
-        raise bad_option("time_limit", time_limit, "a positive number of seconds")
+    options.seconds("time_limit", time_limit)
     if out is not None:
         check_writable(Path(out), overwrite=overwrite)
     if onnx:
