@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
-from mlexpert.data import Role, Schema, category_text
+from mlexpert.data import Role, Schema, category_text, epoch_ns
 
 MODEL_ROWS = 15_000  # rows the quick models and the label-issue check see at most
 SHIFT_ROWS = 10_000  # rows per side of the adversarial (train vs test) model
@@ -125,9 +125,7 @@ class AuditData:
         if info.role == Role.NUMERIC:
             return np.array(prepared, dtype=float)
         if info.role == Role.DATETIME:
-            v = prepared.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float) / 1e9
-            v[prepared.isna().to_numpy()] = np.nan
-            return v
+            return epoch_ns(prepared) / 1e9
         raise ValueError(f"column {name!r} ({info.role}) is not encoded")
 
     def schema_role(self, name: str) -> Role:
@@ -231,9 +229,7 @@ def bin_codes(values: pd.Series, role: Role, max_bins: int = MAX_BINS) -> np.nda
     category codes otherwise; missing values get a code of their own (missingness can leak)."""
     if role in (Role.NUMERIC, Role.DATETIME):
         if role == Role.DATETIME:
-            v = pd.to_datetime(values, errors="coerce", format="mixed")
-            num = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-            num[v.isna().to_numpy()] = np.nan
+            num = epoch_ns(values)
         else:
             num = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
             num[~np.isfinite(num)] = np.nan
@@ -281,9 +277,7 @@ def monotone_score(values: pd.Series, role: Role, y: np.ndarray, task: str) -> f
     (classification, macro one-vs-rest) or squared correlation (regression). No fitting beyond
     the direction, so no cross-validation is needed; missing values are left out."""
     if role == Role.DATETIME:
-        v = pd.to_datetime(values, errors="coerce", format="mixed")
-        x = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-        x[v.isna().to_numpy()] = np.nan
+        x = epoch_ns(values)
     else:
         x = np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
     ok = np.isfinite(x)

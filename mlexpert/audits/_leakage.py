@@ -16,7 +16,7 @@ from mlexpert.audits._context import (
     single_feature_score,
     skill,
 )
-from mlexpert.data import Role, category_text, time_values
+from mlexpert.data import Role, category_text, epoch_ns, time_values
 from mlexpert.findings import Finding
 
 CONCLUSIVE = 0.999  # single-feature CV score (ROC AUC or R^2) from which a leak is certain
@@ -270,11 +270,8 @@ def time_leak(d: AuditData) -> list[Finding]:
     for c in d.schema.columns:
         if c.role != Role.DATETIME or c.name == d.time_column:
             continue
-        v = pd.to_datetime(d.frame[c.name], errors="coerce", format=c.datetime_format)
-        v = v.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-        ok = ~np.isnat(pd.to_datetime(d.frame[c.name], errors="coerce",
-                                      format=c.datetime_format).to_numpy(dtype="datetime64[ns]"))
-        ok &= np.isfinite(t)
+        v = epoch_ns(d.frame[c.name], c.datetime_format)
+        ok = ~np.isnan(v) & np.isfinite(t)
         if ok.sum() < 10:
             continue
         later = (v > t) & ok

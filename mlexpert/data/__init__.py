@@ -1,5 +1,5 @@
 """Reading tables and the Schema: column roles inferred once, then used to validate every input."""
-from mlexpert.data._read import describe_source, read_rows, read_table, time_values
+from mlexpert.data._read import describe_source, epoch_ns, read_rows, read_table, time_values
 from mlexpert.data._schema import (
     ColumnInfo,
     Role,
@@ -11,5 +11,5 @@ from mlexpert.data._schema import (
 )
 
 __all__ = ["ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
-           "describe_source",
+           "describe_source", "epoch_ns",
            "infer_schema", "read_rows", "read_table", "time_values"]

@@ -128,15 +128,22 @@ def read_rows(data: Any) -> pd.DataFrame:
     return frame
 
 
+def epoch_ns(values: pd.Series, fmt: str | None = "mixed") -> np.ndarray:
+    """Dates as float nanoseconds since 1970-01-01, parsed with ``fmt`` (missing or unreadable
+    values: NaN): the one way a date becomes a number outside the fitted transformers."""
+    parsed = pd.to_datetime(values, errors="coerce", format=fmt)
+    out = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    out[parsed.isna().to_numpy()] = np.nan
+    return out
+
+
 def time_values(values: pd.Series, name: str) -> np.ndarray:
     """A time column as floats (numbers as is, dates as ns); DataError naming the first bad row."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        parsed = values.astype(float)
-        order = parsed.to_numpy()
+        order = values.astype(float).to_numpy()
     else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        order = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
-    bad = (parsed.isna() | values.isna()).to_numpy()
+        order = epoch_ns(values)
+    bad = np.isnan(order) | values.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "

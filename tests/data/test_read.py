@@ -81,3 +81,12 @@ def test_duplicate_names_in_frames():
 def test_unsupported_type():
     with pytest.raises(DataError, match="cannot read data of type list"):
         read_table([[1, 2]])
+
+
+def test_epoch_ns_reads_dates_as_nanoseconds_and_leaves_the_unreadable_missing():
+
+    from mlexpert.data import epoch_ns
+
+    got = epoch_ns(pd.Series(["1970-01-02", None, "not a date", "2000-01-01T00:00:01"]))
+    np.testing.assert_array_equal(got[[0, 3]], [86400e9, 946684801e9])
+    assert np.isnan(got[[1, 2]]).all()
