@@ -1,0 +1,37 @@
+"""The `mlexpert` command line: one verb per lifecycle step, no logic of its own.
+
+User errors (any MlexpertError) print one line on stderr and exit 1; usage errors exit 2 (Typer);
+Ctrl-C exits 130 having written nothing partial. Rich stays in this package, imported on use.
+One module per command group; this one builds the app and registers them in help order.
+"""
+from __future__ import annotations
+
+import typer
+
+from mlexpert.cli._audit import audit
+from mlexpert.cli._drift import drift
+from mlexpert.cli._explain import explain
+from mlexpert.cli._export import distill, export
+from mlexpert.cli._fit import evaluate, fit, predict
+from mlexpert.cli._report import report
+from mlexpert.cli._serve import serve
+from mlexpert.cli._tracking import registry_app, runs_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mlexpert", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="An ML engineer in a box: fit, evaluate and predict tabular models with evidence.")
+
+for _command in (fit, predict, evaluate, audit, explain, report, drift):
+    app.command()(_command)
+app.add_typer(runs_app, name="runs")
+app.add_typer(registry_app, name="registry")
+for _command in (export, distill, serve):
+    app.command()(_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,89 @@
+"""What every command shares: the Rich console, the user-error boundary, strict JSON on stdout,
+number formatting, findings lines and the Annotated option types several commands declare.
+
+Rich is imported inside the functions that print, never at module load: `mlexpert --help`
+stays light.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+LEADERBOARD_ROWS = 12  # candidates (and drift rows) shown in the terminal; --json has them all
+
+ModelDir = Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")]
+Target = Annotated[str, typer.Option("--target", "-t", help="Column to predict.")]
+Task = Annotated[Optional[str], typer.Option(help="binary, multiclass or regression (auto).")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def rich_console(stderr: bool = False) -> Any:
+    """A Rich console without highlighting (Rich honours NO_COLOR)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn library errors into one line + exit 1, and Ctrl-C into exit 130."""
+    from mlexpert.errors import MlexpertError
+
+    try:
+        yield
+    except MlexpertError as exc:
+        rich_console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        rich_console(stderr=True).print("interrupted: nothing partial was written.")
+        raise typer.Exit(130) from None
+
+
+def print_json(obj: Any) -> None:
+    """One strict JSON object on stdout: NaN and infinities (undefined intervals) become null."""
+    from mlexpert._io import dumps
+
+    print(dumps(obj))
+
+
+def fmt_value(value: Any, digits: int = 4) -> str:
+    """A number with ``digits`` decimals, "-" for None or NaN, anything else as text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def interval(entry: dict[str, float]) -> str:
+    """An entry's 95% interval as "[low, high]", "-" when undefined."""
+    if math.isnan(entry.get("low", float("nan"))):
+        return "-"
+    return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
+
+
+def print_findings(console: Any, findings: list[Any]) -> None:
+    """One coloured line per finding, its suggestion dimmed after an arrow."""
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for f in findings:
+        tip = f" [dim]→ {f.suggestion}[/]" if f.suggestion else ""
+        console.print(f"[{colours[f.severity]}]{f.severity}:[/] {f.message}{tip}", soft_wrap=True)
+
+
+def load_model(model_dir: Path) -> Any:
+    """The bundle at ``model_dir`` through the public ``mlexpert.load``."""
+    import mlexpert
+
+    return mlexpert.load(model_dir)
+
+
+def write_csv(table: Any, out: Path) -> None:
+    """Write a DataFrame as CSV to ``out`` atomically (no half file after an error or Ctrl-C)."""
+    from mlexpert._io import atomic_file
+
+    with atomic_file(out) as tmp:
+        table.to_csv(tmp, index=False)
