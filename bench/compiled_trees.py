@@ -22,7 +22,7 @@ from _bundles import task_bundle  # noqa: E402 - puts the shared bench and the r
 def main() -> None:
     import numpy as np
 
-    import mlexpert.compiled._numpy as compiled
+    import mlexpert.models._catboost as compiled
     import mlexpert.runtime._numpy as fast
     from mlexpert.runtime import FastPath
 

@@ -2,8 +2,8 @@
 
 ``Model.predict`` spends ~10 ms on a single row, almost all of it in pandas and scikit-learn's
 per-call validation (docs: /work/shared/STACK.md); the model itself takes ~50 µs. This module
-turns each fitted preprocessing step into plain numpy on canonical rows and calls LightGBM's
-booster single-threaded (``num_threads=1``: no OpenMP start-up per row). It knows the steps
+turns each fitted preprocessing step into plain numpy on canonical rows, and each fitted model
+into what its library's adapter compiles (``models.ADAPTERS``). It knows the steps
 ``features/`` builds; anything else raises ``Unsupported`` and the caller uses the Model. The
 runtime's compiled path (``runtime.FastPath``) is checked against the Model's own path on probe
 rows before use (``runtime._choose``), so a change in the features layer makes it fall back,
@@ -18,15 +18,11 @@ from typing import Any
 import numpy as np
 
 from mlexpert.data import Role, Schema
+from mlexpert.models import Unsupported, adapter_for, bag_adapter
 
 Rows = Sequence[Sequence[Any]]  # canonical rows, one value per feature in schema order
-OBLIVIOUS_ROWS = 2  # rows up to which CatBoost's trees are walked in numpy (see _catboost)
 DENSE_TEXT_CELLS = 1 << 18  # below this many cells TF-IDF stays dense (scipy.sparse costs ~0.3 ms)
 Block = Callable[[Rows], Any]  # rows -> (n, k) float ndarray or a scipy sparse matrix
-
-
-class Unsupported(Exception):
-    """A step this module cannot compile; the caller then predicts through the Model."""
 
 
 def _numbers(rows: Rows, idx: list[int]) -> np.ndarray:
@@ -261,248 +257,24 @@ def compile_transformer(ct: Any, schema: Schema) -> Block:
     return run
 
 
-def _all_classes(p: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) probabilities from an estimator's (n, len(classes)) ones: a class absent from its
-    training fold gets 0, as ``Fitted.predict`` does."""
-    if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
-        return p
-    full = np.zeros((p.shape[0], k))
-    full[:, classes] = p
-    return full
-
-
-def _catboost_rows(categorical: list[int]) -> Callable[[Any], list[list[Any]]]:
-    """The float matrix as CatBoost's input in plain lists, categorical codes as ints (missing
-    -1), as ``models._CatBoostInput`` builds its DataFrame: ~1 ms less per call for one row."""
-    cats = list(categorical)
-
-    def run(X: Any) -> list[list[Any]]:
-        rows = np.asarray(X, dtype=float).tolist()
-        for r in rows:
-            for i in cats:
-                v = r[i]
-                r[i] = -1 if v != v else int(v)
-        return rows
-
-    return run
-
-
-def _catboost_native(est: Any, classes: np.ndarray | None, k: int,
-                     adapter: Any) -> Callable[[Any], np.ndarray]:
-    """CatBoost's own predict on plain lists, single-threaded."""
-    rows_of = _catboost_rows(adapter.categorical)
-    if classes is None:
-        return lambda X: np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
-    return lambda X: _all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
-                                             dtype=float), classes, k)
-
-
-def _catboost(fitted: list[Any]) -> Callable[..., np.ndarray]:
-    """The sum of CatBoost models' predictions, each on its own input (one model: its
-    prediction): their trees walked together in numpy up to ``OBLIVIOUS_ROWS`` rows (CatBoost's
-    own predict costs ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists
-    above that or when the trees do not read (splits on column combinations)."""
-    adapters = [f.extra["adapter"] for f in fitted]
-    classes = [None if f.task == "regression" else np.asarray(f.estimator.classes_).astype(int)
-               for f in fitted]
-    trees = _oblivious_trees([(f.estimator, a) for f, a in zip(fitted, adapters, strict=True)])
-    k = fitted[0].n_classes
-    links = [_catboost_link(c, k) for c in classes]
-    each = [_catboost_native(f.estimator, c, k, a) for f, c, a in zip(fitted, classes, adapters,
-                                                                        strict=True)]
-
-    def predict(*X: Any) -> np.ndarray:
-        if trees is None or len(X[0]) > OBLIVIOUS_ROWS:
-            return sum(native(x) for native, x in zip(each, X, strict=True))
-        raw = trees(*X)
-        return sum(link(raw[:, i, :n]) for i, (link, n) in enumerate(zip(links, trees.n_targets,
-                                                                          strict=True)))
-
-    return predict
-
-
-def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
-    """``ObliviousTrees`` of CatBoost models (estimator, adapter), or None when one does not
-    read as trees or ``OBLIVIOUS_ROWS`` is 0 (bench/compiled_trees.py compares both ways)."""
-    from mlexpert.compiled._catboost import ObliviousTrees, catboost_oblivious
-
-    if OBLIVIOUS_ROWS <= 0:
+def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
+    """The SUM of several fitted models' predictions in one call, each model reading its own
+    input (``bag(X_1, ..., X_n)``), where their adapter walks their trees together (forests,
+    CatBoost for one or two rows: numpy's cost per call, ~1-2 µs an operation at each tree
+    level, is paid once, not per model); None where it does not (one call per model then)."""
+    if len(fitted) < 2:
         return None
     try:
-        read = [catboost_oblivious(est, adapter.categorical, adapter) for est, adapter in models]
-        return ObliviousTrees(read)
+        return bag_adapter(fitted).need("compile_bag")(fitted)
     except Unsupported:
         return None
 
 
-def _catboost_link(classes: np.ndarray | None, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Raw scores (n, targets) to what ``Fitted.predict`` returns, as CatBoost computes it:
-    values, a sigmoid of one score (Logloss), a softmax of several (MultiClass)."""
-    def link(raw: np.ndarray) -> np.ndarray:
-        if classes is None:
-            return raw[:, 0]
-        if raw.shape[1] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-            return _all_classes(np.column_stack([1.0 - p1, p1]), classes, k)
-        e = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return _all_classes(e / e.sum(axis=1, keepdims=True), classes, k)
-
-    return link
-
-
-def _xgboost(est: Any, task: str, k: int) -> Callable[[Any], np.ndarray]:
-    """XGBoost's booster called directly (``inplace_predict``, what its scikit-learn wrapper
-    calls after ~150 µs of checks), over the rounds the wrapper would use: up to the best
-    iteration when it early-stopped, else all."""
-    booster = est.get_booster()
-    try:
-        rounds = (0, int(est.best_iteration) + 1)
-    except AttributeError:  # not early-stopped: every round
-        rounds = (0, 0)
-    missing = est.missing if est.missing is not None else np.nan
-
-    def value(X: Any) -> np.ndarray:  # float32, as the booster answers
-        return booster.inplace_predict(np.asarray(X, dtype=np.float32), missing=missing,
-                                       iteration_range=rounds)
-
-    if task == "regression":
-        return lambda X: np.asarray(value(X), dtype=float)
-    classes = np.asarray(est.classes_).astype(int)
-
-    def proba(X: Any) -> np.ndarray:
-        p = value(X)
-        if p.ndim == 1:  # 1 - p in float32, as the wrapper computes it
-            p = np.column_stack([1 - p, p])
-        return _all_classes(np.asarray(p, dtype=float), classes, k)
-
-    return proba
-
-
-class _Forest:
-    """Scikit-learn random forests or extra trees walked for all their trees at once: one numpy
-    step per level of depth for the paths still going, instead of scikit-learn's call per tree
-    (~100 µs each, ~30 ms a row for 300 trees). Compares float32 features as scikit-learn does;
-    missing values go where each split learned to send them. Output: the mean over trees of the
-    leaves' class fractions (or values), as ``predict_proba`` / ``predict``; given several
-    forests (a fold bag), the sum of their outputs, each reading its own input, in one walk."""
-
-    def __init__(self, ests: list[Any], task: str, k: int):
-        trees = [e.tree_ for est in ests for e in est.estimators_]
-        sizes = np.array([t.node_count for t in trees])
-        self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        total = int(sizes.sum())
-        self._left, self._right = np.empty(total, np.intp), np.empty(total, np.intp)
-        self._feature = np.empty(total, np.intp)
-        self._threshold = np.empty(total, np.float64)
-        self._nan_left, self._leaf = np.empty(total, bool), np.empty(total, bool)
-        widths = np.cumsum([0, *(int(est.n_features_in_) for est in ests)])
-        shifts = np.repeat(widths[:-1], [len(est.estimators_) for est in ests])
-        for t, start, shift in zip(trees, self._roots.tolist(), shifts.tolist(), strict=True):
-            end = start + t.node_count  # filled tree by tree: no temporaries the size of all
-            leaf = t.children_left == -1
-            own = np.arange(start, end, dtype=np.intp)
-            self._left[start:end] = np.where(leaf, own, t.children_left + start)  # a leaf
-            self._right[start:end] = np.where(leaf, own, t.children_right + start)  # leads to
-            self._feature[start:end] = np.where(leaf, 0, t.feature + shift)  # itself
-            self._threshold[start:end] = t.threshold
-            self._nan_left[start:end] = t.missing_go_to_left
-            self._leaf[start:end] = leaf
-        values = []
-        for est in ests:  # each forest's nodes: its class fractions in all k columns / its trees
-            value = np.concatenate([e.tree_.value[:, 0, :] for e in est.estimators_]).astype(float)
-            if task != "regression":
-                value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-300)
-                value = _all_classes(value, np.asarray(est.classes_).astype(int), k)
-            values.append(value / len(est.estimators_))
-        self._value = np.concatenate(values)
-        self._regression = task == "regression"
-
-    def __call__(self, *X: Any) -> np.ndarray:
-        parts = [np.asarray(x, dtype=np.float32) for x in X]
-        x = (parts[0] if len(parts) == 1 else np.hstack(parts)).astype(np.float64)
-        n, n_trees = len(x), len(self._roots)
-        final = np.empty(n * n_trees, dtype=np.intp)  # each (row, tree)'s leaf
-        rows, node = np.repeat(np.arange(n), n_trees), np.tile(self._roots, n)
-        at = np.arange(n * n_trees)
-        while len(node):  # one step down for the paths not yet at a leaf (most end well above
-            v = x[rows, self._feature[node]]  # the deepest one: fewer lookups)
-            go_left = (v <= self._threshold[node]) | (np.isnan(v) & self._nan_left[node])
-            node = np.where(go_left, self._left[node], self._right[node])
-            done = self._leaf[node]
-            if done.any():
-                final[at[done]] = node[done]
-                going = ~done
-                rows, node, at = rows[going], node[going], at[going]
-        out = self._value[final.reshape(n, n_trees)].sum(axis=1)  # (rows, outputs)
-        return out[:, 0] if self._regression else out
-
-
-_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
-            "ExtraTreesRegressor")
-
-
-def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
-    """The SUM of several fitted models' predictions in one call, each model reading its own
-    input (``bag(X_1, ..., X_n)``), where walking their trees together beats one call per model:
-    scikit-learn forests, and CatBoost for one or two rows (numpy's cost per call, ~1-2 µs an
-    operation at each tree level, is paid once, not per model); None for other families."""
-    if len(fitted) < 2:
-        return None
-    names = {type(f.estimator).__name__ for f in fitted}
-    first = fitted[0]
-    if (len(names) == 1 and names <= set(_FORESTS)
-            and all(f.extra.get("adapter") is None for f in fitted)):
-        return _Forest([f.estimator for f in fitted], first.task, first.n_classes)
-    if (len(names) == 1 and names <= {"CatBoostClassifier", "CatBoostRegressor"}
-            and all(hasattr(f.extra.get("adapter"), "categorical") for f in fitted)):
-        return _catboost(fitted)
-    return None
-
-
 def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
-    """LightGBM and XGBoost through their boosters (LightGBM on one thread), CatBoost's and
-    forests' trees walked in numpy, linear models as products; any other family through
-    ``Fitted.predict``."""
-    est = fitted.estimator
-    name = type(est).__name__
-    adapter = fitted.extra.get("adapter")
-    k = fitted.n_classes
-    if adapter is None and name in ("LGBMClassifier", "LGBMRegressor"):
-        booster = est.booster_
-        if fitted.task == "regression":
-            return lambda X: np.asarray(booster.predict(X, num_threads=1), dtype=float)
-        classes = np.asarray(est.classes_).astype(int)
-
-        def proba(X: Any) -> np.ndarray:
-            p = np.asarray(booster.predict(X, num_threads=1), dtype=float)
-            if p.ndim == 1:
-                p = np.column_stack([1.0 - p, p])
-            return _all_classes(p, classes, k)
-
-        return proba
-    if name in ("CatBoostClassifier", "CatBoostRegressor") and hasattr(adapter, "categorical"):
-        return _catboost([fitted])
-    if adapter is None and name in ("XGBClassifier", "XGBRegressor"):
-        return _xgboost(est, fitted.task, k)
-    if adapter is None and name in _FORESTS:
-        return _Forest([est], fitted.task, k)
-    if adapter is None and name == "Ridge" and np.ndim(est.coef_) == 1:
-        coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
-        return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept
-    if adapter is None and name == "LogisticRegression":
-        coef, intercept = np.asarray(est.coef_, dtype=float), np.asarray(est.intercept_, dtype=float)
-        classes = np.asarray(est.classes_).astype(int)
-
-        def logistic(X: Any) -> np.ndarray:
-            z = np.asarray(X @ coef.T, dtype=float) + intercept
-            if z.shape[1] == 1:
-                p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
-                p = np.column_stack([1.0 - p1, p1])
-            else:
-                z = z - z.max(axis=1, keepdims=True)
-                e = np.exp(z)
-                p = e / e.sum(axis=1, keepdims=True)
-            return _all_classes(p, classes, k)
-
-        return logistic
-    return fitted.predict
+    """A fitted model as its adapter compiles it (LightGBM and XGBoost through their boosters,
+    CatBoost's and forests' trees walked in numpy, linear models as products); any model its
+    adapter does not compile through ``Fitted.predict``."""
+    try:
+        return adapter_for(fitted).need("compile")(fitted)
+    except Unsupported:
+        return fitted.predict

@@ -37,6 +37,8 @@ from mlexpert.data import Schema, describe_source, infer_schema, read_table
 from mlexpert.distributed._scoring import partitions
 from mlexpert.errors import ConfigError, DataError, missing_column
 from mlexpert.findings import Finding
+from mlexpert.models import lightgbm_raw_output as _output  # noqa: F401  (tests read it here)
+from mlexpert.models import lightgbm_staged_raw as _staged_raw  # noqa: F401  (tests read it here)
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 FAMILIES = ("xgboost", "lightgbm")  # trained with their native Dask interfaces
@@ -343,77 +345,6 @@ def _round_cap(per_row_round: float, best_sample: int, train_rows: int, workers:
     return int(np.clip(min(by_time, max(200, 3 * best_sample)), MIN_ROUNDS, MAX_ROUNDS))
 
 
-def _fit_xgboost(client: Any, data: dict[str, Any], params: dict[str, Any], task: str,
-                 n_classes: int, categorical: list[int], rounds: int, seed: int) -> Any:
-    import xgboost as xgb
-    import xgboost.dask as dxgb
-
-    from mlexpert.models import Fitted
-
-    width = data["width"]
-    feature_types = ["c" if j in set(categorical) else "q" for j in range(width)]
-    cls = dxgb.DaskXGBRegressor if task == "regression" else dxgb.DaskXGBClassifier
-    est = cls(n_estimators=rounds, **params, tree_method="hist", enable_categorical=True,
-              feature_types=feature_types, early_stopping_rounds=EARLY_STOP, random_state=seed,
-              verbosity=0)
-    est.client = client
-    est.fit(data["X"], data["y"], eval_set=[(data["Xv"], data["yv"])], verbose=False)
-    local_cls = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
-    plain = local_cls()
-    plain.load_model(bytearray(est.get_booster().save_raw("ubj")))
-    plain.set_params(enable_categorical=True, feature_types=feature_types, n_jobs=1)
-    best = getattr(plain, "best_iteration", None)
-    best = best + 1 if best is not None else plain.get_booster().num_boosted_rounds()
-    return Fitted(plain, task, n_classes, best_iteration=best, truncated=False)
-
-
-def _fit_lightgbm(client: Any, data: dict[str, Any], params: dict[str, Any], task: str,
-                  n_classes: int, categorical: list[int], rounds: int, seed: int,
-                  metric: Any) -> Any:
-    import lightgbm as lgb
-
-    from mlexpert.models import Fitted
-
-    cls = lgb.DaskLGBMRegressor if task == "regression" else lgb.DaskLGBMClassifier
-    est = cls(client=client, n_estimators=rounds, **params, random_state=seed, verbose=-1,
-              deterministic=True, force_col_wise=True)
-    est.fit(data["X"], data["y"], categorical_feature=categorical or "auto")
-    plain = est.to_local()
-    # the best round on the gathered validation split; the model is cut there
-    booster = plain.booster_
-    done = booster.current_iteration()
-    grid = np.unique(np.linspace(1, done, min(done, 40)).round().astype(int))
-    losses = [metric.loss(data["yv_local"], _output(raw, task))
-              for raw in _staged_raw(booster, data["Xv_local"], grid)]
-    best = int(grid[int(np.argmin(losses))])
-    if best < done:
-        plain._Booster = lgb.Booster(model_str=plain.booster_.model_to_string(num_iteration=best))
-    plain.set_params(n_jobs=1)
-    return Fitted(plain, task, n_classes, best_iteration=best, truncated=False)
-
-
-def _staged_raw(booster: Any, X: np.ndarray, grid: np.ndarray) -> Any:
-    """Raw scores after each round count in ``grid``, every tree evaluated once (rounds are
-    added chunk by chunk): the cost of one prediction, not of ``len(grid)``."""
-    total, start = 0.0, 0
-    for k in grid:
-        total = total + booster.predict(X, start_iteration=start, num_iteration=int(k) - start,
-                                        raw_score=True)
-        start = int(k)
-        yield total
-
-
-def _output(raw: np.ndarray, task: str) -> np.ndarray:
-    """LightGBM raw scores as the model's output: values, or class probabilities."""
-    if task == "regression":
-        return raw
-    if task == "binary":
-        p = 1.0 / (1.0 + np.exp(-raw))
-        return np.column_stack([1.0 - p, p])
-    e = np.exp(raw - raw.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadline: Deadline,
                      time_limit: float, seed: int = 0, task: str | None = None,
                      metric: str | None = None, ignore_columns: Sequence[str] = (),
@@ -428,8 +359,8 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
     from mlexpert.ensemble import Member
     from mlexpert.evaluate import diagnostics, score_all
     from mlexpert.features import build_preprocessor
+    from mlexpert.models import ADAPTERS, FitRequest
     from mlexpert.models import FAMILIES as LOCAL
-    from mlexpert.models import FitRequest
     from mlexpert.plan import make_plan
     from mlexpert.search import SearchEvent
 
@@ -556,12 +487,9 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
             t0 = time.monotonic()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if name == "xgboost":
-                    fitted = _fit_xgboost(client, data, params, plan.task, n_classes,
-                                          list(pre.categorical), rounds, seed)
-                else:
-                    fitted = _fit_lightgbm(client, data, params, plan.task, n_classes,
-                                           list(pre.categorical), rounds, seed, plan.metric)
+                fit_dask = ADAPTERS[name].need("fit_dask")  # Unsupported: not on the cluster
+                fitted = fit_dask(client, data, params, plan.task, n_classes,
+                                  list(pre.categorical), rounds, seed, plan.metric)
             seconds = time.monotonic() - t0
             raw = fitted.predict(X_test)
             result = _Trained(name, fitted, rounds, seconds, plan.metric.score(y_test, raw), raw,

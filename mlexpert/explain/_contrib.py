@@ -1,9 +1,10 @@
 """Per-row feature contributions (SHAP) of a fitted ensemble, per input column, that sum to the
 prediction.
 
-Each member part is explained in its own output space with the library's exact TreeSHAP
-(LightGBM ``pred_contrib``, XGBoost ``pred_contribs``, CatBoost ``ShapValues``; scikit-learn
-forests through ``shap.TreeExplainer``) or, for linear models, coefficient x value. Columns
+Each member part is explained in its own output space by its library's adapter
+(``models.ADAPTERS``): the library's exact TreeSHAP (LightGBM ``pred_contrib``, XGBoost
+``pred_contribs``, CatBoost ``ShapValues``; scikit-learn forests through
+``shap.TreeExplainer``) or, for linear models, coefficient x value. Columns
 the preprocessing derived from one input column (date parts, one-hot levels, text features) are
 summed back to it.
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert.errors import ConfigError
+from mlexpert.models import Unsupported, adapter_for
 
 
 @dataclass
@@ -100,61 +102,14 @@ def _rescale(phi: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 def _raw_contributions(fitted: Any, Xt: Any, task: str, k: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(phi (n, F, C), base (n, C), space) with C = 1 (binary: class 1; regression) or K, in the
-    part's own output space: "margin" (log-odds / softmax input), "probability" or "value"."""
-    est = fitted.estimator
-    mod = type(est).__module__
-    C = k if task == "multiclass" else 1
-    if mod.startswith("lightgbm"):
-        raw = np.asarray(est.booster_.predict(Xt, pred_contrib=True,
-                                              num_iteration=est.booster_.best_iteration or None))
-        raw = raw.reshape(len(raw), C, -1).transpose(0, 2, 1)
-        space = "value" if task == "regression" else "margin"
-    elif mod.startswith("xgboost"):
-        import xgboost as xgb
-
-        booster = est.get_booster()
-        dm = xgb.DMatrix(np.asarray(Xt, dtype=float), feature_types=booster.feature_types,
-                         enable_categorical=True)
-        try:
-            rng = (0, int(est.best_iteration) + 1)
-        except (AttributeError, TypeError):
-            rng = (0, 0)
-        raw = np.asarray(booster.predict(dm, pred_contribs=True, iteration_range=rng))
-        raw = raw.reshape(len(raw), C, -1).transpose(0, 2, 1)
-        space = "value" if task == "regression" else "margin"
-    elif mod.startswith("catboost"):
-        from catboost import Pool
-
-        adapter = fitted.extra["adapter"]
-        pool = Pool(adapter(Xt), cat_features=adapter.categorical)
-        raw = np.asarray(est.get_feature_importance(pool, type="ShapValues"))
-        raw = raw.reshape(len(raw), C, -1).transpose(0, 2, 1)
-        space = "value" if task == "regression" else "margin"
-    elif mod.startswith("sklearn.ensemble"):
-        import shap
-
-        X = np.asarray(Xt, dtype=float)
-        explainer = shap.TreeExplainer(est)
-        sv = np.asarray(explainer.shap_values(X, check_additivity=False))
-        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-        if task == "regression":
-            return sv[:, :, None], np.tile(base[:1], (len(X), 1)), "value"
-        sv = sv if sv.ndim == 3 else sv[:, :, None]
-        if task == "binary":
-            return sv[:, :, 1:2], np.tile(base[1:2], (len(X), 1)), "probability"
-        return sv, np.tile(base, (len(X), 1)), "probability"
-    elif mod.startswith("sklearn.linear_model"):
-        coef = np.atleast_2d(est.coef_)
-        intercept = np.atleast_1d(est.intercept_)
-        if hasattr(Xt, "multiply"):  # sparse
-            phi = np.stack([np.asarray(Xt.multiply(c[None, :]).todense()) for c in coef], axis=2)
-        else:
-            phi = np.asarray(Xt, dtype=float)[:, :, None] * coef.T[None, :, :]
-        space = "value" if task == "regression" else "margin"
-        return phi, np.tile(intercept, (phi.shape[0], 1)), space
-    else:
-        raise ConfigError(f"contributions are not available for {type(est).__name__} models.")
-    return raw[:, :-1, :], raw[:, -1, :], space
+    part's own output space: "margin" (log-odds / softmax input), "probability" or "value"; as
+    the model's library adapter computes them (``models.ADAPTERS``)."""
+    try:
+        explain = adapter_for(fitted).need("contributions")
+    except Unsupported:
+        raise ConfigError(f"contributions are not available for {type(fitted.estimator).__name__} "
+                          "models.") from None
+    return explain(fitted, Xt, task, k if task == "multiclass" else 1)
 
 
 def _part_probability(phi: np.ndarray, base: np.ndarray, space: str, p: np.ndarray,

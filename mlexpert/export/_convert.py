@@ -21,9 +21,9 @@ from mlexpert._version import __version__
 from mlexpert.data import Role
 from mlexpert.errors import BundleError, not_exportable
 from mlexpert.export._features import transform
-from mlexpert.export._graph import Graph
 from mlexpert.export._inputs import INPUT_RULES, input_specs
 from mlexpert.export._models import model_output
+from mlexpert.models import Graph
 
 
 def to_onnx(model: Any) -> Any:
@@ -50,9 +50,7 @@ def to_onnx(model: Any) -> Any:
             key = id(transformer)
             if key not in matrices:
                 matrices[key] = transform(g, transformer, inputs)
-            adapter = fitted.extra.get("adapter")
-            cats = list(getattr(adapter, "categorical", []) or [])
-            parts.append(model_output(g, member.family, fitted, matrices[key], cats))
+            parts.append(model_output(g, member.family, fitted, matrices[key]))
         avg = parts[0] if len(parts) == 1 else g.div(_sum(g, parts), g.const(float(len(parts))))
         weighted = g.mul(avg, g.const(float(member.weight)))
         total = weighted if total is None else g.add(total, weighted)

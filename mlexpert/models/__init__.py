@@ -1,23 +1,28 @@
-"""Model families behind one small interface, and the registry that names them.
+"""Model libraries behind one registry: per library, the family (fit, configs, refit,
+search space) and its adapter (compiled numpy, ONNX, contributions, Dask fit); plus the
+low-level helpers those share with ``compiled`` and ``export`` (the ONNX graph builder, tree
+ensembles in ONNX form, CatBoost's oblivious trees).
 
-Family modules import their libraries inside ``fit``, so this registry is cheap to import.
+Library modules import their libraries on use, so this registry is cheap to import.
 """
-from mlexpert.errors import bad_option
+from mlexpert.models._adapter import (
+    CAPABILITIES,
+    FALLBACKS,
+    Adapter,
+    Unsupported,
+    all_classes,
+)
 from mlexpert.models._base import Family, FitRequest, Fitted
-from mlexpert.models._boosting import CatBoostFamily, LightGBMFamily, XGBoostFamily
-from mlexpert.models._forest import ExtraTreesFamily, RandomForestFamily
-from mlexpert.models._linear import LinearFamily
+from mlexpert.models._common import EARLY_STOP
+from mlexpert.models._graph import ML_OPSET, OPSET, Graph
+from mlexpert.models._lightgbm import staged_output as lightgbm_raw_output
+from mlexpert.models._lightgbm import staged_raw as lightgbm_staged_raw
+from mlexpert.models._oblivious import Level, Oblivious, ObliviousTrees, catboost_oblivious
+from mlexpert.models._registry import ADAPTERS, FAMILIES, adapter_for, bag_adapter, get_family
+from mlexpert.models._trees_onnx import DISTILL_HINT, LEQ, MEMBER, Trees
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (
-    LightGBMFamily(), XGBoostFamily(), CatBoostFamily(), LinearFamily(), RandomForestFamily(),
-    ExtraTreesFamily())}
-
-
-def get_family(name: str) -> Family:
-    """The registered family ``name``; a ConfigError lists the valid names."""
-    if name not in FAMILIES:
-        raise bad_option("model family", name, f"one of {', '.join(FAMILIES)}")
-    return FAMILIES[name]
-
-
-__all__ = ["FAMILIES", "Family", "FitRequest", "Fitted", "get_family"]
+__all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "FALLBACKS", "FAMILIES", "LEQ", "MEMBER",
+           "ML_OPSET", "OPSET", "Adapter", "Family", "FitRequest", "Fitted", "Graph", "Level",
+           "Oblivious", "ObliviousTrees", "Trees", "Unsupported", "adapter_for", "all_classes",
+           "bag_adapter", "catboost_oblivious", "get_family", "lightgbm_raw_output",
+           "lightgbm_staged_raw"]

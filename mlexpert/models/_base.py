@@ -41,6 +41,7 @@ class Fitted:
     best_iteration: int | None = None
     truncated: bool = False  # stopped by the deadline rather than by convergence
     extra: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None  # the registered family that fitted it (None in old bundles)
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task == "regression":

@@ -1,4 +1,5 @@
-"""Regularized linear models: logistic regression (classification) and ridge (regression).
+"""Regularized linear models: logistic regression (classification) and ridge (regression); as
+products in numpy and in ONNX, coefficient x value for contributions. No Dask fit.
 
 Logistic regression is fitted in warm-started chunks of L-BFGS iterations so that the deadline
 can stop it between chunks, like boosting rounds.
@@ -6,11 +7,22 @@ can stop it between chunks, like boosting rounds.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from mlexpert.models._adapter import (
+    Adapter,
+    Unsupported,
+    all_classes,
+    instance_of,
+    model_classes,
+    plain,
+)
 from mlexpert.models._base import FitRequest, Fitted
+from mlexpert.models._graph import Graph
+from mlexpert.models._trees_onnx import onnx_full
 
 CHUNK_ITERATIONS = 25
 MAX_ITERATIONS = 500
@@ -29,7 +41,7 @@ class LinearFamily:
 
         if req.task == "regression":
             est = Ridge(**params).fit(X, y, sample_weight=req.sample_weight)
-            return Fitted(est, req.task, req.n_classes)
+            return Fitted(est, req.task, req.n_classes, family=self.name)
         est = LogisticRegression(max_iter=CHUNK_ITERATIONS, warm_start=True, **params)
         done, truncated = 0, False
         while True:
@@ -43,10 +55,69 @@ class LinearFamily:
                 truncated = True
                 break
         est.set_params(warm_start=False, max_iter=done)
-        return Fitted(est, req.task, req.n_classes, truncated=truncated)
+        return Fitted(est, req.task, req.n_classes, truncated=truncated, family=self.name)
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return dict(params)
 
     def search_space(self, task: str) -> dict[str, Any]:
         return {}  # the portfolio's configuration is the one worth its time
+
+
+# -- compiled --------------------------------------------------------------------------------
+def compile_linear(fitted: Fitted) -> Callable[[Any], np.ndarray]:
+    plain(fitted)
+    est = fitted.estimator
+    if fitted.task == "regression":
+        if np.ndim(est.coef_) != 1:
+            raise Unsupported("a Ridge model with several outputs")
+        coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
+        return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept
+    coef, intercept = np.asarray(est.coef_, dtype=float), np.asarray(est.intercept_, dtype=float)
+    classes, k = model_classes(fitted), fitted.n_classes
+
+    def logistic(X: Any) -> np.ndarray:
+        z = np.asarray(X @ coef.T, dtype=float) + intercept
+        if z.shape[1] == 1:
+            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            p = np.column_stack([1.0 - p1, p1])
+        else:
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            p = e / e.sum(axis=1, keepdims=True)
+        return all_classes(p, classes, k)
+
+    return logistic
+
+
+# -- ONNX ------------------------------------------------------------------------------------
+def linear_onnx(g: Graph, fitted: Fitted, x: str) -> str:
+    est, task, k = fitted.estimator, fitted.task, max(fitted.n_classes, 1)
+    coef = np.atleast_2d(np.asarray(est.coef_, dtype=float))
+    intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=float)).reshape(1, -1)
+    z = g.add(g.op("MatMul", [x, g.const(coef.T)]), g.const(intercept))
+    if task == "regression":
+        return z
+    if coef.shape[0] == 1:
+        p1 = g.sigmoid(z)
+        return onnx_full(g, g.concat([g.sub(g.const(1.0), p1), p1]), est, k)
+    return onnx_full(g, g.softmax(z), est, k)
+
+
+# -- contributions: coefficient x value (exact SHAP for independent features) ---------------------
+def linear_contributions(fitted: Fitted, Xt: Any, task: str,
+                         C: int) -> tuple[np.ndarray, np.ndarray, str]:
+    est = fitted.estimator
+    coef = np.atleast_2d(est.coef_)
+    intercept = np.atleast_1d(est.intercept_)
+    if hasattr(Xt, "multiply"):  # sparse
+        phi = np.stack([np.asarray(Xt.multiply(c[None, :]).todense()) for c in coef], axis=2)
+    else:
+        phi = np.asarray(Xt, dtype=float)[:, :, None] * coef.T[None, :, :]
+    space = "value" if task == "regression" else "margin"
+    return phi, np.tile(intercept, (phi.shape[0], 1)), space
+
+
+ADAPTER = Adapter(LinearFamily(), instance_of("sklearn.linear_model", "LogisticRegression", "Ridge"),
+                  compile=compile_linear, compile_bag=None, onnx=linear_onnx,
+                  contributions=linear_contributions, fit_dask=None)

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlexpert.compiled import Level, Oblivious, Unsupported, compile_estimator
-from mlexpert.compiled._catboost import LEQ, MEMBER, ObliviousTrees, _CategoryBits
+from mlexpert.compiled import Unsupported, compile_estimator
+from mlexpert.models import Level, Oblivious
+from mlexpert.models._oblivious import LEQ, MEMBER, ObliviousTrees, _CategoryBits
 from tests.conftest import TASKS
 
 
@@ -114,9 +115,9 @@ def test_the_compiled_path_walks_catboosts_trees(task, numeric_only, monkeypatch
     """Up to OBLIVIOUS_ROWS rows the compiled path answers as CatBoost does without calling it
     (its predict costs ~100-200 µs a call), on rows with missing, unseen and far values; above,
     it calls CatBoost."""
-    from mlexpert.compiled._numpy import OBLIVIOUS_ROWS
+    from mlexpert.ensemble import Member
+    from mlexpert.models._catboost import OBLIVIOUS_ROWS
     from mlexpert.runtime import FastPath
-    from mlexpert.search._scheduler import Member
     from tests.export.conftest import fit_member, make_model, split
 
     train, test = split(task, numeric_only=numeric_only)
@@ -147,9 +148,8 @@ def test_feature_combinations_are_left_to_catboost():
     model is CatBoost's own predict, with its answers."""
     import catboost as cb
 
-    from mlexpert.compiled import catboost_oblivious
-    from mlexpert.models import Fitted
-    from mlexpert.models._boosting import _CatBoostInput
+    from mlexpert.models import Fitted, catboost_oblivious
+    from mlexpert.models._catboost import _CatBoostInput
 
     rng = np.random.default_rng(0)
     a, b, x = rng.integers(0, 12, 4000), rng.integers(0, 6, 4000), rng.normal(size=4000)
@@ -174,8 +174,8 @@ def test_a_model_is_read_once_while_it_lives():
 
     import catboost as cb
 
-    from mlexpert.compiled import catboost_oblivious
-    from mlexpert.compiled._catboost import _READ
+    from mlexpert.models import catboost_oblivious
+    from mlexpert.models._oblivious import _READ
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(200, 3)), rng.normal(size=200)

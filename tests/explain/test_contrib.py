@@ -6,12 +6,12 @@ import pytest
 
 from mlexpert._clock import Deadline
 from mlexpert.data import infer_schema
+from mlexpert.ensemble import Member
 from mlexpert.errors import DataError
 from mlexpert.evaluate import fit_calibrator
 from mlexpert.explain import column_map, contributions
 from mlexpert.features import build_preprocessor
 from mlexpert.models import FAMILIES, FitRequest
-from mlexpert.search import Member
 from tests.conftest import TASKS, make_table
 
 PARAMS = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},

@@ -9,9 +9,9 @@ import pytest
 from mlexpert._clock import Deadline
 from mlexpert.bundle import Model
 from mlexpert.data import infer_schema
+from mlexpert.ensemble import Member
 from mlexpert.features import build_preprocessor
 from mlexpert.models import FitRequest, get_family
-from mlexpert.search._scheduler import Member
 from tests.conftest import make_table
 
 ROUNDS = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},

@@ -15,7 +15,7 @@ def _graph_matrix(schema, transformer, frame):
     from onnx import TensorProto, helper
 
     from mlexpert.export._features import transform
-    from mlexpert.export._graph import Graph
+    from mlexpert.models import Graph
 
     g = Graph()
     inputs = {}

@@ -33,8 +33,7 @@ def test_catboost_feature_combinations_say_what_to_do():
     """A statistic of two columns at once has no ONNX tree form: the error names the setting."""
     import catboost as cb
 
-    from mlexpert.export._trees import catboost_trees
-    from mlexpert.models._boosting import _CatBoostInput
+    from mlexpert.models._catboost import _CatBoostInput, catboost_trees
 
     rng = np.random.default_rng(0)
     a, b, x = rng.integers(0, 12, 4000), rng.integers(0, 6, 4000), rng.normal(size=4000)

@@ -215,8 +215,8 @@ def test_catboost_with_categories_compiles_both_paths(task):
 def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     """All trees at once, a numpy step per level: the same answers as scikit-learn's predict
     on rows with missing, unseen and out-of-range values, one row and many."""
-    from mlexpert.compiled._numpy import _Forest
     from mlexpert.ensemble import Member
+    from mlexpert.models._forest import _ForestWalk as _Forest
     from mlexpert.runtime import FastPath
     from tests.export.conftest import fit_member, make_model, split
 

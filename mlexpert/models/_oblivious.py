@@ -4,7 +4,7 @@ CatBoost's own ``predict_proba`` costs ~100-200 µs a call however few the rows,
 bag of CatBoost models spends ~0.5-1 ms on one row. Each oblivious tree
 splits every row at the same levels, so the trees of a model answer a few rows in a handful
 of numpy steps: look the levels' features up, compare, read the bits as a leaf index. The ONNX
-export reads the same levels (``export._trees``). A split on a categorical column (its target
+conversion reads the same levels (``models._catboost``). A split on a categorical column (its target
 statistic or a one-hot value) is read from CatBoost itself, one probe row per code.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.compiled._numpy import Unsupported
+from mlexpert.models._adapter import Unsupported
+from mlexpert.models._trees_onnx import LEQ, MEMBER
 
 CATBOOST_COMBINATIONS = ("CatBoost's feature combinations (max_ctr_complexity > 1) split on several "
                          "columns at once")
-LEQ, MEMBER = 0, 6  # ONNX-ML's node modes: x <= split, x in a set
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
