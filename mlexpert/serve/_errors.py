@@ -21,6 +21,13 @@ class Problem(Exception):
         super().__init__(message)
         self.status, self.message, self.reason, self.detail = status, message, reason, detail or []
 
+    def body(self, request_id: str) -> dict[str, Any]:
+        """The response body: the message, the request id and, when there are any, the details."""
+        body: dict[str, Any] = {"error": self.message, "request_id": request_id}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
 
 def too_large(what: str, limit: int, unit: str, fix: str) -> Problem:
     return Problem(413, f"{what} is over the limit of {limit:,} {unit}; {fix}", reason="too_large")

@@ -1,0 +1,106 @@
+"""The operations routes: ``/health``, ``/ready``, ``/metadata``, ``/metrics``, ``/monitor`` and
+``POST /admin/reload``.
+
+No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations."""
+from typing import Any
+
+from mlexpert._io import jsonable
+from mlexpert.serve._errors import Problem
+from mlexpert.serve._http import json_bytes, request_id
+from mlexpert.serve._records import EXPECTED, nullable
+from mlexpert.serve._reload import reload as reload_model
+from mlexpert.serve._service import Service
+
+
+def add_ops(app: Any, service: Service) -> None:
+    """Register the operations routes (in this order: it is the order of the OpenAPI paths)."""
+    from fastapi import Request
+    from fastapi.responses import Response
+    from starlette.concurrency import run_in_threadpool
+
+    settings = service.settings
+
+    @app.get("/health", summary="Liveness: the process answers")
+    async def health() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: the model is loaded and warm",
+             responses={503: {"description": "not ready"}})
+    async def ready(request: Request) -> Any:
+        p = service.predictor
+        body = {"ready": service.ready, "model": {"name": p.identity.name,
+                                                  "version": p.identity.version}}
+        return Response(json_bytes(body), status_code=200 if service.ready else 503,
+                        media_type="application/json")
+
+    @app.get("/metadata", summary="The model: name, version, task, input schema, metrics")
+    async def metadata() -> Any:
+        return Response(json_bytes(jsonable(metadata_body(service))),
+                        media_type="application/json")
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Any:
+        live = service.live
+        if live is not None:
+            service.metrics.set_drift(await run_in_threadpool(live.gauges))
+        data, content_type = service.metrics.exposition()
+        return Response(data, media_type=content_type)
+
+    @app.get("/monitor", summary="Live drift: recent traffic against the training reference",
+             description="The drift check (the same result object as `mlexpert drift --json`) "
+                         "of the last rows this worker scored, with the window's state; "
+                         "`result` is null until the window holds enough rows.",
+             responses={409: {"description": "live monitoring is off"}})
+    async def monitor() -> Any:
+        live = service.live
+        if live is None:
+            raise Problem(409, service.live_note, reason="monitor")
+        body = await run_in_threadpool(live.report)
+        return Response(json_bytes(jsonable(body)), media_type="application/json")
+
+    @app.post("/admin/reload", summary="Load the model again from its source and swap it in",
+              description="Needs the API key (the route is off without one). In-flight requests "
+                          "finish on the model they started with.",
+              responses={403: {"description": "no API key configured"},
+                         409: {"description": "no source to reload from, or the load failed"}})
+    async def reload(request: Request) -> Any:
+        if settings.api_key() is None:
+            raise Problem(403, f"reload is off: it needs an API key; set {settings.api_key_env} "
+                          "before starting the service.", reason="auth")
+        result = await reload_model(service)
+        return Response(json_bytes({**result, "request_id": request_id(request)}),
+                        media_type="application/json")
+
+
+def metadata_body(service: Service) -> dict[str, Any]:
+    """``GET /metadata``: the model's identity, task, input schema, metrics, and the limits,
+    auth and live monitoring this service runs with."""
+    p = service.predictor
+    info = p.model.info
+    prov = info.get("provenance") or {}
+    schema = []
+    for c in p.features:
+        entry: dict[str, Any] = {"name": c.name, "role": str(c.role), "expects": EXPECTED[c.role],
+                                 "nullable": nullable(c), "missing_rate": c.missing_rate}
+        if c.categories:
+            entry["categories"] = c.categories
+        if c.datetime_format:
+            entry["datetime_format"] = c.datetime_format
+        entry["stats"] = c.stats
+        schema.append(entry)
+    s = service.settings
+    return {
+        "name": p.identity.name, "version": p.identity.version, "task": p.task,
+        "target": p.target, "classes": p.classes, "metric": info.get("metric"),
+        "metrics": info.get("metrics", {}).get("cv", {}),
+        "trained_at": prov.get("created_at"), "saved_at": info.get("saved_at"),
+        "training_rows": prov.get("rows"), "mlexpert_version": info.get("mlexpert_version"),
+        "ensemble": info.get("ensemble"), "input_schema": schema,
+        "ignored_columns": [c.name for c in p.model.schema.columns if c not in p.features],
+        "example": p.example, "fast_path": p.fast_note,
+        "limits": {"max_body_bytes": s.max_body_bytes, "max_records": s.max_records,
+                   "max_batch_rows": s.max_batch_rows, "max_line_bytes": s.max_line_bytes},
+        "strict": s.strict, "auth": s.api_key() is not None,
+        "live_monitor": {"on": service.live is not None, "window": s.monitor_window,
+                         "min_rows": s.monitor_min_rows, "gauge_interval_s": s.monitor_interval,
+                         "note": service.live_note or None}}
