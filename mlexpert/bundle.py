@@ -41,6 +41,7 @@ from mlexpert._format import (
     verified_manifest,
 )
 from mlexpert._io import atomic_dir, dumps
+from mlexpert._manifest import Manifest
 from mlexpert.data import Schema, category_text, describe_source, read_table
 from mlexpert.ensemble import (
     HOT_CALLS,
@@ -56,7 +57,7 @@ from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
 __all__ = ["FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
-           "SMALL_BATCH", "ExtraColumnsWarning", "Model", "check_writable", "library_versions",
+           "SMALL_BATCH", "ExtraColumnsWarning", "Manifest", "Model", "check_writable", "library_versions",
            "load"]
 class ExtraColumnsWarning(UserWarning):
     """Prediction input had columns the model does not use; they were ignored."""
@@ -65,17 +66,18 @@ class ExtraColumnsWarning(UserWarning):
 class Model:
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
-    def __init__(self, manifest: dict[str, Any], members: list[Member],
+    def __init__(self, manifest: Manifest | dict[str, Any], members: list[Member],
                  reference: pd.DataFrame | None = None):
-        self._manifest = manifest
+        if not isinstance(manifest, Manifest):
+            manifest = Manifest.from_dict(manifest)
+        self.manifest = manifest  # what fit recorded (typed); ``info`` is its JSON form
         self._reference = reference
-        self.schema = Schema.from_dict(manifest["schema"])
-        target = manifest["target"]
-        self.target: str = target["name"]
-        self.task: str = target["task"]
-        self.classes: list[Any] | None = target.get("classes")
-        self.metric: str = manifest["metric"]
-        cal = manifest.get("calibration")
+        self.schema = Schema.from_dict(manifest.schema)
+        self.target: str = manifest.target.name
+        self.task: str = manifest.target.task
+        self.classes: list[Any] | None = manifest.target.classes
+        self.metric: str = manifest.metric
+        cal = manifest.calibration
         self.ensemble = Ensemble(members, self.task, Calibrator.from_dict(cal) if cal else None)
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
@@ -83,8 +85,12 @@ class Model:
         self._building: threading.Thread | None = None
 
     @property
-    def _members(self) -> list[Member]:
+    def _members(self) -> list[Member]:  # for tests and benches that look inside
         return self.ensemble.members
+
+    @property
+    def _manifest(self) -> dict[str, Any]:  # the JSON form, for tests and benches that look inside
+        return self.manifest.to_dict()
 
     def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
         state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
@@ -99,27 +105,27 @@ class Model:
     @property
     def leaderboard(self) -> pd.DataFrame:
         """Candidates with their cross-validated score, best first, and the ensemble's share."""
-        return pd.DataFrame(self._manifest["leaderboard"])
+        return pd.DataFrame(self.manifest.leaderboard)
 
     @property
     def metrics(self) -> dict[str, dict[str, float]]:
         """Cross-validated (out-of-fold) metrics of the final ensemble, with 95 % intervals."""
-        return self._manifest["metrics"]["cv"]
+        return self.manifest.metrics["cv"]
 
     @property
     def findings(self) -> list[Finding]:
         """What fit noticed about the data and the plan (excluded columns, suggested splits...)."""
-        return [Finding.from_dict(f) for f in self._manifest["findings"]]
+        return [Finding.from_dict(f) for f in self.manifest.findings]
 
     @property
     def info(self) -> dict[str, Any]:
         """The manifest: everything recorded about this model (a copy)."""
-        return json.loads(json.dumps(self._manifest))
+        return json.loads(json.dumps(self.manifest.to_dict()))
 
     @property
-    def memberssha256(self) -> str | None:
+    def members_sha256(self) -> str | None:
         """SHA-256 of the saved members' file, a content version (None until saved)."""
-        files = self._manifest.get("files") or {}
+        files = self.manifest.files or {}
         return next((files[f] for f in PAYLOADS.values() if f in files), None)
 
     @property
@@ -166,7 +172,7 @@ class Model:
         return self._raw(X), X.index
 
     def _key(self) -> tuple[int, int]:
-        return id(self._manifest), id(self.ensemble)  # a copy given other members rebuilds
+        return id(self.manifest), id(self.ensemble)  # a copy given other members rebuilds
 
     def _hot_path(self) -> Any:
         """The compiled path once built; the ``HOT_CALLS``-th small batch starts building it in
@@ -221,7 +227,7 @@ class Model:
     @property
     def threshold(self) -> float | None:
         """Binary decision threshold chosen at fit (positive above it), or None (argmax)."""
-        decision = self._manifest.get("decision")
+        decision = self.manifest.decision
         return None if not decision else float(decision["threshold"])
 
     def _labels(self, raw: np.ndarray, index: pd.Index) -> pd.Series:
@@ -274,7 +280,7 @@ class Model:
         frame, y, raw = self._labelled(data)
         out = {"rows": int(len(y)), "task": self.task, "metric": self.metric,
                "threshold": self.threshold,
-               "calibration": (self._manifest.get("calibration") or {}).get("method"),
+               "calibration": (self.manifest.calibration or {}).get("method"),
                "metrics": score_all(self.task, y, raw, threshold=self.threshold,
                                     n_resamples=n_resamples, seed=seed),
                "diagnostics": diagnostics(self.task, y, raw, self.classes, self.threshold, seed)}
@@ -411,16 +417,17 @@ class Model:
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
         path = Path(path)
         check_writable(path, overwrite=overwrite)
-        manifest = {**self._manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
         with atomic_dir(path) as tmp:
             write_payload(self.ensemble.members, tmp / MEMBERS)
-            manifest["files"] = {MEMBERS: sha256(tmp / MEMBERS)}
+            files = {MEMBERS: sha256(tmp / MEMBERS)}
             if self._reference is not None:
                 self._reference.to_parquet(tmp / REFERENCE, index=False)
-                manifest["files"][REFERENCE] = sha256(tmp / REFERENCE)
-            manifest["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            (tmp / MANIFEST).write_text(dumps(manifest, indent=1))
-        self._manifest = manifest
+                files[REFERENCE] = sha256(tmp / REFERENCE)
+            manifest = self.manifest.with_sections(
+                format=FORMAT, format_version=FORMAT_VERSION, files=files,
+                saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            (tmp / MANIFEST).write_text(dumps(manifest.to_dict(), indent=1))
+        self.manifest = manifest
         return path
 
 
@@ -432,8 +439,8 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     manifest, payload = verified_manifest(path)
     members = read_payload(path / payload)
     # Parquet holds data only (no code); its hash was checked with the others
-    files = manifest["files"]
-    reference = pd.read_parquet(path / REFERENCE) if REFERENCE in files else None
+    reference = pd.read_parquet(path / REFERENCE) if REFERENCE in manifest["files"] else None
+    record = Manifest.from_dict(manifest)
     if registry is not None:
-        manifest["registry"] = registry
-    return Model(manifest, members, reference)
+        record = record.with_sections(registry=registry)
+    return Model(record, members, reference)

@@ -18,6 +18,8 @@ def test_round_trip_predicts_identically(fitted, tables, tmp_path):
         if task != "regression":
             pd.testing.assert_frame_equal(again.predict_proba(X), model.predict_proba(X))
         assert again.leaderboard.equals(model.leaderboard)
+        digest = json.loads((out / MANIFEST).read_text())["files"][MEMBERS]
+        assert again.members_sha256 == model.members_sha256 == digest
 
 
 def test_manifest_records_the_contract(fitted, tmp_path):

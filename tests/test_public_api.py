@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import mlexpert
 
 PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "DriftResult", "MlexpertError",
@@ -37,3 +39,10 @@ def test_cli_help_pulls_no_heavy_library():
             "try:\n    mlexpert.cli.main()\nexcept SystemExit:\n    pass")
     loaded = _imported_after(code)
     assert not loaded & (set(HEAVY) - {"rich"}), loaded & set(HEAVY)
+
+
+@pytest.mark.parametrize("command", [["-m", "mlexpert"], ["-m", "mlexpert.cli"]])
+def test_version_is_printed_by_both_module_entry_points(command):
+    done = subprocess.run([sys.executable, *command, "--version"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"mlexpert {mlexpert.__version__}"

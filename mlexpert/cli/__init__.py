@@ -6,6 +6,8 @@ One module per command group; this one builds the app and registers them in help
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mlexpert.cli._audit import audit
@@ -23,6 +25,23 @@ app = typer.Typer(
     name="mlexpert", no_args_is_help=True, add_completion=False,
     pretty_exceptions_show_locals=False,
     help="An ML engineer in a box: fit, evaluate and predict tabular models with evidence.")
+
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from mlexpert._version import __version__
+
+        typer.echo(f"mlexpert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """An ML engineer in a box: fit, evaluate and predict tabular models with evidence."""
+
 
 for _command in (fit, predict, evaluate, audit, explain, report, drift):
     app.command()(_command)

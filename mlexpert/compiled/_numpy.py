@@ -175,7 +175,7 @@ def _compile_text(step: Any) -> Callable[[list[str]], Any]:
 def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> Block:
     """A pipeline (or one step) over the columns ``idx``: the first step reads canonical values,
     the rest are numpy array -> array."""
-    from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
+    from mlexpert.features import CategoryCodes, DatetimeFeatures, TextFeatures
 
     first, rest = steps[0], steps[1:]
     if type(first).__name__ == "FunctionTransformer" and first.func is None:

@@ -217,8 +217,7 @@ def _fit_student(task: str, k: int, X: np.ndarray, y: np.ndarray, weight: np.nda
     the deadline."""
     import lightgbm as lgb
 
-    from mlexpert.models import Fitted
-    from mlexpert.models._boosting import EARLY_STOP
+    from mlexpert.models import EARLY_STOP, Fitted
 
     def stop_at_deadline(env: Any) -> None:
         if deadline.expired():

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlexpert.errors import not_exportable
 from mlexpert.export._inputs import MISSING_CATEGORY
-from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures
+from mlexpert.features import CategoryCodes, DatetimeFeatures
 from mlexpert.models import Graph
 
 _UNSEEN = "\x00mlexpert-unseen\x00"

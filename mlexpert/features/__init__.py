@@ -1,4 +1,6 @@
 """Leak-free preprocessing per model family: scikit-learn transformers fitted on training folds only."""
 from mlexpert.features._builders import MAX_TREE_CATEGORIES, Preprocessor, build_preprocessor
+from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
-__all__ = ["MAX_TREE_CATEGORIES", "Preprocessor", "build_preprocessor"]
+__all__ = ["MAX_TREE_CATEGORIES", "CategoryCodes", "DatetimeFeatures", "Preprocessor",
+           "TextFeatures", "build_preprocessor"]

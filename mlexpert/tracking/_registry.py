@@ -126,7 +126,7 @@ def register(source: str, name: str, *, uri: str | None = None,
              ) -> dict[str, Any]:
     """Register a run's model (run id or ``runs:/ID``) or a bundle directory (logged as a new run
     first) under ``name``; returns the new version's description."""
-    from mlexpert.bundle import is_bundle
+    from mlexpert._format import is_bundle
     from mlexpert.tracking._runs import get_run, run_id_of
 
     name = check_name(name)
