@@ -2,7 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser demo lint test test-slow bench clean
+.PHONY: setup browser demo lint test test-fast test-slow bench clean
 
 $(BIN)/mlexpert: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: setup
 
 test: setup browser lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop (< 3 min): no chromium, and no test marked heavy (see tests/conftest.py).
+test-fast: setup lint
+	$(BIN)/python -m pytest -q -m 'not slow and not heavy'
 
 test-slow: setup browser
 	$(BIN)/python -m pytest -q -m slow

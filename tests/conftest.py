@@ -1,4 +1,5 @@
-"""Shared fixtures: small mixed-type tables for each task, and models fitted once per session."""
+"""Shared fixtures: small mixed-type tables for each task, and models fitted once per session;
+and the ``heavy`` mark (real fits or servers over a few seconds), which `make test-fast` skips."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MLEXPERT_TRACK", "0")
 
 TASKS = ("binary", "multiclass", "regression")
+
+# Fixtures that fit through the CLI, start a server or a cluster: every test using one (directly
+# or through another fixture) is marked ``heavy``. A test that fits on its own past a few seconds
+# says so itself with ``@pytest.mark.heavy``. ``fitted``, ``tree_models`` and ``tables`` are not
+# here: built once (~10 s together), they serve most of the fast tier.
+HEAVY_FIXTURES = frozenset({
+    "bundle",          # test_cli, report/test_cli, export/test_export_cli: a bundle fitted by the CLI
+    "distilled",       # export/test_distill: three teachers fitted and distilled
+    "project",         # tracking/test_cli: two CLI fits at once
+    "dask_executor",   # distributed: a LocalCluster, and fits on it
+    "server",          # tracking: a real MLflow server
+    "store_uri",       # tracking: each store, the real server among them
+    "other_binary",    # a second fit of the binary table
+})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects)."""
+    for item in items:
+        if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)
 
 
 def make_table(task: str, n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -58,3 +81,13 @@ def fitted(tables):
     return {task: mlexpert.fit(tables[task], target="y", time_limit=20, seed=0, presets="fast",
                                budget=2)
             for task in TASKS}
+
+
+@pytest.fixture(scope="session")
+def other_binary(tables):
+    """Another binary model of the same columns (80 % of the rows, another seed): a second
+    version for reloads, a compiled path that must not pass another model's check."""
+    import mlexpert
+
+    return mlexpert.fit(tables["binary"].sample(frac=0.8, random_state=3), target="y",
+                        time_limit=15, seed=1, presets="fast", budget=1)

@@ -52,6 +52,7 @@ def bundle(files):
     return out
 
 
+@pytest.mark.heavy
 def test_fit_table_output(files):
     r = run("fit", files / "train.csv", "-t", "y", "--time-limit", 10, "--presets", "fast",
             "--budget", 1, "--out", files / "model_table")
@@ -129,6 +130,7 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.heavy
 def test_ctrl_c_during_fit_leaves_no_half_bundle(tmp_path):
     make_table("binary", n=20_000).to_csv(tmp_path / "big.csv", index=False)
     out = tmp_path / "model"

@@ -37,6 +37,7 @@ def test_leaderboard_and_metrics(fitted, task):
     assert model.info["size"]["estimated_mb"] > 0 and model.info["size"]["measured_mb"] is None
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["csv", "parquet", "polars", "arrow"])
 def test_input_kinds(tmp_path, kind):
     frame = make_table("binary", n=150)
@@ -59,6 +60,7 @@ def test_input_kinds(tmp_path, kind):
     assert model.predict(frame.drop(columns="y")).isin(["yes", "no"]).all()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("presets", ["fast", pytest.param("balanced", marks=pytest.mark.slow)])
 def test_reproducible_when_the_budget_is_given_in_trials(presets):
     frame = make_table("multiclass", n=300, seed=3)
@@ -71,6 +73,7 @@ def test_reproducible_when_the_budget_is_given_in_trials(presets):
     pd.testing.assert_frame_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+@pytest.mark.heavy
 def test_time_limit_is_kept_with_the_default_preset():
     frame = make_table("binary", n=20_000, seed=1)
     start = time.monotonic()
@@ -80,6 +83,7 @@ def test_time_limit_is_kept_with_the_default_preset():
     assert model.info["provenance"]["fit_seconds"] <= elapsed
 
 
+@pytest.mark.heavy
 def test_options_groups_time_weights_ignore():
     frame = make_table("regression", n=300)
     frame["store_id"] = np.repeat(np.arange(30), 10)
@@ -119,6 +123,7 @@ def test_inf_mixed_and_unicode_columns():
     assert len(model.predict(frame.head(3))) == 3
 
 
+@pytest.mark.heavy
 def test_a_thousand_columns():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(120, 1000)), columns=[f"c{i}" for i in range(1000)])
@@ -190,6 +195,7 @@ def test_negative_weights_are_refused():
         mlexpert.fit(frame, target="y", sample_weight="w", **FAST)
 
 
+@pytest.mark.heavy
 def test_balanced_metrics_train_with_class_weights_and_say_so():
     frame = make_table("binary", n=400)
     frame.loc[frame.index[frame["y"] == "yes"][40:], "y"] = "no"  # ~10 % positives
@@ -200,6 +206,7 @@ def test_balanced_metrics_train_with_class_weights_and_say_so():
     assert all(f.check != "class_weights" for f in plain.findings)
 
 
+@pytest.mark.heavy
 def test_size_limit_ships_what_fits_and_measures_it():
     """A limit below every candidate ships the smallest one, says so, and measures it."""
     frame = make_table("binary", n=200)
@@ -216,6 +223,7 @@ def test_size_limit_ships_what_fits_and_measures_it():
     assert "no candidate can fit size_limit (0.001 MB); the smallest" in notes
 
 
+@pytest.mark.heavy
 def test_an_infer_limit_no_model_meets_is_said_with_the_estimate(tables):
     """A limit below any model's one-row cost ships the fastest candidate and says so twice:
     the search's decision, and a warning finding with the shipped model's estimate once

@@ -20,6 +20,7 @@ def leaky():
     return frame
 
 
+@pytest.mark.heavy
 def test_fit_excludes_a_conclusive_leak_and_records_it(leaky):
     started = time.monotonic()
     model = mlexpert.fit(leaky, target="y", **FAST)
@@ -35,6 +36,7 @@ def test_fit_excludes_a_conclusive_leak_and_records_it(leaky):
     assert with_leak == list(model.predict(leaky.drop(columns="outcome_code").head(5)))
 
 
+@pytest.mark.heavy
 def test_keep_columns_overrides(leaky):
     model = mlexpert.fit(leaky, target="y", keep_columns=["outcome_code", "row_id"], **FAST)
     used = [c.name for c in model.schema.features]

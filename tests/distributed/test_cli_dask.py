@@ -12,6 +12,8 @@ import pytest
 import mlexpert
 from tests.distributed.test_train import _parts, _table
 
+pytestmark = pytest.mark.heavy  # real fits and a Dask cluster in subprocesses
+
 CLI = [sys.executable, "-m", "mlexpert.cli"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
 

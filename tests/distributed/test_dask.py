@@ -79,6 +79,7 @@ def test_batch_scoring_over_partitions_matches_local_predictions(dask_executor, 
         score_files(model, str(tmp_path / "nothing" / "*.parquet"), tmp_path / "o3", dask_executor)
 
 
+@pytest.mark.heavy  # starts its own cluster
 def test_fit_on_a_local_dask_cluster():
     frame = make_table("regression", n=200)
     model = mlexpert.fit(frame, target="y", time_limit=60, presets="fast", budget=1,
@@ -89,7 +90,8 @@ def test_fit_on_a_local_dask_cluster():
 @pytest.mark.parametrize("address, match", [
     ("local", "executor must be an Executor object, 'dask://local'"),
     ("dask://nonsense", "is not 'local' or a scheduler address"),
-    ("dask://tcp://127.0.0.1:9", "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    pytest.param("dask://tcp://127.0.0.1:9", "cannot reach the Dask scheduler at tcp://127.0.0.1:9",
+                 marks=pytest.mark.heavy),  # waits out Dask's 10 s connect timeout
 ])
 def test_bad_dask_addresses_are_clear_errors(address, match):
     with pytest.raises(ConfigError, match=match):

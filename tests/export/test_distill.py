@@ -2,6 +2,7 @@
 report of accuracy lost and speed gained with intervals."""
 from __future__ import annotations
 
+import functools
 import json
 
 import pandas as pd
@@ -32,11 +33,22 @@ def test_munge_samples_stay_in_the_data():
     assert len(schema.prepare(a)) == 500  # valid input for the teacher
 
 
+@pytest.fixture(scope="module")
+def teacher():
+    """The teacher of a task, fitted once when first asked for, on its first 200 training rows."""
+    @functools.cache
+    def fit(task: str):
+        train, _ = split(task)
+        return mlexpert.fit(train.iloc[:200], target="y", time_limit=15, presets="fast", budget=0)
+
+    return fit
+
+
 @pytest.fixture(scope="module", params=TASKS)
-def distilled(request, tmp_path_factory):
+def distilled(request, teacher, tmp_path_factory):
     task = request.param
     train, test = split(task)
-    teacher = mlexpert.fit(train.iloc[:200], target="y", time_limit=15, presets="fast", budget=0)
+    teacher = teacher(task)
     out = tmp_path_factory.mktemp("distill") / "small"
     # trained on the teacher's rows; the accuracy lost measured on 80 rows neither saw
     result = teacher.distill(train.iloc[:200], out, test=train.iloc[200:], time_limit=20)
@@ -64,22 +76,19 @@ def test_distill_needs_rows(distilled):
         teacher.distill(test.head(5))
 
 
-def test_distill_to_onnx_refuses_text_before_training(tmp_path):
+def test_distill_to_onnx_refuses_text_before_training(fitted, tables, tmp_path):
     from mlexpert.errors import ExportError
-    from tests.conftest import make_table
 
-    frame = make_table("binary", n=150)
-    teacher = mlexpert.fit(frame, target="y", time_limit=10, presets="fast", budget=0)
     with pytest.raises(ExportError, match="text column 'review'"):
-        teacher.distill(frame, tmp_path / "s", onnx=True)
+        fitted["binary"].distill(tables["binary"], tmp_path / "s", onnx=True)
     assert not (tmp_path / "s").exists()
 
 
-def test_cli_distill_with_onnx(tmp_path):
+@pytest.mark.heavy
+def test_cli_distill_with_onnx(teacher, tmp_path):
     train, test = split("multiclass")
     train.to_csv(tmp_path / "train.csv", index=False)
-    teacher = mlexpert.fit(train, target="y", time_limit=10, presets="fast", budget=0)
-    teacher.save(tmp_path / "model")
+    teacher("multiclass").save(tmp_path / "model")
     r = run("distill", tmp_path / "model", "--data", tmp_path / "train.csv", "--out",
             tmp_path / "small", "--onnx", "--json", "--time-limit", "15")
     assert r.returncode == 0, r.stderr

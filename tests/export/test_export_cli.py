@@ -9,7 +9,6 @@ import pytest
 
 import mlexpert
 from mlexpert.errors import BundleError, ExportError
-from tests.conftest import make_table
 from tests.export.conftest import split
 from tests.test_cli import run
 
@@ -89,9 +88,8 @@ def test_to_onnx_failure_leaves_nothing(bundle, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_text_columns_are_refused_with_the_way_out(tmp_path):
-    frame = make_table("binary", n=200)
-    model = mlexpert.fit(frame, target="y", time_limit=10, presets="fast", budget=0)
+def test_text_columns_are_refused_with_the_way_out(fitted, tmp_path):
+    model = fitted["binary"]  # its 'review' column is text
     with pytest.raises(ExportError, match=r"text column 'review'.*ignore_columns=\['review'\]"):
         model.to_onnx(tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())

@@ -85,12 +85,8 @@ def test_an_unknown_step_falls_back_to_the_model(fitted, tables):
                                model.predict_proba(tables["binary"].drop(columns="y").head(3)).to_numpy())
 
 
-def test_the_check_refuses_a_path_that_differs(fitted, tables):
+def test_the_check_refuses_a_path_that_differs(fitted, other_binary):
     """_verify compares with Model.predict_table: another model's compiled path fails it."""
-    import mlexpert
-
-    other = mlexpert.fit(tables["binary"].sample(frac=0.6, random_state=1), target="y",
-                         time_limit=15, seed=3, presets="fast", budget=1)
     p = _predictor(fitted["binary"])
-    assert p._verify(FastPath(other)).startswith("differs from the Model by")
+    assert p._verify(FastPath(other_binary)).startswith("differs from the Model by")
     assert p._verify(FastPath(fitted["binary"])) == ""

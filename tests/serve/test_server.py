@@ -20,6 +20,8 @@ from tests.serve.conftest import ROOT, free_port, record_of, run_server
 KEY = {"MLEXPERT_API_KEY": "test-key-0123"}
 AUTH = {"X-API-Key": "test-key-0123"}
 
+pytestmark = pytest.mark.heavy  # every test here starts real server processes
+
 
 def test_every_route_over_http(bundles, tables, tmp_path):
     rec = record_of(tables["binary"], 0)
@@ -78,13 +80,10 @@ def _hammer(url: str, rec: dict, seconds: float, out: list, stop_flag: threading
                 out.append(("transport", repr(exc)))
 
 
-def test_reload_under_load_fails_no_request(fitted, tables, tmp_path):
-    import mlexpert
-
+def test_reload_under_load_fails_no_request(fitted, other_binary, tables, tmp_path):
     bundle = tmp_path / "live"
     fitted["binary"].save(bundle)
-    other = mlexpert.fit(tables["binary"].sample(frac=0.8, random_state=3), target="y",
-                         time_limit=15, seed=1, presets="fast", budget=1)
+    other = other_binary
     rec = record_of(tables["binary"], 0)
     with run_server(bundle, env=KEY, tmp=tmp_path, ready_headers=AUTH) as srv:
         results: list = []

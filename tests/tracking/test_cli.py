@@ -152,6 +152,7 @@ def test_cli_errors(project, args, code, message):
     assert not (d / "never").exists()
 
 
+@pytest.mark.heavy
 def test_no_track_logs_nothing(tmp_path):
     make_table("regression", n=80, seed=6).to_csv(tmp_path / "train.csv", index=False)
     r = run("fit", "train.csv", "-t", "y", "--time-limit", 10, "--presets", "fast", "--budget",
