@@ -31,7 +31,16 @@ from mlexpert.evaluate import (
 from mlexpert.findings import Finding
 from mlexpert.monitor import build_reference, prediction_values
 from mlexpert.plan import make_plan
-from mlexpert.search import PRESETS, Executor, SearchEvent, SearchSpec, cpu_count, run_search
+from mlexpert.search import (
+    PRESETS,
+    Executor,
+    SearchEvent,
+    SearchSpec,
+    cpu_count,
+    pickled_mb,
+    row_ms,
+    run_search,
+)
 
 MIN_ROWS = 10
 MULTITHREAD_ROWS = 20_000
@@ -402,8 +411,6 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
 def _size(result: Any, size_limit: float | None) -> dict[str, Any]:
     """The shipped models' pickled megabytes: estimated by the search and, with a size_limit,
     measured (a pickle of every member: milliseconds to a second, so only when asked)."""
-    from mlexpert.search._scheduler import pickled_mb
-
     measured = None if size_limit is None else round(pickled_mb(result.members), 3)
     return {"estimated_mb": _round(result.size_mb.get("ensemble")), "measured_mb": measured,
             "size_limit_mb": size_limit,
@@ -424,10 +431,8 @@ def _finish_seconds(time_limit: float, n_rows: int, n_classes: int) -> float:
 def _row_overhead_ms(schema: Any, features: pd.DataFrame) -> float:
     """Milliseconds validating one row takes (``Schema.prepare_arrays``, as a warm model's
     compiled path does): what every prediction pays first."""
-    from mlexpert.search._scheduler import _row_ms
-
     row = features.iloc[:1]
-    return _row_ms(lambda: schema.prepare_arrays(row))
+    return row_ms(lambda: schema.prepare_arrays(row))
 
 
 def _measured_latency_ms(model: Model, row: pd.DataFrame, deadline: Deadline) -> float | None:

@@ -1,16 +1,11 @@
 """The time-budget scheduler, Optuna tuning, ensemble selection and refit."""
 from mlexpert.search._ensemble import greedy_ensemble
 from mlexpert.search._executor import Executor, InlineExecutor, ProcessExecutor, cpu_count
-from mlexpert.search._scheduler import (
-    PRESETS,
-    Candidate,
-    Preset,
-    SearchEvent,
-    SearchResult,
-    SearchSpec,
-    run_search,
-)
+from mlexpert.search._presets import PRESETS, Preset
+from mlexpert.search._probes import pickled_mb, row_ms
+from mlexpert.search._records import Candidate, SearchEvent, SearchResult, SearchSpec
+from mlexpert.search._scheduler import run_search
 
 __all__ = ["PRESETS", "Candidate", "Executor", "InlineExecutor", "Preset",
            "ProcessExecutor", "SearchEvent", "SearchResult", "SearchSpec", "cpu_count",
-           "greedy_ensemble", "run_search"]
+           "greedy_ensemble", "pickled_mb", "row_ms", "run_search"]

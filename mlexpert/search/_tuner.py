@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 
 from mlexpert.models import FAMILIES
-from mlexpert.search._scheduler import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY, Candidate, _Search
+from mlexpert.search._cv import Search
+from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
+from mlexpert.search._records import Candidate
 
 STARTUP_TRIALS = 5  # random trials before TPE models the space (portfolio seeds count)
 # Tuning stops on a plateau: when the trials since the best score last moved by more than
 # PLATEAU_SE of its standard error over folds are at least as many as those before (and at least
 # PATIENCE). Hundreds of further trials only fit the out-of-fold noise: telco, olive and saratoga
-# scored no better on test at 300 s than at 20 s; the time left goes to seeds (``_scheduler``).
+# scored no better on test at 300 s than at 20 s; the time left goes to seeds (``_refit``).
 PATIENCE = 20
 PLATEAU_SE = 0.1
 
@@ -67,7 +69,7 @@ def _seed(study: Any, space: dict[str, Any], defaults: dict[str, Any], cand: Can
         intermediate_values={i: float(v) for i, v in enumerate(running) if np.isfinite(v)}))
 
 
-def tune(search: _Search, n_families: int, trials: int | None) -> None:
+def tune(search: Search, n_families: int, trials: int | None) -> None:
     """Run Optuna trials on the ``n_families`` best tunable families until the search time is
     spent or ``trials`` trials have run."""
     import optuna
@@ -146,7 +148,7 @@ class _Plateau:
     """Tracks when the best out-of-fold score last moved by more than ``PLATEAU_SE`` of its
     standard error over folds."""
 
-    def __init__(self, search: _Search):
+    def __init__(self, search: Search):
         self.search, self.moved_at = search, 0
         self.level: float | None = None  # the best score when it last moved
 
@@ -161,7 +163,7 @@ class _Plateau:
         return done - self.moved_at >= max(PATIENCE, self.moved_at)
 
 
-def _time_for_a_trial(search: _Search, family: str) -> bool:
+def _time_for_a_trial(search: Search, family: str) -> bool:
     """Whether a trial of ``family`` can still do useful work: at least half of what a full
     candidate of that family took (a trial cut much shorter only wastes the time)."""
     if search.by_budget:
@@ -171,7 +173,7 @@ def _time_for_a_trial(search: _Search, family: str) -> bool:
     return left >= max(MIN_CANDIDATE_SECONDS, 0.5 * float(np.median(full)) if full else 0.0)
 
 
-def _keep_best_tuned(search: _Search) -> None:
+def _keep_best_tuned(search: Search) -> None:
     """Free the fold models of tuned candidates that can no longer enter the ensemble pool (not
     among the ``POOL_PER_FAMILY`` best of their family): memory stays bounded however many
     trials run."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mlexpert.search._scheduler import Member
+from mlexpert.ensemble import Member
 from tests.export._parity import assert_parity
 from tests.export.conftest import fit_member, make_model, split
 

@@ -6,8 +6,21 @@ from mlexpert._clock import Deadline
 from mlexpert.data import infer_schema
 from mlexpert.errors import MlexpertError
 from mlexpert.evaluate import METRICS
+from mlexpert.models import FAMILIES
 from mlexpert.plan import SplitPlan
-from mlexpert.search import ProcessExecutor, SearchSpec, _scheduler, greedy_ensemble, run_search
+from mlexpert.search import (
+    PRESETS,
+    Candidate,
+    ProcessExecutor,
+    SearchSpec,
+    _cv,
+    _prepared,
+    _presets,
+    _probes,
+    _select,
+    greedy_ensemble,
+    run_search,
+)
 from tests.conftest import make_table
 
 
@@ -39,7 +52,7 @@ def _data():
 
 def test_a_failing_family_does_not_end_the_search(monkeypatch):
     X, y, schema = _data()
-    linear = _scheduler.FAMILIES["linear"]
+    linear = FAMILIES["linear"]
 
     def broken(*a, **k):
         raise RuntimeError("solver exploded")
@@ -74,18 +87,18 @@ def test_tuning_runs_the_trials_asked_for_on_the_best_families():
 def test_the_ensemble_pool_keeps_every_family_in_reach():
     """Many near-identical trials of the winning family must not crowd the others out."""
     def cand(name, family, score):
-        c = _scheduler.Candidate(name, family, {})
+        c = Candidate(name, family, {})
         c.score, c.status, c.oof = score, "ok", np.zeros(3)
         return c
 
     ranked = [cand(f"lgbm_t{i}", "lightgbm", 0.9 - i * 1e-4) for i in range(20)]
     ranked += [cand("catboost", "catboost", 0.85), cand("linear", "linear", 0.8)]
-    pool = _scheduler.ensemble_pool(ranked)
+    pool = _select.ensemble_pool(ranked)
     families = [c.family for c in pool]
-    assert families.count("lightgbm") == _scheduler.POOL_PER_FAMILY
+    assert families.count("lightgbm") == _presets.POOL_PER_FAMILY
     assert {"catboost", "linear"} <= set(families)
     assert pool == sorted(pool, key=lambda c: -c.score)  # still best first
-    assert len(_scheduler.ensemble_pool(ranked * 10)) <= _scheduler.ENSEMBLE_POOL
+    assert len(_select.ensemble_pool(ranked * 10)) <= _presets.ENSEMBLE_POOL
 
 
 def test_tuned_trials_beyond_the_pool_free_their_fold_models():
@@ -98,7 +111,7 @@ def test_tuned_trials_beyond_the_pool_free_their_fold_models():
         scores = sorted((c.score for c in result.candidates if c.family == family and c.score),
                         reverse=True)
         kept = [c for c in tuned if c.family == family and c.oof is not None]
-        assert all(c.score >= scores[min(len(scores), _scheduler.POOL_PER_FAMILY) - 1]
+        assert all(c.score >= scores[min(len(scores), _presets.POOL_PER_FAMILY) - 1]
                    for c in kept)
 
 
@@ -113,8 +126,8 @@ def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
     assert sum(c.trial is not None for c in result.candidates) == 2
     assert any(n.startswith("tuning stopped after 2 trials") for n in result.notes)
     seeded = [m for m in result.members if len(m.parts) > 1]
-    assert seeded and all(m.refit and m.family not in _scheduler.NO_SEEDS for m in seeded)
-    assert all(len(m.parts) <= _scheduler.PRESETS["balanced"].max_seeds for m in result.members)
+    assert seeded and all(m.refit and m.family not in _presets.NO_SEEDS for m in seeded)
+    assert all(len(m.parts) <= PRESETS["balanced"].max_seeds for m in result.members)
     assert any("more seed(s), averaged per member" in n for n in result.notes)
     for m in seeded:  # one preprocessor, fits that differ by their seed, averaged
         assert len({id(t) for t, _ in m.parts}) == 1
@@ -128,7 +141,7 @@ def test_the_plateau_waits_as_long_as_the_score_took_to_stop_moving():
 
     y = np.random.default_rng(0).integers(0, 2, 100)
     search = _fake_search(y)
-    best = _scheduler.Candidate("lgb", "lightgbm", {}, status="ok", score=0.80,
+    best = Candidate("lgb", "lightgbm", {}, status="ok", score=0.80,
                                 fold_scores=[0.78, 0.80, 0.82, 0.80, 0.80])  # SE ~0.0057
     search.best = best
     plateau = _tuner._Plateau(search)
@@ -174,8 +187,8 @@ def test_a_process_pool_gives_the_same_candidates_as_inline():
 
 
 def _fake_search(y):
-    """A _Search with just what selection needs: targets, 5 folds, all rows validated."""
-    search = _scheduler._Search.__new__(_scheduler._Search)
+    """A Search with just what selection needs: targets, 5 folds, all rows validated."""
+    search = _cv.Search.__new__(_cv.Search)
     search.spec = SearchSpec(task="binary", n_classes=2, metric=METRICS["roc_auc"],
                              folds=SplitPlan("stratified", 5).folds(y),
                              deadline=Deadline.after(30), trials=0)
@@ -190,7 +203,7 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
     search = _fake_search(y)
 
     def cand(name, oof, ms):
-        c = _scheduler.Candidate(name, name, {}, status="ok", predict_ms=ms)
+        c = Candidate(name, name, {}, status="ok", predict_ms=ms)
         c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
         return c
 
@@ -198,18 +211,18 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
         p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, scale, len(y))))
         return np.column_stack([1 - p, p])
 
-    balanced = _scheduler.PRESETS["balanced"]
+    balanced = PRESETS["balanced"]
     slow, cheap = cand("slow", noisy(2.0), 50.0), cand("cheap", noisy(2.0), 1.0)
-    chosen, notes = _scheduler._select(search, [slow, cheap], balanced)
+    chosen, notes = _select.select(search, [slow, cheap], balanced)
     # two equally good models with independent errors: their average is clearly better
     assert {c.name for c, _ in chosen} == {"slow", "cheap"} and not notes
 
     twin = cand("twin", cheap.oof.copy(), 50.0)  # the same predictions, 50x slower
     worse = cand("worse", noisy(8.0), 0.1)  # faster still, but far worse
-    chosen, notes = _scheduler._select(search, [twin, worse, cheap], balanced)
+    chosen, notes = _select.select(search, [twin, worse, cheap], balanced)
     assert [c.name for c, _ in chosen] == ["cheap"]
     assert "twin is not significantly better" in notes[0] and "50.0x faster" in notes[0]
-    chosen, notes = _scheduler._select(search, [twin, worse, cheap], _scheduler.PRESETS["best"])
+    chosen, notes = _select.select(search, [twin, worse, cheap], PRESETS["best"])
     assert [c.name for c, _ in chosen] == ["twin"] and not notes
 
 
@@ -234,7 +247,7 @@ def _costed_search():
     def cand(name, family, **costs):
         p = 1 / (1 + np.exp(-(2 * y - 1) - rng.normal(0, 2.0, len(y))))
         oof = np.column_stack([1 - p, p])
-        c = _scheduler.Candidate(name, family, {}, status="ok", predict_ms=1.0, **costs)
+        c = Candidate(name, family, {}, status="ok", predict_ms=1.0, **costs)
         c.oof, c.fold_scores, c.score = oof, search.fold_scores(oof), search.score(oof)
         return c
 
@@ -246,18 +259,18 @@ def test_infer_limit_keeps_the_shipped_model_within_the_latency():
     cand = lambda name, family, row_ms: make(name, family, row_ms=row_ms)  # noqa: E731
     # one row: lgb 1+2+1 = 4 ms, lin 1+3+1 = 5 ms, xgb 1+2+5 = 8 ms; lgb+lin together 8 ms
     cands = [cand("lgb", "lightgbm", 1.0), cand("lin", "linear", 1.0), cand("xgb", "xgboost", 5.0)]
-    best = _scheduler.PRESETS["best"]
-    chosen, notes = _scheduler._select(search, cands, best)
+    best = PRESETS["best"]
+    chosen, notes = _select.select(search, cands, best)
     assert len(chosen) == 3 and not notes  # independent errors: all three help
 
     search.spec.infer_limit_ms = 6.0
-    chosen, notes = _scheduler._select(search, cands, best)
+    chosen, notes = _select.select(search, cands, best)
     assert len(chosen) == 1 and chosen[0][0].name in ("lgb", "lin")
     assert search.latency_ms([c for c, _ in chosen]) <= 6.0
     assert chosen[0][1] == pytest.approx(1.0) and "infer_limit (6.0 ms)" in notes[0]
 
     search.spec.infer_limit_ms = 0.5
-    chosen, notes = _scheduler._select(search, cands, best)
+    chosen, notes = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lgb"]
     assert notes == ["no candidate can predict one row within infer_limit (0.5 ms); the "
                      "fastest, lgb (4.0 ms), is shipped."]
@@ -270,18 +283,18 @@ def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
     # pickled: lgb 0.5+2 = 2.5 MB, lin 0.25+0.25 = 0.5 MB, xgb 0.5+6 = 6.5 MB; lgb+xgb share
     # the tree preprocessor: 8.5 MB; all three 9.0 MB
     cands = [cand("lgb", "lightgbm", 2.0), cand("lin", "linear", 0.25), cand("xgb", "xgboost", 6.0)]
-    best = _scheduler.PRESETS["best"]
-    chosen, _ = _scheduler._select(search, cands, best)
+    best = PRESETS["best"]
+    chosen, _ = _select.select(search, cands, best)
     assert len(chosen) == 3 and search.size_mb([c for c, _ in chosen]) == pytest.approx(9.0)
 
     search.spec.size_limit_mb = 4.0  # xgb alone is over it; lgb + lin (3.0 MB) fit
-    chosen, notes = _scheduler._select(search, cands, best)
+    chosen, notes = _select.select(search, cands, best)
     assert {c.name for c, _ in chosen} <= {"lgb", "lin"}
     assert search.size_mb([c for c, _ in chosen]) <= 4.0
     assert sum(w for _, w in chosen) == pytest.approx(1.0)
 
     search.spec.size_limit_mb = 0.1
-    chosen, notes = _scheduler._select(search, cands, best)
+    chosen, notes = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lin"]
     assert notes == ["no candidate can fit size_limit (0.1 MB); the smallest, lin (0.5 MB), "
                      "is shipped."]
@@ -314,7 +327,7 @@ def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch
     per-call checks; and a model or step that does not compile is timed as it is."""
     X, y, schema = _data()
     compiled_models, compiled_steps = [], []
-    real_estimator, real_transformer = _scheduler.compile_estimator, _scheduler.compile_transformer
+    real_estimator, real_transformer = _probes.compile_estimator, _prepared.compile_transformer
 
     def estimator(fitted):
         fast = real_estimator(fitted)
@@ -332,8 +345,8 @@ def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch
             return block(rows)
         return timed
 
-    monkeypatch.setattr(_scheduler, "compile_estimator", estimator)
-    monkeypatch.setattr(_scheduler, "compile_transformer", transformer)
+    monkeypatch.setattr(_probes, "compile_estimator", estimator)
+    monkeypatch.setattr(_prepared, "compile_transformer", transformer)
     result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=0))
     timed = {c.name for c in result.candidates if c.usable}
     assert {"lightgbm", "linear"} <= timed
@@ -351,6 +364,6 @@ def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch
     def refuses(fitted):
         raise RuntimeError("no compiled form")
 
-    monkeypatch.setattr(_scheduler, "compile_estimator", refuses)
-    assert _scheduler._model_row_ms(Uncompiled(), np.zeros((1, 3))) >= 0
+    monkeypatch.setattr(_probes, "compile_estimator", refuses)
+    assert _probes.model_row_ms(Uncompiled(), np.zeros((1, 3))) >= 0
     assert len(calls) > 1 and set(calls) == {1}

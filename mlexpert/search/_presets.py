@@ -1,0 +1,54 @@
+"""What the search tries and the constants of its rules: the presets (portfolio, tuning,
+ensembling, seeds) and the thresholds of selection, refit and seeding."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PORTFOLIO = ("lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
+             "random_forest", "lightgbm_xt")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A quality level: what is tried, how much is tuned, what is shipped."""
+
+    portfolio: tuple[str, ...]
+    tune_families: int  # how many of the best tunable families Optuna tunes (0: none)
+    single_model: bool  # ship one model, not an ensemble
+    ensemble_rounds: int
+    prefer_cheaper: bool  # ship a cheaper model when the ensemble is not significantly better
+    description: str
+    max_seeds: int = 1  # fits per boosted member (seeds averaged) when time is left
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset(("lightgbm", "linear"), 1, True, 1, True,
+                   "one model, lowest latency: LightGBM (tuned while time allows) or linear"),
+    "balanced": Preset(PORTFOLIO, 2, False, 25, True,
+                       "portfolio of 8 families/configs, Optuna on the 2 best families, ensemble; "
+                       "a cheaper model is shipped when the ensemble is not significantly better",
+                       max_seeds=3),
+    "best": Preset(PORTFOLIO, 3, False, 50, False,
+                   "as balanced, tuning the 3 best families, bigger ensembles, always shipped",
+                   max_seeds=5),
+}
+MIN_CANDIDATE_SECONDS = 0.5
+REFIT_MARGIN = 1.5
+ENSEMBLE_POOL = 12  # the best candidates offered to ensemble selection...
+# ...at most this many of one family: hundreds of near-identical trials of the winning family
+# otherwise fill the pool, the ensemble loses its diversity and a long budget ships one tuned
+# trial chosen on noise (telco at 300 s: 12 LightGBM trials, worse on test than 60 s's mix)
+POOL_PER_FAMILY = 3
+SIGNIFICANCE = 0.10  # one-sided p-value under which the ensemble's gain counts as real
+CHEAPER_FACTOR = 2.0  # a model is "cheaper" when it predicts this many times faster
+# ...and "as good" only when, besides no significant difference, its out-of-fold score is within
+# this share of the ensemble's: 5 folds of small data rarely show significance, and the bench
+# lost 0.05 log loss on olive_area (572 rows) by trusting the test alone
+PRACTICAL_TOLERANCE = 0.002
+# With time left after the refits (tuning stopped on a plateau), boosted members are refitted
+# again with other seeds and averaged, up to the preset's ``max_seeds`` fits each: variance goes
+# down where more trials would only fit out-of-fold noise (AutoGluon's repeated bagging does the
+# same). Each seed adds a member's size and one-row time again (a 9-class LightGBM of 600 rounds
+# x 5 seeds is 27,000 trees), so balanced stops at 3.
+# families a seed does not change (linear) or only gives the trees a forest could grow itself
+NO_SEEDS = frozenset({"linear", "random_forest", "extra_trees"})

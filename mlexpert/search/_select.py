@@ -1,0 +1,113 @@
+"""Which candidates are shipped: greedy ensemble selection over a per-family-capped pool,
+``infer_limit`` / ``size_limit`` enforced on the estimates, and a cheaper single model where the
+ensemble is not significantly better."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mlexpert.evaluate import corrected_t_test
+from mlexpert.search._cv import Search
+from mlexpert.search._ensemble import greedy_ensemble
+from mlexpert.search._presets import (
+    CHEAPER_FACTOR,
+    ENSEMBLE_POOL,
+    POOL_PER_FAMILY,
+    PRACTICAL_TOLERANCE,
+    SIGNIFICANCE,
+    Preset,
+)
+from mlexpert.search._records import Candidate
+
+
+def select(search: Search, usable: list[Candidate],
+            preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str]]:
+    """The members to ship with their weights, and what was decided that the user should hear.
+
+    Ensemble selection runs over the best candidates; then, where the preset prefers cheaper
+    models, a single candidate that predicts at least twice as fast replaces the ensemble when
+    the ensemble is not significantly better on the same folds (corrected paired t-test) and
+    its out-of-fold score is within ``PRACTICAL_TOLERANCE`` of the ensemble's."""
+    metric, spec = search.spec.metric, search.spec
+    sign = 1.0 if metric.greater_is_better else -1.0
+    ranked = sorted(usable, key=lambda c: -sign * c.score)
+    notes: list[str] = []
+    # (limit, cost of a member list, what meeting it means, the least costly, its unit)
+    limits = [lim for lim in (
+        (spec.infer_limit_ms, search.latency_ms, "predict one row within infer_limit", "fastest",
+         "ms"),
+        (spec.size_limit_mb, search.size_mb, "fit size_limit", "smallest", "MB"))
+        if lim[0] is not None]
+    for limit, cost, meet, least_word, unit in limits:
+        within = [c for c in ranked if cost([c]) <= limit]
+        if not within:
+            least = min(ranked, key=lambda c: cost([c]))
+            return [(least, 1.0)], notes + [
+                f"no candidate can {meet} ({_amount(limit, unit)}); the {least_word}, "
+                f"{least.name} ({_amount(cost([least]), unit)}), is shipped."]
+        ranked = within
+    if preset.single_model:
+        chosen = [(ranked[0], 1.0)]
+    else:
+        pool = ensemble_pool(ranked)
+        weights = greedy_ensemble([c.oof[search.mask] for c in pool], search.y_eval, metric,
+                                  search.w_eval, rounds=preset.ensemble_rounds,
+                                  deadline=None if search.by_budget else spec.deadline)
+        chosen = sorted(((c, float(w)) for c, w in zip(pool, weights, strict=True) if w > 0),
+                        key=lambda cw: -cw[1])
+        for limit, cost, meet, _, unit in limits:
+            chosen, dropped = _within(chosen, cost, limit)
+            if dropped:
+                notes.append(f"{dropped} ensemble member(s) with the smallest weights were left "
+                             f"out to {meet} ({_amount(limit, unit)}).")
+    if not preset.prefer_cheaper:
+        return chosen, notes
+    shipped_oof = sum(w * c.oof for c, w in chosen)
+    shipped_scores = search.fold_scores(shipped_oof)
+    shipped_score = search.score(shipped_oof)
+    cost = sum(c.predict_ms for c, _ in chosen)
+    for cand in sorted(usable, key=lambda c: c.predict_ms):
+        if cand.predict_ms * CHEAPER_FACTOR > cost:
+            break  # the rest are slower still
+        if len(chosen) == 1 and cand is chosen[0][0]:
+            continue
+        if sign * (shipped_score - cand.score) > PRACTICAL_TOLERANCE * abs(shipped_score):
+            continue
+        p = corrected_t_test(sign * np.asarray(shipped_scores), sign * np.asarray(cand.fold_scores),
+                             spec.test_fraction)
+        if np.isfinite(p) and p >= SIGNIFICANCE:
+            what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
+            return [(cand, 1.0)], notes + [
+                f"{cand.name} is shipped instead of {what}: on the same folds {what} is not "
+                f"significantly better (paired corrected t-test p={p:.2f}) and {cand.name} "
+                f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster."]
+    return chosen, notes
+
+
+def ensemble_pool(ranked: list[Candidate]) -> list[Candidate]:
+    """The candidates offered to ensemble selection, best first: the ``POOL_PER_FAMILY`` best of
+    each family, at most ``ENSEMBLE_POOL`` in all."""
+    per_family: dict[str, int] = {}
+    pool = []
+    for cand in ranked:
+        if per_family.get(cand.family, 0) < POOL_PER_FAMILY:
+            per_family[cand.family] = per_family.get(cand.family, 0) + 1
+            pool.append(cand)
+    return pool[:ENSEMBLE_POOL]
+
+
+def _amount(x: float, unit: str) -> str:
+    return f"{x:.1f} ms" if unit == "ms" else f"{x:.3g} MB"
+
+
+def _within(chosen: list[tuple[Candidate, float]], cost: Callable[[list[Candidate]], float],
+            limit: float) -> tuple[list[tuple[Candidate, float]], int]:
+    """Drop the lightest members until ``cost`` of the rest is within ``limit``; weights
+    renormalized. Returns the members kept and how many were dropped."""
+    kept = list(chosen)
+    while len(kept) > 1 and cost([c for c, _ in kept]) > limit:
+        kept.pop(int(np.argmin([w for _, w in kept])))
+    total = sum(w for _, w in kept)
+    return [(c, w / total) for c, w in kept], len(chosen) - len(kept)
+
