@@ -70,7 +70,7 @@ class Model:
                  reference: pd.DataFrame | None = None):
         if not isinstance(manifest, Manifest):
             manifest = Manifest.from_dict(manifest)
-        self.manifest = manifest  # what fit recorded (typed); ``info`` is its JSON form
+        self._record = manifest
         self._reference = reference
         self.schema = Schema.from_dict(manifest.schema)
         self.target: str = manifest.target.name
@@ -87,6 +87,12 @@ class Model:
     @property
     def _members(self) -> list[Member]:  # for tests and benches that look inside
         return self.ensemble.members
+
+    @property
+    def manifest(self) -> Manifest:
+        """What fit recorded, as typed fields (read-only; ``info`` is its JSON form). A model
+        with other sections is a new Model: ``Model(m.manifest.with_sections(...), ...)``."""
+        return self._record
 
     @property
     def _manifest(self) -> dict[str, Any]:  # the JSON form, for tests and benches that look inside
@@ -427,7 +433,7 @@ class Model:
                 format=FORMAT, format_version=FORMAT_VERSION, files=files,
                 saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             (tmp / MANIFEST).write_text(dumps(manifest.to_dict(), indent=1))
-        self.manifest = manifest
+        self._record = manifest
         return path
 
 

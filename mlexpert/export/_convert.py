@@ -43,8 +43,7 @@ def to_onnx(model: Any) -> Any:
         inputs[name] = name
     matrices: dict[int, str] = {}
     total = None
-    weights = 0.0
-    for member in model._members:
+    for member in model.ensemble.members:
         parts = []
         for transformer, fitted in member.parts:
             key = id(transformer)
@@ -54,14 +53,14 @@ def to_onnx(model: Any) -> Any:
         avg = parts[0] if len(parts) == 1 else g.div(_sum(g, parts), g.const(float(len(parts))))
         weighted = g.mul(avg, g.const(float(member.weight)))
         total = weighted if total is None else g.add(total, weighted)
-        weights += float(member.weight)
-    raw = g.div(total, g.const(weights))
+    # the weighted sum in member order over the total weight, as Ensemble.average computes it
+    raw = g.div(total, g.const(float(model.ensemble.total_weight)))
     if model.task == "regression":
         pred = g.op("Reshape", [raw, g.const([-1], np.int64)])
         g.outputs.append(helper.make_tensor_value_info(_rename(g, pred, "prediction"),
                                                        TensorProto.DOUBLE, [None]))
     else:
-        raw = _calibrate(g, raw, model._manifest.get("calibration"), len(model.classes))
+        raw = _calibrate(g, raw, model.manifest.calibration, len(model.classes))
         _classification_outputs(g, raw, model.classes, model.threshold)
     return g.build("mlexpert", f"mlexpert {model.task} model predicting {model.target!r}",
                    _metadata(model))
@@ -133,7 +132,6 @@ def _classification_outputs(g: Graph, raw: str, classes: list[Any], threshold: f
 
 
 def _metadata(model: Any) -> dict[str, str]:
-    manifest = model._manifest
     return {
         "mlexpert.version": __version__,
         "mlexpert.task": model.task,
@@ -142,9 +140,9 @@ def _metadata(model: Any) -> dict[str, str]:
         "mlexpert.classes": json.dumps(None if model.classes is None else
                                        [str(c) for c in model.classes]),
         "mlexpert.threshold": json.dumps(model.threshold),
-        "mlexpert.metrics": json.dumps(manifest.get("metrics", {}).get("cv", {}), default=float),
+        "mlexpert.metrics": json.dumps(model.metrics, default=float),
         "mlexpert.members": json.dumps([{"model": m.name, "family": m.family, "weight": m.weight,
-                                         "parts": len(m.parts)} for m in model._members]),
+                                         "parts": len(m.parts)} for m in model.ensemble.members]),
         "mlexpert.schema": json.dumps(model.schema.to_dict(), default=str),
         "mlexpert.inputs": json.dumps({name: {"role": str(role), "type": INPUT_RULES[str(role)]}
                                        for name, role in input_specs(model.schema)}),

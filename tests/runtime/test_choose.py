@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mlexpert.bundle import HOT_CALLS, SMALL_BATCH
+from mlexpert.ensemble import Ensemble
 from mlexpert.errors import SchemaError
 from mlexpert.runtime import _choose
 from tests.conftest import TASKS, make_table
@@ -165,8 +166,8 @@ def test_the_compiled_path_is_rebuilt_not_shared_by_a_copy_or_pickle(fitted, tab
     again = pickle.loads(pickle.dumps(model))
     assert again.compiled_path == "not built yet"
     assert again.predict(rows).tolist() == model.predict(rows).tolist()
-    other = copy.copy(model)
-    other._manifest = {**model._manifest, "decision": {"threshold": 0.999}}  # another model
+    other = copy.copy(model)  # given other members: another model
+    other.ensemble = Ensemble(list(model.ensemble.members), model.task)
     other.predict(rows)
     assert other._compiled is None or other._compiled[0] != built[0]
 

@@ -519,10 +519,11 @@ def test_garbage_uploads_never_500(binary, raw, ctype):
 def test_labels_follow_the_decision_threshold(fitted, tables):
     """A binary model with a decision threshold (optimize_threshold / cost_matrix) labels rows in
     the service as Model.predict does, not by the larger probability."""
-    import copy
+    from mlexpert import Model
 
-    model = copy.copy(fitted["binary"])
-    model._manifest = {**model._manifest, "decision": {"threshold": 0.9}}
+    base = fitted["binary"]
+    model = Model(base.manifest.with_sections(decision={"threshold": 0.9}), base.ensemble.members,
+                  base.reference_sample)
     records = [record_of(tables["binary"], i) for i in range(30)]
     want = model.predict(tables["binary"].drop(columns="y").head(30)).tolist()
     assert want != fitted["binary"].predict(tables["binary"].drop(columns="y").head(30)).tolist()

@@ -2,13 +2,13 @@
 faster one, and the only one for what the numpy path cannot compile (a calibrated model)."""
 from __future__ import annotations
 
-import copy
 import re
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from mlexpert import Model
 from mlexpert.evaluate import fit_calibrator
 from mlexpert.runtime import ONNX_TOLERANCE
 from mlexpert.runtime._onnx import OnnxPath
@@ -19,14 +19,13 @@ from tests.serve.test_fastpath import _predictor, _records
 
 def _calibrated(model, task):
     """The model with a sigmoid calibrator fitted on its own training predictions (classes)."""
-    model = copy.copy(model)
     frame = tree_table(task)
-    raw = model._raw(model._features(frame.drop(columns="y")))
+    raw = model.ensemble.raw(model.schema.prepare(frame.drop(columns="y")))
     y = np.searchsorted(np.asarray(model.classes, dtype=object).astype(str),
                         frame["y"].astype(str).to_numpy())
     cal = fit_calibrator("sigmoid", raw, y)
-    model._manifest = {**model._manifest, "calibration": cal.to_dict()}
-    return model
+    return Model(model.manifest.with_sections(calibration=cal.to_dict()), model.ensemble.members,
+                 model.reference_sample)
 
 
 @pytest.mark.parametrize("task", TASKS)
