@@ -15,8 +15,8 @@ os.environ.setdefault("MLEXPERT_TRACK", "0")
 TASKS = ("binary", "multiclass", "regression")
 
 # Fixtures that fit through the CLI, start a server or a cluster: every test using one (directly
-# or through another fixture) is marked ``heavy``. A test that fits on its own past a few seconds
-# says so itself with ``@pytest.mark.heavy``. ``fitted``, ``tree_models`` and ``tables`` are not
+# or through another fixture) is marked ``heavy``. A test that fits, or runs CLI subprocesses, on
+# its own past a few seconds says so itself with ``@pytest.mark.heavy`` (or a module's pytestmark). ``fitted``, ``tree_models`` and ``tables`` are not
 # here: built once (~10 s together), they serve most of the fast tier.
 HEAVY_FIXTURES = frozenset({
     "bundle",          # test_cli, report/test_cli, export/test_export_cli: a bundle fitted by the CLI

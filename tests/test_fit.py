@@ -97,6 +97,7 @@ def test_options_groups_time_weights_ignore():
     assert timed.info["plan"]["split"]["kind"] == "time"
 
 
+@pytest.mark.heavy
 def test_suggests_groups_when_entity_repeats():
     frame = make_table("binary", n=300)
     frame["customer_id"] = np.repeat(np.arange(30), 10)
@@ -105,6 +106,7 @@ def test_suggests_groups_when_entity_repeats():
     assert "split_groups_suggested" in checks
 
 
+@pytest.mark.heavy
 def test_missing_target_rows_dropped_and_counted():
     frame = make_table("binary", n=200)
     frame.loc[:9, "y"] = None

@@ -16,6 +16,7 @@ def thresholded_model():
                         **FAST)
 
 
+@pytest.mark.heavy
 def test_threshold_is_stored_and_used_by_predict(thresholded_model, tmp_path):
     model = thresholded_model
     t = model.threshold
@@ -28,6 +29,7 @@ def test_threshold_is_stored_and_used_by_predict(thresholded_model, tmp_path):
     assert any(f.check == "decision_threshold" for f in model.findings)
 
 
+@pytest.mark.heavy
 def test_cost_matrix_alone_means_cost_and_calibrate_false_skips_it():
     model = mlexpert.fit(make_table("binary", n=200, seed=7), target="y",
                          cost_matrix=[[0, 1], [20, 0]], calibrate=False, **FAST)

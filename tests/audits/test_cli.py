@@ -9,6 +9,7 @@ import pytest
 
 CLI = [sys.executable, "-m", "mlexpert.cli", "audit"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+pytestmark = pytest.mark.heavy  # each test runs the audit in several CLI subprocesses
 
 
 def run(*args):

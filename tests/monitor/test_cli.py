@@ -11,6 +11,7 @@ from tests.conftest import make_table
 
 CLI = [sys.executable, "-m", "mlexpert.cli", "drift"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+pytestmark = pytest.mark.heavy  # each test runs the drift check in CLI subprocesses
 
 
 def run(*args):
