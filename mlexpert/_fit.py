@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
-from mlexpert._version import __version__
+from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
-from mlexpert.bundle import FORMAT, FORMAT_VERSION, Model, library_versions
+from mlexpert.bundle import Model
 from mlexpert.data import Role, infer_schema, read_rows, time_values
 from mlexpert.errors import ConfigError, DataError, bad_option, missing_column
 from mlexpert.evaluate import (
@@ -192,9 +192,8 @@ def _cluster_route(source: Any, target: str, executor: Any, started: float,
                            progress=options.get("progress"))
     reference = build_reference(out.schema, out.sample, seed=seed, predictions=prediction_values(
         out.sample_raw, out.task, out.classes))
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
-        "libraries": library_versions(), **out.manifest,
+    manifest = Manifest.from_dict({
+        **out.manifest,
         "findings": [f.to_dict() for f in out.findings],
         "provenance": {"data_fingerprint": source.fingerprint,
                        "data_fingerprint_of": "the Parquet footers (names, types, rows, sizes)",
@@ -207,14 +206,13 @@ def _cluster_route(source: Any, target: str, executor: Any, started: float,
                        "call": {k: v for k, v in options.items() if isinstance(
                            v, str | int | float | bool | list | tuple | type(None))}},
         "reference": reference.to_manifest(),
-    }
-    model = Model(manifest, out.members, reference.sample)
-    manifest["inference"] = {
-        "latency_ms_per_row": _measured_latency_ms(model, out.sample.iloc[:1],
-                                                   Deadline(started + float(time_limit))),
-        "estimated_ms_per_row": None, "infer_limit_seconds": None,
-        "note": "median of single-row predict calls at the end of fit (batch size 1)"}
-    return model
+    })
+    latency = _latency(manifest, out.members, reference, out.sample.iloc[:1],
+                       Deadline(started + float(time_limit)))
+    return Model(manifest.with_sections(inference={
+        "latency_ms_per_row": latency, "estimated_ms_per_row": None, "infer_limit_seconds": None,
+        "note": "median of single-row predict calls at the end of fit (batch size 1)"}),
+        out.members, reference.sample)
 
 
 def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
@@ -345,41 +343,39 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
     # drift reference: training statistics, a bounded sample and validation-time predictions
     reference = build_reference(schema, X, seed=seed,
                                 predictions=prediction_values(result.oof, plan.task, classes))
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "mlexpert_version": __version__,
-        "libraries": library_versions(),
-        "target": {"name": target, "task": plan.task, "classes": classes},
-        "metric": plan.metric.name,
+    manifest = Manifest(
+        target=Target(target, plan.task, classes),
+        metric=plan.metric.name,
         # the intervals take the time left, less 1 % of the budget for assembling the model
-        "metrics": {"cv": _cv_metrics(post, y[m], rows.weights, m, plan,
-                                      Deadline(deadline.end - 0.01 * float(time_limit)), seed),
-                    "cv_note": "out-of-fold predictions of the final ensemble, 95 % percentile "
-                               "bootstrap intervals (null where the time limit left none)"},
-        "schema": schema.to_dict(),
-        "plan": {"task": plan.task, "metric": plan.metric.name, "split": plan.split.to_dict(),
-                 "groups": side_columns["groups"], "time_column": time_column,
-                 "sample_weight": side_columns["sample_weight"],
-                 "ignored_columns": list(ignore_columns), "presets": presets,
-                 "budget_trials": budget},
-        "leaderboard": _leaderboard(result, plan.metric, spec),
-        "ensemble": [{"model": m.name, "family": m.family, "weight": m.weight,
-                      "final_fit": _final_fit(m)} for m in result.members],
-        "findings": [f.to_dict() for f in findings],
-        "provenance": {"data_fingerprint": _fingerprint(frame), "rows": int(len(y)),
-                       "columns": int(frame.shape[1]), "seed": seed, "time_limit": float(time_limit),
-                       "fit_seconds": round(time.monotonic() - started, 3),
-                       "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       "source": str(data) if isinstance(data, str) else type(data).__name__,
-                       "command": " ".join(sys.argv), "call": call},
-        "calibration": post.calibration, "calibration_report": post.calibration_report,
-        "decision": post.decision,
-        "diagnostics": {"cv": diag},
-    }
-    manifest["reference"] = reference.to_manifest()
-    model = Model(manifest, result.members, reference.sample)  # holds ``manifest`` itself: the lines below add to it
-    latency = _measured_latency_ms(model, frame.iloc[:1], deadline)
+        metrics={"cv": _cv_metrics(post, y[m], rows.weights, m, plan,
+                                   Deadline(deadline.end - 0.01 * float(time_limit)), seed),
+                 "cv_note": "out-of-fold predictions of the final ensemble, 95 % percentile "
+                            "bootstrap intervals (null where the time limit left none)"},
+        schema=schema.to_dict(),
+        plan={"task": plan.task, "metric": plan.metric.name, "split": plan.split.to_dict(),
+              "groups": side_columns["groups"], "time_column": time_column,
+              "sample_weight": side_columns["sample_weight"],
+              "ignored_columns": list(ignore_columns), "presets": presets,
+              "budget_trials": budget},
+        leaderboard=_leaderboard(result, plan.metric, spec),
+        ensemble=[{"model": m.name, "family": m.family, "weight": m.weight,
+                   "final_fit": _final_fit(m)} for m in result.members],
+        findings=[f.to_dict() for f in findings],
+        provenance={"data_fingerprint": _fingerprint(frame), "rows": int(len(y)),
+                    "columns": int(frame.shape[1]), "seed": seed,
+                    "time_limit": float(time_limit),
+                    "fit_seconds": round(time.monotonic() - started, 3),
+                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "source": str(data) if isinstance(data, str) else type(data).__name__,
+                    "command": " ".join(sys.argv), "call": call},
+        calibration=post.calibration, calibration_report=post.calibration_report,
+        decision=post.decision,
+        diagnostics={"cv": diag},
+        reference=reference.to_manifest(),
+    )
+    latency = _latency(manifest, result.members, reference, frame.iloc[:1], deadline)
     estimate = round(result.row_latency_ms["ensemble"], 3)
-    manifest["inference"] = {
+    inference = {
         "latency_ms_per_row": latency, "estimated_ms_per_row": estimate,
         "infer_limit_seconds": infer_limit,
         "note": "latency_ms_per_row: median of single-row predict calls through the members at "
@@ -387,25 +383,34 @@ def _fit_local(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 
                 "time to measure); estimated_ms_per_row: the search's estimate once warm, on "
                 "the compiled path predict builds after a few small calls (Model.compile() "
                 "builds it at once), which infer_limit bounds"}
+    more: list[Finding] = []
     if infer_limit is not None and estimate > 1000.0 * infer_limit:
-        manifest["findings"].append(Finding(
+        more.append(Finding(
             check="infer_limit", severity="warning", columns=(),
             message=f"one row is estimated to take {estimate:.2f} ms to predict once compiled, "
                     f"over infer_limit ({1000.0 * infer_limit:.2f} ms).",
             evidence={"estimated_ms": estimate, "first_calls_ms": latency,
                       "infer_limit_ms": 1000.0 * infer_limit},
-            suggestion="use presets='fast' or a larger infer_limit; check the machine's load."
-        ).to_dict())
-    manifest["size"] = size = _size(result, size_limit)
+            suggestion="use presets='fast' or a larger infer_limit; check the machine's load."))
+    size = _size(result, size_limit)
     if size_limit is not None and size["measured_mb"] > size_limit:
-        manifest["findings"].append(Finding(
+        more.append(Finding(
             check="size_limit", severity="warning", columns=(),
             message=f"the shipped models take {size['measured_mb']:.1f} MB pickled, over "
                     f"size_limit ({size_limit:.1f} MB).",
             evidence={"measured_mb": size["measured_mb"], "size_limit_mb": size_limit},
             suggestion="use presets='fast' or a larger size_limit; members kept as fold bags "
-                       "(no time to refit) take k times more.").to_dict())
-    return model
+                       "(no time to refit) take k times more."))
+    return Model(manifest.with_sections(
+        inference=inference, size=size,
+        findings=manifest.findings + [f.to_dict() for f in more]), result.members, reference.sample)
+
+
+def _latency(manifest: Manifest, members: list[Any], reference: Any, row: pd.DataFrame,
+             deadline: Deadline) -> float | None:
+    """One-row latency of the model these parts make (``_measured_latency_ms``), measured on
+    a Model built for it: the Model fit returns is built once, from the finished manifest."""
+    return _measured_latency_ms(Model(manifest, members, reference.sample), row, deadline)
 
 
 def _size(result: Any, size_limit: float | None) -> dict[str, Any]:

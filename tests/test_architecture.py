@@ -1,15 +1,19 @@
-"""The layering of docs/ARCHITECTURE.md, checked: a module imports only from its layer or lower."""
+"""The layering of docs/ARCHITECTURE.md, checked: a module imports only from its layer or lower,
+no import cycle at any depth (lazy imports included), no package reaching into another's private
+modules."""
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mlexpert"
 LAYERS = [
-    {"errors", "findings", "_clock", "_version"},
+    {"errors", "findings", "_clock", "_version", "_io", "_system", "_format",
+     "_options", "_manifest"},
     {"data"},
     {"evaluate"},
     {"plan", "features"},
     {"audits"},
     {"models"},
+    {"ensemble"},
     {"compiled"},
     {"search"},
     {"explain"},
@@ -21,7 +25,7 @@ LAYERS = [
     {"monitor"},
     {"tracking"},
     {"_fit"},
-    {"__init__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
+    {"__init__", "__main__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 # The only upward imports allowed, each inside a function (imported on use, never at module
@@ -84,3 +88,119 @@ def test_lazy_upward_imports_stay_lazy():
             list((PACKAGE / unit).rglob("*.py"))
         for path in paths:
             assert dep not in _imports(path, top_level_only=True), f"{path} imports {dep} at load"
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its ``__init__``)."""
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:`` (never executed)."""
+    out, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                todo += child.orelse
+            else:
+                todo.append(child)
+    return out
+
+
+def _module_imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The mlexpert modules ``name`` imports when run, at load or inside functions: ``from
+    mlexpert.a import b`` counts as ``mlexpert.a.b`` where that is a module, else ``mlexpert.a``."""
+    out = set()
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in _runtime_nodes(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                       for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        out |= {t for t in targets if t in modules and t != name}
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_between_modules_lazy_imports_included():
+    """Module A importing B (at load or inside a function) and B importing A, at any depth, is
+    a cycle: the order of imports then decides what works. ``if TYPE_CHECKING`` is exempt."""
+    modules = _modules()
+    graph = {name: _module_imports(name, path, modules) for name, path in modules.items()}
+    # a package's __init__ re-exporting its own modules is how a package shows its face, not a
+    # cycle: only edges from a module to its own package's __init__ would close one
+    graph = {a: {b for b in deps if not (a.startswith(b + ".") and b != "mlexpert")}
+             for a, deps in graph.items()}
+    assert not _cycles(graph), _cycles(graph)
+
+
+def test_no_import_cycle_between_packages_lazy_imports_included():
+    """The same one level up: the layers of docs/ARCHITECTURE.md, lazy imports included."""
+    units: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        units.setdefault(_unit(path), set()).update(_imports(path) - {_unit(path)})
+    assert not _cycles(units), _cycles(units)
+
+
+def test_no_package_imports_another_packages_private_module():
+    """``mlexpert.pkg._mod`` is imported only inside ``mlexpert/pkg``; other packages use what
+    ``mlexpert/pkg/__init__.py`` exports (top-level private modules such as ``mlexpert._io``
+    are the package's shared helpers)."""
+    modules = _modules()
+    bad = []
+    for name, path in modules.items():
+        for dep in _module_imports(name, path, modules):
+            parts = dep.split(".")
+            owner = ".".join(parts[:-1])
+            if len(parts) > 2 and parts[-1].startswith("_") and not (
+                    name == owner or name.startswith(owner + ".")):
+                bad.append(f"{name} imports {dep}")
+    assert not bad, bad

@@ -1,6 +1,7 @@
 """The time-budget scheduler, Optuna tuning, ensemble selection and refit."""
+from mlexpert._system import cpu_count
 from mlexpert.search._ensemble import greedy_ensemble
-from mlexpert.search._executor import Executor, InlineExecutor, ProcessExecutor, cpu_count
+from mlexpert.search._executor import Executor, InlineExecutor, ProcessExecutor
 from mlexpert.search._presets import PRESETS, Preset
 from mlexpert.search._probes import pickled_mb, row_ms
 from mlexpert.search._records import Candidate, SearchEvent, SearchResult, SearchSpec

@@ -7,7 +7,6 @@ which every process of one machine shares.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
@@ -21,11 +20,6 @@ class Executor(Protocol):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
 
     def shutdown(self) -> None: ...
-
-
-def cpu_count() -> int:
-    """Cores this process may use (its affinity mask, not the machine's total)."""
-    return max(1, len(os.sched_getaffinity(0)))
 
 
 class InlineExecutor:

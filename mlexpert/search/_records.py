@@ -3,13 +3,13 @@
 (``SearchResult``)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlexpert._clock import Deadline
+from mlexpert._system import cpu_count
 from mlexpert.ensemble import Member
 from mlexpert.evaluate import Metric
 from mlexpert.models import Fitted
@@ -29,7 +29,7 @@ class SearchSpec:
     preset: str = "balanced"
     sample_weight: np.ndarray | None = None  # scores candidates (and trains them, unless...)
     train_weight: np.ndarray | None = None  # ...given: then models train with this instead
-    n_threads: int = field(default_factory=lambda: max(1, len(os.sched_getaffinity(0))))
+    n_threads: int = field(default_factory=cpu_count)
     finish_seconds: float = 0.5  # held back for ensembling, intervals and building the model
     trials: int | None = None  # tuning trials after the portfolio; None: as many as time allows
     executor: Executor | None = None  # where fold fits run; None: in this process

@@ -1,0 +1,17 @@
+"""Machine facts the same way on every OS."""
+import os
+
+from mlexpert import _system
+
+
+def test_cpu_count_uses_the_affinity_mask_where_the_os_has_one(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert _system.cpu_count() == 3
+
+
+def test_cpu_count_falls_back_to_the_logical_cores_on_macos_and_windows(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert _system.cpu_count() == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert _system.cpu_count() == 1
