@@ -59,7 +59,7 @@ def fit(
         help="Training table: CSV, TSV or Parquet path, or a folder or glob of them.")],
     target: Target,
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")] = Path("model"),
-    time_limit: Annotated[float, typer.Option(help="Seconds for the whole fit.", min=0.1)] = 60.0,
+    time_limit: Annotated[float, typer.Option(help="Seconds for the whole fit.")] = 60.0,
     seed: Seed = 0,
     task: Task = None,
     metric: Annotated[Optional[str], typer.Option(help="Metric to optimise (auto).")] = None,
@@ -73,7 +73,7 @@ def fit(
         help="fast (one model, lowest latency), balanced or best (bigger ensembles).")] = "balanced",
     budget: Annotated[Optional[int], typer.Option(
         help="Tuning trials after the portfolio: the same model on any machine; --time-limit "
-             "is then only a safety cap.", min=0)] = None,
+             "is then only a safety cap.")] = None,
     dask: Annotated[Optional[str], typer.Option(
         help="Run the search's fits on Dask: 'local' (a cluster on this machine) or a scheduler "
              "address (tcp://host:8786).")] = None,

@@ -111,7 +111,7 @@ def test_auto_keeps_small_data_local_and_local_only_options_local(tmp_path, dask
     frame = _table("binary", n=300)
     pattern = _parts(tmp_path / "small", frame)
     calls = []
-    monkeypatch.setattr("mlexpert._fit._cluster_route", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("mlexpert._fit._route._cluster_route", lambda *a, **k: calls.append(a))
     model = mlexpert.fit(pattern, target="y", time_limit=60, presets="fast", budget=0,
                          executor=dask_executor)  # auto: 300 rows are small
     assert calls == [] and "data_on_cluster" not in model.info["plan"]
