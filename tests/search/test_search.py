@@ -73,11 +73,18 @@ def test_no_time_means_a_clear_error():
         run_search(X, y, schema, _spec("binary", y, seconds=0.0))
 
 
-def test_tuning_runs_the_trials_asked_for_on_the_best_families():
+@pytest.fixture(scope="module")
+def tuned_run():
+    """One balanced search with a budget of 14 tuning trials (more than the pool keeps)."""
     X, y, schema = _data()
-    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=6))
+    return X, run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=14))
+
+
+@pytest.mark.heavy
+def test_tuning_runs_the_trials_asked_for_on_the_best_families(tuned_run):
+    _, result = tuned_run
     tuned = [c for c in result.candidates if c.trial is not None]
-    assert [c.trial for c in tuned] == list(range(1, 7))
+    assert [c.trial for c in tuned] == list(range(1, 15))
     assert {c.family for c in tuned} <= {"lightgbm", "xgboost", "catboost"}
     assert all(c.status in ("ok", "stopped early", "pruned") for c in tuned)
     ok = [c for c in tuned if c.status != "pruned"]
@@ -101,9 +108,9 @@ def test_the_ensemble_pool_keeps_every_family_in_reach():
     assert len(_select.ensemble_pool(ranked * 10)) <= _presets.ENSEMBLE_POOL
 
 
-def test_tuned_trials_beyond_the_pool_free_their_fold_models():
-    X, y, schema = _data()
-    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=14))
+@pytest.mark.heavy
+def test_tuned_trials_beyond_the_pool_free_their_fold_models(tuned_run):
+    _, result = tuned_run
     tuned = [c for c in result.candidates if c.trial is not None and c.status == "ok"]
     freed = [c for c in tuned if c.oof is None]
     assert freed and all("scored better" in c.note for c in freed)
@@ -115,6 +122,7 @@ def test_tuned_trials_beyond_the_pool_free_their_fold_models():
                    for c in kept)
 
 
+@pytest.mark.heavy
 def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
     from mlexpert.search import _tuner
 
@@ -153,12 +161,13 @@ def test_the_plateau_waits_as_long_as_the_score_took_to_stop_moving():
     assert not plateau.reached(30) and not plateau.reached(59) and plateau.reached(60)
 
 
-def test_no_seeds_with_a_trial_budget():
-    X, y, schema = _data()
-    result = run_search(X, y, schema, _spec("binary", y, preset="balanced", trials=2))
+@pytest.mark.heavy
+def test_no_seeds_with_a_trial_budget(tuned_run):
+    _, result = tuned_run
     assert all(len(m.parts) == 1 or not m.refit for m in result.members)
 
 
+@pytest.mark.heavy
 def test_tuning_uses_the_time_left_when_no_trial_count_is_given(monkeypatch):
     from mlexpert.search import _tuner
 
@@ -171,6 +180,7 @@ def test_tuning_uses_the_time_left_when_no_trial_count_is_given(monkeypatch):
     assert 5.0 < elapsed < 8.8
 
 
+@pytest.mark.heavy
 def test_a_process_pool_gives_the_same_candidates_as_inline():
     X, y, schema = _data()
     # no tuning: a pool reports folds to the pruner in waves, so its pruning may differ
@@ -320,6 +330,7 @@ def test_a_dead_worker_process_ends_the_search_with_one_clear_error():
         pool.shutdown()
 
 
+@pytest.mark.heavy
 def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch):
     """A shipped model answers single rows through its compiled path once warm, so infer_limit
     and the leaderboard's latency time each model as ``compile_estimator`` runs it and each
