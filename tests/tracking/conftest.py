@@ -49,7 +49,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
+def launch_server(folder: Path) -> tuple[str, subprocess.Popen]:
+    """A real MLflow server process on a free loopback port, not yet waited for."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
@@ -60,7 +61,12 @@ def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
                             start_new_session=True, env=env)
-    url = f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", proc
+
+
+def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
+    """A real MLflow server, once it answers /health."""
+    url, proc = launch_server(folder)
     try:
         wait_healthy(url, proc, SERVER_START_S)
     except BaseException:
@@ -70,13 +76,29 @@ def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The URI of a real MLflow tracking server on loopback."""
-    url, proc = start_server(tmp_path_factory.mktemp("mlflow-server"))
+def _servers(tmp_path_factory):
+    """Two real MLflow servers launched together, so their start-ups (~11 s each, mostly one
+    core's imports) overlap: the session's, and a spare that test_faults kills mid-fit."""
+    launched = [launch_server(tmp_path_factory.mktemp(name)) for name in ("mlflow-server", "doomed")]
     try:
-        yield url
+        for url, proc in launched:
+            wait_healthy(url, proc, SERVER_START_S)
+        yield launched
     finally:
-        stop(proc)
+        for _, proc in launched:
+            stop(proc)
+
+
+@pytest.fixture(scope="session")
+def server(_servers):
+    """The URI of a real MLflow tracking server on loopback."""
+    return _servers[0][0]
+
+
+@pytest.fixture
+def doomed_server(_servers):
+    """(URI, process) of the spare MLflow server, for the one test that kills it."""
+    return _servers[1]
 
 
 @pytest.fixture(scope="session")

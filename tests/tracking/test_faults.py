@@ -27,7 +27,7 @@ from mlexpert.tracking import (
 from mlexpert.tracking._registry import check_name
 from mlexpert.tracking._runs import run_id_of
 from tests.conftest import make_table
-from tests.tracking.conftest import free_port, start_server, stop
+from tests.tracking.conftest import free_port, stop
 
 
 def _one_tracking_warning(caught):
@@ -65,8 +65,8 @@ def test_unreachable_server_keeps_the_run_and_sync_sends_it(fitted, server):
         fitted["regression"].info["provenance"]["data_fingerprint"]
 
 
-def test_server_killed_mid_fit_loses_nothing(tmp_path, server):
-    url, proc = start_server(tmp_path / "doomed")
+def test_server_killed_mid_fit_loses_nothing(tmp_path, server, doomed_server):
+    url, proc = doomed_server
     killed = []
 
     def kill_on_first_event(event):
