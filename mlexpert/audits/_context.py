@@ -179,10 +179,12 @@ def folds(y: np.ndarray, task: str, k: int, seed: int) -> list[tuple[np.ndarray,
 
 
 def quick_oof(X: np.ndarray, y: np.ndarray, task: str, n_classes: int, seed: int,
-              deadline: Deadline, k: int = 3) -> np.ndarray | None:
-    """Out-of-fold predictions of a small LightGBM (early-stopped on the held-out fold, stopped
-    at ``deadline``): (n, K) probabilities for classification, (n,) values for regression.
-    None when the deadline passes before every fold is done."""
+              deadline: Deadline, k: int = 3,
+              fold_list: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray | None:
+    """Out-of-fold predictions of a small LightGBM (early-stopped on a slice of the training
+    fold, stopped at ``deadline``) over ``fold_list`` (default: ``k`` random folds): (n, K)
+    probabilities for classification, (n,) values for regression. None when the deadline passes
+    before every fold is done."""
     import lightgbm as lgb
 
     def stop_at_deadline(env: Any) -> None:
@@ -193,7 +195,7 @@ def quick_oof(X: np.ndarray, y: np.ndarray, task: str, n_classes: int, seed: int
     params = dict(n_estimators=ROUNDS, learning_rate=0.1, num_leaves=15, min_child_samples=10,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
                   n_jobs=1, verbose=-1)  # one thread: no OpenMP spinning on shared cores
-    for tr, va in folds(y, task, k, seed):
+    for tr, va in folds(y, task, k, seed) if fold_list is None else fold_list:
         if deadline.expired():
             return None
         if task == "regression":
@@ -251,6 +253,15 @@ def single_feature_score(codes: np.ndarray, y: np.ndarray, task: str, n_classes:
                          fold_list: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Cross-validated skill of one column alone: out-of-fold smoothed target means per code,
     scored as ROC AUC (classification, macro one-vs-rest) or R^2 (regression)."""
+    pred = code_oof(codes, y, task, n_classes, fold_list)
+    if task == "regression":
+        return r2(y, pred)
+    return auc(y.astype(np.int64), pred)
+
+
+def code_oof(codes: np.ndarray, y: np.ndarray, task: str, n_classes: int,
+             fold_list: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Out-of-fold smoothed target means per code: (n,) values or (n, K) probabilities."""
     n_codes = int(codes.max()) + 1
     m = 1.0  # smoothing towards the training fold's prior
     if task == "regression":
@@ -260,16 +271,80 @@ def single_feature_score(codes: np.ndarray, y: np.ndarray, task: str, n_classes:
             c = np.bincount(codes[tr], minlength=n_codes)
             prior = y[tr].mean()
             pred[va] = ((s + m * prior) / (c + m))[codes[va]]
-        sst = float(((y - y.mean()) ** 2).sum())
-        return 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else 0.0
+        return pred
     y = y.astype(np.int64)
     pred = np.zeros((len(y), n_classes))
     for tr, va in fold_list:
-        joint = np.bincount(codes[tr] * n_classes + y[tr], minlength=n_codes * n_classes)
-        joint = joint.reshape(n_codes, n_classes).astype(float)
-        prior = np.bincount(y[tr], minlength=n_classes) / len(tr)
-        pred[va] = ((joint + m * prior) / (joint.sum(axis=1, keepdims=True) + m))[codes[va]]
-    return auc(y, pred)
+        pred[va] = _leaf_probabilities(codes[tr], y[tr], codes[va], n_codes, n_classes, m)
+    return pred
+
+
+def _leaf_probabilities(codes_tr: np.ndarray, y_tr: np.ndarray, codes_va: np.ndarray,
+                        n_codes: int, n_classes: int, m: float = 1.0) -> np.ndarray:
+    joint = np.bincount(codes_tr * n_classes + y_tr, minlength=n_codes * n_classes)
+    joint = joint.reshape(n_codes, n_classes).astype(float)
+    prior = np.bincount(y_tr, minlength=n_classes) / len(y_tr)
+    return ((joint + m * prior) / (joint.sum(axis=1, keepdims=True) + m))[codes_va]
+
+
+def tree_oof(values: np.ndarray, y: np.ndarray, n_classes: int,
+             fold_list: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Out-of-fold class probabilities of a small decision tree on one numeric column (its
+    cut points adapt to where the classes change, which fixed quantile bins miss on small
+    tables); leaves smoothed towards the fold's prior like ``code_oof``."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.where(np.isfinite(values), values, np.nan)[:, None]
+    y = y.astype(np.int64)
+    pred = np.zeros((len(y), n_classes))
+    leaf = max(5, len(y) // 100)
+    for tr, va in fold_list:
+        tree = DecisionTreeClassifier(min_samples_leaf=leaf, max_leaf_nodes=64, random_state=0)
+        tree.fit(x[tr], y[tr])
+        lt, lv = tree.apply(x[tr]), tree.apply(x[va])
+        n_leaves = int(max(lt.max(), lv.max())) + 1
+        pred[va] = _leaf_probabilities(lt, y[tr], lv, n_leaves, n_classes)
+    return pred
+
+
+def class_evidence(y: np.ndarray, pred: np.ndarray,
+                   fold_list: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """How well out-of-fold probabilities ``pred`` (n, K) separate the classes: the ROC AUC of
+    each class against the rest (macro and worst), and the log-loss gain over the training
+    folds' class shares (0: no information, 1: the class is known for certain)."""
+    y = y.astype(np.int64)
+    prior = np.zeros(len(y))
+    for tr, va in fold_list:
+        prior[va] = (np.bincount(y[tr], minlength=pred.shape[1]) / len(tr))[y[va]]
+    given = np.clip(pred[np.arange(len(y)), y], 1e-3, 1.0)
+    base = float(-np.mean(np.log(np.clip(prior, 1e-3, 1.0))))
+    per_class = [binary_auc(y == k, pred[:, k]) for k in np.unique(y)]
+    per_class = [a for a in per_class if np.isfinite(a)]
+    return {"macro_auc": float(np.mean(per_class)) if per_class else float("nan"),
+            "min_class_auc": float(min(per_class)) if per_class else float("nan"),
+            "log_loss_gain": 1.0 - float(-np.mean(np.log(given))) / base if base > 0 else 0.0}
+
+
+def linear_oof_r2(values: np.ndarray, y: np.ndarray,
+                  fold_list: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Out-of-fold R^2 of a straight line through one numeric column (rows with the value
+    missing predicted by the fold's mean): the share of the target's variance it explains."""
+    ok = np.isfinite(values)
+    pred = np.zeros(len(y))
+    for tr, va in fold_list:
+        t = tr[ok[tr]]
+        pred[va] = y[tr].mean()
+        if len(t) < 3 or np.ptp(values[t]) == 0:
+            continue
+        slope, intercept = np.polyfit(values[t], y[t], 1)
+        v = va[ok[va]]
+        pred[v] = slope * values[v] + intercept
+    return r2(y, pred)
+
+
+def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    sst = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else 0.0
 
 
 def monotone_score(values: pd.Series, role: Role, y: np.ndarray, task: str) -> float:

@@ -9,19 +9,28 @@ import pandas as pd
 from mlexpert.audits._context import (
     MAX_BINS,
     AuditData,
+    auc,
     bin_codes,
+    class_evidence,
+    code_oof,
     folds,
+    linear_oof_r2,
     listed,
     monotone_score,
+    r2,
     single_feature_score,
     skill,
+    tree_oof,
 )
 from mlexpert.data import Role, category_text, epoch_ns, time_values
 from mlexpert.findings import Finding
 
-CONCLUSIVE = 0.999  # single-feature CV score (ROC AUC or R^2) from which a leak is certain
-SUSPECTED_SKILL = 0.7  # skill (2 AUC - 1, or R^2) of one feature alone that is suspicious ...
-SUSPECTED_SHARE = 0.9  # ... when it is also this share of what all features reach together ...
+CONCLUSIVE = 0.999  # single-feature CV ROC AUC from which a leak is certain
+R2_CONCLUSIVE = 0.99  # out-of-fold R^2 of one column: it explains the target (regression)
+CLASS_CONCLUSIVE = 0.995  # multiclass: every class's one-vs-rest AUC from one column ...
+GAIN_CONCLUSIVE = 0.95  # ... and this share of the log loss removed: the column encodes the class
+SUSPECTED_SKILL = 0.7  # skill (2 AUC - 1, R^2, or multiclass log-loss gain) of one feature ...
+SUSPECTED_SHARE = 0.9  # ... that is suspicious when it is also this share of all features' ...
 SUSPECTED_LEAD = 0.3  # ... and this much above the next best single feature (it stands alone)
 ID_SIGNAL_SKILL = 0.3  # skill of an identifier's order that says rows are sorted by the target
 MONOTONE = 0.999  # |Spearman| of a numeric feature with a regression target: a transformation
@@ -35,13 +44,15 @@ def _r(x: float) -> float:
     return round(float(x), 4)
 
 
-def feature_scores(d: AuditData) -> dict[str, float]:
-    """Cross-validated single-feature score of every feature on the sample (cached on ``d``)."""
-    if "feature_scores" in d.cache:
-        return d.cache["feature_scores"]
+def feature_evidence(d: AuditData) -> dict[str, dict[str, float]]:
+    """Cross-validated power of every feature alone on the sample (cached on ``d``): ``score``
+    (ROC AUC, macro one-vs-rest for multiclass, or out-of-fold R^2), its ``skill`` (0 chance,
+    1 perfect) and, for multiclass, the worst class's AUC and the log-loss gain."""
+    if "feature_evidence" in d.cache:
+        return d.cache["feature_evidence"]
     rows = d.sample
     y = d.codes_of(rows)
-    scores: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
     if len(rows) >= MIN_ROWS and (d.task == "regression" or len(np.unique(y)) >= 2):
         fold_list = folds(y, d.task, 5, d.seed)
         sub = d.frame.iloc[rows]
@@ -50,49 +61,111 @@ def feature_scores(d: AuditData) -> dict[str, float]:
             if d.deadline.expired():
                 d.skipped.append("single-feature scores: time limit reached")
                 break
-            codes = bin_codes(sub[c.name], c.role, max_bins=max_bins)
-            score = single_feature_score(codes, y, d.task, len(d.classes), fold_list)
-            if c.role in (Role.NUMERIC, Role.DATETIME):  # the column itself as a ranking
-                score = max(score, monotone_score(sub[c.name], c.role, y, d.task))
-            scores[c.name] = score
-    d.cache["feature_scores"] = scores
-    return scores
+            out[c.name] = _one_column(sub[c.name], c.role, y, d, fold_list, max_bins)
+    d.cache["feature_evidence"] = out
+    return out
+
+
+def _one_column(values: pd.Series, role: Role, y: np.ndarray, d: AuditData,
+                fold_list: list[tuple[np.ndarray, np.ndarray]], max_bins: int) -> dict[str, float]:
+    codes = bin_codes(values, role, max_bins=max_bins)
+    numeric = role in (Role.NUMERIC, Role.DATETIME)
+    if d.task == "regression":
+        score = r2(y, code_oof(codes, y, d.task, 0, fold_list))
+        if numeric:  # the column itself as a straight line, out of fold
+            x = epoch_ns(values) if role == Role.DATETIME else \
+                np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+            score = max(score, linear_oof_r2(x, y, fold_list))
+        return {"score": score, "skill": score}
+    k = len(d.classes)
+    pred = code_oof(codes, y, d.task, k, fold_list)
+    score = auc(y.astype(np.int64), pred)
+    if numeric:  # the column itself as a ranking
+        score = max(score, monotone_score(values, role, y, d.task))
+    if d.task == "binary":
+        return {"score": score, "skill": skill(score, d.task)}
+    ev = class_evidence(y, pred, fold_list)
+    if numeric:  # cut points where the classes change, not at fixed quantiles
+        x = epoch_ns(values) if role == Role.DATETIME else \
+            np.array(pd.to_numeric(values, errors="coerce"), dtype=float)
+        tree = class_evidence(y, tree_oof(x, y, k, fold_list), fold_list)
+        if tree["log_loss_gain"] > ev["log_loss_gain"]:
+            ev = tree
+    return {"score": max(score, ev["macro_auc"]), "skill": ev["log_loss_gain"],
+            "min_class_auc": ev["min_class_auc"], "log_loss_gain": ev["log_loss_gain"]}
+
+
+def feature_scores(d: AuditData) -> dict[str, float]:
+    """Cross-validated single-feature score of every feature on the sample."""
+    return {name: ev["score"] for name, ev in feature_evidence(d).items()}
+
+
+def conclusive(ev: dict[str, float], task: str) -> bool:
+    """Whether one column's evidence proves a leak: ROC AUC >= 0.999, R^2 >= 0.99 out of fold,
+    or (multiclass) every class separated (AUC >= 0.995) with >= 95 % of the log loss removed."""
+    if task == "regression":
+        return ev["score"] >= R2_CONCLUSIVE
+    if ev["score"] >= CONCLUSIVE:
+        return True
+    return task == "multiclass" and ev["min_class_auc"] >= CLASS_CONCLUSIVE and \
+        ev["log_loss_gain"] >= GAIN_CONCLUSIVE
 
 
 def _metric(d: AuditData) -> str:
     return "r2" if d.task == "regression" else "roc_auc"
 
 
-def single_feature_leak(d: AuditData) -> list[Finding]:
-    scores = feature_scores(d)
-    if not scores:
-        return []
+def _all_features_skill(d: AuditData) -> tuple[float | None, float | None]:
+    """The quick model's out-of-fold score and skill with every feature, on the same scale."""
     oof = d.oof
-    full = None
-    if oof is not None:  # what all features reach together, on the same rows
-        from mlexpert.audits._context import auc
+    if oof is None:
+        return None, None
+    if d.task == "regression":
+        full = r2(oof.y, oof.pred)
+        return full, full
+    full = auc(oof.y, oof.pred)
+    if d.task == "binary":
+        return full, skill(full, d.task)
+    given = np.clip(oof.pred[np.arange(len(oof.y)), oof.y], 1e-3, 1.0)
+    shares = np.bincount(oof.y, minlength=oof.pred.shape[1]) / len(oof.y)
+    base = float(-np.mean(np.log(shares[oof.y])))
+    return full, (1.0 - float(-np.mean(np.log(given))) / base if base > 0 else None)
 
-        if d.task == "regression":
-            sst = ((oof.y - oof.y.mean()) ** 2).sum()
-            full = float(1 - ((oof.y - oof.pred) ** 2).sum() / sst) if sst > 0 else None
-        else:
-            full = auc(oof.y, oof.pred)
-    full_skill = skill(full, d.task) if full is not None and np.isfinite(full) else None
+
+def _describe(ev: dict[str, float], d: AuditData) -> str:
+    if d.task == "multiclass":
+        return (f"out-of-fold ROC AUC {ev['score']:.4f}, worst class {ev['min_class_auc']:.4f}, "
+                f"log-loss gain {ev['log_loss_gain']:.3f}")
+    if d.task == "regression":
+        return f"out-of-fold R^2 {ev['score']:.4f}: {ev['score']:.1%} of the target's variance"
+    return f"cross-validated roc_auc {ev['score']:.4f}"
+
+
+def single_feature_leak(d: AuditData) -> list[Finding]:
+    evidences = feature_evidence(d)
+    if not evidences:
+        return []
+    full, full_skill = _all_features_skill(d)
+    if full is not None and not np.isfinite(full):
+        full, full_skill = None, None
     out = []
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    skills = [skill(v, d.task) for _, v in ranked]
-    for i, (name, score) in enumerate(ranked):
-        s = skills[i]
-        runner_up = max([v for j, v in enumerate(skills) if j != i and ranked[j][1] < CONCLUSIVE],
+    ranked = sorted(evidences.items(), key=lambda kv: -kv[1]["skill"])
+    proven = {name for name, ev in ranked if conclusive(ev, d.task)}
+    for name, ev in ranked:
+        s = ev["skill"]
+        runner_up = max([e["skill"] for n, e in ranked if n != name and n not in proven],
                         default=0.0)
-        evidence = {"metric": _metric(d), "single_feature_score": _r(score), "skill": _r(s),
+        evidence = {"metric": _metric(d), "single_feature_score": _r(ev["score"]), "skill": _r(s),
                     "all_features_score": None if full is None else _r(full),
                     "rows": int(len(d.sample)), "folds": 5}
-        if score >= CONCLUSIVE:
+        if d.task == "multiclass":
+            evidence.update(min_class_auc=_r(ev["min_class_auc"]),
+                            log_loss_gain=_r(ev["log_loss_gain"]))
+        if name in proven:
             out.append(Finding(
                 check="target_leak", severity="error", columns=(name,),
                 message=f"column {name!r} alone predicts the target almost perfectly "
-                        f"(cross-validated {_metric(d)} {score:.4f}): it leaks the target.",
+                        f"({_describe(ev, d)}): it leaks the target.",
                 evidence=evidence,
                 suggestion=f"drop {name!r} unless it is truly known before the target at "
                            "prediction time; fit excludes it (keep_columns to override)."))
@@ -102,8 +175,8 @@ def single_feature_leak(d: AuditData) -> list[Finding]:
             out.append(Finding(
                 check="suspected_leak", severity="warning", columns=(name,),
                 message=f"column {name!r} alone nearly matches all features together "
-                        f"(cross-validated {_metric(d)} {score:.4f}"
-                        + (f" vs {full:.4f}" if full is not None else "")
+                        f"({_describe(ev, d)}"
+                        + (f" vs {full:.4f} with all features" if full is not None else "")
                         + f"; skill {s:.2f} against {runner_up:.2f} for the next best column): "
                         "check that it is known before the target.",
                 evidence=evidence,
@@ -160,7 +233,7 @@ def deterministic_function(d: AuditData) -> list[Finding]:
 def single_feature_leak_cache(d: AuditData) -> list[Finding]:
     """Conclusive single-feature leaks, computed once (the deterministic check skips them)."""
     return [Finding(check="target_leak", severity="error", message="", columns=(n,))
-            for n, s in feature_scores(d).items() if s >= CONCLUSIVE]
+            for n, ev in feature_evidence(d).items() if conclusive(ev, d.task)]
 
 
 def id_signal(d: AuditData) -> list[Finding]:
