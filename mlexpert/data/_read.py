@@ -17,6 +17,13 @@ from mlexpert.errors import DataError
 
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+# the first bytes of common non-text files someone may name .csv by mistake
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"GIF8", "a GIF image"), (b"%PDF", "a PDF document"),
+               (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
+               (b"\xd0\xcf\x11\xe0", "an old Office document (e.g. an Excel .xls workbook)"),
+               (b"PAR1", "a Parquet file"), (b"\x1f\x8b", "a gzip archive"),
+               (b"SQLite format 3\x00", "an SQLite database"))
 
 
 def _check_unique_names(names: list[object], source: str) -> None:
@@ -33,12 +40,30 @@ def describe_source(data: Any) -> str:
     return f"file {str(data)!r}" if isinstance(data, str | os.PathLike) else "the data"
 
 
+def _check_text(path: Path) -> None:
+    """A DataError saying the file is not a CSV when its first bytes are those of a known binary
+    format or hold NUL bytes (an encoding hint would mislead there); UTF-16 is named as such."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"file {str(path)!r} is UTF-16 text; re-save it as UTF-8 "
+                        "(e.g. `iconv -f utf-16 -t utf-8`).")
+    kind = next((what for magic, what in _SIGNATURES if head.startswith(magic)), None)
+    if kind is None and b"\x00" in head:
+        kind = "binary data (it holds NUL bytes), not text"
+    if kind is not None:
+        raise DataError(f"file {str(path)!r} is not a CSV: its content is {kind}. Pass a CSV, "
+                        "TSV or Parquet file (export the data as CSV first).")
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     name = str(path)
     sep = "\t" if ".tsv" in path.name.lower() else ","
     if path.stat().st_size == 0:
         raise DataError(f"file {name!r} is empty: it needs a header row and at least one data row.")
     compression = "gzip" if path.name.lower().endswith(".gz") else None
+    if compression is None:
+        _check_text(path)
     try:
         if compression is None:
             with open(path, newline="", encoding="utf-8-sig") as fh:

@@ -90,3 +90,25 @@ def test_epoch_ns_reads_dates_as_nanoseconds_and_leaves_the_unreadable_missing()
     got = epoch_ns(pd.Series(["1970-01-02", None, "not a date", "2000-01-01T00:00:01"]))
     np.testing.assert_array_equal(got[[0, 3]], [86400e9, 946684801e9])
     assert np.isnan(got[[1, 2]]).all()
+
+
+@pytest.mark.parametrize("content, kind", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256)), "a PNG image"),
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "a ZIP archive"),
+    (b"col\n1\x002\n\xff\xfe", "binary data"),
+])
+def test_a_file_that_is_not_text_is_named_not_a_csv(tmp_path, content, kind):
+    path = tmp_path / "picture.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="is not a CSV") as info:
+        read_table(str(path))
+    message = str(info.value)
+    assert kind in message and "picture.csv" in message
+    assert "UTF-8" not in message and "iconv" not in message  # no encoding advice for a picture
+
+
+def test_utf16_text_is_named_as_such(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("a,b\n1,2\n".encode("utf-16"))
+    with pytest.raises(DataError, match="UTF-16"):
+        read_table(str(path))
