@@ -3,7 +3,8 @@
 ``_service`` the mutable state (current predictor, observers, metrics); ``_gate`` the pure-ASGI
 gate in front of the routes (request id, API key, access log, last-resort 500); ``_handlers``
 the error bodies; ``_predict``, ``_upload``, ``_ops`` the routes; ``_openapi`` the document with
-the model's record schema; ``_reload`` reloading on demand and watching the source.
+the model's record schema; ``_docs`` its Swagger UI from local assets; ``_reload`` reloading on
+demand and watching the source.
 """
 import asyncio
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from typing import Any
 
 from mlexpert._version import __version__
 from mlexpert.errors import MlexpertError
+from mlexpert.serve._docs import add_docs
 from mlexpert.serve._gate import Gate
 from mlexpert.serve._handlers import add_handlers
 from mlexpert.serve._observe import Observer
@@ -57,12 +59,13 @@ def create_app(model: Any, *, settings: ServeSettings | None = None, source: str
     app = FastAPI(title=f"mlexpert: {predictor.identity.name}", version=__version__,
                   description=f"Predictions of the {predictor.task} model "
                               f"{predictor.identity.name!r} (target {predictor.target!r}).",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     add_handlers(app, service)
     add_predict(app, service)   # the order of the routes is the order of the OpenAPI paths
     add_batch(app, service)
     add_ops(app, service)
+    add_docs(app)  # Swagger UI from local assets: the page works offline
     install_openapi(app, service)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 ROUTES = ("/predict", "/predict/batch", "/health", "/ready", "/metadata", "/metrics",
-          "/monitor", "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
+          "/monitor", "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc",
+          "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
+          "/docs/assets/favicon-32x32.png")
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -530,3 +530,21 @@ def test_labels_follow_the_decision_threshold(fitted, tables):
     with client(model) as c:
         got = c.post("/predict", json=records).json()["predictions"]
     assert got == want
+
+
+def test_docs_page_loads_nothing_from_outside(binary):
+    """/docs works offline: every script, style and icon it names is served by the app itself."""
+    import re
+
+    r = binary.get("/docs")
+    assert r.status_code == 200 and "swagger" in r.text.lower()
+    assert not re.search(r"https?://|//cdn", r.text), re.findall(r"https?://[^'\" ]+", r.text)
+    urls = set(re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", r.text))
+    assets = {u for u in urls if u.startswith("/docs/assets/")}
+    assert {u.rsplit("/", 1)[1] for u in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for url in assets:
+        got = binary.get(url)
+        assert got.status_code == 200 and len(got.content) > 500, url
+    assert binary.get("/docs/assets/nope.js").status_code == 404
+    assert binary.get("/openapi.json").status_code == 200
+    assert binary.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
