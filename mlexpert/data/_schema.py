@@ -176,6 +176,36 @@ def _guess_datetime_format(nonnull: pd.Series) -> str | None:
     return fmt if parsed.notna().mean() >= 0.95 else None
 
 
+KEY_COLLISIONS = 5.0  # repeats a measurement over the range would show; none seen: a key
+KEY_UNIQUE = 0.99  # share of distinct values from which a column ordered like the rows is a key
+KEY_LINEAR = 0.99  # R^2 of the values on the row position: nothing in them but the order
+KEY_SPAN = 20  # ... spanning at most this many values per row (a 5 % sample of row numbers)
+
+
+def _integer_key(name: str, nonnull: pd.Series, n_unique: int, n_rows: int) -> str | None:
+    """Why an integer column is a row identifier, or None. Unique per row and named like a key,
+    or unique where a measurement over that range would repeat (n^2 / 2 range >= 5 expected
+    repeats: a row number after a random split); or near-unique and rising (or falling) with the
+    row order, evenly and densely enough that it carries nothing beyond the order (``rownames``)."""
+    n = len(nonnull)
+    if n_rows < 10 or n < 0.95 * n_rows:
+        return None
+    values = nonnull.to_numpy(dtype=float)
+    span = float(values.max() - values.min()) + 1
+    if n_unique == n_rows and (_ID_NAME.search(name) or span <= 1.1 * n_rows
+                               or n * n / (2 * span) >= KEY_COLLISIONS):
+        return "integer, unique per row, like a row number or key"
+    if n_unique < KEY_UNIQUE * n or span > KEY_SPAN * n:
+        return None
+    steps = np.diff(values)
+    if not ((steps >= 0).all() or (steps <= 0).all()):
+        return None
+    r = np.corrcoef(np.arange(n), values)[0, 1]
+    if not np.isfinite(r) or r * r < KEY_LINEAR:
+        return None
+    return "integer, near-unique and in row order, like a row number (nothing beyond the order)"
+
+
 def _infer_column(name: str, s: pd.Series, n_rows: int) -> ColumnInfo:
     dtype = str(s.dtype)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
@@ -194,11 +224,9 @@ def _infer_column(name: str, s: pd.Series, n_rows: int) -> ColumnInfo:
         info.role = Role.DATETIME
     elif pd.api.types.is_numeric_dtype(s.dtype):
         integral = bool(np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0))
-        unique_per_row = n_unique == n_rows
-        if integral and unique_per_row and n_rows >= 10 and (
-            _ID_NAME.search(name) or float(nonnull.max() - nonnull.min()) + 1 <= 1.1 * n_rows
-        ):
-            info.role, info.reason = Role.ID, "integer, unique per row, like a row number or key"
+        key = _integer_key(name, nonnull, n_unique, n_rows) if integral else None
+        if key is not None:
+            info.role, info.reason = Role.ID, key
         elif integral and n_unique <= LOW_CARDINALITY_INT:
             info.role, info.reason = Role.CATEGORICAL, f"integer with only {n_unique} values"
     else:
