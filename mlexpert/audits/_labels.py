@@ -1,10 +1,17 @@
-"""Label issues: rows whose label is likely wrong, by confident learning (cleanlab) on the quick
-model's out-of-fold probabilities, with the estimated noise rate."""
+"""Label issues: rows whose label is likely wrong, by confident learning (cleanlab) on the best
+out-of-fold probabilities the audit has (its quick trees averaged with a logistic regression, on
+the columns fit keeps), with the estimated noise rate.
+
+How many rows are flagged is cleanlab's confident-joint estimate of the number of wrong labels;
+which rows, the lowest normalised margins (given label's probability minus the best other one).
+Inside fit the audit runs before the search, so the fit's own ensemble's out-of-fold
+predictions are not available to it."""
 from __future__ import annotations
 
 import numpy as np
 
-from mlexpert.audits._context import AuditData, listed
+from mlexpert.audits._context import AuditData, Oof, linear_oof, listed
+from mlexpert.audits._leakage import leaking_columns
 from mlexpert.findings import Finding
 
 MIN_PER_CLASS = 5
@@ -13,12 +20,29 @@ CONFIDENT = 0.25  # ... when the flagged rows' given label gets at most this sha
 # prior (median): the model is sure, not merely unsure (in imbalanced data a minority label's
 # probability is low for every row)
 WARNING_MIN_ROWS = 5
+METHOD = ("cleanlab confident learning: confident-joint count (off-diagonal), rows ranked by "
+          "normalised margin")
+
+
+def label_probabilities(d: AuditData) -> tuple[Oof | None, str]:
+    """The out-of-fold probabilities label checks use, and what they come from."""
+    oof = d.oof_without(leaking_columns(d)) if d.oof is not None else None
+    if oof is None:
+        return None, ""
+    if d.deadline.expired():
+        return oof, "quick LightGBM, 3 folds"
+    lin = linear_oof(d.X[:, [j for j, c in enumerate(d.model_columns) if c not in
+                             leaking_columns(d)]], oof.y, oof.pred.shape[1], d.seed, d.deadline)
+    if lin is None:
+        return oof, "quick LightGBM, 3 folds"
+    return (Oof((oof.pred + lin) / 2, oof.rows, oof.y, oof.seconds),
+            "quick LightGBM and logistic regression averaged, 3 folds")
 
 
 def label_issues(d: AuditData) -> list[Finding]:
     if d.task == "regression":
         return []
-    oof = d.oof
+    oof, source = label_probabilities(d)
     if oof is None:
         d.skipped.append("label_issues: no out-of-fold predictions (time limit or too few rows)")
         return []
@@ -30,7 +54,7 @@ def label_issues(d: AuditData) -> list[Finding]:
     import warnings
 
     from cleanlab.count import num_label_issues
-    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
 
     # classes absent from the sample are dropped so that cleanlab sees labels 0..K-1
     labels = np.searchsorted(present, oof.y)
@@ -39,9 +63,9 @@ def label_issues(d: AuditData) -> list[Finding]:
     probs = probs / probs.sum(axis=1, keepdims=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked = find_label_issues(labels, probs, filter_by="prune_by_noise_rate",
-                                   return_indices_ranked_by="self_confidence", n_jobs=1)
-        estimated = int(num_label_issues(labels, probs))
+        estimated = int(num_label_issues(labels, probs, estimation_method="off_diagonal"))
+        margin = get_label_quality_scores(labels, probs, method="normalized_margin")
+    ranked = np.argsort(margin, kind="stable")[:estimated]
     n = len(labels)
     if len(ranked) == 0:
         return []
@@ -64,7 +88,7 @@ def label_issues(d: AuditData) -> list[Finding]:
         evidence={"flagged": int(len(ranked)), "estimated_issues": estimated,
                   "noise_rate": round(rate, 4), "median_given_label_probability": round(median_conf, 4),
                   "median_probability_over_prior": round(lift, 4),
-                  "rows_checked": int(n), "method": "cleanlab confident learning, prune_by_noise_rate",
+                  "rows_checked": int(n), "method": METHOD, "probabilities": source,
                   "suggested_labels": suggested[:50]},
         suggestion="review the listed rows (most doubtful first) and fix wrong labels at the source; "
                    "fit never changes labels.")]

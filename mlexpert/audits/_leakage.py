@@ -377,9 +377,20 @@ def time_leak(d: AuditData) -> list[Finding]:
     return out
 
 
+def leaking_columns(d: AuditData) -> tuple[str, ...]:
+    """Columns the audit proves leak the target (its errors; fit leaves them out by default)."""
+    return tuple(f.columns[0] for f in target_leaks(d) if f.severity == "error")
+
+
 def target_leaks(d: AuditData) -> list[Finding]:
     """Deterministic functions of the target and single-feature leaks, one finding per column
-    (the most severe)."""
+    (the most severe); computed once per audit."""
+    if "target_leaks" not in d.cache:
+        d.cache["target_leaks"] = _target_leaks(d)
+    return list(d.cache["target_leaks"])
+
+
+def _target_leaks(d: AuditData) -> list[Finding]:
     found = deterministic_function(d) + single_feature_leak(d)
     rank = {"error": 0, "warning": 1, "info": 2}
     best: dict[str, Finding] = {}

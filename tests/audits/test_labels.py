@@ -15,7 +15,7 @@ def test_five_percent_flips_binary(cancer):
     f, precision, recall = _precision_recall(mlexpert.audit(frame, target="target"), flipped)
     print(f"breast cancer: precision {precision:.2f} recall {recall:.2f}")
     assert f.severity == "warning"
-    assert precision >= 0.6 and recall >= 0.8
+    assert precision >= 0.85 and recall >= 0.7  # as many rows as the confident joint counts
     assert 0.02 <= f.evidence["noise_rate"] <= 0.10
 
 
@@ -24,7 +24,7 @@ def test_five_percent_flips_multiclass(digits):
     f, precision, recall = _precision_recall(mlexpert.audit(frame, target="target"), flipped)
     print(f"digits: precision {precision:.2f} recall {recall:.2f}")
     assert f.severity == "warning"
-    assert precision >= 0.7 and recall >= 0.8
+    assert precision >= 0.9 and recall >= 0.7
 
 
 def test_clean_labels_give_no_warning(cancer):
