@@ -70,7 +70,7 @@ def _example_value(col: dict[str, Any], kind: str) -> Any:
 
 def input_example(info: dict[str, Any], rows: int = 2) -> pd.DataFrame:
     """Typical rows built from the schema's training statistics (medians, frequent categories),
-    so no training row leaves the machine. Types follow the signature."""
+    so no training row leaves the machine; each column in the type it had in training."""
     cols = [c for c in info["schema"]["columns"]
             if c["role"] in ("numeric", "categorical", "datetime", "text")]
     data = {}
@@ -92,13 +92,17 @@ def _input_kind(col: dict[str, Any]) -> str:
 
 
 def signature(info: dict[str, Any], output: pd.DataFrame) -> Any:
-    """Input: one column per feature with its type; output: the prediction table's columns."""
+    """Input: one column per feature, by name, of MLflow's ``Any`` type; output: the prediction
+    table's columns. Typed inputs made MLflow refuse what users pass (a ``pd.read_csv`` integer
+    column against a double, a float with a missing value against a long, numbers as text): the
+    bundle's Schema checks and coerces the values itself, with the rule every path uses."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
     cols = [c for c in info["schema"]["columns"]
             if c["role"] in ("numeric", "categorical", "datetime", "text")]
-    inputs = Schema([ColSpec(_input_kind(c), c["name"]) for c in cols])
+    inputs = Schema([ColSpec(AnyType(), c["name"]) for c in cols])
     outputs = Schema([ColSpec(_kind(str(t)), str(n)) for n, t in output.dtypes.items()])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
