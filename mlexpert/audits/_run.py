@@ -12,7 +12,7 @@ import pandas as pd
 
 import mlexpert._options as options
 from mlexpert._clock import Deadline
-from mlexpert.audits import _labels, _leakage, _quality, _shift, _target
+from mlexpert.audits import _labels, _leakage, _quality, _shift, _split, _target
 from mlexpert.audits._context import MODEL_ROWS, AuditData
 from mlexpert.audits._report import AuditReport
 from mlexpert.data import (
@@ -31,7 +31,7 @@ from mlexpert.plan import infer_task
 Check = Callable[[AuditData], list[Finding]]
 GROUPS: dict[str, tuple[Check, ...]] = {
     "quality": _quality.CHECKS, "target": _target.CHECKS, "leakage": _leakage.CHECKS,
-    "labels": _labels.CHECKS, "shift": _shift.CHECKS,
+    "labels": _labels.CHECKS, "shift": _shift.CHECKS, "split": _split.CHECKS,
 }
 TASKS = ("binary", "multiclass", "regression")
 FIT_SHARE = 0.05  # share of fit's time_limit the fit-time audit may use

@@ -1,9 +1,10 @@
-"""Planning: which task, which metric, which cross-validation split, and what the data suggests.
+"""Planning: which task, which metric, which cross-validation split.
 
 The split is the leak guard: stratified K-fold for classification, K-fold for regression,
 grouped when ``groups`` is given, time-ordered (no future rows in a training fold) when
 ``time_column`` is given. When the data hints at groups or time and the user gave neither, the
-plan says so with the evidence.
+audit says so with the evidence (``split_groups_suggested``, ``split_time_suggested``), in
+``mlexpert.audit`` and in fit's findings alike.
 """
 from __future__ import annotations
 
@@ -94,58 +95,12 @@ def _n_splits(n_rows: int, smallest_class: int | None, weight: int = 0,
     return max(2, min(k, n_rows // 2))
 
 
-def _suggest_groups(schema: Schema, frame: pd.DataFrame) -> list[Finding]:
-    """A column whose values repeat over many rows, named like an entity key, suggests groups."""
-    out = []
-    n = len(frame)
-    for c in schema.columns:
-        if c.role not in (Role.CATEGORICAL, Role.NUMERIC, Role.ID) or c.name not in frame:
-            continue
-        name = c.name.lower()
-        if not any(k in name for k in ("id", "user", "customer", "patient", "subject", "account",
-                                       "session", "device", "store", "household", "client")):
-            continue
-        n_unique = int(frame[c.name].nunique())
-        if 20 <= n_unique <= n / 2:
-            out.append(Finding(
-                check="split_groups_suggested", severity="warning", columns=(c.name,),
-                message=f"column {c.name!r} repeats: {n_unique} values over {n} rows "
-                        f"({n / n_unique:.1f} rows each). If rows of one {c.name} are related, "
-                        "plain K-fold leaks between them and the scores are optimistic.",
-                evidence={"distinct": n_unique, "rows": n},
-                suggestion=f"pass groups={c.name!r} (CLI: --groups {c.name})."))
-    return out
-
-
-def _suggest_time(schema: Schema, frame: pd.DataFrame, y: np.ndarray, task: str) -> list[Finding]:
-    """A date column along which the target trends suggests a time-ordered split."""
-    from scipy.stats import spearmanr
-
-    out = []
-    for c in schema.columns:
-        if c.role != Role.DATETIME or c.name not in frame:
-            continue
-        t = pd.to_datetime(frame[c.name], errors="coerce", format=c.datetime_format)
-        ok = t.notna().to_numpy()
-        if ok.sum() < 30 or t[ok].nunique() < 10:
-            continue
-        target = y[ok].astype(float) if task != "multiclass" else (y[ok] == np.bincount(y[ok]).argmax())
-        rho = spearmanr(t[ok].astype("int64"), target).statistic
-        if np.isfinite(rho) and abs(rho) >= 0.1:
-            out.append(Finding(
-                check="split_time_suggested", severity="warning", columns=(c.name,),
-                message=f"the target trends along {c.name!r} (Spearman rho {rho:+.2f}); if new "
-                        "data comes from later dates, random K-fold overstates the score.",
-                evidence={"spearman_rho": round(float(rho), 3), "rows": int(ok.sum())},
-                suggestion=f"pass time_column={c.name!r} (CLI: --time-column {c.name})."))
-    return out
-
-
 def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | None,
               metric: str | None, groups: np.ndarray | None, time_order: np.ndarray | None,
               seed: int, time_limit: float | None = None) -> Plan:
-    """Decide task, metric and split; ``frame`` is the raw feature table (for the hints);
-    ``time_limit`` (seconds) lowers the fold count for data that is big for it."""
+    """Decide task, metric and split; ``frame`` is the feature table (kept in the signature fit
+    calls; the split hints are the audit's); ``time_limit`` (seconds) lowers the fold count for
+    data that is big for it."""
     if task is None:
         task = infer_task(y)
     elif task not in TASKS:
@@ -184,7 +139,4 @@ def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | 
         split = SplitPlan("group", min(k, n_groups), seed)
     else:
         split = SplitPlan("stratified" if task != "regression" else "kfold", k, seed)
-        findings += _suggest_groups(schema, frame)
-        codes = pd.factorize(y, sort=True)[0] if task != "regression" else y.to_numpy(float)
-        findings += _suggest_time(schema, frame, codes, task)
     return Plan(task, chosen, split, findings)
