@@ -1,5 +1,6 @@
 """The data audit: checks that each return Findings (severity, columns, rows, evidence,
-suggestion), grouped by concern: quality, target, leakage, labels, shift.
+suggestion), grouped by concern: quality, target, leakage, labels, shift, split (the group and
+time hints, fit's as well).
 
 ``audit`` checks a table (and optionally a test table) before modelling; ``audit_for_fit`` is the
 part fit runs on its training table, within a small slice of its time budget.

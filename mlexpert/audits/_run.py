@@ -151,11 +151,13 @@ class FitAudit:
 
 def audit_for_fit(features: pd.DataFrame, schema: Schema, y: pd.Series, *, task: str | None,
                   deadline: Deadline, keep_columns: Sequence[str] = (), seed: int = 0,
-                  time: np.ndarray | None = None, time_column: str | None = None) -> FitAudit:
+                  time: np.ndarray | None = None, time_column: str | None = None,
+                  groups: np.ndarray | None = None) -> FitAudit:
     """The audit fit runs on its training table (target present on every row), stopping at
     ``deadline``. Conclusive leaks (a deterministic function of the target, or a single-feature
     CV score >= 0.999) are excluded unless named in ``keep_columns``; identifiers named there
-    are used as features. Labels are never changed."""
+    are used as features. Labels are never changed. ``time`` or ``groups`` (one value per row:
+    the split the user chose) turn the split hints off."""
     keep = list(dict.fromkeys(keep_columns))
     for col in keep:
         if col not in features.columns:
@@ -169,6 +171,7 @@ def audit_for_fit(features: pd.DataFrame, schema: Schema, y: pd.Series, *, task:
     budget = max(deadline.remaining(), 0.0)
     d = AuditData(frame=features, y=y, target=str(y.name), task=task_, schema=schema,
                   deadline=deadline, seed=seed, time=time, time_column=time_column,
+                  groups=None if groups is None else np.asarray(groups),
                   max_rows=int(np.clip(budget * 4000, 2000, MODEL_ROWS)))
     checks = [c for group in GROUPS.values() for c in group if c not in _FIT_SKIPS]
     findings = _run(d, checks)

@@ -116,6 +116,19 @@ def test_no_hints_once_the_user_chose_the_split():
     assert not of(timed, "split_groups_suggested")
 
 
+def test_fit_audit_gives_no_hint_when_fit_was_given_groups():
+    """fit passes its groups (one value per row, column or array) and gets no hint then."""
+    frame = table("nlme", "Orthodont")
+    features = frame.drop(columns="distance")
+    schema = infer_schema(features)
+    hinted = audit_for_fit(features, schema, frame["distance"], task=None,
+                           deadline=Deadline.after(10.0))
+    assert [f for f in hinted.findings if f.check == "split_groups_suggested"]
+    grouped = audit_for_fit(features, schema, frame["distance"], task=None,
+                            deadline=Deadline.after(10.0), groups=frame["Sex"].to_numpy())
+    assert not [f for f in grouped.findings if f.check.startswith("split_")]
+
+
 def test_fit_audit_without_time_keeps_the_hint_and_notes_the_gap_skipped(star):
     labelled = star.dropna(subset=["math"]).reset_index(drop=True)
     features = labelled.drop(columns="math")
