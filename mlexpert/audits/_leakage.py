@@ -137,7 +137,7 @@ def _describe(ev: dict[str, float], d: AuditData) -> str:
         return (f"out-of-fold ROC AUC {ev['score']:.4f}, worst class {ev['min_class_auc']:.4f}, "
                 f"log-loss gain {ev['log_loss_gain']:.3f}")
     if d.task == "regression":
-        return f"out-of-fold R^2 {ev['score']:.4f}: {ev['score']:.1%} of the target's variance"
+        return f"out-of-fold R^2 {ev['score']:.4f}: {ev['score']:.2%} of the target's variance"
     return f"cross-validated roc_auc {ev['score']:.4f}"
 
 

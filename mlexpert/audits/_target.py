@@ -96,48 +96,71 @@ def skew(d: AuditData) -> list[Finding]:
 
 
 def learnable(d: AuditData) -> list[Finding]:
-    """A quick model's out-of-fold score against the dummy baseline, with a bootstrap interval."""
-    oof = d.oof
-    if oof is None:
+    """A quick model's out-of-fold score against the dummy baseline, with a bootstrap interval,
+    on the columns fit keeps: a column the audit proves leaks (fit leaves it out) is left out
+    here too, and the score with it is only quoted, labelled as such."""
+    from mlexpert.audits._leakage import leaking_columns
+
+    full = d.oof
+    if full is None:
         d.skipped.append("learnable: no time left or too few rows for a quick model")
         return []
-    rng = np.random.default_rng(d.seed)
-    y, pred = oof.y, oof.pred
-    if d.task == "regression":
-        name, dummy = "r2", 0.0
-
-        def score(idx: np.ndarray) -> float:
-            yy = y[idx]
-            sst = ((yy - yy.mean()) ** 2).sum()
-            return float(1 - ((yy - pred[idx]) ** 2).sum() / sst) if sst > 0 else float("nan")
+    leaks = leaking_columns(d)
+    oof = d.oof_without(leaks)
+    if oof is None:  # every column leaks, or no time: the score with the leaks, labelled
+        oof, leaks_in = full, True
     else:
-        name, dummy = "roc_auc", 0.5
-
-        def score(idx: np.ndarray) -> float:
-            return auc(y[idx], pred[idx])
-
-    value = score(np.arange(len(y)))
-    boots = [score(rng.integers(0, len(y), len(y))) for _ in range(100)
-             if not d.deadline.expired()]
-    boots = [b for b in boots if np.isfinite(b)]
-    low, high = (np.quantile(boots, [0.025, 0.975]) if len(boots) >= 30 else (np.nan, np.nan))
+        leaks_in = False
+    name, dummy = ("r2", 0.0) if d.task == "regression" else ("roc_auc", 0.5)
+    value, low, high = _score_interval(d, oof.y, oof.pred)
     evidence = {"metric": name, "quick_model": round(value, 4), "low": _f(low), "high": _f(high),
-                "dummy": dummy, "rows": int(len(y)), "folds": 3, "seconds": round(oof.seconds, 2)}
+                "dummy": dummy, "rows": int(len(oof.y)), "folds": 3, "seconds": round(oof.seconds, 2)}
+    note = ""
+    if leaks:
+        with_leaks = _score(d.task, full.y, full.pred)
+        evidence.update(leaking_columns=list(leaks), leaks_included=leaks_in,
+                        quick_model_with_leaks=_f(with_leaks))
+        listed_ = ", ".join(map(repr, leaks))
+        note = (f" (WITH the leaking column(s) {listed_}: no score without them)" if leaks_in
+                else f" without the leaking column(s) {listed_} (with them: {name} "
+                     f"{with_leaks:.3f}; fit leaves them out unless kept)")
     if np.isfinite(low) and low <= dummy:
         return [Finding(
             check="not_learnable", severity="warning", columns=(d.target,),
-            message=f"a quick model is not clearly better than a dummy baseline: {name} "
+            message=f"a quick model is not clearly better than a dummy baseline{note}: {name} "
                     f"{value:.3f} (95% CI {low:.3f} to {high:.3f}) against {dummy:g}.",
             evidence=evidence,
             suggestion="check that the target is the right column and that the features were "
                        "recorded before the outcome; more rows or better features are needed.")]
     return [Finding(
         check="learnable", severity="info", columns=(d.target,),
-        message=f"a quick model beats a dummy baseline: out-of-fold {name} {value:.3f}"
+        message=f"a quick model beats a dummy baseline{note}: out-of-fold {name} {value:.3f}"
                 + (f" (95% CI {low:.3f} to {high:.3f})" if np.isfinite(low) else "")
                 + f" against {dummy:g}.",
         evidence=evidence,
         suggestion="a baseline to beat: the full search should do at least this well.")]
+
+
+def _score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
+    if task == "regression":
+        sst = ((y - y.mean()) ** 2).sum()
+        return float(1 - ((y - pred) ** 2).sum() / sst) if sst > 0 else float("nan")
+    return auc(y, pred)
+
+
+def _score_interval(d: AuditData, y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
+    """The score and its 95 % bootstrap interval (NaN bounds when too few resamples ran)."""
+    rng = np.random.default_rng(d.seed)
+    value = _score(d.task, y, pred)
+    boots = []
+    for _ in range(100):
+        if d.deadline.expired():
+            break
+        idx = rng.integers(0, len(y), len(y))
+        boots.append(_score(d.task, y[idx], pred[idx]))
+    boots = [b for b in boots if np.isfinite(b)]
+    low, high = (np.quantile(boots, [0.025, 0.975]) if len(boots) >= 30 else (np.nan, np.nan))
+    return value, float(low), float(high)
 
 
 def _f(x: float) -> float | None:
