@@ -87,7 +87,8 @@ def entity(d: AuditData, name: str) -> Entity | None:
     role = d.schema_role(name)
     if role not in (Role.CATEGORICAL, Role.NUMERIC, Role.ID) or d.frame[name].dtype == bool:
         return None
-    rows = d.labelled[d.frame[name].iloc[d.labelled].notna().to_numpy()]
+    present = d.frame[name].iloc[d.labelled].notna().to_numpy()
+    rows = d.labelled[present]
     values = d.frame[name].iloc[rows]
     n, k = len(rows), int(values.nunique())
     if k < max(MIN_LEVELS, np.sqrt(n)) or n / k < MIN_ROWS_PER_LEVEL:
@@ -96,7 +97,7 @@ def entity(d: AuditData, name: str) -> Entity | None:
     if number is not None and not np.all(np.mod(number, 1) == 0):
         return None  # decimals: a measurement, repeated only because it is rounded
     codes = pd.factorize(category_text(values) if number is None else number)[0]
-    y = _target_matrix(d, rows)
+    y = _target_matrix(d)[present]
     icc, p = intraclass(codes, y)
     if not (icc >= MIN_ICC and p <= MAX_P):
         return None
@@ -214,12 +215,17 @@ def _skill(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     return 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else 0.0
 
 
-def _target_matrix(d: AuditData, rows: np.ndarray) -> np.ndarray:
-    """The target at ``rows`` as an (n, K) float matrix: the value, or one column per class."""
-    y = d.codes_of(rows)
-    if d.task == "regression":
-        return y.astype(float)[:, None]
-    return (y[:, None] == np.arange(len(d.classes))[None, :]).astype(float)
+def _target_matrix(d: AuditData) -> np.ndarray:
+    """The target of the labelled rows as an (n, K) float matrix: the value, or one column per
+    class (one for a binary target); computed once per audit."""
+    if "split_target" not in d.cache:
+        y = d.codes_of(d.labelled)
+        if d.task == "regression":
+            d.cache["split_target"] = y.astype(float)[:, None]
+        else:
+            classes = np.arange(1 if len(d.classes) == 2 else len(d.classes))
+            d.cache["split_target"] = (y[:, None] == classes[None, :]).astype(float)
+    return d.cache["split_target"]
 
 
 CHECKS = (split_groups, split_time)
