@@ -1,4 +1,13 @@
 """Reading tables and the Schema: column roles inferred once, then used to validate every input."""
+from mlexpert.data._coerce import (
+    INVALID,
+    BadValue,
+    InvalidValues,
+    check_invalid,
+    date_value,
+    number_value,
+    scalar_value,
+)
 from mlexpert.data._read import describe_source, epoch_ns, read_rows, read_table, time_values
 from mlexpert.data._schema import (
     ColumnInfo,
@@ -10,6 +19,8 @@ from mlexpert.data._schema import (
     infer_schema,
 )
 
-__all__ = ["ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
+__all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "number_value",
+           "scalar_value",
+           "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
            "describe_source", "epoch_ns",
            "infer_schema", "read_rows", "read_table", "time_values"]

@@ -7,7 +7,6 @@ validator every later input goes through (predict, evaluate, serve, drift).
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -15,6 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlexpert.data._coerce import (
+    FLOAT32_MAX,  # noqa: F401  (imported from here before the rule had its module)
+    InvalidValues,
+    check_invalid,
+    dates,
+    finite_float32_range,
+    numbers,
+    scalars_only,
+)
+from mlexpert.data._coerce import bad_column as _bad_column
 from mlexpert.errors import missing_features
 from mlexpert.findings import Finding
 
@@ -35,6 +44,8 @@ class Role(StrEnum):
 
 
 FEATURE_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.DATETIME, Role.TEXT)
+_EXPECTED = {Role.NUMERIC: "a number", Role.CATEGORICAL: "a category",
+             Role.DATETIME: "a date", Role.TEXT: "text"}
 
 
 @dataclass
@@ -104,27 +115,10 @@ def category_array(values: np.ndarray) -> np.ndarray:
     return out
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-# datetime64[ns] spans 1677-09-21 to 2262-04-11; dates beyond become missing, like unparsable ones
-_FIRST_NS = np.datetime64(pd.Timestamp.min.ceil("s").to_datetime64(), "s")
-_LAST_NS = np.datetime64(pd.Timestamp.max.floor("s").to_datetime64(), "s")
-
-
 def _to_numeric(values: pd.Series) -> pd.Series:
-    """Numbers as float64, inf as missing, magnitudes beyond float32 clipped to its largest
-    finite value (forests and XGBoost compare float32: a larger number would be infinite there,
-    and no split threshold lies beyond it, so trees see the same order)."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        values = values.astype(float)
-    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return pd.Series(_finite_float32_range(out), index=values.index, name=values.name)
-
-
-def _finite_float32_range(out: np.ndarray) -> np.ndarray:
-    """inf as missing, magnitudes clipped to float32's largest finite value (a new array)."""
-    out = np.where(np.isinf(out), np.nan, out)  # numpy: pandas' replace/clip cost ms per call
-    np.clip(out, -FLOAT32_MAX, FLOAT32_MAX, out=out)
-    return out
+    """Numbers as float64 by the coercion rule (``_coerce.numbers``), unreadable as missing."""
+    out, _ = numbers(values.to_numpy())
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _to_text(values: pd.Series) -> pd.Series:
@@ -133,34 +127,9 @@ def _to_text(values: pd.Series) -> pd.Series:
 
 
 def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
-    """Dates as datetime64[ns] (UTC, naive); unparsable values and dates outside the years
-    1678-2261 (what nanoseconds can hold) become missing, whatever the input's resolution."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        out = values
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out = pd.to_datetime(values.astype(object), format=fmt, errors="coerce")
-            except (OverflowError, ValueError):  # pandas before 3 overflows on far dates
-                out = pd.Series([_parse_one(v, fmt) for v in values.astype(object)],
-                                index=values.index, dtype="datetime64[s]")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    if out.dtype != np.dtype("datetime64[ns]"):
-        seconds = out.to_numpy().astype("datetime64[s]")
-        far = (seconds < _FIRST_NS) | (seconds > _LAST_NS)
-        if far.any():
-            out = out.mask(pd.Series(far, index=out.index))
-    return out.astype("datetime64[ns]")
-
-
-def _parse_one(v: Any, fmt: str | None) -> Any:
-    try:
-        t = pd.to_datetime(v, format=fmt)
-        return np.datetime64("NaT") if pd.isna(t) else np.datetime64(t.to_datetime64(), "s")
-    except (OverflowError, ValueError, TypeError):
-        return np.datetime64("NaT")
+    """Dates as datetime64[ns] by the coercion rule (``_coerce.dates``), unreadable as missing."""
+    out, _ = dates(values.to_numpy(), fmt)
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _guess_datetime_format(nonnull: pd.Series) -> str | None:
@@ -315,61 +284,78 @@ class Schema:
                     suggestion="clean the column at the source so every value is a number."))
         return out
 
-    def prepare(self, frame: pd.DataFrame, source: str = "the data") -> pd.DataFrame:
+    def prepare(self, frame: pd.DataFrame, source: str = "the data", *,
+                invalid: str = "missing") -> pd.DataFrame:
         """Validate ``frame`` against the schema and return the feature columns, coerced to canon.
 
         Missing feature columns raise SchemaError naming them; extra columns are dropped; values
-        are coerced per role (numbers as float64 with inf as missing, categories as strings,
-        dates as datetime64, text as strings). Unseen categories pass through.
+        are coerced per role by the one rule of ``_coerce`` (numbers as float64 with inf as
+        missing, categories as strings, dates as datetime64, text as strings); unseen categories
+        pass through. Unreadable values ('abc' or true for a number, a date in year 3000) raise
+        ``InvalidValues`` naming columns and rows with ``invalid="raise"`` (what predict does),
+        and are missing with ``invalid="missing"`` (the default here: fit reads its training
+        data so, where a finding reports numbers stored as text).
         """
-        return pd.DataFrame(self.prepare_columns(frame, source), index=frame.index)
+        return pd.DataFrame(self.prepare_columns(frame, source, invalid=invalid), index=frame.index)
 
-    def prepare_columns(self, frame: pd.DataFrame, source: str = "the data") -> dict[str, pd.Series]:
+    def prepare_columns(self, frame: pd.DataFrame, source: str = "the data", *,
+                        invalid: str = "missing") -> dict[str, pd.Series]:
         """``prepare`` as one Series per feature column, without building a DataFrame (what a
         caller converting the columns to arrays needs, e.g. ``export.onnx_inputs``)."""
-        feats = self.features
-        missing = [c.name for c in feats if c.name not in frame.columns]
-        if missing:
-            raise missing_features(missing, source)
-        out = {}
-        for c in feats:
-            s = frame[c.name]
-            if c.role == Role.NUMERIC:
-                out[c.name] = _to_numeric(s)
-            elif c.role == Role.CATEGORICAL:
-                out[c.name] = category_text(s)
-            elif c.role == Role.DATETIME:
-                out[c.name] = _to_datetime(s, c.datetime_format)
-            else:
-                out[c.name] = _to_text(s)
-        return out
+        arrays = self._arrays(frame, source, invalid)
+        return {c.name: pd.Series(a, index=frame.index, name=c.name)
+                for c, a in zip(self.features, arrays, strict=True)}
 
-    def prepare_arrays(self, frame: pd.DataFrame, source: str = "the data") -> list[np.ndarray]:
-        """``prepare`` as one numpy array per feature, in schema order: the same values read
-        from one object matrix of the frame rather than a Series per column (~15 µs each), for
-        the compiled small-batch path of ``Model``."""
+    def prepare_arrays(self, frame: pd.DataFrame, source: str = "the data", *,
+                       invalid: str = "missing") -> list[np.ndarray]:
+        """``prepare`` as one numpy array per feature, in schema order, read from one object
+        matrix of the frame rather than a Series per column (~15 µs each), for the compiled
+        small-batch path of ``Model``."""
+        return self._arrays(frame, source, invalid)
+
+    def _arrays(self, frame: pd.DataFrame, source: str, invalid: str) -> list[np.ndarray]:
+        """The feature columns coerced by the rule, in schema order (``prepare_arrays``)."""
+        check_invalid(invalid)
         feats = self.features
         missing = [c.name for c in feats if c.name not in frame.columns]
         if missing:
             raise missing_features(missing, source)
         position = {name: j for j, name in enumerate(frame.columns)}
         dtypes = list(frame.dtypes)
-        matrix = frame.to_numpy(dtype=object)
-        out = []
+        matrix = None  # a few rows: one object matrix; more: column by column (no boxing)
+        small = len(frame) <= 64
+        out, bad_columns = [], []
         for c in feats:
             j = position[c.name]
             dtype = dtypes[j]
-            if c.role == Role.NUMERIC:
-                if isinstance(dtype, np.dtype) and dtype.kind in "fiub":  # plain numpy numbers
-                    out.append(_finite_float32_range(np.asarray(matrix[:, j], dtype="float64")))
-                else:
-                    out.append(_to_numeric(frame.iloc[:, j]).to_numpy())
-            elif c.role == Role.CATEGORICAL:
-                out.append(category_array(matrix[:, j]))
-            elif c.role == Role.DATETIME:
-                out.append(_to_datetime(frame.iloc[:, j], c.datetime_format).to_numpy())
+            if not small or (isinstance(dtype, np.dtype) and dtype.kind in "fiub"):
+                column = frame.iloc[:, j].to_numpy()
             else:
-                out.append(_to_text(frame.iloc[:, j]).to_numpy())
+                if matrix is None:
+                    matrix = frame.to_numpy(dtype=object)
+                column = matrix[:, j]
+            bad = None
+            if c.role == Role.NUMERIC:
+                if isinstance(dtype, np.dtype) and dtype.kind in "fiu":  # plain numpy numbers
+                    values = finite_float32_range(np.asarray(column, dtype="float64"))
+                else:
+                    values, bad = numbers(column)
+            elif c.role == Role.CATEGORICAL:
+                bad = scalars_only(column)
+                values = category_array(np.asarray(column, dtype=object))
+            elif c.role == Role.DATETIME:
+                values, bad = dates(column, c.datetime_format)
+            else:
+                bad = scalars_only(column)
+                values = _to_text(pd.Series(column)).to_numpy()
+            if bad is not None:
+                bad_columns.append(_bad_column(c.name, _EXPECTED[c.role], column, bad))
+                if c.role in (Role.CATEGORICAL, Role.TEXT):
+                    values = values.copy()
+                    values[bad] = np.nan if c.role == Role.CATEGORICAL else ""
+            out.append(values)
+        if bad_columns and invalid == "raise":
+            raise InvalidValues(bad_columns, source, lambda i: frame.index[i])
         return out
 
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:

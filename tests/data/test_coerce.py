@@ -1,0 +1,109 @@
+"""The one coercion rule (``mlexpert.data._coerce``): unreadable values refused per column and row
+unless the caller opts in, and the same outcome for a value alone or in a column of any size."""
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlexpert.data import InvalidValues, Role, Schema, infer_schema
+from mlexpert.data._coerce import BadValue, date_value, dates, number_value, numbers
+from mlexpert.errors import ConfigError, DataError
+
+N = 40
+TRAIN = pd.DataFrame({
+    "age": np.arange(N, dtype=float) * 1.5,
+    "city": np.resize(["a", "b", "c"], N),
+    "when": pd.date_range("2020-01-01", periods=N, freq="D").strftime("%Y-%m-%d"),
+})
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    s = infer_schema(TRAIN)
+    assert [c.role for c in s.features] == [Role.NUMERIC, Role.CATEGORICAL, Role.DATETIME]
+    return s
+
+
+def test_unreadable_values_are_refused_naming_column_and_rows(schema):
+    frame = pd.DataFrame({"age": ["12", "abc", "", True, None, "nan"], "city": list("abcabc"),
+                          "when": ["2020-01-02", "2020-01-03", None, "3000-01-01",
+                                   "2021-03-04T10:00:00+02:00", "yesterday"]},
+                         index=[10, 11, 12, 13, 14, 15])
+    with pytest.raises(InvalidValues) as info:
+        schema.prepare(frame, "file 'new.csv'", invalid="raise")
+    err = info.value
+    assert isinstance(err, DataError) and err.count == 5
+    message = str(err)
+    assert "\n" not in message and "file 'new.csv'" in message
+    assert "column 'age' (a number expected) at rows 11 ('abc'), 12 (''), 13 (True)" in message
+    assert "column 'when' (a date expected) at rows 13 ('3000-01-01'), 15 ('yesterday')" in message
+    assert "invalid='missing'" in message
+    assert [(c.name, c.count, c.positions) for c in err.columns] == [
+        ("age", 3, (1, 2, 3)), ("when", 2, (3, 5))]
+    # opted in: the same values are missing, the others canonical
+    X = schema.prepare(frame, invalid="missing")
+    assert X["age"].tolist()[:1] == [12.0] and X["age"].iloc[1:].isna().all()
+    assert X["when"].isna().tolist() == [False, False, True, True, False, True]
+    assert X["when"].iloc[4] == pd.Timestamp("2021-03-04 08:00:00")  # in UTC
+    # the compiled small-batch path reads the same rule
+    with pytest.raises(InvalidValues):
+        schema.prepare_arrays(frame, invalid="raise")
+
+
+def test_booleans_are_not_numbers(schema):
+    frame = TRAIN.head(3).assign(age=[True, False, True])
+    with pytest.raises(InvalidValues, match="'age'"):
+        schema.prepare(frame, invalid="raise")
+    assert schema.prepare(frame, invalid="missing")["age"].isna().all()
+
+
+def test_the_option_is_checked(schema):
+    with pytest.raises(ConfigError, match="invalid must be"):
+        schema.prepare(TRAIN, invalid="ignore")
+
+
+def test_clean_input_passes_in_either_mode(schema):
+    a = schema.prepare(TRAIN, invalid="raise")
+    b = schema.prepare(TRAIN, invalid="missing")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["age"].dtype == float and a["when"].dtype == "datetime64[ns]"
+
+
+_LO, _HI = datetime.datetime(1500, 1, 1), datetime.datetime(3000, 1, 1)
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+    st.text(max_size=6), st.sampled_from(["1.5", " 2 ", "1e3", "nan", "", "abc", "inf", "-0"]),
+    st.datetimes(_LO, _HI).map(lambda d: d.isoformat()), st.datetimes(_LO, _HI),
+    st.dates(_LO.date(), _HI.date()).map(lambda d: d.strftime("%d/%m/%Y")),
+    st.lists(st.integers(), max_size=2))
+
+
+def _scalar(fn, v):
+    try:
+        return ("ok", fn(v))
+    except BadValue:
+        return ("bad", None)
+
+
+def _same(a, b) -> bool:
+    return a[0] == b[0] and (a[0] == "bad" or (pd.isna(a[1]) and pd.isna(b[1])) or a[1] == b[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(VALUES, min_size=1, max_size=80))
+def test_a_value_alone_and_in_a_column_gets_one_outcome(values):
+    """The service reads one value at a time, the library a column (one object array, small or
+    large): for numbers and dates, the same canonical value or the same refusal."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    for alone, many in ((number_value, numbers(column)),
+                        (lambda v: date_value(v, "%d/%m/%Y"), dates(column, "%d/%m/%Y"))):
+        out, bad = many
+        for i, v in enumerate(values):
+            got = ("bad", None) if bad is not None and bad[i] else ("ok", out[i])
+            assert _same(_scalar(alone, v), got), (v, _scalar(alone, v), got)
