@@ -145,3 +145,26 @@ def test_ctrl_c_during_fit_leaves_no_half_bundle(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
     assert [p.name for p in Path(tmp_path).iterdir()] == ["big.csv"]
+
+
+def test_predict_refuses_unreadable_values_naming_columns_and_lines(files, bundle):
+    """'abc' or 'true' for a number and a date in year 3000 are refused (exit 1, one line naming
+    the column and the file's lines) as the library and the service refuse them; --invalid
+    missing predicts them as missing values."""
+    frame = pd.read_csv(files / "test.csv").head(6).astype({"x2": object, "when": object})
+    frame.loc[1, "x2"] = "abc"
+    frame.loc[3, "x2"] = "true"
+    frame.loc[4, "when"] = "3000-01-01"
+    frame.to_csv(files / "dirty.csv", index=False)
+    r = run("predict", bundle, files / "dirty.csv")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line, line
+    assert "column 'x2' (a number expected) at lines 3 ('abc'), 5 ('true')" in line
+    assert "column 'when' (a date expected) at line 6 ('3000-01-01')" in line
+    assert "--invalid missing" in line
+    r = run("predict", bundle, files / "dirty.csv", "--invalid", "missing")
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(__import__("io").StringIO(r.stdout))) == 6
+    r = run("predict", bundle, files / "dirty.csv", "--invalid", "ignore")
+    assert r.returncode == 1 and "invalid must be" in r.stderr

@@ -214,6 +214,10 @@ def predict(
         help="Score on Dask: 'local' or a scheduler address (tcp://host:8786). DATA may then be "
              "a glob or folder of files, and --out is a folder of Parquet parts.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out folder.")] = False,
+    invalid: Annotated[str, typer.Option(
+        help="What a value the model cannot read does ('abc' or true for a number, a date in "
+             "year 3000): 'raise' refuses the file, naming columns and lines; 'missing' "
+             "predicts it as a missing value.")] = "raise",
 ) -> None:
     """Predict every row of DATA; classification adds one probability column per class."""
     import warnings
@@ -224,16 +228,17 @@ def predict(
     with user_errors():
         import mlexpert
         from mlexpert.bundle import ExtraColumnsWarning
-        from mlexpert.data import read_table
+        from mlexpert.data import check_invalid, read_table
         from mlexpert.errors import missing_column
 
+        check_invalid(invalid)
         model = mlexpert.load(model_dir)
         frame = read_table(data)
         if id_column is not None and id_column not in frame.columns:
             raise missing_column(id_column, "id", frame.columns)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ExtraColumnsWarning)
-            result = _predictions(model, frame, id_column, data)
+            result = _predictions(model, frame, id_column, data, invalid)
         err = rich_console(stderr=True)
         for w in caught:
             if issubclass(w.category, ExtraColumnsWarning):
@@ -266,11 +271,22 @@ def _predict_on_dask(model_dir: Path, data: str, out: Optional[Path], id_column:
                                         f"{len(parts)} part(s) to {out}")
 
 
-def _predictions(model: Any, frame: Any, id_column: str | None, path: str) -> Any:
-    """The prediction table of ``frame``, led by its id column when one is given."""
-    from mlexpert.data import describe_source
+def _predictions(model: Any, frame: Any, id_column: str | None, path: str,
+                 invalid: str = "raise") -> Any:
+    """The prediction table of ``frame``, led by its id column when one is given; values the
+    coercion rule cannot read refuse the file (naming columns and lines) unless
+    ``invalid="missing"``."""
+    from mlexpert.data import InvalidValues, describe_source
 
-    table = model.predict_table(frame, source=describe_source(path))
+    source = describe_source(path)
+    if invalid == "raise":  # Schema.prepare's rule, as the library and the service apply it
+        try:
+            model.schema.prepare(frame, source, invalid="raise")
+        except InvalidValues as exc:
+            text = str(path).lower().endswith((".csv", ".tsv", ".txt"))
+            raise exc.at((lambda i: i + 2) if text else (lambda i: i), "line" if text else "row",
+                         "pass --invalid missing") from None
+    table = model.predict_table(frame, source=source)
     if id_column is not None:
         table.insert(0, id_column, frame[id_column])
     return table

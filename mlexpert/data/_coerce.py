@@ -57,17 +57,19 @@ class InvalidValues(DataError):
     (``invalid="missing"``). ``columns`` holds the details; the message names columns and rows."""
 
     def __init__(self, columns: Sequence[BadColumn], source: str,
-                 row: Callable[[int], Any] = lambda i: i, noun: str = "row"):
+                 row: Callable[[int], Any] = lambda i: i, noun: str = "row",
+                 fix: str = "pass invalid='missing'"):
         self.columns, self.source = list(columns), source
-        super().__init__(self.describe(row, noun))
+        super().__init__(self.describe(row, noun, fix))
 
     @property
     def count(self) -> int:
         return sum(c.count for c in self.columns)
 
-    def describe(self, row: Callable[[int], Any] = lambda i: i, noun: str = "row") -> str:
+    def describe(self, row: Callable[[int], Any] = lambda i: i, noun: str = "row",
+                 fix: str = "pass invalid='missing'") -> str:
         """One line naming each column, its count and its first rows (``row`` names a position:
-        an index label, a file line...)."""
+        an index label, a file line...), and how to opt in (``fix``)."""
         parts = []
         for c in self.columns:
             shown = ", ".join(f"{row(p)} ({_short(v)})"
@@ -76,12 +78,11 @@ class InvalidValues(DataError):
             parts.append(f"column {c.name!r} ({c.expected} expected) at {noun}"
                          f"{'s' if c.count > 1 else ''} {shown}{more}")
         return (f"{self.source} holds {self.count} value(s) the model cannot read: "
-                + "; ".join(parts) + ". Fix them, or pass invalid='missing' "
-                "(--invalid missing, ?invalid=missing) to predict them as missing.")
+                + "; ".join(parts) + f". Fix them, or {fix} to predict them as missing.")
 
-    def at(self, row: Callable[[int], Any], noun: str) -> InvalidValues:
+    def at(self, row: Callable[[int], Any], noun: str, fix: str) -> InvalidValues:
         """The same error with rows named otherwise (e.g. ``noun='line'`` for a CSV file)."""
-        return InvalidValues(self.columns, self.source, row, noun)
+        return InvalidValues(self.columns, self.source, row, noun, fix)
 
 
 def _short(v: Any) -> str:
@@ -160,13 +161,17 @@ def numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def number_value(v: Any) -> float:
     """One value as a number (NaN: missing); ``BadValue`` when it is not one."""
+    if type(v) is int:  # JSON's integers, without numpy
+        try:
+            v = float(v)
+        except OverflowError:  # beyond float64: infinite, so missing
+            return math.nan
     if type(v) is float:  # the common case, without numpy
         return v if -FLOAT32_MAX <= v <= FLOAT32_MAX else \
             (math.nan if v != v or math.isinf(v) else math.copysign(FLOAT32_MAX, v))
     out, bad = numbers(_one(v))
     if bad is not None:
-        kind = "bad_value" if isinstance(v, str) else "wrong_type"
-        raise BadValue(kind, f"{_short(v)} is not a number")
+        raise BadValue("wrong_type", f"{_short(v)} is not a number")
     return float(out[0])
 
 

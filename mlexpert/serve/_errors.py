@@ -76,7 +76,7 @@ def validation_problem(errors: list[dict[str, Any]], features: list[Any], *, lis
             msg = (f"{where}: field {field!r} must be a finite number (it had no missing values in "
                    "training).")
             problem = "not_finite"
-        elif kind == "value_error" and col is not None:
+        elif kind in ("value_error", "bad_value") and col is not None:
             text = str(e.get("msg", "")).removeprefix("Value error, ")
             msg = f"{where}: field {field!r}: {text}."
             problem = "bad_value"

@@ -10,6 +10,11 @@ from mlexpert.serve._http import json_bytes, request_id
 from mlexpert.serve._predictor import FAST_MAX_ROWS, Predictor
 from mlexpert.serve._service import Service
 
+_CONTEXTS = {"raise": None, "missing": {"invalid": "missing"}}  # pydantic validation contexts
+INVALID_HELP = ("what a value the model cannot read does ('abc' or true for a number, a date in "
+                "year 3000): 'raise' refuses the request (422, naming rows and fields), "
+                "'missing' predicts it as a missing value")
+
 
 async def read_body(request: Any, limit: int) -> bytes:
     """The request body, refusing (413) as soon as it passes ``limit`` bytes."""
@@ -27,8 +32,10 @@ async def read_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_records(p: Predictor, body: bytes, max_records: int) -> list[Any]:
-    """Validated records from a JSON object or array body (400: not JSON; 422: wrong fields)."""
+def parse_records(p: Predictor, body: bytes, max_records: int,
+                  invalid: str = "raise") -> list[Any]:
+    """Validated records from a JSON object or array body (400: not JSON; 422: wrong fields);
+    with ``invalid="missing"`` values the coercion rule cannot read are missing instead."""
     from pydantic import ValidationError
 
     text = body.lstrip()
@@ -37,7 +44,9 @@ def parse_records(p: Predictor, body: bytes, max_records: int) -> list[Any]:
                       "array of objects.", reason="malformed_json")
     many = text[:1] == b"["
     try:
-        out = p.many.validate_json(body) if many else [p.one.validate_json(body)]
+        context = _CONTEXTS[invalid]
+        out = p.many.validate_json(body, context=context) if many else \
+            [p.one.validate_json(body, context=context)]
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
@@ -59,7 +68,7 @@ def parse_records(p: Predictor, body: bytes, max_records: int) -> list[Any]:
 
 def add_predict(app: Any, service: Service) -> None:
     """Register ``POST /predict`` (its body schema is the ``Record`` of the custom OpenAPI)."""
-    from fastapi import Request
+    from fastapi import Query, Request
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
@@ -73,11 +82,12 @@ def add_predict(app: Any, service: Service) -> None:
                          422: {"description": "a field is missing, null or of the wrong type"}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/Record"}}}}})
-    async def predict(request: Request) -> Any:
+    async def predict(request: Request, invalid: str = Query(
+            "raise", pattern="^(raise|missing)$", description=INVALID_HELP)) -> Any:
         p = service.predictor  # one reference for the whole request: a reload swaps, never mixes
         rid = request_id(request)
         body = await read_body(request, settings.max_body_bytes)
-        records = parse_records(p, body, settings.max_records)
+        records = parse_records(p, body, settings.max_records, invalid)
         rows = p.rows(records)
         if p.fast is not None and len(rows) <= FAST_MAX_ROWS:
             raw = p.predict_rows(rows)

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from mlexpert.data import InvalidValues
 from mlexpert.errors import MlexpertError
 from mlexpert.serve._errors import Problem, too_large, validation_problem
 from mlexpert.serve._http import request_id
+from mlexpert.serve._predict import INVALID_HELP
 from mlexpert.serve._predictor import Predictor
 from mlexpert.serve._service import Service
 
@@ -38,11 +40,13 @@ def add_batch(app: Any, service: Service) -> None:
     async def predict_batch(request: Request,
                             format: str | None = Query(None, pattern="^(csv|jsonl)$"),  # noqa: A002
                             output: str | None = Query(None, pattern="^(csv|jsonl)$"),
-                            id_column: str | None = Query(None, max_length=200)) -> Any:
+                            id_column: str | None = Query(None, max_length=200),
+                            invalid: str = Query("raise", pattern="^(raise|missing)$",
+                                                 description=INVALID_HELP)) -> Any:
         from mlexpert.serve._batch import input_format
 
         fmt = input_format(request.headers.get("content-type"), format)
-        spool = await run_batch(service, request, fmt, output or fmt, id_column)
+        spool = await run_batch(service, request, fmt, output or fmt, id_column, invalid)
         media = "text/csv" if (output or fmt) == "csv" else "application/x-ndjson"
 
         def chunks() -> Any:
@@ -55,8 +59,10 @@ def add_batch(app: Any, service: Service) -> None:
 
 
 async def run_batch(service: Service, request: Any, fmt: str, out_fmt: str,
-                    id_column: str | None) -> Any:
-    """Predict an upload chunk by chunk into a spooled file; returns it rewound."""
+                    id_column: str | None, invalid: str = "raise") -> Any:
+    """Predict an upload chunk by chunk into a spooled file; returns it rewound. Values the
+    coercion rule cannot read refuse the upload (422 naming columns and lines) unless
+    ``invalid="missing"``."""
     from pydantic import ValidationError
     from starlette.concurrency import run_in_threadpool
 
@@ -79,13 +85,20 @@ async def run_batch(service: Service, request: Any, fmt: str, out_fmt: str,
         pending, first_line = [], line_no + 1
         if fmt == "csv":
             frame = parse_csv(header or b"", chunk, start)
+            try:  # the rule of Schema.prepare, as the library and the CLI read a table
+                prepared = p.model.schema.prepare(frame, "the upload", invalid=invalid)
+            except InvalidValues as exc:
+                raise _invalid_problem(exc, start) from None
+            except MlexpertError as exc:
+                raise Problem(422, f"{exc}", reason="schema") from None
         else:
             objs = [parse_json_line(line, start + i) for i, line in enumerate(chunk)]
+            context = {"invalid": invalid}
             try:
-                records = [p.one.validate_python(o) for o in objs]
+                records = [p.one.validate_python(o, context=context) for o in objs]
             except ValidationError:
-                records = _validate_lines(p, objs, start)
-            frame = p.frame(p.rows(records))
+                records = _validate_lines(p, objs, start, context)
+            frame = prepared = p.frame(p.rows(records))
             ids = [o.get(id_column) for o in objs] if id_column else None
         if id_column and fmt == "csv":
             if id_column not in frame.columns:
@@ -93,7 +106,7 @@ async def run_batch(service: Service, request: Any, fmt: str, out_fmt: str,
                               f"columns are {list(frame.columns)[:8]}.", reason="bad_option")
             ids = frame[id_column].tolist()
         try:
-            raw = await run_in_threadpool(p.predict_frame, frame, "the upload")
+            raw = await run_in_threadpool(p.predict_frame, prepared, "the upload")
         except MlexpertError as exc:
             raise Problem(422, f"{exc}", reason="schema") from None
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date pandas cannot hold
@@ -112,7 +125,7 @@ async def run_batch(service: Service, request: Any, fmt: str, out_fmt: str,
         spool.write(data)
         unseen = p.unseen_in_frame(frame)
         service.observe("/predict/batch", rid, p, raw, p.labels(raw), unseen,
-                        lambda: p.model.schema.prepare(frame, "the upload"))
+                        lambda: prepared)
 
     try:
         async for batch in line_batches(request.stream(), max_line=s.max_line_bytes,
@@ -160,14 +173,24 @@ def _check_header(p: Predictor, header: bytes) -> None:
                       "them (values may be empty).", reason="missing")
 
 
-def _validate_lines(p: Predictor, objs: list[dict], start: int) -> list[Any]:
+def _invalid_problem(exc: InvalidValues, first_line: int) -> Problem:
+    """The 422 of unreadable values in a CSV chunk: the message names columns and file lines,
+    the detail has one entry per column (count and first lines)."""
+    detail = [{"field": c.name, "problem": "bad_value", "count": c.count,
+               "lines": [first_line + i for i in c.positions],
+               "values": [str(v)[:40] for v in c.values]} for c in exc.columns]
+    message = exc.describe(lambda i: first_line + i, "line", fix="add ?invalid=missing")
+    return Problem(422, message, reason="bad_value", detail=detail)
+
+
+def _validate_lines(p: Predictor, objs: list[dict], start: int, context: dict) -> list[Any]:
     """Raise the 422 of the invalid JSON lines of a chunk (at most ~50 errors gathered)."""
     from pydantic import ValidationError
 
     errors = []
     for i, o in enumerate(objs):
         try:
-            p.one.validate_python(o)
+            p.one.validate_python(o, context=context)
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
                 errors.append({**e, "loc": (i, *e["loc"])})
