@@ -5,6 +5,7 @@ from mlexpert.data._coerce import (
     InvalidValues,
     check_invalid,
     date_value,
+    is_missing,
     number_value,
     scalar_value,
 )
@@ -19,7 +20,8 @@ from mlexpert.data._schema import (
     infer_schema,
 )
 
-__all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "number_value",
+__all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "is_missing",
+           "number_value",
            "scalar_value",
            "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
            "describe_source", "epoch_ns",
