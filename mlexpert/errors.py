@@ -61,6 +61,17 @@ def missing_features(missing: list[str], source: str) -> SchemaError:
     )
 
 
+def no_features(target: str) -> DataError:
+    return DataError(f"no feature columns left besides target {target!r}: add columns that "
+                     "explain the target.")
+
+
+def no_usable_features(columns: list) -> DataError:
+    """Every column was excluded by the schema (``columns``: its ColumnInfo, role and reason)."""
+    roles = ", ".join(f"{c.name!r} ({c.role}: {c.reason})" for c in columns[:8])
+    return DataError(f"no usable feature columns: every column was excluded ({roles}).")
+
+
 def bad_option(option: str, got: object, expected: str) -> ConfigError:
     return ConfigError(f"{option} must be {expected}, but got {got!r}.")
 

@@ -26,7 +26,12 @@ from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import Model
 from mlexpert.data import infer_schema, read_rows
-from mlexpert.errors import DataError, bad_option, missing_column
+from mlexpert.errors import (
+    bad_option,
+    missing_column,
+    no_features,
+    no_usable_features,
+)
 from mlexpert.evaluate import diagnostics, post_fit
 from mlexpert.findings import Finding
 from mlexpert.monitor import build_reference, prediction_values
@@ -67,12 +72,10 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     drop = {target, *ignore_columns, *(c for c in side_columns.values() if c)}
     features = frame.drop(columns=[c for c in frame.columns if c in drop])
     if features.shape[1] == 0:
-        raise DataError(f"no feature columns left besides target {target!r}: add columns that "
-                        "explain the target.")
+        raise no_features(target)
     schema = infer_schema(features)
     if not schema.features:
-        roles = ", ".join(f"{c.name!r} ({c.role}: {c.reason})" for c in schema.columns[:8])
-        raise DataError(f"no usable feature columns: every column was excluded ({roles}).")
+        raise no_usable_features(schema.columns)
     findings += schema.findings() + inf_findings(features, schema)
 
     # data audit (mlexpert.audits): record its findings, leave out conclusive leaks

@@ -20,12 +20,9 @@ before training from a timed probe fit on the sample (``_round_cap``).
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +30,17 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
-from mlexpert.data import Schema, describe_source, infer_schema, read_table
-from mlexpert.distributed._scoring import partitions
-from mlexpert.errors import ConfigError, DataError, missing_column
+from mlexpert.data import Schema, describe_source, infer_schema
+from mlexpert.distributed._parquet import ParquetSource, parquet_file, read_parquet_file
+from mlexpert.errors import (
+    ConfigError,
+    DataError,
+    missing_column,
+    no_features,
+    no_usable_features,
+)
 from mlexpert.findings import Finding
-from mlexpert.models import lightgbm_raw_output as _output  # noqa: F401  (tests read it here)
-from mlexpert.models import lightgbm_staged_raw as _staged_raw  # noqa: F401  (tests read it here)
 
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 FAMILIES = ("xgboost", "lightgbm")  # trained with their native Dask interfaces
 SAMPLE_ROWS = 50_000  # rows read to the driver: schema, audit, plan, preprocessing, probe fits
 SAMPLE_FILES = 32  # ...from the heads of at most this many files, spread over the dataset
@@ -49,148 +49,7 @@ HOLDOUT_MAX_ROWS = 100_000  # each split at most: they are gathered to the drive
 MAX_ROUNDS = 2_000
 MIN_ROUNDS = 20
 EARLY_STOP = 50
-FOOTER_THREADS = 16
 CLUSTER_SLOWDOWN = 2.0  # a round on the cluster vs the same rows on one local thread (network)
-MEMORY_SHARE = 0.25  # auto rule: data over this share of this machine's available memory...
-WORKER_SHARE = 0.5  # ...or over this share of the smallest worker's memory limit
-
-
-@dataclass(frozen=True)
-class ParquetSource:
-    """A partitioned Parquet dataset as its footers describe it (nothing read yet)."""
-
-    pattern: str
-    files: tuple[str, ...]
-    rows: tuple[int, ...]  # per file
-    nbytes: int  # uncompressed column data of every file: about its size in memory
-    columns: tuple[str, ...]
-    fingerprint: str = ""  # SHA-256 of the footers' facts (names, types, rows, sizes), not rows
-
-
-def is_parquet_source(data: Any) -> bool:
-    """Whether ``data`` is a path, folder or glob whose files are all Parquet."""
-    if not isinstance(data, str | os.PathLike):
-        return False
-    try:
-        files = partitions(str(data))
-    except DataError:
-        return False
-    return all(f.lower().endswith(PARQUET_SUFFIXES) for f in files)
-
-
-def _parquet_file(path: str) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` of a local path or an fsspec URL."""
-    import pyarrow.parquet as pq
-
-    if "://" not in path:
-        return pq.ParquetFile(path)
-    import fsspec
-
-    return pq.ParquetFile(fsspec.open(path, "rb").open())
-
-
-def _read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
-    if "://" not in path and columns is None:
-        return read_table(path)  # its errors name the file
-    frame = _parquet_file(path).read(columns=columns).to_pandas()
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
-
-
-def _compatible(a: Any, b: Any) -> bool:
-    import pyarrow as pa
-
-    def kind(t: Any) -> str:
-        if pa.types.is_null(t):
-            return "null"
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            return "number"
-        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) \
-                or pa.types.is_dictionary(t):
-            return "text"
-        return str(t)
-
-    ka, kb = kind(a), kind(b)
-    return ka == kb or "null" in (ka, kb)
-
-
-def _footer(path: str) -> Any:
-    try:
-        return _parquet_file(path).metadata
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
-        return exc
-
-
-def scan_parquet(pattern: str, target: str | None = None) -> ParquetSource:
-    """Check every file's footer: Parquet, readable, the same columns with compatible types, the
-    target present; DataError naming the file otherwise. Reads no rows."""
-    pattern = str(pattern)
-    files = partitions(pattern)
-    other = [f for f in files if not f.lower().endswith(PARQUET_SUFFIXES)]
-    if other:
-        raise DataError(f"training on the cluster reads Parquet only, but {other[0]!r} is not a "
-                        ".parquet file: convert it (pandas: read_csv(...).to_parquet(...)) or "
-                        "pass data_on_cluster=False.")
-    first: tuple[str, dict[str, Any]] | None = None
-    rows, nbytes = [], 0
-    with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # footers on object storage: ~50 ms each
-        footers = list(pool.map(_footer, files))
-    for f, meta in zip(files, footers, strict=True):
-        if isinstance(meta, Exception):
-            line = (str(meta).strip().splitlines() or [type(meta).__name__])[0]
-            raise DataError(f"file {f!r} is not a readable Parquet file ({line}). Check that it "
-                            "was fully written, or export it again.")
-        schema = meta.schema.to_arrow_schema()
-        types = {n: schema.field(n).type for n in schema.names
-                 if not n.startswith("__index_level_")}
-        if target is not None and target not in types:
-            raise DataError(f"partition {f!r}: {missing_column(target, 'target', list(types))}")
-        if first is None:
-            first = (f, types)
-        else:
-            f0, t0 = first
-            missing, extra = [c for c in t0 if c not in types], [c for c in types if c not in t0]
-            if missing or extra:
-                raise DataError(f"partitions disagree on their columns: {f!r} "
-                                + (f"lacks {', '.join(map(repr, missing[:5]))}" if missing else "")
-                                + (" and " if missing and extra else "")
-                                + (f"adds {', '.join(map(repr, extra[:5]))}" if extra else "")
-                                + f" compared with {f0!r}. Write every partition with the same "
-                                  "columns.")
-            for c, t in types.items():
-                if not _compatible(t0[c], t):
-                    raise DataError(f"partitions disagree on column {c!r}: {f0!r} has {t0[c]}, "
-                                    f"{f!r} has {t}. Write every partition with the same schema.")
-        rows.append(meta.num_rows)
-        nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    if not sum(rows):
-        raise DataError(f"the files {pattern!r} names have no rows.")
-    assert first is not None
-    facts = [(os.path.basename(f), n, str(m.num_row_groups), m.serialized_size)
-             for f, n, m in zip(files, rows, footers, strict=True)]
-    digest = hashlib.sha256(repr((sorted((c, str(t)) for c, t in first[1].items()),
-                                  facts)).encode()).hexdigest()
-    return ParquetSource(pattern, tuple(files), tuple(rows), nbytes, tuple(first[1]), digest)
-
-
-# -- where the data should be trained ---------------------------------------------------------
-def wants_cluster(data_bytes: int, available_bytes: int, worker_limits: Sequence[int]) -> bool:
-    """The auto rule: train on the cluster when the data would take over ``MEMORY_SHARE`` of this
-    machine's available memory or over ``WORKER_SHARE`` of the smallest worker's memory limit
-    (a limit of 0 means none)."""
-    limits = [x for x in worker_limits if x and x > 0]
-    return data_bytes > MEMORY_SHARE * available_bytes or \
-        bool(limits and data_bytes > WORKER_SHARE * min(limits))
-
-
-def available_memory() -> int:
-    import psutil
-
-    return int(psutil.virtual_memory().available)
-
-
-def worker_memory_limits(client: Any) -> list[int]:
-    return [int(w.get("memory_limit") or 0) for w in client.scheduler_info()["workers"].values()]
 
 
 # -- the sample on the driver -----------------------------------------------------------------
@@ -209,13 +68,13 @@ def _sample(source: ParquetSource, limit: int = SAMPLE_ROWS,
         want = min(n, max(1, int(np.ceil(limit * n / total)))) if n else 0
         batches, got = [], 0
         if want:
-            for batch in _parquet_file(f).iter_batches(batch_size=min(want, 65_536)):
+            for batch in parquet_file(f).iter_batches(batch_size=min(want, 65_536)):
                 batches.append(batch)
                 got += batch.num_rows
                 if got >= want:
                     break
         table = pa.Table.from_batches(batches) if batches else \
-            _parquet_file(f).schema_arrow.empty_table()
+            parquet_file(f).schema_arrow.empty_table()
         heads.append((int(i), table.to_pandas().iloc[:want]))
     return heads
 
@@ -233,7 +92,7 @@ def _class_keys(values: pd.Series) -> pd.Series:
 
 def _target_classes(path: str, target: str) -> list[Any]:
     """Runs on a worker: the distinct (normalized) target values of one file."""
-    y = _read_parquet(path, [target])[target].dropna()
+    y = read_parquet_file(path, [target])[target].dropna()
     return list(pd.unique(_class_keys(y)))
 
 
@@ -280,7 +139,7 @@ def _prepare(frame: pd.DataFrame, plan: _PartPlan, splits: np.ndarray,
 
 def _prepared_part(path: str, index: int, plan: _PartPlan) -> pd.DataFrame:
     """Runs on a worker: one file read, validated against the Schema and transformed."""
-    frame = _read_parquet(path)
+    frame = read_parquet_file(path)
     if plan.target not in frame.columns:
         raise DataError(f"partition {path!r}: "
                         f"{missing_column(plan.target, 'target', frame.columns)}")
@@ -387,13 +246,10 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
     keep_sample = y_sample.notna().to_numpy()
     features = sample.drop(columns=[target, *ignore_columns])
     if features.shape[1] == 0:
-        raise DataError(f"no feature columns left besides target {target!r}: add columns that "
-                        "explain the target.")
+        raise no_features(target)
     schema = infer_schema(features[keep_sample].reset_index(drop=True))
     if not schema.features:
-        raise DataError("no usable feature columns: every column was excluded ("
-                        + ", ".join(f"{c.name!r} ({c.role}: {c.reason})" for c in schema.columns[:8])
-                        + ").")
+        raise no_usable_features(schema.columns)
     findings += schema.findings()
     f_keep, y_keep = features[keep_sample].reset_index(drop=True), y_sample[keep_sample]
     y_keep = y_keep.reset_index(drop=True)

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 import mlexpert
-from mlexpert.distributed import _train, wants_cluster
+from mlexpert.distributed import _train, scan_parquet, wants_cluster
 from mlexpert.errors import ConfigError, DataError
+from mlexpert.models import lightgbm_raw_output, lightgbm_staged_raw
 from tests.conftest import target_of
 
 GiB = 1 << 30
@@ -206,7 +207,7 @@ def test_cli_hostile_partition_exits_1_and_writes_no_bundle(tmp_path):
 def test_the_driver_samples_the_heads_of_a_bounded_number_of_files(tmp_path):
     frame = _table("binary", n=400)
     pattern = _parts(tmp_path / "many", frame, n_parts=40)
-    source = _train.scan_parquet(pattern, "y")
+    source = scan_parquet(pattern, "y")
     assert source.rows == (10,) * 40 and source.columns == tuple(frame.columns)
     heads = _train._sample(source, limit=64, max_files=8)
     assert [i for i, _ in heads] == [0, 6, 11, 17, 22, 28, 33, 39]
@@ -219,13 +220,13 @@ def test_fsspec_urls_are_read_like_paths(tmp_path, dask_executor):
     frame = _table("regression", n=400)
     _parts(tmp_path / "url", frame, n_parts=3)
     pattern = f"file://{tmp_path / 'url'}/*.parquet"
-    source = _train.scan_parquet(pattern, "y")
+    source = scan_parquet(pattern, "y")
     assert len(source.files) == 3 and all(f.startswith("file://") for f in source.files)
     model = mlexpert.fit(pattern, target="y", time_limit=60, executor=dask_executor,
                          data_on_cluster=True)
     assert model.info["cluster"]["rows"] == len(frame)
     with pytest.raises(DataError, match="no data files match"):
-        _train.scan_parquet(f"file://{tmp_path}/nothing/*.parquet")
+        scan_parquet(f"file://{tmp_path}/nothing/*.parquet")
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
@@ -240,7 +241,7 @@ def test_staged_lightgbm_scores_equal_predictions_cut_at_each_round(task):
     cls = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
     est = cls(n_estimators=20, verbose=-1).fit(X, y)
     grid = np.array([1, 6, 20])
-    for k, raw in zip(grid, _train._staged_raw(est.booster_, X, grid), strict=True):
+    for k, raw in zip(grid, lightgbm_staged_raw(est.booster_, X, grid), strict=True):
         expected = est.predict(X, num_iteration=k) if task == "regression" else \
             est.predict_proba(X, num_iteration=k)
-        np.testing.assert_allclose(_train._output(raw, task), expected, atol=1e-12)
+        np.testing.assert_allclose(lightgbm_raw_output(raw, task), expected, atol=1e-12)
