@@ -81,7 +81,7 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     # data audit (mlexpert.audits): record its findings, leave out conclusive leaks
     audited = audit_for_fit(features, schema, rows.y, task=task, keep_columns=keep_columns,
                             deadline=deadline.sooner(fit_budget(time_limit)), seed=seed,
-                            time=rows.order, time_column=time_column)
+                            time=rows.order, time_column=time_column, groups=rows.groups)
     findings += audited.findings
     features, schema = features.drop(columns=audited.excluded), audited.schema
 
