@@ -82,7 +82,7 @@ class Manifest:
                                "target": {"name": self.target.name, "task": self.target.task,
                                           "classes": self.target.classes}}
         for f in fields(self):
-            if f.name in out or f.name in ("extra", "format", "format_version"):
+            if f.name in out or f.name == "extra":
                 continue
             value = getattr(self, f.name)
             if value is None and f.name in _OPTIONAL:

@@ -4,7 +4,7 @@ the words of ``mlexpert._options``, before any data is read. Python, the CLI and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import mlexpert._options as check
@@ -43,6 +43,8 @@ class FitOptions:
     optimize_threshold: str | None = None
     cost_matrix: Any = None
     data_on_cluster: bool | None = None
+    objective: str | None = field(init=False, default=None)  # optimize_threshold as validated
+    costs: list[list[float]] | None = field(init=False, default=None)  # cost_matrix as validated
 
     def __post_init__(self) -> None:
         check.seconds("time_limit", self.time_limit)
@@ -81,7 +83,7 @@ class FitOptions:
     @classmethod
     def of(cls, options: dict[str, Any]) -> FitOptions:
         """FitOptions from keyword options; an unknown name is a ConfigError listing the known."""
-        known = [f.name for f in fields(cls)]
+        known = [f.name for f in fields(cls) if f.init]
         unknown = [k for k in options if k not in known]
         if unknown:
             raise ConfigError(f"fit has no option {unknown[0]!r}; the options are "
@@ -105,7 +107,7 @@ class FitOptions:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("executor", "progress") and isinstance(
+            if f.init and f.name not in ("executor", "progress") and isinstance(
                     value, str | int | float | bool | list | tuple | type(None)):
                 out[f.name] = list(value) if isinstance(value, tuple) else value
         return out

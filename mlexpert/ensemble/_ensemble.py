@@ -34,12 +34,6 @@ class Ensemble:
     def total_weight(self) -> float:
         return sum(m.weight for m in self.members)
 
-    @property
-    def weights(self) -> np.ndarray:
-        """Each member's share of the average (sums to 1)."""
-        w = np.array([m.weight for m in self.members], dtype=float)
-        return w / w.sum()
-
     def average(self, predictions: Iterable[np.ndarray]) -> np.ndarray:
         """The weighted average of the members' raw predictions, given in member order (summed
         in that order, then divided by the total weight: every path gets the same bits)."""
