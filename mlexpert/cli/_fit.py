@@ -366,3 +366,5 @@ def _print_evaluation_details(console: Any, model: Any, report: dict[str, Any]) 
                     "mean_prediction_difference"):
             if groups.get(key) is not None:
                 console.print(f"{key.replace('_', ' ')}: {groups[key]:.4f}")
+        for line in groups.get("warnings", []):
+            console.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True, markup=True)

@@ -9,7 +9,7 @@ from tests.test_cli import run, strict_json
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_report")
-    frame = make_table("binary", n=300, seed=2)
+    frame = make_table("binary", n=520, seed=2)
     frame.iloc[:220].to_csv(d / "train.csv", index=False)
     frame.iloc[220:].to_csv(d / "test.csv", index=False)
     (d / "notes.md").write_text("## Intended use\nDemo only.\n## Limitations\nSmall data.\n")
@@ -38,7 +38,7 @@ def test_report_command(files, bundle):
             "--card-notes", files / "notes.md", "--out", out)
     assert r.returncode == 0, r.stderr
     html = out.read_text()
-    assert "Demo only." in html and "By <code>color</code>" in html and "holdout (80 rows)" in html
+    assert "Demo only." in html and "By <code>color</code>" in html and "holdout (300 rows)" in html
 
 
 def test_evaluate_prints_everything_and_json(files, bundle):
@@ -53,11 +53,20 @@ def test_evaluate_prints_everything_and_json(files, bundle):
     assert all({"value", "low", "high"} <= set(v) for v in report["metrics"].values())
 
 
+def test_evaluate_says_when_groups_are_too_small_to_compare(files, bundle):
+    pd.read_csv(files / "test.csv").iloc[:80].to_csv(files / "few.csv", index=False)
+    r = run("evaluate", bundle, files / "few.csv", "--sensitive-column", "color")
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "without an interval" in out and "no gap between groups is reported" in out
+    assert "demographic parity difference" not in out
+
+
 def test_explain_command_sums_to_the_probability(files, bundle):
     import mlexpert
 
     js = strict_json(run("explain", bundle, files / "test.csv", "--json", "--class", "no").stdout)
-    assert js["output"] == "probability of class 'no'" and len(js["rows"]) == 80
+    assert js["output"] == "probability of class 'no'" and len(js["rows"]) == 300
     table = pd.DataFrame(js["rows"])
     proba = mlexpert.load(bundle).predict_proba(pd.read_csv(files / "test.csv"))["no"]
     total = table["base_value"] + table[js["columns"]].sum(axis=1)
