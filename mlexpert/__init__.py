@@ -32,6 +32,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         infer_limit: float | None = None, size_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
         optimize_threshold: str | None = None, cost_matrix: Any = None,
+        positive_class: str | int | float | bool | None = None,
         track: bool | str | Tracker | None = None, data_on_cluster: bool | None = None) -> Model:
     """Fit the best model (or ensemble) for ``target`` within ``time_limit`` seconds.
 
@@ -55,6 +56,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     lowers out-of-fold log loss. ``optimize_threshold`` (binary): f1 | balanced_accuracy | mcc |
     accuracy | cost, with ``cost_matrix`` [[TN, FP], [FN, TP]] for cost; the threshold chosen
     on out-of-fold probabilities sets the labels ``predict`` returns.
+    ``positive_class`` (binary): the class of interest (e.g. "bad", "churn"); by default the
+    second in sorted order. It is ``predict_proba``'s second column and the class PR AUC,
+    contributions, the threshold and the cost matrix's "positive" describe.
     ``track``: log the fit to MLflow: True (``$MLFLOW_TRACKING_URI``, else the local store in
     ``$MLEXPERT_HOME`` or ``./.mlexpert``), a tracking URI, or a ``mlexpert.tracking.Tracker``;
     None follows ``$MLEXPERT_TRACK`` (off when unset). Not part of ``time_limit``.
@@ -75,7 +79,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                  budget=budget, executor=executor, infer_limit=infer_limit, size_limit=size_limit,
                  progress=progress, calibrate=calibrate,
                  optimize_threshold=optimize_threshold, cost_matrix=cost_matrix,
-                 data_on_cluster=data_on_cluster)
+                 positive_class=positive_class, data_on_cluster=data_on_cluster)
     if tracker is not None:
         tracker.log_fit(model)
     return model

@@ -160,8 +160,8 @@ class Model:
         source = source or describe_source(data)
         return self.schema.prepare(self._read(data, source), source)
 
-    def _predict_raw(self, data: Any, source: str | None = None, *,
-                     compiled: bool = True) -> tuple[np.ndarray, pd.Index]:
+    def _predict_raw(self, data: Any, source: str | None = None, *, compiled: bool = True,
+                     invalid: str = "raise") -> tuple[np.ndarray, pd.Index]:
         """(raw prediction, the input's index): small batches through the compiled path once
         it is built and verified (``compiled_path``), everything else through the members."""
         source = source or describe_source(data)
@@ -169,12 +169,13 @@ class Model:
         if compiled and len(frame) <= SMALL_BATCH:
             path = self._hot_path()
             if path is not None:
-                rows = list(zip(*self.schema.prepare_arrays(frame, source), strict=True))
+                rows = list(zip(*self.schema.prepare_arrays(frame, source, invalid=invalid),
+                                strict=True))
                 try:
                     return path.predict(rows), frame.index
                 except Exception:  # noqa: BLE001 - a value the probes never showed it: the
                     pass  # members answer instead (validation errors came before, from prepare)
-        X = self.schema.prepare(frame, source)
+        X = self.schema.prepare(frame, source, invalid=invalid)
         return self._raw(X), X.index
 
     def _key(self) -> tuple[int, int]:
@@ -255,22 +256,25 @@ class Model:
         return pd.DataFrame(raw / raw.sum(axis=1, keepdims=True), index=index,
                             columns=list(self.classes))
 
-    def predict(self, data: Any) -> pd.Series:
-        """Labels (classification) or values (regression), one per input row, input's index."""
-        return self._labels(*self._predict_raw(data))
+    def predict(self, data: Any, *, invalid: str = "raise") -> pd.Series:
+        """Labels (classification) or values (regression), one per input row, input's index.
+        ``invalid``: a value the model cannot read raises ``InvalidValues`` ('raise') or is
+        predicted as missing ('missing')."""
+        return self._labels(*self._predict_raw(data, invalid=invalid))
 
-    def predict_proba(self, data: Any) -> pd.DataFrame:
+    def predict_proba(self, data: Any, *, invalid: str = "raise") -> pd.DataFrame:
         """Class probabilities: one column per class label, rows sum to 1 (classification only)."""
         if self.task == "regression":
             raise DataError("predict_proba is for classification; this model does regression. "
                             "Use predict.")
-        return self._proba(*self._predict_raw(data))
+        return self._proba(*self._predict_raw(data, invalid=invalid))
 
-    def predict_table(self, data: Any, *, source: str | None = None) -> pd.DataFrame:
+    def predict_table(self, data: Any, *, source: str | None = None,
+                      invalid: str = "raise") -> pd.DataFrame:
         """Batch scoring in one pass: the prediction column (named after the target) and, for
         classification, one ``proba_<class>`` column per class. ``source`` names the data in
         error messages (e.g. the file a DataFrame was read from)."""
-        raw, index = self._predict_raw(data, source)
+        raw, index = self._predict_raw(data, source, invalid=invalid)
         out = self._labels(raw, index).to_frame()
         if self.task != "regression":
             proba = self._proba(raw, index)

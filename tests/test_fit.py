@@ -186,11 +186,37 @@ def test_hostile_input(tmp_path, make, target, error, match):
     (dict(size_limit=0), "size_limit must be a positive number of megabytes"),
     (dict(size_limit="1MB"), "size_limit must be a positive number of megabytes"),
     (dict(size_limit=float("inf")), "size_limit must be a positive number of megabytes"),
+    (dict(positive_class="maybe"), "positive_class 'maybe' is not a class of 'y'; its classes "
+                                   "are 'no' and 'yes'"),
+    (dict(positive_class=["yes"]), "positive_class must be one value of the target"),
 ])
 def test_bad_options(kwargs, match):
     frame = make_table("binary", n=60)
     with pytest.raises((ConfigError, DataError), match=match):
         mlexpert.fit(frame, target="y", **{**FAST, **kwargs})
+
+
+def test_positive_class_is_the_one_probabilities_and_pr_auc_describe():
+    from sklearn.metrics import average_precision_score
+
+    frame = make_table("binary", n=300, seed=3)
+    assert mlexpert.fit(frame, target="y", **FAST).classes == ["no", "yes"]  # sorted by default
+    model = mlexpert.fit(frame, target="y", positive_class="no", optimize_threshold="f1", **FAST)
+    assert model.classes == ["yes", "no"] and model.manifest.provenance["call"]["positive_class"] == "no"
+    test = make_table("binary", n=200, seed=4)
+    proba = model.predict_proba(test)
+    assert list(proba.columns) == ["yes", "no"]
+    report = model.evaluate(test, n_resamples=50)
+    want = average_precision_score(test["y"] == "no", proba["no"])
+    assert report["metrics"]["pr_auc"]["value"] == pytest.approx(want, abs=1e-9)
+    labels = np.where(proba["no"] > model.threshold, "no", "yes")  # the threshold is on "no"
+    assert (model.predict(test).to_numpy() == labels).all()
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_positive_class_is_for_binary_targets(task):
+    with pytest.raises(ConfigError, match=f"positive_class must be unset for a {task} target"):
+        mlexpert.fit(make_table(task, n=80), target="y", positive_class="1", **FAST)
 
 
 def test_negative_weights_are_refused():

@@ -42,8 +42,14 @@ def _column_or_values(frame: pd.DataFrame, value: Any, option: str) -> tuple[np.
     return values, None
 
 
-def encode_target(y: pd.Series, task: str) -> tuple[np.ndarray, list[Any] | None]:
+def encode_target(y: pd.Series, task: str, positive: Any = None,
+                  target: str = "the target") -> tuple[np.ndarray, list[Any] | None]:
+    """(codes, classes) of a classification target, classes sorted; a binary target's
+    ``positive`` class (when given) is put second, the class ``predict_proba``'s column 1, PR AUC,
+    contributions and the decision threshold describe. Regression: (values, None)."""
     if task == "regression":
+        if positive is not None:
+            raise bad_option("positive_class", positive, "unset for a regression target")
         return y.to_numpy(dtype=float), None
     values = y.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v)
     try:
@@ -51,7 +57,18 @@ def encode_target(y: pd.Series, task: str) -> tuple[np.ndarray, list[Any] | None
     except TypeError:  # mixed types (e.g. 1 and "a"): compare as text
         codes, uniques = pd.factorize(values.astype(str), sort=True)
     classes = [u.item() if isinstance(u, np.generic) else u for u in uniques]
-    return codes.astype(int), classes
+    codes = codes.astype(int)
+    if positive is not None:
+        if task != "binary":
+            raise bad_option("positive_class", positive, f"unset for a {task} target "
+                             f"({len(classes)} classes): it names the positive of two classes")
+        found = [i for i, c in enumerate(classes) if c == positive or str(c) == str(positive)]
+        if not found:
+            raise DataError(f"positive_class {positive!r} is not a class of {target!r}; its "
+                            f"classes are {classes[0]!r} and {classes[1]!r}.")
+        if found[0] == 0:
+            classes, codes = classes[::-1], 1 - codes
+    return codes, classes
 
 
 @dataclass

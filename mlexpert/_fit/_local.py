@@ -99,7 +99,7 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     if objective is not None and plan.task != "binary":
         raise bad_option("optimize_threshold", objective, f"unset for a {plan.task} task: the "
                          "decision threshold applies to binary targets only")
-    y, classes = encode_target(rows.y, plan.task)
+    y, classes = encode_target(rows.y, plan.task, opts.positive_class, target)
     if plan.metric.applies is not None and not plan.metric.applies(y):
         raise bad_option("metric", plan.metric.name, "a metric defined for this target (MAPE "
                          "needs a target that never crosses zero; use mae or rmse)")

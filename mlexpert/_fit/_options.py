@@ -15,7 +15,7 @@ from mlexpert.search import PRESETS, Executor, SearchEvent
 TASKS = ("binary", "multiclass", "regression")
 # options only the in-process fit supports (and budget > 0)
 LOCAL_ONLY = ("groups", "time_column", "sample_weight", "infer_limit", "size_limit",
-              "optimize_threshold", "cost_matrix")
+              "optimize_threshold", "cost_matrix", "positive_class")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class FitOptions:
     calibrate: bool = True
     optimize_threshold: str | None = None
     cost_matrix: Any = None
+    positive_class: str | int | float | bool | None = None
     data_on_cluster: bool | None = None
     objective: str | None = field(init=False, default=None)  # optimize_threshold as validated
     costs: list[list[float]] | None = field(init=False, default=None)  # cost_matrix as validated
@@ -69,6 +70,9 @@ class FitOptions:
         if self.data_on_cluster not in (None, True, False):
             raise bad_option("data_on_cluster", self.data_on_cluster,
                              "True, False or None (auto)")
+        if self.positive_class is not None and not isinstance(
+                self.positive_class, str | int | float | bool):
+            raise bad_option("positive_class", self.positive_class, "one value of the target")
         objective, costs = self.optimize_threshold, self.cost_matrix
         if costs is not None:
             costs = check_cost_matrix(costs)

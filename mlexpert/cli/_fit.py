@@ -95,6 +95,9 @@ def fit(
         help="Binary: choose the decision threshold for f1, balanced_accuracy, mcc, accuracy or cost.")] = None,
     cost_matrix: Annotated[Optional[str], typer.Option(
         help='Binary: costs "TN,FP,FN,TP" per row (e.g. "0,1,5,0"); implies --optimize-threshold cost.')] = None,
+    positive_class: Annotated[Optional[str], typer.Option(
+        help="Binary: the class of interest (e.g. bad, churn); by default the second in sorted "
+             "order. PR AUC, explanations, the threshold and the cost matrix describe it.")] = None,
     card: Annotated[bool, typer.Option(
         "--card/--no-card", help="Write the model card (card.html) into the bundle.")] = True,
     track: Annotated[Optional[bool], typer.Option(
@@ -127,6 +130,7 @@ def fit(
                                   "dask://" + dask.removeprefix("dask://"),
                                   calibrate=calibrate, optimize_threshold=optimize_threshold,
                                   cost_matrix=_cost_matrix(cost_matrix),
+                                  positive_class=positive_class,
                                   data_on_cluster=data_on_cluster,
                                   track=False)  # logged below, after the bundle is saved
         finally:
@@ -223,7 +227,7 @@ def predict(
     import warnings
 
     if dask is not None:
-        _predict_on_dask(model_dir, data, out, id_column, dask, force)
+        _predict_on_dask(model_dir, data, out, id_column, dask, force, invalid)
         return
     with user_errors():
         import mlexpert
@@ -251,20 +255,23 @@ def predict(
 
 
 def _predict_on_dask(model_dir: Path, data: str, out: Optional[Path], id_column: Optional[str],
-                     address: str, force: bool) -> None:
+                     address: str, force: bool, invalid: str) -> None:
     """`predict --dask`: score the files of DATA on a cluster into Parquet parts under --out."""
     with user_errors():
         import mlexpert
+        from mlexpert.data import check_invalid
         from mlexpert.distributed import connect, partitions, score_files
         from mlexpert.errors import ConfigError
 
         if out is None:
             raise ConfigError("--out is required with --dask: the folder to write Parquet parts to.")
+        check_invalid(invalid)
         model = mlexpert.load(model_dir)
         partitions(data)  # no matching files: say so before starting a cluster
         executor = connect(address)
         try:
-            parts = score_files(model, data, out, executor, id_column=id_column, overwrite=force)
+            parts = score_files(model, data, out, executor, id_column=id_column, overwrite=force,
+                                invalid=invalid)
         finally:
             executor.shutdown()
         rich_console(stderr=True).print(f"wrote {sum(p.rows for p in parts)} predictions in "
@@ -279,14 +286,10 @@ def _predictions(model: Any, frame: Any, id_column: str | None, path: str,
     from mlexpert.data import InvalidValues, describe_source
 
     source = describe_source(path)
-    if invalid == "raise":  # Schema.prepare's rule, as the library and the service apply it
-        try:
-            model.schema.prepare(frame, source, invalid="raise")
-        except InvalidValues as exc:
-            text = str(path).lower().endswith((".csv", ".tsv", ".txt"))
-            raise exc.at((lambda i: i + 2) if text else (lambda i: i), "line" if text else "row",
-                         "pass --invalid missing") from None
-    table = model.predict_table(frame, source=source)
+    try:
+        table = model.predict_table(frame, source=source, invalid=invalid)
+    except InvalidValues as exc:
+        raise exc.in_file(path, "pass --invalid missing") from None
     if id_column is not None:
         table.insert(0, id_column, frame[id_column])
     return table

@@ -84,6 +84,13 @@ class InvalidValues(DataError):
         """The same error with rows named otherwise (e.g. ``noun='line'`` for a CSV file)."""
         return InvalidValues(self.columns, self.source, row, noun, fix)
 
+    def in_file(self, path: Any, fix: str) -> InvalidValues:
+        """The same error for rows read from the file ``path``: lines of a text file (the header
+        is line 1), rows of a Parquet file."""
+        if str(path).lower().endswith((".csv", ".tsv", ".txt")):
+            return self.at(lambda i: i + 2, "line", fix)
+        return self.at(lambda i: i, "row", fix)
+
 
 def _short(v: Any) -> str:
     text = repr(v.item() if isinstance(v, np.generic) else v)

@@ -64,9 +64,11 @@ def _remote_partitions(pattern: str) -> list[str]:
     return [fs.unstrip_protocol(p) for p in sorted(found)]
 
 
-def _score_part(model: Model, source: str, output: str, id_column: str | None) -> int:
-    """Runs on a worker: predict every row of ``source`` and write ``output`` (Parquet)."""
-    from mlexpert.data import describe_source, read_table
+def _score_part(model: Model, source: str, output: str, id_column: str | None,
+                invalid: str = "raise") -> int:
+    """Runs on a worker: predict every row of ``source`` and write ``output`` (Parquet).
+    Unreadable values refuse the part (a plain DataError: it crosses the process boundary)."""
+    from mlexpert.data import InvalidValues, describe_source, read_table
 
     if "://" in source:  # an fsspec URL: pandas reads it through fsspec
         import pandas as pd
@@ -81,7 +83,10 @@ def _score_part(model: Model, source: str, output: str, id_column: str | None) -
     model.ensemble.threads = 1  # the executor scores partitions side by side: one thread each
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # extra columns: reported once by the caller
-        table = model.predict_table(frame, source=describe_source(source))
+        try:
+            table = model.predict_table(frame, source=describe_source(source), invalid=invalid)
+        except InvalidValues as exc:
+            raise DataError(str(exc.in_file(source, "pass --invalid missing"))) from None
     if id_column is not None:
         table.insert(0, id_column, frame[id_column].to_numpy())
     table.to_parquet(output, index=False)
@@ -89,9 +94,15 @@ def _score_part(model: Model, source: str, output: str, id_column: str | None) -
 
 
 def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
-                id_column: str | None = None, overwrite: bool = False) -> list[ScoredPart]:
+                id_column: str | None = None, overwrite: bool = False,
+                invalid: str = "raise") -> list[ScoredPart]:
     """Score every partition ``pattern`` names on ``executor`` (a DaskExecutor, a process
-    pool...) and write ``out_dir/part-00000.parquet``..., one part per input file, in order."""
+    pool...) and write ``out_dir/part-00000.parquet``..., one part per input file, in order.
+    ``invalid``: unreadable values refuse the run ('raise', nothing is written) or are
+    predicted as missing ('missing'), as in ``Model.predict``."""
+    from mlexpert.data import check_invalid
+
+    check_invalid(invalid)
     files = partitions(pattern)
     out = Path(out_dir)
     if out.exists() and not overwrite:
@@ -100,7 +111,7 @@ def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
     with atomic_dir(out, fsync=False) as tmp:  # replaced only when every part succeeded
         remote_model = executor.scatter(model) if hasattr(executor, "scatter") else model
         futures = [executor.submit(_score_part, remote_model, src, str(tmp / f"part-{i:05d}.parquet"),
-                                   id_column) for i, src in enumerate(files)]
+                                   id_column, invalid) for i, src in enumerate(files)]
         parts = []
         for i, (src, future) in enumerate(zip(files, futures, strict=True)):
             try:

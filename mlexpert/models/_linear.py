@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from mlexpert.models._adapter import (
     Adapter,
@@ -79,7 +80,7 @@ def compile_linear(fitted: Fitted) -> Callable[[Any], np.ndarray]:
     def logistic(X: Any) -> np.ndarray:
         z = np.asarray(X @ coef.T, dtype=float) + intercept
         if z.shape[1] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            p1 = expit(z[:, 0])  # no overflow warning for a large margin
             p = np.column_stack([1.0 - p1, p1])
         else:
             z = z - z.max(axis=1, keepdims=True)

@@ -246,7 +246,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
     <div class="kpi"><span class="muted">task</span><b>{{ info.target.task }}</b></div>
     <div class="kpi"><span class="muted">training data</span><b>{{ info.provenance.rows }} rows × {{ info.provenance.columns }} columns</b></div>
     <div class="kpi"><span class="muted">target</span><b>{{ info.target.name }}</b>
-      {% if info.target.classes %}<span class="muted">classes: {{ info.target.classes | join(", ") }}</span>{% endif %}</div>
+      {% if info.target.classes %}<span class="muted">classes: {{ info.target.classes | join(", ") }}{% if info.target.task == "binary" %}; positive: {{ info.target.classes[1] }}{% endif %}</span>{% endif %}</div>
     <div class="kpi"><span class="muted">shipped model</span><b>{{ shipped | join(" + ") }}</b></div>
     <div class="kpi"><span class="muted">{{ headline_source }} {{ info.metric }}</span>
       <b>{{ fmt(headline.value) }}</b><span class="muted">95% CI {{ interval(headline) }}</span></div>

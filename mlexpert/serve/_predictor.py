@@ -140,12 +140,13 @@ class Predictor:
         return self.predict_frame(self.frame(rows))
 
     def predict_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
-        """The Model's own path, for batches (validates and coerces like ``Model.predict``)."""
+        """The Model's own path, for batches of rows the service has validated already (its
+        ``invalid`` choice is made there: what is left unreadable here is predicted as missing)."""
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # extra columns: ignored, as the contract says
-            table = self.model.predict_table(frame, source=source)
+            table = self.model.predict_table(frame, source=source, invalid="missing")
         if self.task == "regression":
             return table[self.target].to_numpy(dtype=float)
         return table[[f"proba_{c}" for c in self.classes]].to_numpy(dtype=float)

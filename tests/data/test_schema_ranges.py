@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlexpert.data import Role, infer_schema
+from mlexpert.data import InvalidValues, Role, infer_schema
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -47,5 +47,7 @@ def test_predict_on_far_values_does_not_crash(family):
     far = test.iloc[:4].copy()
     far["x1"] = [1e39, -1e300, 1e308, 2.0]
     far["when"] = ["2300-01-01", "1500-06-30", "9999-12-31", "2021-05-05"]
-    pred = model.predict(far)
+    with pytest.raises(InvalidValues, match="column 'when'"):  # dates beyond datetime64[ns]
+        model.predict(far)
+    pred = model.predict(far, invalid="missing")
     assert len(pred) == 4 and pred.notna().all()

@@ -77,6 +77,16 @@ def test_batch_scoring_over_partitions_matches_local_predictions(dask_executor, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     with pytest.raises(DataError, match="no data files match"):
         score_files(model, str(tmp_path / "nothing" / "*.parquet"), tmp_path / "o3", dask_executor)
+    # an unreadable value: refused as Model.predict refuses it (file lines named), unless opted in
+    (src / "c.parquet").unlink()
+    dirty = frame.iloc[:5].astype({"x1": object})
+    dirty.loc[2, "x1"] = "abc"
+    dirty.to_csv(src / "d.csv", index=False)
+    with pytest.raises(DataError, match=r"d\.csv.*column 'x1'.*line 4 \('abc'\).*--invalid missing"):
+        score_files(model, str(src), tmp_path / "out4", dask_executor)
+    assert not (tmp_path / "out4").exists()
+    parts = score_files(model, str(src), tmp_path / "out4", dask_executor, invalid="missing")
+    assert parts[-1].rows == 5
 
 
 @pytest.mark.heavy  # starts its own cluster

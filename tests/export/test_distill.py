@@ -66,7 +66,8 @@ def test_distilled_bundle_and_report(distilled):
     assert speed["low"] <= speed["value"] <= speed["high"] and speed["value"] > 0
     assert student.info["distillation"]["metric"] == teacher.metric
     assert teacher.metric in student.metrics
-    pd.testing.assert_series_equal(student.predict(test), result.model.predict(test))
+    pd.testing.assert_series_equal(student.predict(test, invalid="missing"),
+                                  result.model.predict(test, invalid="missing"))
     assert_parity(student, test)  # the student is exportable: one LightGBM
 
 

@@ -43,8 +43,8 @@ def test_cli_export_writes_a_graph_that_predicts_like_the_bundle(bundle):
     sess = _session(out)
     assert [i.name for i in sess.get_inputs()] == [c.name for c in model.schema.features]
     label, index, proba = sess.run(None, onnx_inputs(test, out))  # the schema read back from it
-    assert (label == model.predict(test).astype(str).to_numpy()).all()
-    np.testing.assert_allclose(proba, model.predict_proba(test).to_numpy(), atol=1e-5)
+    assert (label == model.predict(test, invalid="missing").astype(str).to_numpy()).all()
+    np.testing.assert_allclose(proba, model.predict_proba(test, invalid="missing").to_numpy(), atol=1e-5)
     meta = sess.get_modelmeta().custom_metadata_map
     assert json.loads(meta["mlexpert.classes"]) == ["no", "yes"]
     assert meta["mlexpert.task"] == "binary" and meta["mlexpert.metric"] == model.metric

@@ -10,6 +10,7 @@ import inspect
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from mlexpert.compiled import compile_bag, compile_estimator
 from mlexpert.ensemble import Member
@@ -166,7 +167,7 @@ def _check_contributions(fits, adapter, task, _):
     else:
         assert space == "margin"
         if task == "binary":
-            total = 1.0 / (1.0 + np.exp(-total))
+            total = expit(total)
             want = pred[:, 1:2]
         else:
             e = np.exp(total - total.max(axis=1, keepdims=True))

@@ -81,6 +81,8 @@ def test_explain_command_sums_to_the_probability(files, bundle):
     (["explain", "{d}/model", "{d}/test.csv", "--class", "maybe"], "is not a class"),
     (["evaluate", "{d}/model", "{d}/test.csv", "--sensitive-column", "nope"], "sensitive column 'nope'"),
     (["fit", "{d}/train.csv", "-t", "y", "--cost-matrix", "1,0,0,1"], "some mistake costs more"),
+    (["fit", "{d}/train.csv", "-t", "y", "--positive-class", "maybe", "--out", "{d}/m2"],
+     "positive_class 'maybe' is not a class of 'y'"),
 ])
 def test_user_errors_are_one_line(files, bundle, args, message):
     r = run(*[a.format(d=files) for a in args])

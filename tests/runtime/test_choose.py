@@ -47,13 +47,13 @@ def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, mo
     model = _fresh(fitted[task])
     frame = tables[task].drop(columns="y")
     rows = _hostile_rows(frame)
-    native, _ = model._predict_raw(rows, compiled=False)
+    native, _ = model._predict_raw(rows, compiled=False, invalid="missing")
     want = model._labels(native, rows.index)
     assert model.compiled_path == "not built yet"
     for _ in range(HOT_CALLS - 1):
-        model.predict(rows.iloc[:1])
+        model.predict(rows.iloc[:1], invalid="missing")
     assert model._building is None  # not yet: a one-off call never pays
-    model.predict(rows.iloc[:1])  # this one starts the build, and does not wait for it
+    model.predict(rows.iloc[:1], invalid="missing")  # this one starts the build, and does not wait for it
     assert model._building is not None
     model.compile()  # waits for the build the calls started
     assert model.compiled_path.startswith("on: "), model.compiled_path
@@ -62,15 +62,16 @@ def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, mo
         raise AssertionError("a small batch went through the members")
 
     monkeypatch.setattr(model, "_raw", members_used)  # from here a small batch must not need it
-    got = model.predict_table(rows)
-    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
+    got = model.predict_table(rows, invalid="missing")  # hostile rows: read as missing
+    np.testing.assert_allclose(model._predict_raw(rows, invalid="missing")[0], native, rtol=0, atol=1e-5)
     assert got.index.equals(rows.index)
     if task == "regression":  # the ONNX graph sums in its own order: within 1e-5
         np.testing.assert_allclose(got[model.target], want, rtol=0, atol=1e-5)
     else:
         assert got[model.target].tolist() == want.tolist()
     if task != "regression":
-        np.testing.assert_allclose(model.predict_proba(rows).sum(axis=1), 1.0)
+        np.testing.assert_allclose(model.predict_proba(rows, invalid="missing").sum(axis=1),
+                                   1.0)
     with pytest.raises(AssertionError, match="members"):  # a large batch still takes them
         model.predict(frame.iloc[:SMALL_BATCH + 1])
 
@@ -186,7 +187,7 @@ def test_xgboost_is_compiled_through_its_booster():
             assert part[1].estimator.best_iteration is not None
         model = make_model(task, schema, classes, [Member("x", "xgboost", 1.0, [part], True)])
         rows = test.iloc[:40]
-        native, _ = model._predict_raw(rows, compiled=False)
+        native, _ = model._predict_raw(rows, compiled=False, invalid="missing")
         if task != "regression":  # as the Model's probabilities: rows summing to 1
             native = native / native.sum(axis=1, keepdims=True)
         path = FastPath(model)
@@ -204,11 +205,11 @@ def test_catboost_with_categories_compiles_both_paths(task):
     model, test = family_model("catboost", task)
     assert model.reference_sample is None
     rows = test.iloc[:40]  # missing values, unseen categories, far dates and numbers
-    native, _ = model._predict_raw(rows, compiled=False)
+    native, _ = model._predict_raw(rows, compiled=False, invalid="missing")
     _warm(model, rows.iloc[:1])
     assert re.match(r"on: \w+ \(one row: (numpy|onnxruntime) \d+ µs, (numpy|onnxruntime) \d+ µs;",
                     model.compiled_path), model.compiled_path
-    np.testing.assert_allclose(model._predict_raw(rows)[0], native, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model._predict_raw(rows, invalid="missing")[0], native, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -224,7 +225,7 @@ def test_forests_are_walked_in_numpy_with_scikit_learns_answers(family, task):
     train, test = split(task)
     schema, classes, part = fit_member(family, task, train)
     model = make_model(task, schema, classes, [Member("f", family, 1.0, [part], True)])
-    native, _ = model._predict_raw(test, compiled=False)
+    native, _ = model._predict_raw(test, compiled=False, invalid="missing")
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)
@@ -254,7 +255,7 @@ def test_a_bag_of_fold_models_is_walked_in_one_call(family, task):
     schema, classes = fits[0][0], fits[0][1]
     model = make_model(task, schema, classes,
                        [Member("bag", family, 1.0, [f[2] for f in fits], True)])
-    native, _ = model._predict_raw(test, compiled=False)
+    native, _ = model._predict_raw(test, compiled=False, invalid="missing")
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)
@@ -284,7 +285,7 @@ def test_the_numpy_path_applies_the_calibrator(task, method):
     y = np.searchsorted(classes, train["y"].to_numpy())
     model = make_model(task, schema, classes, members,
                        calibration=fit_calibrator(method, p, y).to_dict())
-    native, _ = model._predict_raw(test, compiled=False)
+    native, _ = model._predict_raw(test, compiled=False, invalid="missing")
     note = model.compile()
     assert note.startswith("on: numpy"), note
     assert "cannot export text column" in note

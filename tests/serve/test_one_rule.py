@@ -182,18 +182,6 @@ def test_a_csv_upload_names_columns_and_lines(service, tables):
     assert ok.status_code == 200 and len(pd.read_csv(io.StringIO(ok.text))) == 5
 
 
-def _model_takes_invalid() -> bool:
-    import inspect
-
-    from mlexpert import Model
-
-    return all("invalid" in inspect.signature(getattr(Model, m)).parameters
-               for m in ("predict", "predict_proba", "predict_table"))
-
-
-@pytest.mark.skipif(not _model_takes_invalid(),
-                    reason="Model.predict/predict_proba/predict_table(invalid=) is bundle.py's "
-                           "change (the lead's); runs once it is in")
 def test_model_predict_refuses_unless_opted_in(model, rec):
     frame = pd.DataFrame([dict(rec, x1="abc")] * 2)
     for predict in (model.predict, model.predict_proba, model.predict_table):
