@@ -82,9 +82,35 @@ def connect(address: str, workers: int | None = None) -> DaskExecutor:
     if "://" not in address:
         raise ConfigError(f"Dask address {address!r} is not 'local' or a scheduler address like "
                           "'tcp://host:8786'.")
+    _refused(address)
     try:
         client = Client(address, timeout="10s")
     except OSError as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}. Check that it "
                           "runs and that this machine can reach its port.") from exc
     return DaskExecutor(client)
+
+
+def _refused(address: str) -> None:
+    """A ConfigError at once when a tcp:// scheduler's port refuses connections (Dask's own
+    connect retries for its whole timeout first); other failures are left to Dask."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return
+    if host is None or port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return
+    except ConnectionRefusedError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}. Check that it "
+                          "runs and that this machine can reach its port.") from None
+    except OSError:  # a timeout or a name Dask may resolve otherwise: its own check decides
+        return
