@@ -38,6 +38,9 @@ DUPLICATE_WARNING = 0.01  # excess share of test rows found in train (over train
 DUPLICATE_ERROR = 0.05
 POST_EVENT = 0.9  # share of rows where a date column is later than the time column
 MIN_ROWS = 30
+INTERLEAVED = 10  # classes alternating this many times per class along a column's sorted values
+# (or levels per class): the column determines the class (a route's distance names its airport),
+# it does not copy it (a copy, even with noise, keeps each class in one or two stretches)
 
 
 def _r(x: float) -> float:
@@ -151,6 +154,9 @@ def single_feature_leak(d: AuditData) -> list[Finding]:
     out = []
     ranked = sorted(evidences.items(), key=lambda kv: -kv[1]["skill"])
     proven = {name for name, ev in ranked if conclusive(ev, d.task)}
+    determines = {name: runs for name in proven
+                  if (runs := class_alternations(d, name)) is not None}
+    proven -= set(determines)
     for name, ev in ranked:
         s = ev["skill"]
         runner_up = max([e["skill"] for n, e in ranked if n != name and n not in proven],
@@ -161,7 +167,19 @@ def single_feature_leak(d: AuditData) -> list[Finding]:
         if d.task == "multiclass":
             evidence.update(min_class_auc=_r(ev["min_class_auc"]),
                             log_loss_gain=_r(ev["log_loss_gain"]))
-        if name in proven:
+        if name in determines:
+            evidence["class_alternations_per_class"] = _r(determines[name])
+            out.append(Finding(
+                check="suspected_leak", severity="warning", columns=(name,),
+                message=f"column {name!r} alone predicts the target almost perfectly "
+                        f"({_describe(ev, d)}), yet its values of each class are spread among "
+                        f"the other classes' ({determines[name]:.0f} alternations per class): "
+                        "it looks like a property the target follows from, not a copy of it, "
+                        "and is kept. Check that it is known at prediction time.",
+                evidence=evidence,
+                suggestion=f"if {name!r} is recorded after the outcome, drop it "
+                           f"(ignore_columns=[{name!r}])."))
+        elif name in proven:
             out.append(Finding(
                 check="target_leak", severity="error", columns=(name,),
                 message=f"column {name!r} alone predicts the target almost perfectly "
@@ -233,7 +251,38 @@ def deterministic_function(d: AuditData) -> list[Finding]:
 def single_feature_leak_cache(d: AuditData) -> list[Finding]:
     """Conclusive single-feature leaks, computed once (the deterministic check skips them)."""
     return [Finding(check="target_leak", severity="error", message="", columns=(n,))
-            for n, ev in feature_evidence(d).items() if conclusive(ev, d.task)]
+            for n, ev in feature_evidence(d).items()
+            if conclusive(ev, d.task) and class_alternations(d, n) is None]
+
+
+def class_alternations(d: AuditData, name: str) -> float | None:
+    """For a classification target: how often the class changes along ``name``'s sorted values
+    (numbers, dates), or the median number of levels per class (categories), per class, when it
+    is at least ``INTERLEAVED``; else None (the column keeps each class together, like a copy)."""
+    if d.task == "regression":
+        return None
+    key = ("class_alternations", name)
+    if key not in d.cache:
+        rows = d.sample
+        y = d.codes_of(rows)
+        values = d.frame.iloc[rows][name]
+        role = next(c.role for c in d.schema.features if c.name == name)
+        k = max(len(np.unique(y)), 1)
+        if role == Role.CATEGORICAL:
+            text = category_text(values).to_numpy()
+            ok = pd.notna(text)
+            per = pd.Series(text[ok]).groupby(y[ok]).nunique()
+            runs = float(per.median()) if len(per) else 0.0
+        else:
+            v = np.asarray(epoch_ns(values) if role == Role.DATETIME
+                           else pd.to_numeric(values, errors="coerce"), dtype=float)
+            ok = np.isfinite(v)
+            frame = pd.DataFrame({"v": v[ok], "y": y[ok]})
+            # rows of one value count once per class: ties do not alternate
+            frame = frame.drop_duplicates().sort_values(["v", "y"], kind="stable")
+            runs = float((np.diff(frame["y"].to_numpy()) != 0).sum() + 1) / k
+        d.cache[key] = runs if runs >= INTERLEAVED else None
+    return d.cache[key]
 
 
 def id_signal(d: AuditData) -> list[Finding]:

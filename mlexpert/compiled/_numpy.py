@@ -175,7 +175,7 @@ def _compile_text(step: Any) -> Callable[[list[str]], Any]:
 def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> Block:
     """A pipeline (or one step) over the columns ``idx``: the first step reads canonical values,
     the rest are numpy array -> array."""
-    from mlexpert.features import CategoryCodes, DatetimeFeatures, TextFeatures
+    from mlexpert.features import CategoryCodes, DatetimeFeatures, LevelEncoding, TextFeatures
 
     first, rest = steps[0], steps[1:]
     if type(first).__name__ == "FunctionTransformer" and first.func is None:
@@ -191,6 +191,8 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
     elif isinstance(first, CategoryCodes):
         codes = _compile_codes(first)
         head = lambda rows: codes(_column_values(rows, idx))  # noqa: E731
+    elif isinstance(first, LevelEncoding):  # its own lookup tables, one column at a time
+        head = lambda rows: first.transform_values([[r[i] for r in rows] for i in idx])  # noqa: E731
     elif type(first).__name__ == "OneHotEncoder":
         onehot = _compile_onehot(first)
         head = lambda rows: onehot(_column_values(rows, idx))  # noqa: E731

@@ -201,7 +201,16 @@ def _infer_column(name: str, s: pd.Series, n_rows: int) -> ColumnInfo:
     else:
         strings = nonnull.astype(str)
         parsed = pd.to_numeric(strings, errors="coerce")
-        if parsed.notna().mean() >= NUMERIC_STRING_SHARE and n_unique > LOW_CARDINALITY_INT:
+        numeric = parsed.notna().mean() >= NUMERIC_STRING_SHARE
+        if numeric and strings.str.fullmatch(r"\d+").mean() >= NUMERIC_STRING_SHARE:
+            # digit strings kept as text (pupil, school, zip codes): a level each, as AutoGluon
+            # reads them; fit also gives trees the code's value, should its order carry signal
+            if n_unique == n_rows and n_rows >= 10:
+                info.role, info.reason = Role.ID, "integer codes as text, unique per row, like a key"
+            else:
+                info.role = Role.CATEGORICAL
+                info.reason = f"integer codes stored as text ({n_unique} levels)"
+        elif numeric and n_unique > LOW_CARDINALITY_INT:
             info.role, info.reason = Role.NUMERIC, "numbers stored as text"
         elif (fmt := _guess_datetime_format(strings)) is not None:
             info.role, info.datetime_format = Role.DATETIME, fmt

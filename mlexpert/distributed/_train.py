@@ -278,9 +278,9 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
     findings += plan.findings
 
     # the tree preprocessing, fitted on the sample and applied per partition on the workers
-    pre = build_preprocessor(schema, "tree", seed=seed)
+    pre = build_preprocessor(schema, "tree", seed=seed, task=plan.task)
     X_sample = schema.prepare(f_keep)
-    Xs = np.asarray(pre.transformer.fit_transform(X_sample), dtype=np.float32)
+    Xs = np.asarray(pre.transformer.fit_transform(X_sample, y_keep.to_numpy()), dtype=np.float32)
     width = Xs.shape[1]
     total = sum(source.rows)
     share = min(HOLDOUT_SHARE, HOLDOUT_MAX_ROWS / total)

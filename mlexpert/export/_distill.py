@@ -161,8 +161,9 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     X_all = teacher.schema.prepare(X_all, "the MUNGE samples")
     soft = teacher.ensemble.raw(X_all)
     family = get_family("lightgbm")
-    pre = build_preprocessor(teacher.schema, "tree", seed=seed)
-    Xt = pre.transformer.fit_transform(X_all)
+    pre = build_preprocessor(teacher.schema, "tree", seed=seed, task=teacher.task)
+    hard = soft if teacher.task == "regression" else soft.argmax(axis=1)  # the teacher's answers
+    Xt = pre.transformer.fit_transform(X_all, hard)
     k = len(teacher.classes or [])
     if teacher.task == "regression":
         y, weight, Xfit = soft, None, Xt

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlexpert.errors import not_exportable
 from mlexpert.export._inputs import MISSING_CATEGORY
-from mlexpert.features import CategoryCodes, DatetimeFeatures
+from mlexpert.features import CategoryCodes, DatetimeFeatures, LevelEncoding
 from mlexpert.models import Graph
 
 _UNSEEN = "\x00mlexpert-unseen\x00"
@@ -48,6 +48,9 @@ def _step(g: Graph, step: Any, columns: list[str], inputs: dict[str, str], name:
                          zip(step.columns_, step.categories_, strict=True)])
     if isinstance(step, DatetimeFeatures):
         return g.concat([p for c in step.columns_ for p in _dates(g, inputs[c], step._parts(c))])
+    if isinstance(step, LevelEncoding):
+        return g.concat([out for j, c in enumerate(step.columns_)
+                         for out in _levels(g, inputs[c], step.lookup_table(j))])
     kind = type(step).__name__
     if kind == "OneHotEncoder":
         return _one_hot(g, step, columns, inputs)
@@ -92,6 +95,21 @@ def _codes(g: Graph, x: str, categories: pd.Index) -> str:
     codes = g.op("LabelEncoder", [x], domain="ai.onnx.ml", keys_strings=keys,
                  values_floats=values, default_float=float(len(categories)))
     return g.cast(codes, TensorProto.DOUBLE)
+
+
+def _levels(g: Graph, x: str, lookup: tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
+            ) -> list[str]:
+    """``LevelEncoding`` of one column: one LabelEncoder per output (a level's share, target
+    means, code value), missing through ``MISSING_CATEGORY``, unseen levels to the default."""
+    from onnx import TensorProto
+
+    keys, table, default, missing = lookup
+    keys = [*keys, MISSING_CATEGORY]
+    table = np.vstack([table, missing[None, :]])
+    return [g.cast(g.op("LabelEncoder", [x], domain="ai.onnx.ml", keys_strings=keys,
+                        values_floats=[float(v) for v in table[:, k]],
+                        default_float=float(default[k])), TensorProto.DOUBLE)
+            for k in range(table.shape[1])]
 
 
 def _dates(g: Graph, x: str, parts: list[str]) -> list[str]:

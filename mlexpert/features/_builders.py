@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlexpert.data import Role, Schema
+from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
 Kind = Literal["tree", "linear"]
 MAX_TREE_CATEGORIES = 254  # beyond this, rare levels share one code (LightGBM/XGBoost limits)
 MAX_ONEHOT_CATEGORIES = 50
 MIN_ONEHOT_FREQUENCY = 5
+HIGH_CARDINALITY = 50  # more levels: the column is also encoded by its levels' share and target
 
 
 @dataclass
@@ -25,8 +27,11 @@ class Preprocessor:
     categorical: list[int]
 
 
-def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocessor:
-    """An unfitted preprocessing step for the given model kind."""
+def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
+                       task: str | None = None) -> Preprocessor:
+    """An unfitted preprocessing step for the given model kind. Categoricals of more than
+    ``HIGH_CARDINALITY`` levels also get ``LevelEncoding`` (target means fitted out of fold when
+    ``task`` is given and ``fit_transform`` gets the target)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -36,6 +41,8 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocesso
     cat = schema.names(Role.CATEGORICAL)
     dates = schema.names(Role.DATETIME)
     texts = schema.names(Role.TEXT)
+    wide = [c.name for c in schema.features if c.role == Role.CATEGORICAL
+            and int(c.stats.get("n_categories", 0)) > HIGH_CARDINALITY]
     parts: list[tuple] = []
     if kind == "tree":
         if num:
@@ -45,6 +52,8 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocesso
         if dates:
             parts.append(("date", DatetimeFeatures(), dates))
         parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
+        if wide:
+            parts.append(("levels", LevelEncoding(task=task, seed=seed, as_number=True), wide))
         categorical = list(range(len(num), len(num) + len(cat)))
         sparse_threshold = 0.0
     else:
@@ -61,6 +70,9 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0) -> Preprocesso
                 DatetimeFeatures(), SimpleImputer(strategy="median", keep_empty_features=True),
                 StandardScaler()), dates))
         parts += [(f"text{i}", TextFeatures(reduce=False), [c]) for i, c in enumerate(texts)]
+        if wide:
+            parts.append(("levels", make_pipeline(LevelEncoding(task=task, seed=seed),
+                                                  StandardScaler()), wide))
         categorical = []
         sparse_threshold = 0.3
     transformer = ColumnTransformer(parts, sparse_threshold=sparse_threshold,

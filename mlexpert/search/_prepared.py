@@ -19,8 +19,9 @@ from mlexpert.search._probes import pickled_mb, row_ms
 class Prepared:
     """Fitted preprocessors and transformed matrices, shared by every candidate of a kind."""
 
-    def __init__(self, schema: Schema, frame: pd.DataFrame, seed: int):
-        self.schema, self.frame, self.seed = schema, frame, seed
+    def __init__(self, schema: Schema, frame: pd.DataFrame, seed: int, task: str | None = None,
+                 y: np.ndarray | None = None):
+        self.schema, self.frame, self.seed, self.task, self.y = schema, frame, seed, task, y
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
@@ -56,9 +57,10 @@ class Prepared:
         """(transformer, X_train, X_val, categorical indices, seconds it took to build)."""
         if (kind, key) not in self._cache:
             t0 = time.monotonic()
-            pre = build_preprocessor(self.schema, kind, seed=self.seed)
+            pre = build_preprocessor(self.schema, kind, seed=self.seed, task=self.task)
             tr_frame = self.frame if train is None else self.frame.iloc[train]
-            Xtr = pre.transformer.fit_transform(tr_frame)
+            y = None if self.y is None else (self.y if train is None else self.y[train])
+            Xtr = pre.transformer.fit_transform(tr_frame, y)  # target encodings: out of fold
             Xva = None
             if val is not None:
                 t1 = time.monotonic()

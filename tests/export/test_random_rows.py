@@ -18,8 +18,10 @@ categories = st.one_of(st.none(), st.sampled_from(["red", "green", "blue", "S", 
                        st.text(max_size=5), st.integers(-3, 3), st.booleans())
 dates = st.one_of(st.none(), st.sampled_from(["2021-05-05", "not a date", "2300-01-01"]),
                   st.datetimes().map(lambda d: d.strftime("%Y-%m-%d")))
+codes = st.one_of(st.none(), st.sampled_from(["0001", "0042", "9999", "42"]), st.text(max_size=4),
+                  st.integers(0, 100))  # "shop": LevelEncoding's known, unseen and odd levels
 rows = st.lists(st.fixed_dictionaries({"x1": numbers, "x2": numbers, "color": categories,
-                                       "size": categories, "when": dates}),
+                                       "size": categories, "shop": codes, "when": dates}),
                 min_size=1, max_size=8)
 
 
@@ -38,8 +40,9 @@ def ensemble(request):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=rows)
-@example(data=[{"x1": None, "x2": None, "color": "\x00", "size": "", "when": None}])  # NUL is a value
+@example(data=[{"x1": None, "x2": None, "color": "\x00", "size": "", "shop": "\x00",
+                "when": None}])  # NUL is a value
 def test_generated_rows_parity(ensemble, data):
-    frame = pd.DataFrame(data, columns=["x1", "x2", "color", "size", "when"]).astype(object)
+    frame = pd.DataFrame(data, columns=["x1", "x2", "color", "size", "shop", "when"]).astype(object)
     frame = frame.where(pd.notna(frame), np.nan)
     assert_parity(ensemble, frame)
