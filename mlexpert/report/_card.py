@@ -330,6 +330,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
   {% if g.get("equal_opportunity_difference") is not none %} Equal-opportunity difference (largest gap in true-positive rate): <b>{{ fmt(g.equal_opportunity_difference, 3) }}</b>.{% endif %}
   {% if g.get("mean_prediction_difference") is not none %} Largest gap in mean prediction: <b>{{ fmt(g.mean_prediction_difference, 3) }}</b>.{% endif %}
   {% if g.too_small %} Groups under 5 rows not scored: {{ g.too_small | join(", ") }}.{% endif %}</p>
+  {% for w in g.get("warnings", []) %}<p class="warn">Caveat: {{ w }}</p>{% endfor %}
   <table><tr><th>group</th><th class="num">rows</th><th class="num">{{ info.metric }}</th><th class="num">95% CI</th>{% if info.target.task == "binary" %}<th class="num">positive rate</th><th class="num">TPR</th>{% endif %}</tr>
   {% for r in g.groups %}{% set e = r.metrics.get(info.metric, {}) %}<tr><td>{{ r.group }}</td><td class="num">{{ r.rows }}</td><td class="num">{{ fmt(e.get("value")) }}</td><td class="num">{{ interval(e) }}</td>{% if info.target.task == "binary" %}<td class="num">{{ fmt(r.positive_rate, 3) }}</td><td class="num">{{ fmt(r.true_positive_rate, 3) }}</td>{% endif %}</tr>{% endfor %}
   </table>

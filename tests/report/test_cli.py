@@ -60,6 +60,11 @@ def test_evaluate_says_when_groups_are_too_small_to_compare(files, bundle):
     out = " ".join(r.stdout.split())
     assert "without an interval" in out and "no gap between groups is reported" in out
     assert "demographic parity difference" not in out
+    r = run("report", bundle, "--data", files / "few.csv", "--sensitive-column", "color",
+            "--out", files / "few.html")
+    assert r.returncode == 0, r.stderr
+    html = (files / "few.html").read_text()
+    assert "Caveat:" in html and "no gap between groups is reported" in html
 
 
 def test_explain_command_sums_to_the_probability(files, bundle):
