@@ -131,11 +131,23 @@ class LevelEncoding(TransformerMixin, BaseEstimator):
                 at = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)
             else:
                 at = self.keys_[j].get_indexer(keys)
-            table = np.vstack([self.tables_[j], self.defaults_[j][None, :]])
-            rows = table[at]  # -1: the default row, appended last
+            rows = self._table(j)[at]  # -1: the default row, appended last
             rows[keys == _MISSING] = self.missing_[j]
             out.append(rows)
         return np.hstack(out) if out else np.empty((0, 0))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the lookups built on use (they would double the bundle's tables)."""
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in ("_tables", "_lookups")}
+
+    def _table(self, j: int) -> np.ndarray:
+        """Column ``j``'s rows with the default row appended, built on first use (not per call:
+        a 10,000-level table copied for each one-row predict costs ~0.1 ms)."""
+        tables = self.__dict__.setdefault("_tables", {})
+        if j not in tables:
+            tables[j] = np.vstack([self.tables_[j], self.defaults_[j][None, :]])
+        return tables[j]
 
     def _lookup(self, j: int) -> dict[Any, int]:
         lookups = self.__dict__.setdefault("_lookups", {})

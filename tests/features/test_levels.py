@@ -141,3 +141,15 @@ def test_fit_on_a_permuted_target_scores_chance_with_a_wide_code_column():
     real = frame.assign(y=np.where(targets["binary"] == 1, "yes", "no"))
     assert mlexpert.fit(real, target="y", time_limit=15, seed=0, presets="fast",
                         budget=1).metrics["roc_auc"]["value"] > 0.8
+
+
+def test_lookups_built_on_use_are_not_pickled():
+    import pickle
+
+    X, targets, _ = _codes(n=600, levels=80)
+    enc = LevelEncoding(task="binary").fit(X, targets["binary"])
+    before = len(pickle.dumps(enc))
+    want = enc.transform(X)
+    enc.transform(X.iloc[:1])  # builds the dict lookup and the table with its default row
+    assert len(pickle.dumps(enc)) == before
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(enc)).transform(X), want)
