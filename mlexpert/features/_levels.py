@@ -53,15 +53,15 @@ class LevelEncoding(TransformerMixin, BaseEstimator):
         self.columns_ = list(X.columns)
         values = [_keys(X[c].to_numpy(dtype=object)) for c in self.columns_]
         n = max(len(X), 1)
+        levels = [np.unique(v, return_inverse=True, return_counts=True) for v in values]
         target = None
         if y is not None and self.task is not None and len(X) >= 2 * self.cv and (
                 self.task == "regression" or len(np.unique(y)) > 1):
-            target = self._fit_target(values, np.asarray(y))
+            target = self._fit_target(values, [keys for keys, _, _ in levels], np.asarray(y))
         self.keys_, self.tables_, self.defaults_, self.missing_ = [], [], [], []
         self.names_: list[str] = []
         out = []
-        for j, column in enumerate(values):
-            keys, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
+        for j, (keys, inverse, counts) in enumerate(levels):
             name = self.columns_[j]
             parts = [(counts / n)[:, None]]
             default = [0.0]
@@ -89,9 +89,11 @@ class LevelEncoding(TransformerMixin, BaseEstimator):
             out.append(train)
         return np.hstack(out) if out else np.empty((len(X), 0))
 
-    def _fit_target(self, values: list[np.ndarray], y: np.ndarray) -> dict[str, Any]:
-        """TargetEncoder on the columns: per column the (levels x width) means in ``np.unique``
-        order of the keys, the overall mean(s), and the training rows' out-of-fold means."""
+    def _fit_target(self, values: list[np.ndarray], levels: list[np.ndarray],
+                    y: np.ndarray) -> dict[str, Any]:
+        """TargetEncoder on the columns: per column the (levels x width) means in the order of
+        ``levels`` (each column's sorted keys), the overall mean(s), and the training rows'
+        out-of-fold means."""
         from sklearn.preprocessing import TargetEncoder
 
         frame = pd.DataFrame({i: v for i, v in enumerate(values)}, dtype=object)
@@ -106,14 +108,13 @@ class LevelEncoding(TransformerMixin, BaseEstimator):
         width = train.shape[1] // max(len(values), 1)
         overall = np.atleast_1d(np.asarray(encoder.target_mean_, dtype=float))
         tables = []
-        for j, column in enumerate(values):
-            keys = np.unique(column)
+        for j, keys in enumerate(levels):
             cats = np.asarray(encoder.categories_[j], dtype=object)
             enc = np.column_stack([encoder.encodings_[j * width + k] for k in range(width)])
             index = pd.Index(cats, dtype=object).get_indexer(keys)
             means = np.where(index[:, None] >= 0, enc[np.maximum(index, 0)], overall[None, :])
             tables.append((means, overall))
-        return {"tables": tables, "overall": overall, "width": width,
+        return {"tables": tables, "width": width,
                 "train": [train[:, j * width:(j + 1) * width] for j in range(len(values))]}
 
     # -- new rows --------------------------------------------------------------------------
