@@ -130,6 +130,11 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
                          evidence={}, suggestion="use presets='best' to always ship the ensemble.")
                  for note in result.notes]
+    if result.floor is not None:
+        findings.append(Finding(
+            check="default_model_shipped", severity="warning", columns=(), message=result.floor,
+            evidence={}, suggestion="compare the leaderboard's out-of-fold scores; a larger "
+            "time_limit or more rows usually lets the search beat the defaults."))
     m = result.oof_mask
     post = post_fit(plan.task, y[m], result.oof[m], None if rows.weights is None else rows.weights[m],
                     calibrate=calibrate, objective=objective, costs=costs, seed=seed,

@@ -26,7 +26,7 @@ from mlexpert.data import (
 )
 from mlexpert.errors import ConfigError, DataError, bad_option, missing_column
 from mlexpert.findings import SEVERITIES, Finding
-from mlexpert.plan import infer_task
+from mlexpert.plan import infer_task, task_finding
 
 Check = Callable[[AuditData], list[Finding]]
 GROUPS: dict[str, tuple[Check, ...]] = {
@@ -41,8 +41,8 @@ _FIT_SKIPS = {_quality.constant_columns, _quality.id_columns, _quality.numbers_a
 EXCLUDED_CHECKS = ("target_leak", "target_function")  # conclusive: fit leaves the column out
 
 
-def _run(d: AuditData, checks: Sequence[Check]) -> list[Finding]:
-    found: list[Finding] = []
+def _run(d: AuditData, checks: Sequence[Check], found: list[Finding] | None = None) -> list[Finding]:
+    found = list(found or [])
     for check in checks:
         try:
             found += check(d)
@@ -128,7 +128,8 @@ def audit(data: Any, target: str, *, test: Any = None, time_column: str | None =
         checks = [*_quality.CHECKS, *_target.CHECKS]
     else:
         checks = [c for group in GROUPS.values() for c in group]
-    findings = _run(d, checks)
+    said = task_finding(y, task_) if task is None else None  # fit's plan says it on that path
+    findings = _run(d, checks, [said] if said is not None else [])
     return AuditReport(findings=findings, target=target, task=task_, rows=len(frame),
                        columns=int(features.shape[1]),
                        test_rows=None if test_frame is None else len(test_frame),

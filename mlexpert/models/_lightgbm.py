@@ -16,6 +16,9 @@ from mlexpert.models._common import EARLY_STOP, MAX_ROUNDS, refit_rounds, space
 from mlexpert.models._graph import Graph
 from mlexpert.models._trees_onnx import LEQ, MEMBER, Trees, n_scores, onnx_link
 
+DEFAULT_CONFIG = "lightgbm_default"
+LIBRARY_DEFAULTS = "library_defaults"  # a config holding only this key: LightGBM as shipped
+
 
 class LightGBMFamily:
     name = "lightgbm"
@@ -26,6 +29,9 @@ class LightGBMFamily:
                 "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 0.0}
         return [
             ("lightgbm", base),
+            # the library's defaults as a user would run them (100 rounds at 0.1, no early
+            # stopping): the floor the search's pick is held to
+            (DEFAULT_CONFIG, {LIBRARY_DEFAULTS: True}),
             ("lightgbm_xt", {**base, "extra_trees": True}),
             ("lightgbm_large", {**base, "learning_rate": 0.03, "num_leaves": 128,
                                 "min_child_samples": 5, "colsample_bytree": 0.9,
@@ -43,18 +49,18 @@ class LightGBMFamily:
                 raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
         cls = lgb.LGBMRegressor if req.task == "regression" else lgb.LGBMClassifier
-        est = cls(n_estimators=params.get("n_estimators", MAX_ROUNDS),
-                  **{k: v for k, v in params.items() if k != "n_estimators"},
-                  random_state=req.seed, n_jobs=req.n_threads, verbose=-1, deterministic=True,
-                  force_col_wise=True)
+        as_shipped = bool(params.get(LIBRARY_DEFAULTS))
+        chosen = {} if as_shipped else {"n_estimators": MAX_ROUNDS, **params}
+        est = cls(**chosen, random_state=req.seed, n_jobs=req.n_threads, verbose=-1,
+                  deterministic=True, force_col_wise=True)
         callbacks = [stop_at_deadline]
         kwargs: dict[str, Any] = {}
-        if req.X_val is not None:
+        if req.X_val is not None and not as_shipped:
             callbacks.append(lgb.early_stopping(EARLY_STOP, verbose=False))
             kwargs.update(eval_X=(req.X_val,), eval_y=(req.y_val,))
         est.fit(X, y, sample_weight=req.sample_weight, categorical_feature=req.categorical or "auto",
                 callbacks=callbacks, **kwargs)
-        best = est.best_iteration_ or est.booster_.current_iteration()
+        best = None if as_shipped else est.best_iteration_ or est.booster_.current_iteration()
         return Fitted(est, req.task, req.n_classes, best_iteration=best, truncated=state["truncated"],
                       family=self.name)
 

@@ -73,15 +73,47 @@ class Plan:
 
 
 def infer_task(y: pd.Series) -> str:
-    """binary / multiclass / regression from the target's values."""
+    """binary / multiclass / regression from the target's values: two values are binary, text
+    is multiclass, a few whole numbers of an integer column are classes; whole numbers stored as
+    decimals (``1.0`` .. ``5.0``: a rating scale, an average) are a quantity, so regression (as is an
+    integer column with missing values, which pandas reads as decimals: the warning of
+    ``task_finding`` names the choice either way)."""
     values = y.dropna()
     n_unique = values.nunique()
     if n_unique == 2:
         return "binary"
     if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
         return "multiclass"
-    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-    return "multiclass" if integral and n_unique <= MAX_INT_CLASSES else "regression"
+    if _few_whole_numbers(values) and not pd.api.types.is_float_dtype(values.dtype):
+        return "multiclass"
+    return "regression"
+
+
+def _few_whole_numbers(values: pd.Series) -> bool:
+    return (values.nunique() <= MAX_INT_CLASSES
+            and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)))
+
+
+def task_finding(y: pd.Series, task: str) -> Finding | None:
+    """The warning that says which of regression / multiclass a few whole numbers were read as,
+    and how to ask for the other."""
+    values = y.dropna()
+    if (task not in ("multiclass", "regression") or not pd.api.types.is_numeric_dtype(values.dtype)
+            or pd.api.types.is_bool_dtype(values.dtype) or not _few_whole_numbers(values)):
+        return None
+    n_unique, name = int(values.nunique()), str(y.name)
+    if task == "multiclass":
+        message = (f"target {name!r} has {n_unique} whole-number values: treated as "
+                   f"{n_unique} unordered classes (multiclass).")
+        suggestion = ("if they are an ordered scale or a count, pass task='regression' "
+                      "(--task regression).")
+    else:
+        message = (f"target {name!r} has {n_unique} whole-number values stored as decimals "
+                   f"(such as a rating scale): treated as an ordered quantity (regression).")
+        suggestion = ("if they are unordered categories, pass task='multiclass' "
+                      "(--task multiclass).")
+    return Finding(check="task_inferred", severity="warning", columns=(name,), message=message,
+                   evidence={"distinct": n_unique, "task": task}, suggestion=suggestion)
 
 
 def _n_splits(n_rows: int, smallest_class: int | None, weight: int = 0,
@@ -101,11 +133,13 @@ def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | 
     """Decide task, metric and split; ``frame`` is the feature table (kept in the signature fit
     calls; the split hints are the audit's); ``time_limit`` (seconds) lowers the fold count for
     data that is big for it."""
+    findings: list[Finding] = []
     if task is None:
         task = infer_task(y)
+        said = task_finding(y, task)
+        findings += [said] if said is not None else []
     elif task not in TASKS:
         raise bad_option("task", task, "one of binary, multiclass, regression")
-    findings: list[Finding] = []
     n_unique = y.nunique()
     if task in ("binary", "multiclass"):
         if n_unique < 2:
@@ -120,12 +154,6 @@ def make_plan(schema: Schema, frame: pd.DataFrame, y: pd.Series, *, task: str | 
         raise DataError(f"target {y.name!r} is not numeric, so it cannot be a regression target. "
                         "Pass task='multiclass' or fix the column.")
     chosen = default_metric(task) if metric is None else get_metric(metric, task)
-    if task == "multiclass" and pd.api.types.is_numeric_dtype(y.dtype):
-        findings.append(Finding(
-            check="task_inferred", severity="info", columns=(str(y.name),),
-            message=f"target {y.name!r} has {n_unique} integer values: treated as multiclass.",
-            evidence={"distinct": int(n_unique)},
-            suggestion="pass task='regression' if the values are ordered quantities."))
     smallest = int(y.value_counts().min()) if task != "regression" else None
     weight = sum(TEXT_FEATURE_WEIGHT if c.role == Role.TEXT else 1 for c in schema.features)
     k = _n_splits(len(y), smallest, weight, time_limit)

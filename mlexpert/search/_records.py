@@ -103,3 +103,4 @@ class SearchResult:
     # per candidate name (as if refitted) and "ensemble" (as shipped)
     size_mb: dict[str, float] = field(default_factory=dict)  # estimated pickled megabytes, the
     # same keys
+    floor: str | None = None  # why a default model was shipped instead of the search's choice

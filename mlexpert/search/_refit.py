@@ -10,7 +10,7 @@ from typing import Any
 from mlexpert.ensemble import Member
 from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
 from mlexpert.search._cv import Search, refit_estimate
-from mlexpert.search._presets import NO_SEEDS, REFIT_MARGIN
+from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
 from mlexpert.search._records import Candidate
 
 
@@ -57,7 +57,7 @@ def add_seeds(search: Search, chosen: list[tuple[Candidate, float]], members: li
         return  # a time-based decision: the trial-count budget promises the same model anywhere
     last = {id(m): s for m, s in zip(members, seconds, strict=True)}
     todo = [(c, m) for (c, _), m in zip(chosen, members, strict=True)
-            if m.refit and c.family not in NO_SEEDS]
+            if m.refit and c.family not in NO_SEEDS and c.name not in FLOOR]
     added = 0
     for seed in range(1, max_seeds):
         for cand, member in todo:

@@ -54,7 +54,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         reasons = "; ".join(f"{c.name}: {c.note}" for c in search.candidates if c.note)
         raise MlexpertError(f"no model could be trained within the time limit ({reasons}). "
                             "Give a larger time_limit or check the data.")
-    chosen, notes = select(search, usable, preset)
+    chosen, notes, floor_note = select(search, usable, preset)
     for cand in search.candidates:  # fold models of candidates left out are no longer needed
         if all(cand is not c for c, _ in chosen):
             cand.fold_fits = []
@@ -75,4 +75,4 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     size = {c.name: search.size_mb([c]) for c in usable}
     size["ensemble"] = search.size_mb([c for c, _ in chosen], [len(m.parts) for m in members])
     return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
-                        search.fold_scores(oof), cost, notes, latency, size)
+                        search.fold_scores(oof), cost, notes, latency, size, floor_note)

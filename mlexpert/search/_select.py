@@ -1,6 +1,7 @@
 """Which candidates are shipped: greedy ensemble selection over a per-family-capped pool,
-``infer_limit`` / ``size_limit`` enforced on the estimates, and a cheaper single model where the
-ensemble is not significantly better."""
+``infer_limit`` / ``size_limit`` enforced on the estimates, a cheaper single model where the
+ensemble is not significantly better, and never a choice significantly worse than the default
+models."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from mlexpert.search._ensemble import greedy_ensemble
 from mlexpert.search._presets import (
     CHEAPER_FACTOR,
     ENSEMBLE_POOL,
+    FLOOR,
     POOL_PER_FAMILY,
     PRACTICAL_TOLERANCE,
     SIGNIFICANCE,
@@ -22,8 +24,52 @@ from mlexpert.search._records import Candidate
 
 
 def select(search: Search, usable: list[Candidate],
+           preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str], str | None]:
+    """The members to ship with their weights, what was decided that the user should hear, and
+    whether a default model replaced the preset's choice (``_choose``; ``floor``)."""
+    chosen, notes = _choose(search, usable, preset)
+    held, said = floor(search, usable, chosen)
+    return held, notes if said is None else [], said
+
+
+def floor(search: Search, usable: list[Candidate],
+          chosen: list[tuple[Candidate, float]]) -> tuple[list[tuple[Candidate, float]], str | None]:
+    """The best default model (``FLOOR``) replaces the choice when the choice is significantly
+    worse than it on the same folds (one-sided corrected paired t-test, ``SIGNIFICANCE``) and the
+    default meets ``infer_limit`` / ``size_limit``; a note says so."""
+    spec = search.spec
+    sign = 1.0 if spec.metric.greater_is_better else -1.0
+    defaults = [c for c in usable if c.name in FLOOR and _meets_limits(search, c)
+                and all(c is not chosen_c for chosen_c, _ in chosen)]
+    if not defaults:
+        return chosen, None
+    best = max(defaults, key=lambda c: sign * c.score)
+    shipped_oof = sum(w * c.oof for c, w in chosen)
+    shipped_score = search.score(shipped_oof)
+    if sign * (best.score - shipped_score) <= 0:
+        return chosen, None
+    p = corrected_t_test(sign * np.asarray(best.fold_scores),
+                         sign * np.asarray(search.fold_scores(shipped_oof)), spec.test_fraction)
+    if not (np.isfinite(p) and p < SIGNIFICANCE):
+        return chosen, None
+    what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
+    metric = spec.metric.name
+    return [(best, 1.0)], (
+        f"{best.name} (the library's default settings) is shipped instead of {what}: on the same "
+        f"folds {what} scored significantly worse ({metric} {shipped_score:.4g} vs "
+        f"{best.score:.4g}, paired corrected t-test p={p:.2f}). The search's choices did not "
+        "carry over from the folds; more data or time may change that.")
+
+
+def _meets_limits(search: Search, cand: Candidate) -> bool:
+    spec = search.spec
+    return ((spec.infer_limit_ms is None or search.latency_ms([cand]) <= spec.infer_limit_ms)
+            and (spec.size_limit_mb is None or search.size_mb([cand]) <= spec.size_limit_mb))
+
+
+def _choose(search: Search, usable: list[Candidate],
             preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str]]:
-    """The members to ship with their weights, and what was decided that the user should hear.
+    """The preset's choice of members with their weights, and its notes.
 
     Ensemble selection runs over the best candidates; then, where the preset prefers cheaper
     models, a single candidate that predicts at least twice as fast replaces the ensemble when

@@ -23,7 +23,7 @@ def run(*args):
                           timeout=300)
 
 
-def test_cli_predict_on_dask_writes_partitioned_output(tmp_path):
+def test_cli_predict_on_dask_writes_partitioned_output(tmp_path, dask_executor):
     frame = _table("binary", n=300).reset_index(names="row_id")
     model = mlexpert.fit(frame.drop(columns=["row_id"]), target="y", time_limit=30,
                          presets="fast", budget=0)
@@ -38,8 +38,9 @@ def test_cli_predict_on_dask_writes_partitioned_output(tmp_path):
     assert scored["row_id"].tolist() == frame["row_id"].tolist()
     expected = model.predict_table(frame.drop(columns=["row_id", "y"]))
     pd.testing.assert_frame_equal(scored.drop(columns=["row_id"]), expected)
-    url = run("predict", bundle, f"file://{pattern}", "--dask", "local", "--id-column",
-              "row_id", "--out", tmp_path / "scored_url")  # fsspec URLs (s3://...) alike
+    # fsspec URLs (s3://...) alike, scored on a running scheduler (the session's cluster)
+    url = run("predict", bundle, f"file://{pattern}", "--dask", dask_executor.client.scheduler.address,
+              "--id-column", "row_id", "--out", tmp_path / "scored_url")
     assert url.returncode == 0, url.stderr[-2000:]
     pd.testing.assert_frame_equal(pd.concat([pd.read_parquet(p) for p in sorted(
         (tmp_path / "scored_url").iterdir())], ignore_index=True), scored)

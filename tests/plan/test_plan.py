@@ -15,9 +15,42 @@ from mlexpert.plan import SplitPlan, infer_task, make_plan
     ([1, 2, 3, 4] * 10, "multiclass"),
     (list(range(40)), "regression"),
     (np.linspace(0, 1, 30), "regression"),
+    ([1.0, 2.0, 3.0, 4.0, 5.0] * 10, "regression"),  # a rating scale stored as decimals
+    ([1.0, 2.0, 3.0, None] * 10, "regression"),  # an integer column widened by its gaps: said
+    ([0.0, 1.0] * 10, "binary"),
 ])
 def test_infer_task(values, task):
     assert infer_task(pd.Series(values)) == task
+
+
+@pytest.mark.parametrize("values, task, other", [
+    ([1, 2, 3, 4, 5] * 20, "multiclass", "task='regression'"),
+    ([1.0, 2.0, 3.0, 4.0, 5.0] * 20, "regression", "task='multiclass'"),
+])
+def test_a_few_whole_numbers_are_read_with_a_warning_naming_the_other_reading(values, task, other):
+    """A 1-5 rating as decimals is a quantity, as integers a set of classes: either way the plan
+    warns and names the option that forces the other reading; a task the user gave is not
+    second-guessed."""
+    frame = pd.DataFrame({"x": np.arange(len(values), dtype=float)})
+    y = pd.Series(values, name="rating")
+    plan = _plan(frame, y)
+    said = [f for f in plan.findings if f.check == "task_inferred"]
+    assert plan.task == task and len(said) == 1
+    assert said[0].severity == "warning" and other in said[0].suggestion
+    assert "rating" in said[0].message and "5 whole-number values" in said[0].message
+    forced = "regression" if task == "multiclass" else "multiclass"
+    assert not [f for f in _plan(frame, y, task=forced).findings if f.check == "task_inferred"]
+    assert _plan(frame, pd.Series(np.linspace(0, 1, len(values)), name="r")).findings == []
+
+
+def test_the_audit_reads_the_task_as_fit_does_and_says_so():
+    from mlexpert.audits import audit
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "rating": rng.integers(1, 6, 200) * 1.0})
+    report = audit(frame, "rating", time_limit=5)
+    assert report.task == "regression"
+    assert [f.severity for f in report.findings if f.check == "task_inferred"] == ["warning"]
 
 
 def test_time_split_never_trains_on_the_future():

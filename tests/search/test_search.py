@@ -224,16 +224,16 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
 
     balanced = PRESETS["balanced"]
     slow, cheap = cand("slow", noisy(2.0), 50.0), cand("cheap", noisy(2.0), 1.0)
-    chosen, notes = _select.select(search, [slow, cheap], balanced)
+    chosen, notes, _ = _select.select(search, [slow, cheap], balanced)
     # two equally good models with independent errors: their average is clearly better
     assert {c.name for c, _ in chosen} == {"slow", "cheap"} and not notes
 
     twin = cand("twin", cheap.oof.copy(), 50.0)  # the same predictions, 50x slower
     worse = cand("worse", noisy(8.0), 0.1)  # faster still, but far worse
-    chosen, notes = _select.select(search, [twin, worse, cheap], balanced)
+    chosen, notes, _ = _select.select(search, [twin, worse, cheap], balanced)
     assert [c.name for c, _ in chosen] == ["cheap"]
     assert "twin is not significantly better" in notes[0] and "50.0x faster" in notes[0]
-    chosen, notes = _select.select(search, [twin, worse, cheap], PRESETS["best"])
+    chosen, notes, _ = _select.select(search, [twin, worse, cheap], PRESETS["best"])
     assert [c.name for c, _ in chosen] == ["twin"] and not notes
 
 
@@ -271,17 +271,17 @@ def test_infer_limit_keeps_the_shipped_model_within_the_latency():
     # one row: lgb 1+2+1 = 4 ms, lin 1+3+1 = 5 ms, xgb 1+2+5 = 8 ms; lgb+lin together 8 ms
     cands = [cand("lgb", "lightgbm", 1.0), cand("lin", "linear", 1.0), cand("xgb", "xgboost", 5.0)]
     best = PRESETS["best"]
-    chosen, notes = _select.select(search, cands, best)
+    chosen, notes, _ = _select.select(search, cands, best)
     assert len(chosen) == 3 and not notes  # independent errors: all three help
 
     search.spec.infer_limit_ms = 6.0
-    chosen, notes = _select.select(search, cands, best)
+    chosen, notes, _ = _select.select(search, cands, best)
     assert len(chosen) == 1 and chosen[0][0].name in ("lgb", "lin")
     assert search.latency_ms([c for c, _ in chosen]) <= 6.0
     assert chosen[0][1] == pytest.approx(1.0) and "infer_limit (6.0 ms)" in notes[0]
 
     search.spec.infer_limit_ms = 0.5
-    chosen, notes = _select.select(search, cands, best)
+    chosen, notes, _ = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lgb"]
     assert notes == ["no candidate can predict one row within infer_limit (0.5 ms); the "
                      "fastest, lgb (4.0 ms), is shipped."]
@@ -295,17 +295,17 @@ def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
     # the tree preprocessor: 8.5 MB; all three 9.0 MB
     cands = [cand("lgb", "lightgbm", 2.0), cand("lin", "linear", 0.25), cand("xgb", "xgboost", 6.0)]
     best = PRESETS["best"]
-    chosen, _ = _select.select(search, cands, best)
+    chosen, _, _ = _select.select(search, cands, best)
     assert len(chosen) == 3 and search.size_mb([c for c, _ in chosen]) == pytest.approx(9.0)
 
     search.spec.size_limit_mb = 4.0  # xgb alone is over it; lgb + lin (3.0 MB) fit
-    chosen, notes = _select.select(search, cands, best)
+    chosen, notes, _ = _select.select(search, cands, best)
     assert {c.name for c, _ in chosen} <= {"lgb", "lin"}
     assert search.size_mb([c for c, _ in chosen]) <= 4.0
     assert sum(w for _, w in chosen) == pytest.approx(1.0)
 
     search.spec.size_limit_mb = 0.1
-    chosen, notes = _select.select(search, cands, best)
+    chosen, notes, _ = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lin"]
     assert notes == ["no candidate can fit size_limit (0.1 MB); the smallest, lin (0.5 MB), "
                      "is shipped."]
@@ -379,3 +379,45 @@ def test_latency_estimates_time_the_compiled_forms_a_warm_model_runs(monkeypatch
     monkeypatch.setattr(_probes, "compile_estimator", refuses)
     assert _probes.model_row_ms(Uncompiled(), np.zeros((1, 3))) >= 0
     assert len(calls) > 1 and set(calls) == {1}
+
+
+def test_the_shipped_model_is_never_significantly_worse_than_the_defaults():
+    """The floor: a choice significantly worse out of fold than LightGBM's defaults gives way
+    to them, with a note; a default only a little better (not significant) or one over the
+    latency limit does not."""
+    search, make = _costed_search()
+    rng = np.random.default_rng(5)
+    y = search.y
+
+    def scored(name, family, scale, row_ms=1.0):
+        c = make(name, family, row_ms=row_ms)
+        p = 1 / (1 + np.exp(-(2 * y - 1) * 1.5 - rng.normal(0, scale, len(y))))
+        c.oof = np.column_stack([1 - p, p])
+        c.fold_scores, c.score = search.fold_scores(c.oof), search.score(c.oof)
+        return c
+
+    weak, default = scored("weak", "xgboost", 6.0), scored("lightgbm_default", "lightgbm", 1.0)
+    assert _presets.FLOOR == ("lightgbm_default",)
+    held, said = _select.floor(search, [weak, default], [(weak, 1.0)])
+    assert [c.name for c, _ in held] == ["lightgbm_default"]
+    assert "weak scored significantly worse" in said and "p=0.0" in said
+
+    near = scored("lightgbm_default", "lightgbm", 0.0)  # as good as it gets...
+    near.oof, near.fold_scores, near.score = weak.oof + 0.0, list(weak.fold_scores), weak.score
+    near.fold_scores[0] += 1e-3  # ...but better on one fold only, by a hair
+    near.score += 1e-4
+    assert _select.floor(search, [weak, near], [(weak, 1.0)]) == ([(weak, 1.0)], None)
+
+    search.spec.infer_limit_ms = 5.0  # the default takes 1 + 2 + 3 = 6 ms a row
+    slow_default = scored("lightgbm_default", "lightgbm", 1.0, row_ms=3.0)
+    assert _select.floor(search, [weak, slow_default], [(weak, 1.0)]) == ([(weak, 1.0)], None)
+    _, _, said = _select.select(search, [weak, default], PRESETS["fast"])
+    assert said is None  # the preset itself picks the better default: nothing to replace
+
+
+def test_every_preset_evaluates_the_default_model_first():
+    for preset in PRESETS.values():
+        assert preset.portfolio[0] == "lightgbm_default"
+    names = {name for fam in FAMILIES.values() for task in ("binary", "regression")
+             for name, _ in fam.configs(task)}
+    assert set(_presets.FLOOR) <= names

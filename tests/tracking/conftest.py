@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,11 +77,37 @@ def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
     return url, proc
 
 
+_LAUNCHED: list[tuple[str, subprocess.Popen]] = []  # started when collection ends
+_EARLY_FOLDERS: list[Path] = []
+
+
+def _launch_both(parent: Path) -> list[tuple[str, subprocess.Popen]]:
+    return [launch_server(parent / name) for name in ("mlflow-server", "doomed")]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Launch the servers as soon as the tests that need them are known: their start-up (~11 s,
+    mostly imports) then runs while the tests before tracking/ do, not on the clock."""
+    if any("_servers" in getattr(item, "fixturenames", ()) for item in session.items):
+        _EARLY_FOLDERS.append(Path(tempfile.mkdtemp(prefix="mlexpert-mlflow-")))
+        _LAUNCHED.extend(_launch_both(_EARLY_FOLDERS[-1]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Servers launched early but never used (the run stopped before tracking/) are stopped too."""
+    for _, proc in _LAUNCHED:
+        stop(proc)
+    _LAUNCHED.clear()
+    for folder in _EARLY_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def _servers(tmp_path_factory):
     """Two real MLflow servers launched together, so their start-ups (~11 s each, mostly one
     core's imports) overlap: the session's, and a spare that test_faults kills mid-fit."""
-    launched = [launch_server(tmp_path_factory.mktemp(name)) for name in ("mlflow-server", "doomed")]
+    launched = list(_LAUNCHED) or _launch_both(tmp_path_factory.mktemp("mlflow"))
+    _LAUNCHED.clear()
     try:
         for url, proc in launched:
             wait_healthy(url, proc, SERVER_START_S)
