@@ -16,7 +16,6 @@ from mlexpert.models._common import EARLY_STOP, MAX_ROUNDS, refit_rounds, space
 from mlexpert.models._graph import Graph
 from mlexpert.models._trees_onnx import LEQ, MEMBER, Trees, n_scores, onnx_link
 
-DEFAULT_CONFIG = "lightgbm_default"
 LIBRARY_DEFAULTS = "library_defaults"  # a config holding only this key: LightGBM as shipped
 
 
@@ -31,7 +30,7 @@ class LightGBMFamily:
             ("lightgbm", base),
             # the library's defaults as a user would run them (100 rounds at 0.1, no early
             # stopping): the floor the search's pick is held to
-            (DEFAULT_CONFIG, {LIBRARY_DEFAULTS: True}),
+            ("lightgbm_default", {LIBRARY_DEFAULTS: True}),
             ("lightgbm_xt", {**base, "extra_trees": True}),
             ("lightgbm_large", {**base, "learning_rate": 0.03, "num_leaves": 128,
                                 "min_child_samples": 5, "colsample_bytree": 0.9,
@@ -50,8 +49,8 @@ class LightGBMFamily:
 
         cls = lgb.LGBMRegressor if req.task == "regression" else lgb.LGBMClassifier
         as_shipped = bool(params.get(LIBRARY_DEFAULTS))
-        chosen = {} if as_shipped else {"n_estimators": MAX_ROUNDS, **params}
-        est = cls(**chosen, random_state=req.seed, n_jobs=req.n_threads, verbose=-1,
+        given = {} if as_shipped else {"n_estimators": MAX_ROUNDS, **params}
+        est = cls(**given, random_state=req.seed, n_jobs=req.n_threads, verbose=-1,
                   deterministic=True, force_col_wise=True)
         callbacks = [stop_at_deadline]
         kwargs: dict[str, Any] = {}

@@ -86,6 +86,14 @@ class Search:
         return (sum(self.prepared.size_mb(k) * n for k, n in sorted(kinds.items()))
                 + sum(c.size_mb * n for c, n in zip(members, parts, strict=True)))
 
+    def within_limits(self, members: list[Candidate], parts: list[int] | None = None) -> bool:
+        """Whether ``members`` (each with ``parts`` models) meet ``infer_limit`` and
+        ``size_limit`` by the estimates selection uses."""
+        spec = self.spec
+        return ((spec.infer_limit_ms is None
+                 or self.latency_ms(members, parts) <= spec.infer_limit_ms)
+                and (spec.size_limit_mb is None or self.size_mb(members, parts) <= spec.size_limit_mb))
+
     def score(self, oof: np.ndarray) -> float:
         """The metric on the rows that have an out-of-fold prediction."""
         return self.spec.metric.score(self.y_eval, oof[self.mask], self.w_eval)

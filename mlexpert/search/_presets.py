@@ -26,7 +26,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": Preset((*FLOOR, "lightgbm", "linear"), 1, True, 1, True,
-                   "one model, lowest latency: LightGBM (tuned while time allows) or linear"),
+                   "one model, lowest latency: LightGBM (its defaults, or tuned while time allows) "
+                   "or linear"),
     "balanced": Preset(PORTFOLIO, 2, False, 25, True,
                        "portfolio of 9 families/configs (LightGBM's defaults first), Optuna on the 2 best families, ensemble; "
                        "a cheaper model is shipped when the ensemble is not significantly better",

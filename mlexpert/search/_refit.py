@@ -85,9 +85,6 @@ def _seed_within_limits(search: Search, chosen: list[tuple[Candidate, float]],
                         members: list[Member], cand: Candidate) -> bool:
     """Whether one more fit of ``cand`` keeps the shipped model within infer_limit and
     size_limit (estimates, as selection used)."""
-    spec = search.spec
     cands = [c for c, _ in chosen]
-    parts = [len(m.parts) + (c is cand) for c, m in zip(cands, members, strict=True)]
-    if spec.infer_limit_ms is not None and search.latency_ms(cands, parts) > spec.infer_limit_ms:
-        return False
-    return spec.size_limit_mb is None or search.size_mb(cands, parts) <= spec.size_limit_mb
+    return search.within_limits(cands, [len(m.parts) + (c is cand)
+                                        for c, m in zip(cands, members, strict=True)])

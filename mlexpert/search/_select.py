@@ -39,7 +39,7 @@ def floor(search: Search, usable: list[Candidate],
     default meets ``infer_limit`` / ``size_limit``; a note says so."""
     spec = search.spec
     sign = 1.0 if spec.metric.greater_is_better else -1.0
-    defaults = [c for c in usable if c.name in FLOOR and _meets_limits(search, c)
+    defaults = [c for c in usable if c.name in FLOOR and search.within_limits([c])
                 and all(c is not chosen_c for chosen_c, _ in chosen)]
     if not defaults:
         return chosen, None
@@ -59,12 +59,6 @@ def floor(search: Search, usable: list[Candidate],
         f"folds {what} scored significantly worse ({metric} {shipped_score:.4g} vs "
         f"{best.score:.4g}, paired corrected t-test p={p:.2f}). The search's choices did not "
         "carry over from the folds; more data or time may change that.")
-
-
-def _meets_limits(search: Search, cand: Candidate) -> bool:
-    spec = search.spec
-    return ((spec.infer_limit_ms is None or search.latency_ms([cand]) <= spec.infer_limit_ms)
-            and (spec.size_limit_mb is None or search.size_mb([cand]) <= spec.size_limit_mb))
 
 
 def _choose(search: Search, usable: list[Candidate],
