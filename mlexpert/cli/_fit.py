@@ -145,11 +145,11 @@ def fit(
                 write_card(model, out / "card.html", bundle_dir=out)
         run = log_run(tracker, model, out)
         if as_json:
-            info = model.info
+            manifest = model.manifest
             print_json({"bundle": str(out), "task": model.task, "metric": model.metric,
-                        "cv": model.metrics, "leaderboard": info["leaderboard"],
-                        "findings": info["findings"],
-                        "fit_seconds": info["provenance"]["fit_seconds"],
+                        "cv": model.metrics, "leaderboard": manifest.leaderboard,
+                        "findings": manifest.findings,
+                        "fit_seconds": manifest.provenance["fit_seconds"],
                         "run": run_json(run)})
             return
         _report_fit(model, out)
@@ -161,12 +161,13 @@ def _report_fit(model: Any, out: Path) -> None:
     from rich.table import Table
 
     console = rich_console()
-    table = Table(title=f"Leaderboard ({model.metric}, {model.info['plan']['split']['n_splits']}-fold "
-                        f"{model.info['plan']['split']['kind']} CV)")
+    manifest = model.manifest
+    split = manifest.plan["split"]
+    table = Table(title=f"Leaderboard ({model.metric}, {split['n_splits']}-fold {split['kind']} CV)")
     numeric = (model.metric, "± std", "p vs best", "fit s", "ms/row", "weight")
     for col in ("model", *numeric[:3], "status", *numeric[3:], "final fit"):
         table.add_column(col, justify="right" if col in numeric else "left")
-    board = model.info["leaderboard"]
+    board = manifest.leaderboard
     for row in board[:LEADERBOARD_ROWS]:
         table.add_row(row["model"], fmt_value(row["score"]), fmt_value(row.get("score_std")),
                       fmt_value(row.get("p_vs_best"), 2) + (" ≈" if row.get("indistinguishable") else ""),
@@ -183,14 +184,14 @@ def _report_fit(model: Any, out: Path) -> None:
     cv = model.metrics[model.metric]
     console.print(f"cross-validated {model.metric}: [bold]{cv['value']:.4f}[/] "
                   f"95% CI {interval(cv)}  ({model.task}, target {model.target!r})")
-    inference = model.info.get("inference", {})
+    inference = manifest.inference or {}
     latency, estimate = inference.get("latency_ms_per_row"), inference.get("estimated_ms_per_row")
     if latency is not None:
         warm = "" if estimate is None else f"; once compiled ~{estimate:.2f} ms, estimated"
         console.print(f"one-row predict: {latency:.1f} ms through the members (measured{warm})")
     print_findings(console, model.findings)
     console.print(f"bundle written to [bold]{out}[/] "
-                  f"(fit took {model.info['provenance']['fit_seconds']:.1f}s)")
+                  f"(fit took {manifest.provenance['fit_seconds']:.1f}s)")
 
 
 def _cost_matrix(text: str | None) -> list[list[float]] | None:

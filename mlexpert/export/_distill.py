@@ -176,15 +176,13 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     fitted = _fit_student(teacher.task, k, Xfit, y, weight, rows_val, pre.categorical,
                           dict(family.configs(teacher.task)[0][1]), seed, deadline)
     member = Member("distilled_lightgbm", "lightgbm", 1.0, [(pre.transformer, fitted)], refit=True)
-    manifest = teacher.info
-    manifest.pop("calibration", None)  # the student learnt the calibrated probabilities
-    manifest.pop("calibration_report", None)
-    manifest.pop("inference", None)
-    manifest["ensemble"] = [{"model": member.name, "family": "lightgbm", "weight": 1.0,
-                             "final_fit": "distilled"}]
-    manifest["leaderboard"] = [{"model": member.name, "family": "lightgbm",
-                                "note": "distilled from " + ", ".join(
-                                    m.name for m in teacher.ensemble.members)}]
+    manifest = teacher.manifest.with_sections(  # the student learnt the calibrated probabilities
+        calibration=None, calibration_report=None, inference=None,
+        ensemble=[{"model": member.name, "family": "lightgbm", "weight": 1.0,
+                   "final_fit": "distilled"}],
+        leaderboard=[{"model": member.name, "family": "lightgbm",
+                      "note": "distilled from " + ", ".join(
+                          m.name for m in teacher.ensemble.members)}])
     # measured as a Model, then built again with the numbers in its manifest
     trial = type(teacher)(manifest, [member], teacher.reference_sample)
     report: dict[str, Any] = {"teacher_members": [m.name for m in teacher.ensemble.members],
@@ -192,17 +190,17 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
               "munge": {"p": MUNGE_P, "s": MUNGE_S}, "rounds": fitted.best_iteration}
     if labelled and len(hold):
         report.update(_accuracy_lost(teacher, trial, hold, seed))
-        manifest["metrics"] = {
+        metrics = {
             "cv": score_all(teacher.task, report.pop("_y"), report.pop("_student"),
                             threshold=trial.threshold, n_resamples=1000, seed=seed),
             "cv_note": f"the distilled model on {len(hold)} held-out labelled rows "
                        f"({'the test data' if test is not None else 'a fifth of the distillation data'}"
                        "; not cross-validated), 95 % bootstrap intervals"}
     else:
-        manifest["metrics"] = {"cv": {}, "cv_note": "no labelled rows to measure on"}
+        metrics = {"cv": {}, "cv_note": "no labelled rows to measure on"}
     report.update(_speed_gained(teacher, trial, frame.iloc[:1], seed))
-    manifest["distillation"] = report
-    student = type(teacher)(manifest, [member], teacher.reference_sample)
+    student = type(teacher)(manifest.with_sections(metrics=metrics, distillation=report),
+                            [member], teacher.reference_sample)
     if out is not None:
         student.save(out, overwrite=overwrite)
         if onnx:  # beside the bundle's files, like card.html: not in the manifest's hash list

@@ -349,7 +349,7 @@ def _output_name(model: Model) -> str:
 
 def model_reference(model: Model) -> Reference:
     """The training reference stored in a bundle (BundleError when it has none)."""
-    stored = model.info.get("reference")
+    stored = model.manifest.reference
     if stored is None or model.reference_sample is None:
         raise BundleError("this bundle holds no training reference for drift checks (it was "
                           "written by an older mlexpert); pass reference_data= (CLI: "

@@ -91,7 +91,7 @@ def _cost(model: Any, data: Any, bundle_dir: Path | None) -> dict[str, Any]:
     """Bundle size, single-row latency (median of 30 calls) and batch throughput, measured now
     on rows of ``data``; without data, the leaderboard's fit-time estimate."""
     out: dict[str, Any] = {"bundle_bytes": _bundle_bytes(bundle_dir)}
-    board = model.info["leaderboard"]
+    board = model.manifest.leaderboard
     shipped = next((r for r in board if r["model"] == "ensemble"), None) or \
         next((r for r in board if r.get("ensemble_weight")), board[0])
     out["fit_estimate_ms_per_1k"] = shipped.get("predict_ms_per_1k")
@@ -138,7 +138,7 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
 
     if sensitive_column is not None and data is None:
         raise ConfigError("sensitive_column needs labelled data: pass data (CLI --data FILE).")
-    info = model.info
+    info = model.manifest
     ctx: dict[str, Any] = {"info": info, "model": model, "fmt": _fmt, "interval": _interval,
                            "version": __version__, "notes": {}, "figures": {}}
     with warnings.catch_warnings():
@@ -147,7 +147,7 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
             if data is not None else None
         explained = model.explain_global(data, seed=seed) if data is not None else None
     ctx["holdout"], ctx["explained"] = holdout, explained
-    diag = holdout["diagnostics"] if holdout else (info.get("diagnostics") or {}).get("cv")
+    diag = holdout["diagnostics"] if holdout else (info.diagnostics or {}).get("cv")
     ctx["diag_source"] = "held-out data" if holdout else "out-of-fold predictions (cross-validation)"
     figs = ctx["figures"]
     if diag:
@@ -169,7 +169,7 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
     ctx["cost"] = _cost(model, data, Path(bundle_dir) if bundle_dir else None)
     notes = notes or {}
     ctx["notes"] = {k: _paragraphs(notes.get(k, "")) for k in ("intended_use", "limitations", "other")}
-    ctx["shipped"] = [m["model"] for m in info.get("ensemble", [])]
+    ctx["shipped"] = [m["model"] for m in info.ensemble]
     ctx["headline"] = (holdout["metrics"] if holdout else model.metrics).get(model.metric, {})
     ctx["headline_source"] = "holdout" if holdout else "cross-validated"
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined,
@@ -345,8 +345,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
     <tr><td>bundle size</td><td class="num">{{ fmt((cost.bundle_bytes / 1048576) if cost.bundle_bytes is not none else none, 2) }} MB</td></tr>
     <tr><td>latency, one row (median of 30 calls, measured for this card)</td><td class="num">{{ fmt(cost.get("latency_ms"), 2) }} ms</td></tr>
     <tr><td>throughput, batches of 1,000 rows</td><td class="num">{{ fmt(cost.get("throughput_rows_per_s"), 0) }} rows/s</td></tr>
-    <tr><td>latency, one row through the members, measured at the end of fit</td><td class="num">{{ fmt(info.get("inference", {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
-    <tr><td>latency, one row once compiled, estimated by the search</td><td class="num">{{ fmt(info.get("inference", {}).get("estimated_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>latency, one row through the members, measured at the end of fit</td><td class="num">{{ fmt((info.inference or {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>latency, one row once compiled, estimated by the search</td><td class="num">{{ fmt((info.inference or {}).get("estimated_ms_per_row"), 2) }} ms</td></tr>
     <tr><td>fit-time estimate, batches</td><td class="num">{{ fmt(cost.fit_estimate_ms_per_1k, 1) }} ms / 1k rows</td></tr>
   </table>
 </section>

@@ -76,8 +76,8 @@ def metadata_body(service: Service) -> dict[str, Any]:
     """``GET /metadata``: the model's identity, task, input schema, metrics, and the limits,
     auth and live monitoring this service runs with."""
     p = service.predictor
-    info = p.model.info
-    prov = info.get("provenance") or {}
+    info = p.model.manifest
+    prov = info.provenance
     schema = []
     for c in p.features:
         entry: dict[str, Any] = {"name": c.name, "role": str(c.role), "expects": EXPECTED[c.role],
@@ -91,11 +91,11 @@ def metadata_body(service: Service) -> dict[str, Any]:
     s = service.settings
     return {
         "name": p.identity.name, "version": p.identity.version, "task": p.task,
-        "target": p.target, "classes": p.classes, "metric": info.get("metric"),
-        "metrics": info.get("metrics", {}).get("cv", {}),
-        "trained_at": prov.get("created_at"), "saved_at": info.get("saved_at"),
-        "training_rows": prov.get("rows"), "mlexpert_version": info.get("mlexpert_version"),
-        "ensemble": info.get("ensemble"), "input_schema": schema,
+        "target": p.target, "classes": p.classes, "metric": info.metric,
+        "metrics": info.metrics.get("cv", {}),
+        "trained_at": prov.get("created_at"), "saved_at": info.saved_at,
+        "training_rows": prov.get("rows"), "mlexpert_version": info.mlexpert_version,
+        "ensemble": info.ensemble, "input_schema": schema,
         "ignored_columns": [c.name for c in p.model.schema.columns if c not in p.features],
         "example": p.example, "fast_path": p.fast_note,
         "limits": {"max_body_bytes": s.max_body_bytes, "max_records": s.max_records,

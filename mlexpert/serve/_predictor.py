@@ -43,13 +43,13 @@ class Identity:
 def model_identity(model: Any, source: str) -> Identity:
     """Name and version: the registry's when the manifest carries them, else the bundle's
     directory name and the first 12 hex digits of its members' SHA-256 (a content version)."""
-    info = model.info
-    registry = info.get("registry") or {}
+    info = model.manifest
+    registry = info.registry or {}
     name = registry.get("name") or source.rstrip("/").rsplit("/", 1)[-1] or "model"
     version = registry.get("version")
     if version is None:
         digest = model.members_sha256 or \
-            (info.get("provenance") or {}).get("data_fingerprint") or "unsaved"
+            info.provenance.get("data_fingerprint") or "unsaved"
         version = f"sha256:{str(digest)[:12]}"
     return Identity(name=str(name), version=str(version), source=source)
 

@@ -76,7 +76,7 @@ class Tracker:
                 command: list[str] | None = None) -> TrackedRun:
         """Log ``model`` (saved at ``bundle``; saved to a temp dir when None). Never raises for
         a store that is down: the run is kept on disk and a TrackingWarning is issued."""
-        record = fit_record(model.info, command=command)
+        record = fit_record(model.manifest, command=command)
         record["experiment"] = self.experiment
         record["uri"] = self.store.uri
         with tempfile.TemporaryDirectory(prefix="mlexpert-track-") as tmp:
@@ -144,8 +144,8 @@ def _log_pyfunc(run_id: str, model: Any, bundle: Path) -> Any:
 
     from mlexpert.tracking import _pyfunc
 
-    info = model.info
-    example = _pyfunc.input_example(info)
+    manifest = model.manifest
+    example = _pyfunc.input_example(manifest)
     output = model.predict_table(example)
     with warnings.catch_warnings(), _quiet_mlflow():
         warnings.simplefilter("ignore")
@@ -153,8 +153,8 @@ def _log_pyfunc(run_id: str, model: Any, bundle: Path) -> Any:
             logged = mlflow.pyfunc.log_model(
                 name="model", python_model=_pyfunc.BundleModel(),
                 artifacts={_pyfunc.BUNDLE_ARTIFACT: str(bundle)},
-                signature=_pyfunc.signature(info, output), input_example=example,
-                pip_requirements=_pyfunc.pip_requirements(info))
+                signature=_pyfunc.signature(manifest, output), input_example=example,
+                pip_requirements=_pyfunc.pip_requirements(manifest))
     return logged
 
 

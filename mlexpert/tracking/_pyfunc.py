@@ -10,6 +10,8 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from mlexpert._manifest import Manifest
+
 BUNDLE_ARTIFACT = "bundle"  # key of the bundle directory among the pyfunc model's artifacts
 
 
@@ -68,10 +70,10 @@ def _example_value(col: dict[str, Any], kind: str) -> Any:
     return "example text"
 
 
-def input_example(info: dict[str, Any], rows: int = 2) -> pd.DataFrame:
+def input_example(manifest: Manifest, rows: int = 2) -> pd.DataFrame:
     """Typical rows built from the schema's training statistics (medians, frequent categories),
     so no training row leaves the machine; each column in the type it had in training."""
-    cols = [c for c in info["schema"]["columns"]
+    cols = [c for c in manifest.schema["columns"]
             if c["role"] in ("numeric", "categorical", "datetime", "text")]
     data = {}
     for c in cols:
@@ -91,7 +93,7 @@ def _input_kind(col: dict[str, Any]) -> str:
     return kind
 
 
-def signature(info: dict[str, Any], output: pd.DataFrame) -> Any:
+def signature(manifest: Manifest, output: pd.DataFrame) -> Any:
     """Input: one column per feature, by name, of MLflow's ``Any`` type; output: the prediction
     table's columns. Typed inputs made MLflow refuse what users pass (a ``pd.read_csv`` integer
     column against a double, a float with a missing value against a long, numbers as text): the
@@ -100,18 +102,18 @@ def signature(info: dict[str, Any], output: pd.DataFrame) -> Any:
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
 
-    cols = [c for c in info["schema"]["columns"]
+    cols = [c for c in manifest.schema["columns"]
             if c["role"] in ("numeric", "categorical", "datetime", "text")]
     inputs = Schema([ColSpec(AnyType(), c["name"]) for c in cols])
     outputs = Schema([ColSpec(_kind(str(t)), str(n)) for n, t in output.dtypes.items()])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def pip_requirements(info: dict[str, Any]) -> list[str]:
+def pip_requirements(manifest: Manifest) -> list[str]:
     """Pinned from the bundle's recorded versions (skips MLflow's 4-6 s inference)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    libs = dict(info.get("libraries") or {})
+    libs = dict(manifest.libraries)
     libs.pop("python", None)
     names = {"xgboost": "xgboost-cpu"}
     reqs = [f"{names.get(k, k)}=={v}" for k, v in sorted(libs.items())]
@@ -120,5 +122,5 @@ def pip_requirements(info: dict[str, Any]) -> list[str]:
             reqs.append(f"{dist}=={version(dist)}")
         except PackageNotFoundError:
             pass
-    reqs.append(f"mlexpert=={info.get('mlexpert_version', '')}".rstrip("="))
+    reqs.append(f"mlexpert=={manifest.mlexpert_version}".rstrip("="))
     return reqs

@@ -13,6 +13,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from mlexpert._manifest import Manifest
+
 MAX_PARAM = 500  # MLflow's limit on a parameter value (characters)
 
 
@@ -42,15 +44,13 @@ def git_commit(cwd: str | None = None) -> str | None:
     return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
-def fit_record(info: dict[str, Any], *, command: list[str] | None = None,
+def fit_record(manifest: Manifest, *, command: list[str] | None = None,
                run_name: str | None = None) -> dict[str, Any]:
-    """The run record of one fit, from the model's manifest (``Model.info``)."""
-    plan = info.get("plan", {})
-    prov = info.get("provenance", {})
+    """The run record of one fit, from the model's manifest (``Model.manifest``)."""
+    plan, prov = manifest.plan, manifest.provenance
     split = plan.get("split", {}) or {}
-    target = info.get("target", {})
     params = {
-        "target": target.get("name"), "task": plan.get("task"), "metric": plan.get("metric"),
+        "target": manifest.target.name, "task": plan.get("task"), "metric": plan.get("metric"),
         "presets": plan.get("presets"), "budget_trials": plan.get("budget_trials"),
         "seed": prov.get("seed"), "time_limit": prov.get("time_limit"),
         "split": split.get("kind"), "n_splits": split.get("n_splits"),
@@ -58,13 +58,13 @@ def fit_record(info: dict[str, Any], *, command: list[str] | None = None,
         "sample_weight": plan.get("sample_weight"),
         "ignored_columns": ",".join(plan.get("ignored_columns") or []) or None,
         "rows": prov.get("rows"), "columns": prov.get("columns"),
-        "features": sum(1 for c in info.get("schema", {}).get("columns", [])
+        "features": sum(1 for c in manifest.schema.get("columns", [])
                         if c.get("role") in ("numeric", "categorical", "datetime", "text")),
-        "ensemble": ",".join(f"{m['model']}:{m['weight']:.3g}" for m in info.get("ensemble", [])),
+        "ensemble": ",".join(f"{m['model']}:{m['weight']:.3g}" for m in manifest.ensemble),
         "source": prov.get("source"),
     }
     metrics: dict[str, float] = {}
-    for name, entry in (info.get("metrics", {}).get("cv") or {}).items():
+    for name, entry in (manifest.metrics.get("cv") or {}).items():
         for key, suffix in (("value", ""), ("low", "_low"), ("high", "_high")):
             v = _clean_metric(entry.get(key))
             if v is not None:
@@ -74,21 +74,21 @@ def fit_record(info: dict[str, Any], *, command: list[str] | None = None,
         metrics["fit_seconds"] = fit_seconds
     tags = {
         "mlexpert.kind": "fit",
-        "mlexpert.version": info.get("mlexpert_version", ""),
+        "mlexpert.version": manifest.mlexpert_version,
         "mlexpert.data_fingerprint": prov.get("data_fingerprint", ""),
-        "mlexpert.target": target.get("name", ""),
+        "mlexpert.target": manifest.target.name,
         "mlexpert.task": plan.get("task", ""),
         "mlexpert.metric": plan.get("metric", ""),
         "mlexpert.command": shlex.join(command if command is not None else sys.argv)[:5000],
         "mlflow.source.name": (command or sys.argv or [""])[0][:500],
     }
-    for lib, version in (info.get("libraries") or {}).items():
+    for lib, version in manifest.libraries.items():
         tags[f"mlexpert.lib.{lib}"] = str(version)
     commit = git_commit(os.getcwd())
     if commit:
         tags["mlflow.source.git.commit"] = commit
     children = []
-    for row in info.get("leaderboard", []):
+    for row in manifest.leaderboard:
         children.append({
             "name": str(row.get("model")),
             "params": {k: _param(row.get(k)) for k in ("model", "family", "status", "final_fit",
@@ -99,8 +99,8 @@ def fit_record(info: dict[str, Any], *, command: list[str] | None = None,
         })
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return {
-        "run_name": run_name or f"{target.get('name', 'fit')}-{plan.get('task', '')}-{stamp}",
+        "run_name": run_name or f"{manifest.target.name}-{plan.get('task', '')}-{stamp}",
         "params": {k: _param(v) for k, v in params.items() if v is not None},
         "metrics": metrics, "tags": tags, "children": children,
-        "findings": info.get("findings", []),
+        "findings": manifest.findings,
     }

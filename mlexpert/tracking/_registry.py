@@ -173,7 +173,7 @@ def _log_bundle(store: Any, path: Path, experiment: str) -> str:
     from mlexpert.tracking._log import _send
     from mlexpert.tracking._record import fit_record
 
-    record = fit_record(load(path).info)
+    record = fit_record(load(path).manifest)
     record.update(experiment=experiment, uri=store.uri)
     return _send(store, record, path, {})
 
