@@ -261,12 +261,13 @@ def _predict_on_dask(model_dir: Path, data: str, out: Optional[Path], id_column:
     with user_errors():
         import mlexpert
         from mlexpert.data import check_invalid
-        from mlexpert.distributed import connect, partitions, score_files
+        from mlexpert.distributed import check_output, connect, partitions, score_files
         from mlexpert.errors import ConfigError
 
         if out is None:
             raise ConfigError("--out is required with --dask: the folder to write Parquet parts to.")
         check_invalid(invalid)
+        check_output(out, force)  # before loading the model and starting a cluster
         model = mlexpert.load(model_dir)
         partitions(data)  # no matching files: say so before starting a cluster
         executor = connect(address)

@@ -12,9 +12,9 @@ from mlexpert.distributed._parquet import (
     wants_cluster,
     worker_memory_limits,
 )
-from mlexpert.distributed._scoring import ScoredPart, partitions, score_files
+from mlexpert.distributed._scoring import ScoredPart, check_output, partitions, score_files
 from mlexpert.distributed._train import ClusterFit, train_on_cluster
 
-__all__ = ["ClusterFit", "DaskExecutor", "ParquetSource", "ScoredPart", "available_memory",
+__all__ = ["ClusterFit", "DaskExecutor", "ParquetSource", "ScoredPart", "available_memory", "check_output",
            "connect", "is_parquet_source", "partitions", "scan_parquet", "score_files",
            "train_on_cluster", "wants_cluster", "worker_memory_limits"]

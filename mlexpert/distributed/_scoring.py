@@ -93,6 +93,16 @@ def _score_part(model: Model, source: str, output: str, id_column: str | None,
     return len(table)
 
 
+def check_output(out_dir: str | Path, overwrite: bool) -> Path:
+    """The output folder, refused when it exists and ``overwrite`` is off (checked before a
+    cluster starts, and again when writing)."""
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise DataError(f"output folder {str(out)!r} already exists: choose another --out or "
+                        "pass --force to replace it.")
+    return out
+
+
 def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
                 id_column: str | None = None, overwrite: bool = False,
                 invalid: str = "raise") -> list[ScoredPart]:
@@ -104,10 +114,7 @@ def score_files(model: Model, pattern: str, out_dir: str | Path, executor: Any,
 
     check_invalid(invalid)
     files = partitions(pattern)
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise DataError(f"output folder {str(out)!r} already exists: choose another --out or "
-                        "pass --force to replace it.")
+    out = check_output(out_dir, overwrite)
     with atomic_dir(out, fsync=False) as tmp:  # replaced only when every part succeeded
         remote_model = executor.scatter(model) if hasattr(executor, "scatter") else model
         futures = [executor.submit(_score_part, remote_model, src, str(tmp / f"part-{i:05d}.parquet"),

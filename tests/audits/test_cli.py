@@ -40,11 +40,18 @@ def test_json_is_one_strict_object(files):
 
 
 def test_fail_on_sets_the_exit_code(files):
-    assert run(files / "leaky.csv", "-t", "target").returncode == 0
-    r = run(files / "leaky.csv", "-t", "target", "--fail-on", "error")
-    assert r.returncode == 1 and "target_leak" in r.stdout
-    assert run(files / "train.csv", "-t", "target", "--fail-on", "error").returncode == 0
-    assert run(files / "train.csv", "-t", "target", "--fail-on", "nonsense").returncode == 2
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    def code(*args):  # in process: the exit codes are the command's, not the interpreter's
+        return CliRunner().invoke(app, ["audit", *map(str, args)])
+
+    assert code(files / "leaky.csv", "-t", "target").exit_code == 0
+    r = code(files / "leaky.csv", "-t", "target", "--fail-on", "error")
+    assert r.exit_code == 1 and "target_leak" in r.output
+    assert code(files / "train.csv", "-t", "target", "--fail-on", "error").exit_code == 0
+    assert code(files / "train.csv", "-t", "target", "--fail-on", "nonsense").exit_code == 2
 
 
 def test_user_errors_are_one_line(files):

@@ -175,7 +175,7 @@ def test_cli_audit_shows_the_hint(tmp_path):
 
 @pytest.mark.heavy
 def test_fit_hints_pupils_as_the_audit_does(star, star_report):
-    model = mlexpert.fit(star, target="math", time_limit=8, seed=0, presets="fast", budget=1)
+    model = mlexpert.fit(star, target="math", time_limit=4, seed=0, presets="fast", budget=0)
     (hint,) = [f for f in model.findings if f.check == "split_groups_suggested"
                and f.columns == ("id",)]
     (audit_hint,) = of(star_report, "split_groups_suggested", "id")
@@ -186,7 +186,7 @@ def test_fit_hints_pupils_as_the_audit_does(star, star_report):
 
 @pytest.mark.heavy
 def test_fit_never_hints_humidity(jfk):
-    model = mlexpert.fit(jfk, target="temp", time_limit=8, seed=0, presets="fast", budget=1)
+    model = mlexpert.fit(jfk, target="temp", time_limit=4, seed=0, presets="fast", budget=0)
     checks = [(f.check, f.columns) for f in model.findings]
     assert not [c for c in checks if c[0] == "split_groups_suggested"], checks
     assert ("split_time_suggested", ("time_hour",)) in checks

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mlexpert
 from tests.distributed.test_train import _parts, _table
 
 pytestmark = pytest.mark.heavy  # real fits and a Dask cluster in subprocesses
@@ -23,10 +22,9 @@ def run(*args):
                           timeout=300)
 
 
-def test_cli_predict_on_dask_writes_partitioned_output(tmp_path, dask_executor):
-    frame = _table("binary", n=300).reset_index(names="row_id")
-    model = mlexpert.fit(frame.drop(columns=["row_id"]), target="y", time_limit=30,
-                         presets="fast", budget=0)
+def test_cli_predict_on_dask_writes_partitioned_output(tmp_path, dask_executor, fitted, tables):
+    frame = tables["binary"].reset_index(names="row_id")
+    model = fitted["binary"]
     bundle = model.save(tmp_path / "model")
     pattern = _parts(tmp_path / "in", frame.drop(columns=["y"]), n_parts=3)
     done = run("predict", bundle, pattern, "--dask", "local", "--id-column", "row_id",
@@ -44,7 +42,8 @@ def test_cli_predict_on_dask_writes_partitioned_output(tmp_path, dask_executor):
     assert url.returncode == 0, url.stderr[-2000:]
     pd.testing.assert_frame_equal(pd.concat([pd.read_parquet(p) for p in sorted(
         (tmp_path / "scored_url").iterdir())], ignore_index=True), scored)
-    again = run("predict", bundle, pattern, "--dask", "local", "--out", tmp_path / "scored")
+    # refused before a cluster starts (an unreachable address is never tried)
+    again = run("predict", bundle, pattern, "--dask", "127.0.0.1:9", "--out", tmp_path / "scored")
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
