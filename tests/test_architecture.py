@@ -204,3 +204,17 @@ def test_no_package_imports_another_packages_private_module():
                     name == owner or name.startswith(owner + ".")):
                 bad.append(f"{name} imports {dep}")
     assert not bad, bad
+
+
+def test_the_package_reads_the_typed_manifest_never_the_json_copy():
+    """``Model.info`` is a JSON copy for users; every package reads ``Model.manifest``'s typed
+    fields. The only ``.info`` attributes read in the package are MLflow runs' (``run.info``)."""
+    mlflow_runs = {"run", "c"}
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}  # log.info(...)
+        bad += [f"{path.relative_to(PACKAGE)}:{n.lineno} {ast.unparse(n)}" for n in ast.walk(tree)
+                if isinstance(n, ast.Attribute) and n.attr == "info" and id(n) not in called
+                and not (isinstance(n.value, ast.Name) and n.value.id in mlflow_runs)]
+    assert not bad, bad
