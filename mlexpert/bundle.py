@@ -52,7 +52,7 @@ from mlexpert.ensemble import (
     write_payload,
 )
 from mlexpert.errors import DataError, missing_column
-from mlexpert.evaluate import Calibrator, diagnostics, score_all, thresholded
+from mlexpert.evaluate import Calibrator, Evaluation, diagnostics, score_all, thresholded
 from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
@@ -110,7 +110,13 @@ class Model:
     # -- what a user reads -------------------------------------------------------------------
     @property
     def leaderboard(self) -> pd.DataFrame:
-        """Candidates with their cross-validated score, best first, and the ensemble's share."""
+        """Candidates with their cross-validated score, best first, and the ensemble's share;
+        tuning trials pruned after their first folds (no full score) are in ``leaderboard_all``."""
+        return pd.DataFrame([r for r in self.manifest.leaderboard if r.get("status") != "pruned"])
+
+    @property
+    def leaderboard_all(self) -> pd.DataFrame:
+        """Every candidate tried, pruned tuning trials included."""
         return pd.DataFrame(self.manifest.leaderboard)
 
     @property
@@ -283,17 +289,18 @@ class Model:
         return out
 
     def evaluate(self, data: Any, *, n_resamples: int = 1000, sensitive_column: str | None = None,
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0) -> Evaluation:
         """Every applicable metric on labelled ``data`` with 95 % bootstrap intervals, the curves
         and confusion matrix (``diagnostics``), calibration, the decision threshold, and with
-        ``sensitive_column`` the metrics per group and the fairness gaps (``groups``)."""
+        ``sensitive_column`` the metrics per group and the fairness gaps (``groups``); a dict
+        with a one-line repr (``to_dict()`` for the plain dict)."""
         frame, y, raw = self._labelled(data)
-        out = {"rows": int(len(y)), "task": self.task, "metric": self.metric,
+        out = Evaluation({"rows": int(len(y)), "task": self.task, "metric": self.metric,
                "threshold": self.threshold,
                "calibration": (self.manifest.calibration or {}).get("method"),
                "metrics": score_all(self.task, y, raw, threshold=self.threshold,
                                     n_resamples=n_resamples, seed=seed),
-               "diagnostics": diagnostics(self.task, y, raw, self.classes, self.threshold, seed)}
+               "diagnostics": diagnostics(self.task, y, raw, self.classes, self.threshold, seed)})
         if sensitive_column is not None:
             from mlexpert.explain import group_checks
 
@@ -301,15 +308,16 @@ class Model:
                                          n_resamples=n_resamples, seed=seed)
         return out
 
-    def explain(self, data: Any, *, class_label: Any = None) -> Any:
+    def explain(self, data: Any, *, class_label: Any = None, source: str | None = None) -> Any:
         """Per-row contributions of each input column (SHAP) that sum to the prediction:
         ``base_value + contributions.sum(axis=1) == prediction``. Regression: the predicted
         value. Binary: the probability of ``class_label`` (default the second class).
         Multiclass: of ``class_label``, by default each row's predicted class. See
-        ``mlexpert.explain`` for how ensembles and probabilities are handled."""
+        ``mlexpert.explain`` for how ensembles and probabilities are handled. ``source``: how
+        messages name the data (default: described from ``data``)."""
         from mlexpert.explain import Explanation, contributions
 
-        X = self._features(data)
+        X = self._features(data, source)
         phi, base, cols = contributions(self.ensemble.members, X, self.task,
                                         len(self.classes or []), self.ensemble.calibrator)
         rows = np.arange(len(X))

@@ -40,3 +40,14 @@ def test_readme_cli_verbs_exist(verb):
 
     assert f"mlexpert {verb}" in README.read_text()
     assert CliRunner().invoke(app, [verb, "--help"]).exit_code == 0
+
+
+def test_the_licence_is_an_spdx_expression_so_installing_warns_nothing():
+    """``project.license`` as a TOML table is deprecated (pip/setuptools warn on every install):
+    the SPDX string form, with the setuptools that reads it (PEP 639, setuptools 77)."""
+    import tomllib
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+    assert not [c for c in project["project"].get("classifiers", []) if c.startswith("License ::")]

@@ -67,8 +67,8 @@ def test_reproducible_when_the_budget_is_given_in_trials(presets):
     a = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3, presets=presets)
     b = mlexpert.fit(frame, target="y", time_limit=120, seed=7, budget=3, presets=presets)
     cols = ["model", "score", "status", "ensemble_weight"]
-    assert a.leaderboard["model"].str.contains("_t3").any()  # the tuning trials ran
-    pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
+    assert a.leaderboard_all["model"].str.contains("_t3").any()  # the tuning trials ran
+    pd.testing.assert_frame_equal(a.leaderboard_all[cols], b.leaderboard_all[cols])
     X = frame.drop(columns="y")
     pd.testing.assert_frame_equal(a.predict_proba(X), b.predict_proba(X))
 
@@ -249,8 +249,12 @@ def test_size_limit_ships_what_fits_and_measures_it():
     assert size["measured_mb"] > 0.001  # over the limit: measured and reported
     checks = {f.check: f for f in model.findings}
     assert "size_limit" in checks and "MB pickled" in checks["size_limit"].message
-    notes = " ".join(f.message for f in model.findings)
-    assert "no candidate can fit size_limit (0.001 MB); the smallest" in notes
+    (choice,) = [f for f in model.findings if f.check == "model_choice"
+                 and "size_limit" in f.message]
+    assert "no candidate can fit size_limit (0.001 MB); the smallest" in choice.message
+    assert "raise size_limit (CLI --size-limit)" in choice.suggestion  # each note its own advice
+    assert all("presets='best'" not in f.suggestion for f in model.findings
+               if f.check == "model_choice" and "is shipped instead of" not in f.message)
 
 
 @pytest.mark.heavy

@@ -53,6 +53,11 @@ def test_evaluate_has_every_metric_with_intervals(fitted, tables, task):
     assert report["rows"] == len(tables[task])
     main = report["metrics"][fitted[task].metric]
     assert main["low"] <= main["value"] <= main["high"]
+    # one readable line (not the curve points inside), the plain dict for machines
+    shown = repr(report)
+    assert len(shown) < 200 and "\n" not in shown and fitted[task].metric in shown
+    assert f"{main['value']:.4g}" in shown and f"{len(tables[task])} rows" in shown
+    assert type(report.to_dict()) is dict and report.to_dict() == dict(report)
 
 
 def test_new_input_is_validated(fitted, tables):
@@ -123,3 +128,43 @@ def test_large_batches_are_scored_in_threads_with_the_same_answer(fitted, task, 
     assert split.index.equals(X.index) and (split["y"] == whole["y"]).all()
     np.testing.assert_allclose(split.drop(columns="y").to_numpy(dtype=float),
                                whole.drop(columns="y").to_numpy(dtype=float), rtol=0, atol=1e-12)
+
+
+def test_pruned_tuning_trials_stay_out_of_the_default_views(fitted, capsys, tmp_path):
+    """A trial pruned after its first folds has no full score: out of ``leaderboard``, the CLI
+    table and the card (each says how many), kept in ``leaderboard_all``."""
+    from mlexpert.bundle import Model
+    from mlexpert.report import build_card
+
+    base = fitted["binary"]
+    rows = [*base.manifest.leaderboard, {"model": "lightgbm_t9", "family": "lightgbm",
+                                         "status": "pruned", "score": None}]
+    model = Model(base.manifest.with_sections(leaderboard=rows), base.ensemble.members)
+    assert "lightgbm_t9" not in set(model.leaderboard["model"])
+    assert len(model.leaderboard) == len(base.leaderboard)
+    assert "lightgbm_t9" in set(model.leaderboard_all["model"])
+    html, _ = build_card(model)
+    pruned = sum(r.get("status") == "pruned" for r in rows)
+    assert "lightgbm_t9" not in html and f"{pruned} tuning trial(s) pruned" in html
+    from mlexpert.cli._fit import _report_fit
+
+    _report_fit(model, tmp_path)
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "lightgbm_t9" not in shown and f"{pruned} pruned tuning trial(s)" in shown
+
+
+def test_an_80_column_leaderboard_keeps_every_model_name_whole(fitted, capsys, monkeypatch, tmp_path):
+    """Names several rows share a prefix of (lightgbm_...) are never cut to 'light…': the
+    lower-value columns go first."""
+    from mlexpert.bundle import Model
+    from mlexpert.cli._fit import _report_fit
+
+    monkeypatch.setenv("COLUMNS", "80")
+    base = fitted["binary"]
+    names = ["lightgbm_large_leaves_t12", "lightgbm_large_leaves_t13", "extra_trees_entropy_wide"]
+    rows = [{**base.manifest.leaderboard[0], "model": n} for n in names]
+    _report_fit(Model(base.manifest.with_sections(leaderboard=rows), base.ensemble.members),
+                tmp_path)
+    out = capsys.readouterr().out
+    assert all(n in out for n in names), out
+    assert max(len(line) for line in out.splitlines() if "│" in line or "┃" in line) <= 80

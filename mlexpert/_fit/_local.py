@@ -127,9 +127,8 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     finally:
         if owned is not None:
             owned.shutdown()
-    findings += [Finding(check="model_choice", severity="info", columns=(), message=note,
-                         evidence={}, suggestion="use presets='best' to always ship the ensemble.")
-                 for note in result.notes]
+    findings += [Finding(check="model_choice", severity="info", columns=(), message=note.message,
+                         evidence={}, suggestion=note.suggestion) for note in result.notes]
     if result.floor is not None:
         findings.append(Finding(
             check="default_model_shipped", severity="warning", columns=(), message=result.floor,

@@ -30,6 +30,30 @@ def rich_console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
+def fitted_table(console: Any, title: str, columns: list[tuple[str, str]], rows: list[tuple],
+                 drop_order: tuple[str, ...] = (), caption: str | None = None) -> Any:
+    """A Rich table whose first column (names users tell apart) is never cut: when the terminal
+    is too narrow, the columns of ``drop_order`` go first, in that order, rather than every
+    column being squeezed to a few characters. ``columns``: (header, justify)."""
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    keep = [name for name, _ in columns]
+    widest = max([len(str(r[0])) for r in rows] + [len(keep[0])])
+    while True:
+        table = Table(title=title, caption=caption)
+        for i, (name, justify) in enumerate(columns):
+            if name in keep:
+                table.add_column(name, justify=justify, no_wrap=i == 0,
+                                 min_width=widest if i == 0 else None)
+        for r in rows:
+            table.add_row(*(v for (name, _), v in zip(columns, r, strict=True) if name in keep))
+        droppable = [c for c in drop_order if c in keep]
+        if not droppable or Measurement.get(console, console.options, table).minimum <= console.width:
+            return table
+        keep.remove(droppable[0])
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn library errors into one line + exit 1, and Ctrl-C into exit 130."""

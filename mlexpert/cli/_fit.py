@@ -15,6 +15,7 @@ from mlexpert.cli._common import (
     Seed,
     Target,
     Task,
+    fitted_table,
     fmt_value,
     interval,
     print_findings,
@@ -158,26 +159,27 @@ def fit(
 
 def _report_fit(model: Any, out: Path) -> None:
     """The leaderboard, the cross-validated score, one-row latency and findings of a fit."""
-    from rich.table import Table
-
     console = rich_console()
     manifest = model.manifest
     split = manifest.plan["split"]
-    table = Table(title=f"Leaderboard ({model.metric}, {split['n_splits']}-fold {split['kind']} CV)")
     numeric = (model.metric, "± std", "p vs best", "fit s", "ms/row", "weight")
-    for col in ("model", *numeric[:3], "status", *numeric[3:], "final fit"):
-        table.add_column(col, justify="right" if col in numeric else "left")
-    board = manifest.leaderboard
-    for row in board[:LEADERBOARD_ROWS]:
-        table.add_row(row["model"], fmt_value(row["score"]), fmt_value(row.get("score_std")),
-                      fmt_value(row.get("p_vs_best"), 2) + (" ≈" if row.get("indistinguishable") else ""),
-                      row["status"], fmt_value(row["fit_seconds"], 1),
-                      fmt_value(row.get("latency_ms_per_row"), 2),
-                      fmt_value(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
-                      row["final_fit"])
-    if len(board) > LEADERBOARD_ROWS:
-        table.caption = f"{len(board) - LEADERBOARD_ROWS} more candidate(s): see --json or " \
-                        "Model.leaderboard"
+    columns = [(c, "right" if c in numeric else "left")
+               for c in ("model", *numeric[:3], "status", *numeric[3:], "final fit")]
+    board = [r for r in manifest.leaderboard if r.get("status") != "pruned"]
+    pruned = len(manifest.leaderboard) - len(board)
+    rows = [(row["model"], fmt_value(row["score"]), fmt_value(row.get("score_std")),
+             fmt_value(row.get("p_vs_best"), 2) + (" ≈" if row.get("indistinguishable") else ""),
+             row["status"], fmt_value(row["fit_seconds"], 1),
+             fmt_value(row.get("latency_ms_per_row"), 2),
+             fmt_value(row["ensemble_weight"], 2) if row["ensemble_weight"] else "",
+             row["final_fit"]) for row in board[:LEADERBOARD_ROWS]]
+    hidden = [f"{len(board) - LEADERBOARD_ROWS} more candidate(s)"] * (len(board) > LEADERBOARD_ROWS)
+    hidden += [f"{pruned} pruned tuning trial(s)"] * (pruned > 0)
+    caption = f"{' and '.join(hidden)} not shown: see --json or Model.leaderboard_all" \
+        if hidden else None
+    table = fitted_table(console, f"Leaderboard ({model.metric}, {split['n_splits']}-fold "
+                         f"{split['kind']} CV)", columns, rows, caption=caption,
+                         drop_order=("final fit", "fit s", "± std", "status", "ms/row"))
     console.print(table)
     console.print("[dim]≈ statistically indistinguishable from the best (one-sided p ≥ 0.05, "
                   "corrected paired t-test on the same folds)[/]")
@@ -339,9 +341,10 @@ def _print_evaluation_details(console: Any, model: Any, report: dict[str, Any]) 
 
     diag = report["diagnostics"]
     cal = report.get("calibration")
-    console.print(f"calibration: {cal + ' (fitted out of fold at fit)' if cal else 'none applied'}"
-                  + (f"; decision threshold {report['threshold']:.3f}" if report.get("threshold")
-                     is not None else ""))
+    if model.task != "regression":  # probabilities only: a regression has nothing to calibrate
+        console.print(f"calibration: {cal + ' (fitted out of fold at fit)' if cal else 'none applied'}"
+                      + (f"; decision threshold {report['threshold']:.3f}"
+                         if report.get("threshold") is not None else ""))
     if model.task == "regression":
         q = diag["residuals"]["quantiles"]
         console.print("residual quantiles (actual - predicted): "

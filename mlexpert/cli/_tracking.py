@@ -10,7 +10,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mlexpert.cli._common import AsJson, fmt_value, interval, print_json, rich_console, user_errors
+from mlexpert.cli._common import (
+    AsJson,
+    fitted_table,
+    fmt_value,
+    interval,
+    print_json,
+    rich_console,
+    user_errors,
+)
 
 
 def tracker_for(track: bool | None, uri: str | None, experiment: str) -> Any:
@@ -82,27 +90,25 @@ def runs_list(
 ) -> None:
     """The latest fits of an experiment, newest first."""
     with user_errors():
-        from rich.table import Table
-
         from mlexpert.tracking import list_runs
 
         runs = list_runs(uri=tracking_uri, experiment=experiment, limit=limit)
         if as_json:
             print_json({"experiment": experiment, "runs": runs})
             return
-        table = Table(title=f"Runs of experiment {experiment!r}")
-        table.add_column("run id", no_wrap=True)
-        for col in ("started (UTC)", "status", "target (task)", "CV metric", "95% CI", "rows",
-                    "data"):
-            table.add_column(col, justify="right" if col == "rows" else "left")
-        for r in runs:
-            ci = interval({"low": r["low"] if r["low"] is not None else math.nan,
-                           "high": r["high"]})
-            table.add_row(r["run_id"], _when(r["start_time"]), r["status"],
-                          f"{r['target'] or ''} ({r['task'] or ''})",
-                          f"{r['metric'] or ''} {fmt_value(r['value'])}", ci, r["rows"] or "",
-                          (r["data_fingerprint"] or "")[:8])
-        rich_console().print(table)
+        columns = [("run id", "left"), ("started (UTC)", "left"), ("status", "left"),
+                   ("target (task)", "left"), ("CV metric", "left"), ("95% CI", "left"),
+                   ("rows", "right"), ("data", "left")]
+        rows = [(r["run_id"], _when(r["start_time"]), r["status"],
+                 f"{r['target'] or ''} ({r['task'] or ''})",
+                 f"{r['metric'] or ''} {fmt_value(r['value'])}",
+                 interval({"low": r["low"] if r["low"] is not None else math.nan,
+                           "high": r["high"]}), r["rows"] or "", (r["data_fingerprint"] or "")[:8])
+                for r in runs]
+        console = rich_console()
+        table = fitted_table(console, f"Runs of experiment {experiment!r}", columns, rows,
+                             drop_order=("data", "status", "rows", "started (UTC)", "95% CI"))
+        console.print(table)
 
 
 @runs_app.command("compare")

@@ -16,6 +16,31 @@ from mlexpert.evaluate._metrics import metrics_for
 from mlexpert.findings import Finding
 
 
+class Evaluation(dict):
+    """What ``Model.evaluate`` returns: a dict (``rows``, ``task``, ``metric``, ``threshold``,
+    ``calibration``, ``metrics``, ``diagnostics``, ``groups``) whose repr is one line, not the
+    hundreds of curve points inside; ``to_dict()`` is the plain dict for machines."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __repr__(self) -> str:
+        head = self.get("metrics", {}).get(self.get("metric"), {})
+        value, low, high = (head.get(k) for k in ("value", "low", "high"))
+        score = "n/a" if value is None else f"{value:.4g}" + (
+            "" if low is None or high is None or not np.isfinite([low, high]).all()
+            else f" [{low:.4g}, {high:.4g}]")
+        extra = "" if self.get("threshold") is None else f", threshold {self['threshold']:.3g}"
+        checks = self.get("groups")
+        groups = f", {len(checks['groups'])} groups" if isinstance(checks, dict) and \
+            checks.get("groups") else ""
+        return (f"Evaluation({self.get('metric')} {score} on {self.get('rows')} rows; "
+                f"{self.get('task')}{extra}{groups}; {len(self.get('metrics', {}))} metrics)")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython / Jupyter
+        printer.text(repr(self))
+
+
 def score_all(task: str, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None, *,
               threshold: float | None = None, n_resamples: int = 1000, seed: int = 0,
               deadline: Deadline | None = None) -> dict[str, dict[str, float]]:

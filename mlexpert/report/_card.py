@@ -291,8 +291,10 @@ _TEMPLATE = r"""<!DOCTYPE html>
   <h2>Leaderboard</h2>
   <p class="muted">{{ info.plan.split.n_splits }}-fold {{ info.plan.split.kind }} cross-validation, {{ info.metric }}. ≈ marks candidates statistically indistinguishable from the best (corrected paired t-test over the same folds, one-sided p ≥ 0.05).</p>
   <table><tr><th>model</th><th class="num">{{ info.metric }}</th><th class="num">± std</th><th class="num">p vs best</th><th></th><th>status</th><th class="num">fit s</th><th class="num">ms / 1k rows</th><th class="num">weight</th></tr>
-  {% for r in info.leaderboard %}<tr><td>{{ r.model }}</td><td class="num">{{ fmt(r.score) }}</td><td class="num">{{ fmt(r.score_std) }}</td><td class="num">{{ fmt(r.p_vs_best, 3) }}</td><td class="mark">{{ "≈" if r.indistinguishable else "" }}</td><td>{{ r.status }}</td><td class="num">{{ fmt(r.fit_seconds, 1) }}</td><td class="num">{{ fmt(r.predict_ms_per_1k, 1) }}</td><td class="num">{{ fmt(r.ensemble_weight, 2) if r.ensemble_weight else "" }}</td></tr>{% endfor %}
+  {% for r in info.leaderboard if r.status != "pruned" %}<tr><td>{{ r.model }}</td><td class="num">{{ fmt(r.score) }}</td><td class="num">{{ fmt(r.score_std) }}</td><td class="num">{{ fmt(r.p_vs_best, 3) }}</td><td class="mark">{{ "≈" if r.indistinguishable else "" }}</td><td>{{ r.status }}</td><td class="num">{{ fmt(r.fit_seconds, 1) }}</td><td class="num">{{ fmt(r.predict_ms_per_1k, 1) }}</td><td class="num">{{ fmt(r.ensemble_weight, 2) if r.ensemble_weight else "" }}</td></tr>{% endfor %}
   </table>
+  {% set pruned = info.leaderboard | selectattr("status", "equalto", "pruned") | list %}
+  {% if pruned %}<p class="muted">{{ pruned | length }} tuning trial(s) pruned after their first folds (no full score) are not shown.</p>{% endif %}
 </section>
 
 <section id="performance">

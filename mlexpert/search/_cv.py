@@ -19,7 +19,7 @@ from mlexpert.search._executor import Executor
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
 from mlexpert.search._probes import model_row_ms, pickled_mb
-from mlexpert.search._records import Candidate, SearchEvent, SearchSpec
+from mlexpert.search._records import Candidate, Note, SearchEvent, SearchSpec
 
 
 def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dict[str, Any],
@@ -64,7 +64,7 @@ class Search:
         self.best: Candidate | None = None
         self.reserve = 0.0
         self.planned = 0  # candidates announced so far (for progress displays)
-        self.notes: list[str] = []  # decisions the user should hear about (tuning, seeds)
+        self.notes: list[Note] = []  # decisions the user should hear about (tuning, seeds)
         self.by_budget = spec.trials is not None  # wall clock only a safety cap
 
     def latency_ms(self, members: list[Candidate], parts: list[int] | None = None) -> float:

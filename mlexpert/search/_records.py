@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -15,6 +15,12 @@ from mlexpert.evaluate import Metric
 from mlexpert.models import Fitted
 from mlexpert.search._executor import Executor
 
+
+class Note(NamedTuple):
+    """A decision of the search the user should hear about, and what to do about it."""
+
+    message: str
+    suggestion: str
 
 @dataclass
 class SearchSpec:
@@ -98,7 +104,7 @@ class SearchResult:
     oof_mask: np.ndarray
     ensemble_fold_scores: list[float] = field(default_factory=list)
     ensemble_predict_ms: float = 0.0
-    notes: list[str] = field(default_factory=list)  # decisions the user should hear about
+    notes: list[Note] = field(default_factory=list)  # decisions the user should hear about
     row_latency_ms: dict[str, float] = field(default_factory=dict)  # estimated, batch size 1,
     # per candidate name (as if refitted) and "ensemble" (as shipped)
     size_mb: dict[str, float] = field(default_factory=dict)  # estimated pickled megabytes, the

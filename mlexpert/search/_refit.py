@@ -11,7 +11,7 @@ from mlexpert.ensemble import Member
 from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
 from mlexpert.search._cv import Search, refit_estimate
 from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
-from mlexpert.search._records import Candidate
+from mlexpert.search._records import Candidate, Note
 
 
 def _refit(cand: Candidate, family: Family, search: Search, seed: int,
@@ -77,8 +77,9 @@ def add_seeds(search: Search, chosen: list[tuple[Candidate, float]], members: li
                 added += 1
     if added:
         counts = ", ".join(f"{m.name} x{len(m.parts)}" for _, m in todo if len(m.parts) > 1)
-        search.notes.append(f"the time left refitted {added} more seed(s), averaged per member "
-                            f"({counts}).")
+        search.notes.append(Note(
+            f"the time left refitted {added} more seed(s), averaged per member ({counts}).",
+            "nothing to do: averaging seeds lowers the variance of each member."))
 
 
 def _seed_within_limits(search: Search, chosen: list[tuple[Candidate, float]],

@@ -20,11 +20,11 @@ from mlexpert.search._presets import (
     SIGNIFICANCE,
     Preset,
 )
-from mlexpert.search._records import Candidate
+from mlexpert.search._records import Candidate, Note
 
 
 def select(search: Search, usable: list[Candidate],
-           preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str], str | None]:
+           preset: Preset) -> tuple[list[tuple[Candidate, float]], list[Note], str | None]:
     """The members to ship with their weights, what was decided that the user should hear, and
     whether a default model replaced the preset's choice (``_choose``; ``floor``)."""
     chosen, notes = _choose(search, usable, preset)
@@ -62,7 +62,7 @@ def floor(search: Search, usable: list[Candidate],
 
 
 def _choose(search: Search, usable: list[Candidate],
-            preset: Preset) -> tuple[list[tuple[Candidate, float]], list[str]]:
+            preset: Preset) -> tuple[list[tuple[Candidate, float]], list[Note]]:
     """The preset's choice of members with their weights, and its notes.
 
     Ensemble selection runs over the best candidates; then, where the preset prefers cheaper
@@ -72,20 +72,22 @@ def _choose(search: Search, usable: list[Candidate],
     metric, spec = search.spec.metric, search.spec
     sign = 1.0 if metric.greater_is_better else -1.0
     ranked = sorted(usable, key=lambda c: -sign * c.score)
-    notes: list[str] = []
-    # (limit, cost of a member list, what meeting it means, the least costly, its unit)
+    notes: list[Note] = []
+    # (limit, cost of a member list, what meeting it means, the least costly, its unit, option)
     limits = [lim for lim in (
         (spec.infer_limit_ms, search.latency_ms, "predict one row within infer_limit", "fastest",
-         "ms"),
-        (spec.size_limit_mb, search.size_mb, "fit size_limit", "smallest", "MB"))
+         "ms", "infer_limit (CLI --infer-limit)"),
+        (spec.size_limit_mb, search.size_mb, "fit size_limit", "smallest", "MB",
+         "size_limit (CLI --size-limit)"))
         if lim[0] is not None]
-    for limit, cost, meet, least_word, unit in limits:
+    for limit, cost, meet, least_word, unit, option in limits:
         within = [c for c in ranked if cost([c]) <= limit]
         if not within:
             least = min(ranked, key=lambda c: cost([c]))
-            return [(least, 1.0)], notes + [
+            return [(least, 1.0)], notes + [Note(
                 f"no candidate can {meet} ({_amount(limit, unit)}); the {least_word}, "
-                f"{least.name} ({_amount(cost([least]), unit)}), is shipped."]
+                f"{least.name} ({_amount(cost([least]), unit)}), is shipped.",
+                f"raise {option} to ship a more accurate model.")]
         ranked = within
     if preset.single_model:
         chosen = [(ranked[0], 1.0)]
@@ -96,11 +98,12 @@ def _choose(search: Search, usable: list[Candidate],
                                   deadline=None if search.by_budget else spec.deadline)
         chosen = sorted(((c, float(w)) for c, w in zip(pool, weights, strict=True) if w > 0),
                         key=lambda cw: -cw[1])
-        for limit, cost, meet, _, unit in limits:
+        for limit, cost, meet, _, unit, option in limits:
             chosen, dropped = _within(chosen, cost, limit)
             if dropped:
-                notes.append(f"{dropped} ensemble member(s) with the smallest weights were left "
-                             f"out to {meet} ({_amount(limit, unit)}).")
+                notes.append(Note(f"{dropped} ensemble member(s) with the smallest weights were "
+                                  f"left out to {meet} ({_amount(limit, unit)}).",
+                                  f"raise {option} to ship the whole ensemble."))
     if not preset.prefer_cheaper:
         return chosen, notes
     shipped_oof = sum(w * c.oof for c, w in chosen)
@@ -118,10 +121,11 @@ def _choose(search: Search, usable: list[Candidate],
                              spec.test_fraction)
         if np.isfinite(p) and p >= SIGNIFICANCE:
             what = "the ensemble" if len(chosen) > 1 else chosen[0][0].name
-            return [(cand, 1.0)], notes + [
+            return [(cand, 1.0)], notes + [Note(
                 f"{cand.name} is shipped instead of {what}: on the same folds {what} is not "
                 f"significantly better (paired corrected t-test p={p:.2f}) and {cand.name} "
-                f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster."]
+                f"predicts {cost / max(cand.predict_ms, 1e-9):.1f}x faster.",
+                f"use presets='best' (CLI --presets best) to always ship {what}.")]
     return chosen, notes
 
 

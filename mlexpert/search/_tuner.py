@@ -14,7 +14,7 @@ import numpy as np
 from mlexpert.models import FAMILIES
 from mlexpert.search._cv import Search
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
-from mlexpert.search._records import Candidate
+from mlexpert.search._records import Candidate, Note
 
 STARTUP_TRIALS = 5  # random trials before TPE models the space (portfolio seeds count)
 # Tuning stops on a plateau: when the trials since the best score last moved by more than
@@ -110,9 +110,10 @@ def tune(search: Search, n_families: int, trials: int | None) -> None:
     plateau = _Plateau(search)
     while trials is None or done < trials:
         if trials is None and plateau.reached(done):
-            search.notes.append(
+            search.notes.append(Note(
                 f"tuning stopped after {done} trials: the best out-of-fold score had not moved "
-                f"beyond a tenth of its standard error for {done - plateau.moved_at} trials.")
+                f"beyond a tenth of its standard error for {done - plateau.moved_at} trials.",
+                "pass budget=N (CLI --budget N) to run N tuning trials whatever the plateau."))
             break
         ranked = [n for n in ranking() if n in studies] or top
         name = ranked[min(pattern[done % len(pattern)], len(ranked) - 1)]

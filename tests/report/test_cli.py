@@ -84,6 +84,7 @@ def test_explain_command_sums_to_the_probability(files, bundle):
     (["report", "{d}/model", "--sensitive-column", "color"], "sensitive_column needs labelled data"),
     (["report", "{d}/model", "--card-notes", "{d}/missing.md"], "does not exist"),
     (["explain", "{d}/model", "{d}/test.csv", "--class", "maybe"], "is not a class"),
+    (["explain", "{d}/model", "{d}/test.csv", "--id-column", "nope"], "'nope'"),
     (["evaluate", "{d}/model", "{d}/test.csv", "--sensitive-column", "nope"], "sensitive column 'nope'"),
     (["fit", "{d}/train.csv", "-t", "y", "--cost-matrix", "1,0,0,1"], "some mistake costs more"),
     (["fit", "{d}/train.csv", "-t", "y", "--positive-class", "maybe", "--out", "{d}/m2"],
@@ -99,3 +100,31 @@ def test_user_errors_are_one_line(files, bundle, args, message):
 def test_bad_cost_matrix_text_is_a_usage_error(files):
     r = run("fit", files / "train.csv", "-t", "y", "--cost-matrix", "1,2,three,4")
     assert r.returncode == 2 and "TN,FP,FN,TP" in r.stderr
+
+
+def test_regression_evaluate_says_nothing_of_calibration(fitted, tables, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    bundle = fitted["regression"].save(tmp_path / "model")
+    tables["regression"].to_csv(tmp_path / "test.csv", index=False)
+    r = CliRunner().invoke(app, ["evaluate", str(bundle), str(tmp_path / "test.csv")])
+    assert r.exit_code == 0, r.output
+    assert "rmse" in r.output and "calibration" not in r.output  # nothing to calibrate
+
+
+def test_explain_copies_the_id_column_first(fitted, tables, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    bundle = fitted["binary"].save(tmp_path / "model")
+    rows = tables["binary"].head(20).drop(columns="y").assign(customer=[f"c{i}" for i in range(20)])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    r = CliRunner().invoke(app, ["explain", str(bundle), str(tmp_path / "rows.csv"),
+                                 "--id-column", "customer", "--out", str(tmp_path / "why.csv")])
+    assert r.exit_code == 0, r.output
+    why = pd.read_csv(tmp_path / "why.csv")
+    assert why.columns[0] == "customer" and why["customer"].tolist() == rows["customer"].tolist()
+    assert "customer" not in fitted["binary"].explain(rows).contributions.columns

@@ -132,11 +132,12 @@ def test_a_plateau_stops_tuning_and_the_time_left_goes_to_seeds(monkeypatch):
     spec = _spec("binary", y, seconds=25.0, preset="balanced", trials=None)
     result = run_search(X, y, schema, spec)
     assert sum(c.trial is not None for c in result.candidates) == 2
-    assert any(n.startswith("tuning stopped after 2 trials") for n in result.notes)
+    assert any(n.message.startswith("tuning stopped after 2 trials") and "--budget" in n.suggestion
+               for n in result.notes), result.notes
     seeded = [m for m in result.members if len(m.parts) > 1]
     assert seeded and all(m.refit and m.family not in _presets.NO_SEEDS for m in seeded)
     assert all(len(m.parts) <= PRESETS["balanced"].max_seeds for m in result.members)
-    assert any("more seed(s), averaged per member" in n for n in result.notes)
+    assert any("more seed(s), averaged per member" in n.message for n in result.notes)
     for m in seeded:  # one preprocessor, fits that differ by their seed, averaged
         assert len({id(t) for t, _ in m.parts}) == 1
         a, b = (f.predict(m.parts[0][0].transform(X.iloc[:50])) for _, f in m.parts[:2])
@@ -232,7 +233,8 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
     worse = cand("worse", noisy(8.0), 0.1)  # faster still, but far worse
     chosen, notes, _ = _select.select(search, [twin, worse, cheap], balanced)
     assert [c.name for c, _ in chosen] == ["cheap"]
-    assert "twin is not significantly better" in notes[0] and "50.0x faster" in notes[0]
+    assert "twin is not significantly better" in notes[0].message and "50.0x faster" in notes[0].message
+    assert "--presets best" in notes[0].suggestion
     chosen, notes, _ = _select.select(search, [twin, worse, cheap], PRESETS["best"])
     assert [c.name for c, _ in chosen] == ["twin"] and not notes
 
@@ -278,13 +280,14 @@ def test_infer_limit_keeps_the_shipped_model_within_the_latency():
     chosen, notes, _ = _select.select(search, cands, best)
     assert len(chosen) == 1 and chosen[0][0].name in ("lgb", "lin")
     assert search.latency_ms([c for c, _ in chosen]) <= 6.0
-    assert chosen[0][1] == pytest.approx(1.0) and "infer_limit (6.0 ms)" in notes[0]
+    assert chosen[0][1] == pytest.approx(1.0) and "infer_limit (6.0 ms)" in notes[0].message
+    assert "--infer-limit" in notes[0].suggestion
 
     search.spec.infer_limit_ms = 0.5
     chosen, notes, _ = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lgb"]
-    assert notes == ["no candidate can predict one row within infer_limit (0.5 ms); the "
-                     "fastest, lgb (4.0 ms), is shipped."]
+    assert [n.message for n in notes] == ["no candidate can predict one row within infer_limit "
+                                          "(0.5 ms); the fastest, lgb (4.0 ms), is shipped."]
 
 
 def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
@@ -307,8 +310,8 @@ def test_size_limit_keeps_the_shipped_models_within_the_megabytes():
     search.spec.size_limit_mb = 0.1
     chosen, notes, _ = _select.select(search, cands, best)
     assert [c.name for c, _ in chosen] == ["lin"]
-    assert notes == ["no candidate can fit size_limit (0.1 MB); the smallest, lin (0.5 MB), "
-                     "is shipped."]
+    assert [n.message for n in notes] == [
+        "no candidate can fit size_limit (0.1 MB); the smallest, lin (0.5 MB), is shipped."]
     assert search.size_mb([cands[0]], [5]) == pytest.approx(12.5)  # a 5-fold bag: 5 of each
 
 
