@@ -136,11 +136,10 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _bounded_http() -> Iterator[None]:
-    """Bounded retries for MLflow's HTTP client while in this block (user settings win)."""
-    saved = {k: os.environ.get(k) for k in _HTTP_ENV}
-    for k, v in _HTTP_ENV.items():
-        os.environ.setdefault(k, v)
+def _environment_kept(*names: str) -> Iterator[None]:
+    """These environment variables exactly as found once the block ends, whatever it set or
+    removed (MLflow unsets MLFLOW_TRACKING_URI when it restores an unset global URI)."""
+    saved = {k: os.environ.get(k) for k in names}
     try:
         yield
     finally:
@@ -152,16 +151,27 @@ def _bounded_http() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _bounded_http() -> Iterator[None]:
+    """Bounded retries for MLflow's HTTP client while in this block (user settings win)."""
+    with _environment_kept(*_HTTP_ENV):
+        for k, v in _HTTP_ENV.items():
+            os.environ.setdefault(k, v)
+        yield
+
+
+@contextlib.contextmanager
 def session(store: Store) -> Iterator[Any]:
     """An MlflowClient on ``store``, with MLflow's fluent calls pointed at it for the block.
 
     Fails with a one-line TrackingError when a server does not answer; holds the store's lock
-    for an embedded (SQLite) store. MLflow's global tracking URI is restored afterwards."""
+    for an embedded (SQLite) store. MLflow's global tracking URI and the MLFLOW_* URI variables
+    are left as found."""
     check_reachable(store)
     path = store.sqlite_path
     lock = _file_lock(path.with_name(path.name + ".lock")) if path else contextlib.nullcontext()
     # stdout belongs to the caller (`--json`): anything MLflow prints goes to stderr
-    with lock, _bounded_http(), _quiet(), contextlib.redirect_stdout(sys.stderr):
+    with lock, _bounded_http(), _quiet(), contextlib.redirect_stdout(sys.stderr), \
+            _environment_kept("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         import mlflow
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 

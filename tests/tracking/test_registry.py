@@ -145,3 +145,38 @@ def test_cached_model_that_was_tampered_with_is_downloaded_again(churn, home):
     members[0].write_bytes(b"tampered")
     model = load_uri("models:/churn/1", tracking_uri=uri)  # verified, refused, fetched again
     assert model.task == "binary"
+
+
+@pytest.mark.parametrize("env", [True, False], ids=["MLFLOW_TRACKING_URI", "no-env"])
+def test_mlflow_global_state_is_left_as_found(fitted, tmp_path, monkeypatch, env):
+    """MLflow unsets MLFLOW_TRACKING_URI when it restores an unset global URI: registering,
+    promoting and loading must leave the user's URIs exactly as they were, so MLflow's own
+    ``pyfunc.load_model("models:/...")`` still finds the model afterwards."""
+    import os
+
+    import mlflow
+
+    import mlexpert
+
+    uri = f"sqlite:///{tmp_path / 'mine.db'}"
+    monkeypatch.chdir(tmp_path)
+    if env:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    def state():
+        return (mlflow.get_tracking_uri(), mlflow.get_registry_uri(),
+                os.environ.get("MLFLOW_TRACKING_URI"))
+
+    before = state()
+    bundle = fitted["binary"].save(tmp_path / "bundle")
+    version = register(str(bundle), "churn", uri=None if env else uri)["version"]
+    assert state() == before
+    promote("churn", version, "production", uri=None if env else uri)
+    assert state() == before
+    model = mlexpert.load("models:/churn@production") if env else \
+        load_uri("models:/churn@production", tracking_uri=uri)
+    assert state() == before and model.task == "binary"
+    if env:  # the user's next MLflow call in the same process
+        assert mlflow.pyfunc.load_model("models:/churn@production") is not None
