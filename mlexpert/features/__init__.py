@@ -2,11 +2,14 @@
 from mlexpert.features._builders import (
     HIGH_CARDINALITY,
     MAX_TREE_CATEGORIES,
+    Kind,
     Preprocessor,
     build_preprocessor,
+    same_preprocessing,
 )
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
 __all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "CategoryCodes", "DatetimeFeatures",
-           "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor"]
+           "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor",
+           "same_preprocessing"]

@@ -1,5 +1,7 @@
-"""Preprocessing builders: one for tree families (native/ordinal categoricals, NaN kept) and one
-for linear families (imputation with missing indicators, capped one-hot, scaling, TF-IDF).
+"""Preprocessing builders: one for tree families (native/ordinal categoricals, NaN kept, wide
+categoricals also as level encodings), the same without level encodings for a library run as
+shipped (``native``), and one for linear families (imputation with missing indicators, capped
+one-hot, scaling, TF-IDF).
 
 Both take the canonical frame from ``Schema.prepare`` and are fitted inside each training fold.
 """
@@ -12,7 +14,7 @@ from mlexpert.data import Role, Schema
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
-Kind = Literal["tree", "linear"]
+Kind = Literal["tree", "native", "linear"]
 MAX_TREE_CATEGORIES = 254  # beyond this, rare levels share one code (LightGBM/XGBoost limits)
 MAX_ONEHOT_CATEGORIES = 50
 MIN_ONEHOT_FREQUENCY = 5
@@ -27,11 +29,24 @@ class Preprocessor:
     categorical: list[int]
 
 
+def wide_categoricals(schema: Schema) -> list[str]:
+    """The categoricals of more than ``HIGH_CARDINALITY`` levels (level-encoded for trees)."""
+    return [c.name for c in schema.features if c.role == Role.CATEGORICAL
+            and int(c.stats.get("n_categories", 0)) > HIGH_CARDINALITY]
+
+
+def same_preprocessing(schema: Schema, kind: Kind) -> Kind:
+    """The kind whose fitted preprocessing ``kind`` shares: ``native`` is ``tree`` when the
+    table has no wide categorical (nothing to leave out), so it is fitted only once."""
+    return "tree" if kind == "native" and not wide_categoricals(schema) else kind
+
+
 def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
                        task: str | None = None) -> Preprocessor:
     """An unfitted preprocessing step for the given model kind. Categoricals of more than
     ``HIGH_CARDINALITY`` levels also get ``LevelEncoding`` (target means fitted out of fold when
-    ``task`` is given and ``fit_transform`` gets the target)."""
+    ``task`` is given and ``fit_transform`` gets the target), except for the ``native`` kind:
+    categories as the library takes them, what a user running its defaults would hand it."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -41,10 +56,9 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
     cat = schema.names(Role.CATEGORICAL)
     dates = schema.names(Role.DATETIME)
     texts = schema.names(Role.TEXT)
-    wide = [c.name for c in schema.features if c.role == Role.CATEGORICAL
-            and int(c.stats.get("n_categories", 0)) > HIGH_CARDINALITY]
+    wide = [] if kind == "native" else wide_categoricals(schema)
     parts: list[tuple] = []
-    if kind == "tree":
+    if kind in ("tree", "native"):
         if num:
             parts.append(("num", "passthrough", num))
         if cat:

@@ -12,7 +12,15 @@ from mlexpert.models._adapter import (
     Unsupported,
     all_classes,
 )
-from mlexpert.models._base import Family, FitRequest, Fitted
+from mlexpert.models._base import (
+    LEVELS,
+    LIBRARY_DEFAULTS,
+    Family,
+    FitRequest,
+    Fitted,
+    library_params,
+    preprocessing,
+)
 from mlexpert.models._common import EARLY_STOP
 from mlexpert.models._graph import ML_OPSET, OPSET, Graph
 from mlexpert.models._lightgbm import staged_output as lightgbm_raw_output
@@ -21,8 +29,9 @@ from mlexpert.models._oblivious import Level, Oblivious, ObliviousTrees, catboos
 from mlexpert.models._registry import ADAPTERS, FAMILIES, adapter_for, bag_adapter, get_family
 from mlexpert.models._trees_onnx import DISTILL_HINT, LEQ, MEMBER, Trees
 
-__all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "FALLBACKS", "FAMILIES", "LEQ", "MEMBER",
+__all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "FALLBACKS", "FAMILIES", "LEQ",
+           "LEVELS", "LIBRARY_DEFAULTS", "MEMBER",
            "ML_OPSET", "OPSET", "Adapter", "Family", "FitRequest", "Fitted", "Graph", "Level",
            "Oblivious", "ObliviousTrees", "Trees", "Unsupported", "adapter_for", "all_classes",
            "bag_adapter", "catboost_oblivious", "get_family", "lightgbm_raw_output",
-           "lightgbm_staged_raw"]
+           "lightgbm_staged_raw", "library_params", "preprocessing"]

@@ -7,13 +7,20 @@ deadline: boosting stops adding rounds and forests stop adding trees when it pas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from mlexpert._clock import Deadline
 
+if TYPE_CHECKING:
+    from mlexpert.features import Kind as Preprocessing
+
 Kind = Literal["tree", "linear"]
+LIBRARY_DEFAULTS = "library_defaults"  # a config holding only this key: the library as shipped
+# A search parameter, not the library's: False fits a tree family on the columns without level
+# encodings (native categories only); the tuner lets cross-validation choose where it matters
+LEVELS = "level_encodings"
 
 
 @dataclass
@@ -82,3 +89,16 @@ class Family(Protocol):
         """Optuna distributions of the parameters worth tuning (empty: not tuned), with their
         defaults under the name ``"_defaults"`` so that portfolio configurations map into it."""
         ...
+
+
+def preprocessing(family: Family, params: dict[str, Any]) -> Preprocessing:
+    """The preprocessing kind of ``family`` fitted with ``params``: ``"native"`` for a tree
+    library as shipped (``LIBRARY_DEFAULTS``: the default model compared against is the one a
+    user would run) or told ``LEVELS=False``, else the family's kind."""
+    native = params.get(LIBRARY_DEFAULTS) or params.get(LEVELS) is False
+    return "native" if family.kind == "tree" and native else family.kind
+
+
+def library_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without the search's own keys (``LEVELS``): what the family's fit gets."""
+    return {k: v for k, v in params.items() if k != LEVELS}

@@ -11,12 +11,10 @@ import numpy as np
 
 from mlexpert.errors import not_exportable
 from mlexpert.models._adapter import Adapter, all_classes, instance_of, model_classes, plain
-from mlexpert.models._base import FitRequest, Fitted
+from mlexpert.models._base import LIBRARY_DEFAULTS, FitRequest, Fitted
 from mlexpert.models._common import EARLY_STOP, MAX_ROUNDS, refit_rounds, space
 from mlexpert.models._graph import Graph
 from mlexpert.models._trees_onnx import LEQ, MEMBER, Trees, n_scores, onnx_link
-
-LIBRARY_DEFAULTS = "library_defaults"  # a config holding only this key: LightGBM as shipped
 
 
 class LightGBMFamily:

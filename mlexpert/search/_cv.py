@@ -14,7 +14,7 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
-from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
+from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, library_params
 from mlexpert.search._executor import Executor
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
@@ -30,7 +30,7 @@ def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dic
     t0 = time.monotonic()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = family.fit(Xtr, ytr, params, req)
+        fitted = family.fit(Xtr, ytr, library_params(params), req)
         t1 = time.monotonic()
         pred = fitted.predict(Xva)
     return fitted, pred, t1 - t0, time.monotonic() - t1
@@ -71,7 +71,7 @@ class Search:
         """Estimated milliseconds to predict one row with ``members``, each with ``parts``
         models (1: refitted): validation, each kind's preprocessing once, each model once."""
         parts = parts or [1] * len(members)
-        kinds = {FAMILIES[c.family].kind for c in members}
+        kinds = {self.prepared.shared(c.kind) for c in members}
         return (self.spec.row_overhead_ms + sum(self.prepared.row_ms(k) for k in sorted(kinds))
                 + sum(c.row_ms * n for c, n in zip(members, parts, strict=True)))
 
@@ -81,7 +81,7 @@ class Search:
         parts = parts or [1] * len(members)
         kinds: dict[str, int] = {}
         for c, n in zip(members, parts, strict=True):
-            kind = FAMILIES[c.family].kind
+            kind = self.prepared.shared(c.kind)
             kinds[kind] = max(kinds.get(kind, 0), n)
         return (sum(self.prepared.size_mb(k) * n for k, n in sorted(kinds.items()))
                 + sum(c.size_mb * n for c, n in zip(members, parts, strict=True)))
@@ -154,7 +154,7 @@ class Search:
                 futures, first_rows = [], {}
                 for i in wave:
                     tr, va = spec.folds[i]
-                    _, Xtr, Xva, cats, prep = self.prepared.get(family.kind, i, tr, va)
+                    _, Xtr, Xva, cats, prep = self.prepared.get(cand.kind, i, tr, va)
                     first_rows[i] = Xva[:1]
                     cand.prep_seconds += prep / k
                     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
@@ -174,7 +174,8 @@ class Search:
                     cand.fold_seconds.append(fit_s)
                     cand.fold_scores.append(self._fold_score(pred, va))
                     predict_ms.append(pred_s / len(va) * 1e6
-                                      + self.prepared.transform_ms.get(family.kind, 0.0))
+                                      + self.prepared.transform_ms.get(
+                                          self.prepared.shared(cand.kind), 0.0))
                 if on_fold is not None and on_fold(wave[-1], float(np.mean(cand.fold_scores))):
                     cand.status = "pruned"
                     cand.note = f"stopped by the tuner after {wave[-1] + 1} of {k} folds: behind " \

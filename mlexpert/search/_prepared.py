@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlexpert.compiled import compile_transformer
 from mlexpert.data import Schema
-from mlexpert.features import build_preprocessor
+from mlexpert.features import Kind, build_preprocessor, same_preprocessing
 from mlexpert.search._probes import pickled_mb, row_ms
 
 
@@ -27,10 +27,16 @@ class Prepared:
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
         self._size_mb: dict[str, float] = {}  # per kind: pickled megabytes of one preprocessor
 
-    def row_ms(self, kind: str) -> float:
+    def shared(self, kind: Kind) -> Kind:
+        """The kind whose fitted preprocessing ``kind`` uses on this table (``native`` is
+        ``tree`` without wide categoricals)."""
+        return same_preprocessing(self.schema, kind)
+
+    def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
         shipped model runs it once warm: compiled to numpy (``mlexpert.compiled``), or through
         pandas where a step does not compile."""
+        kind = self.shared(kind)
         if kind not in self._row_ms:
             transformer = next(v[0] for (k, _), v in self._cache.items() if k == kind)
             row = self.frame.iloc[:1]
@@ -45,16 +51,18 @@ class Prepared:
             self._row_ms[kind] = row_ms(call)
         return self._row_ms[kind]
 
-    def size_mb(self, kind: str) -> float:
+    def size_mb(self, kind: Kind) -> float:
         """Megabytes one fitted preprocessor of ``kind`` takes pickled."""
+        kind = self.shared(kind)
         if kind not in self._size_mb:
             transformer = next(v[0] for (k, _), v in self._cache.items() if k == kind)
             self._size_mb[kind] = pickled_mb(transformer)
         return self._size_mb[kind]
 
-    def get(self, kind: str, key: Any, train: np.ndarray | None,
+    def get(self, kind: Kind, key: Any, train: np.ndarray | None,
             val: np.ndarray | None) -> tuple[Any, Any, Any, list[int], float]:
         """(transformer, X_train, X_val, categorical indices, seconds it took to build)."""
+        kind = self.shared(kind)
         if (kind, key) not in self._cache:
             t0 = time.monotonic()
             pre = build_preprocessor(self.schema, kind, seed=self.seed, task=self.task)

@@ -12,7 +12,8 @@ from mlexpert._clock import Deadline
 from mlexpert._system import cpu_count
 from mlexpert.ensemble import Member
 from mlexpert.evaluate import Metric
-from mlexpert.models import Fitted
+from mlexpert.features import Kind
+from mlexpert.models import FAMILIES, Fitted, preprocessing
 from mlexpert.search._executor import Executor
 
 
@@ -90,6 +91,11 @@ class Candidate:
     @property
     def usable(self) -> bool:
         return self.status in ("ok", "stopped early") and self.oof is not None
+
+    @property
+    def kind(self) -> Kind:
+        """The preprocessing it is fitted on (``models.preprocessing``)."""
+        return preprocessing(FAMILIES[self.family], self.params)
 
 
 @dataclass

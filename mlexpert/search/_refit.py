@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from mlexpert.ensemble import Member
-from mlexpert.models import FAMILIES, Family, FitRequest, Fitted
+from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, library_params
 from mlexpert.search._cv import Search, refit_estimate
 from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
 from mlexpert.search._records import Candidate, Note
@@ -19,14 +19,15 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
     """(the all-rows preprocessor, ``cand`` fitted on all rows with ``seed`` within ``seconds``,
     or None when it failed or was cut short)."""
     spec, y = search.spec, search.y
-    transformer, Xall, _, cats, _ = search.prepared.get(family.kind, "all", None, None)
+    transformer, Xall, _, cats, _ = search.prepared.get(cand.kind, "all", None, None)
     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats, seed=seed,
                      deadline=spec.deadline.sooner(max(seconds, 0.0)), n_threads=spec.n_threads,
                      sample_weight=spec.fit_weight)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = family.fit(Xall, y, family.refit_params(cand.params, cand.fold_fits), req)
+            fitted = family.fit(Xall, y, library_params(
+                family.refit_params(cand.params, cand.fold_fits)), req)
     except Exception:  # noqa: BLE001 - the caller has a sound fallback
         return transformer, None
     return transformer, None if fitted.truncated else fitted
@@ -41,7 +42,7 @@ def member(cand: Candidate, weight: float, family: Family, search: Search) -> Me
         transformer, fitted = _refit(cand, family, search, spec.seed, left)
         if fitted is not None:
             return Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
-    parts = [(search.prepared.get(family.kind, i, tr, va)[0], f)
+    parts = [(search.prepared.get(cand.kind, i, tr, va)[0], f)
              for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.models import FAMILIES
+from mlexpert.models import FAMILIES, LEVELS
 from mlexpert.search._cv import Search
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
 from mlexpert.search._records import Candidate, Note
@@ -55,6 +55,8 @@ def _seed(study: Any, space: dict[str, Any], defaults: dict[str, Any], cand: Can
     params = {}
     for name, dist in space.items():
         value = cand.params.get(name, defaults.get(name))
+        if name == LEVELS:
+            value = cand.kind != "native"
         if value is None:
             return
         if isinstance(dist, CategoricalDistribution):
@@ -73,6 +75,7 @@ def tune(search: Search, n_families: int, trials: int | None) -> None:
     """Run Optuna trials on the ``n_families`` best tunable families until the search time is
     spent or ``trials`` trials have run."""
     import optuna
+    from optuna.distributions import CategoricalDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = search.spec
@@ -95,6 +98,9 @@ def tune(search: Search, n_families: int, trials: int | None) -> None:
     for i, name in enumerate(top):
         space = dict(FAMILIES[name].search_space(spec.task))
         defaults = space.pop("_defaults")
+        if FAMILIES[name].kind == "tree" and search.prepared.shared("native") == "native":
+            # wide categoricals: with or without their level encodings, the folds decide
+            space[LEVELS] = CategoricalDistribution([True, False])
         study = optuna.create_study(
             direction="maximize" if spec.metric.greater_is_better else "minimize",
             sampler=optuna.samplers.TPESampler(seed=spec.seed + i, multivariate=True,

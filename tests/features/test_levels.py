@@ -10,7 +10,12 @@ from sklearn.metrics import roc_auc_score
 
 import mlexpert
 from mlexpert.data import Role, infer_schema
-from mlexpert.features import HIGH_CARDINALITY, LevelEncoding, build_preprocessor
+from mlexpert.features import (
+    HIGH_CARDINALITY,
+    LevelEncoding,
+    build_preprocessor,
+    same_preprocessing,
+)
 from tests.conftest import TASKS
 
 
@@ -97,6 +102,12 @@ def test_the_builders_add_it_only_above_the_cardinality_threshold():
         out = pre.transformer.fit_transform(schema.prepare(frame), rng.normal(size=900))
         dense = out.toarray() if hasattr(out, "toarray") else np.asarray(out, dtype=float)
         assert kind == "tree" or np.isfinite(dense).all()  # linear: no NaN (no number view)
+    native = build_preprocessor(schema, "native", task="regression")
+    assert [name for name, _, _ in native.transformer.transformers] == ["num", "cat"]
+    assert same_preprocessing(schema, "native") == "native"
+    narrow = infer_schema(frame.drop(columns="wide"))
+    assert same_preprocessing(narrow, "native") == "tree"  # nothing to leave out: fitted once
+    assert same_preprocessing(narrow, "linear") == "linear"
 
 
 # -- the code-vs-quantity rule ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Ensemble selection and the scheduler's promises: failures contained, budget kept."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlexpert._clock import Deadline
@@ -242,6 +243,9 @@ def test_a_cheaper_model_is_shipped_only_when_the_ensemble_is_not_significantly_
 class _RowCosts:
     """Stands in for the preprocessing cache: fixed one-row transform costs per kind (ms)."""
 
+    def shared(self, kind):
+        return kind
+
     def row_ms(self, kind):
         return {"tree": 2.0, "linear": 3.0}[kind]
 
@@ -424,3 +428,42 @@ def test_every_preset_evaluates_the_default_model_first():
     names = {name for fam in FAMILIES.values() for task in ("binary", "regression")
              for name, _ in fam.configs(task)}
     assert set(_presets.FLOOR) <= names
+
+
+@pytest.mark.heavy
+def test_the_default_model_sees_native_categories_and_tuning_tries_both(monkeypatch):
+    """LightGBM as shipped gets the wide categorical as native categories only (what a user
+    would hand it), the portfolio's LightGBM also its level encodings; tuning on a table with
+    a wide categorical searches ``level_encodings`` and fits each trial on the matching
+    preprocessing (level encodings help on some tables and hurt on others: the folds decide)."""
+    from mlexpert.models import LEVELS, LIBRARY_DEFAULTS, preprocessing
+
+    family = FAMILIES["lightgbm"]
+    widths: list[tuple[dict, int]] = []  # (params as the search holds them, columns fitted on)
+    fit = type(family).fit
+
+    def spy(self, X, y, params, req):
+        widths.append((params, X.shape[1]))
+        return fit(self, X, y, params, req)
+
+    monkeypatch.setattr(type(family), "fit", spy)
+    rng = np.random.default_rng(0)
+    n = 600
+    code = rng.integers(0, 120, n)
+    frame = pd.DataFrame({"code": [f"c{k}" for k in code], "x": rng.normal(size=n)})
+    y = ((code % 3 == 0) ^ (frame["x"].to_numpy() > 0.5)).astype(int)
+    schema = infer_schema(frame)
+    result = run_search(schema.prepare(frame), y, schema,
+                        _spec("binary", y, preset="fast", trials=6))
+    by_name = {c.name: c for c in result.candidates}
+    assert by_name["lightgbm_default"].kind == "native" and by_name["lightgbm"].kind == "tree"
+    assert all(LEVELS not in p for p, _ in widths)  # the search's own key never reaches LightGBM
+    portfolio = dict(family.configs("binary"))["lightgbm"]
+    assert {w for p, w in widths if p.get(LIBRARY_DEFAULTS)} == {2}  # code, x
+    assert {w for p, w in widths if p == portfolio} == {4}  # code, x, code's share and mean
+    assert {w for _, w in widths} == {2, 4}  # tuned trials: one or the other
+    tuned = [c for c in result.candidates if c.trial is not None]
+    assert tuned and {c.params[LEVELS] for c in tuned} == {True, False}
+    assert all(c.kind == ("tree" if c.params[LEVELS] else "native") for c in tuned)
+    assert preprocessing(family, {LEVELS: False}) == "native"
+    assert preprocessing(FAMILIES["linear"], {LEVELS: False}) == "linear"
