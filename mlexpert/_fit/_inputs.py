@@ -186,7 +186,8 @@ def balanced_weights(y: np.ndarray, weights: np.ndarray | None,
                 f"{plan.metric.name} counts each class equally: rows are weighted by inverse "
                 "class frequency during training.",
         evidence={"largest_class": int(counts.max()), "smallest_class": int(counts.min())},
-        suggestion="pass metric='log_loss' or 'roc_auc' to train on the natural class balance.")]
+        suggestion="pass metric='log_loss' or 'roc_auc' (CLI --metric log_loss) to train on "
+                   "the natural class balance.")]
 
 
 def _check_weights(values: np.ndarray, column: str | None) -> np.ndarray:

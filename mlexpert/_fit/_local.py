@@ -73,6 +73,7 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
     features = frame.drop(columns=[c for c in frame.columns if c in drop])
     if features.shape[1] == 0:
         raise no_features(target)
+    n_columns = features.shape[1]  # as the audit counts them: the target and side columns left out
     schema = infer_schema(features)
     if not schema.features:
         raise no_usable_features(schema.columns)
@@ -162,7 +163,7 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
                    "final_fit": final_fit(m)} for m in result.members],
         findings=[f.to_dict() for f in findings],
         provenance={"data_fingerprint": fingerprint(frame), "rows": int(len(y)),
-                    "columns": int(frame.shape[1]), "seed": seed,
+                    "columns": int(n_columns), "seed": seed,
                     "time_limit": float(time_limit),
                     "fit_seconds": round(time.monotonic() - started, 3),
                     "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -191,7 +192,8 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
                     f"over infer_limit ({1000.0 * infer_limit:.2f} ms).",
             evidence={"estimated_ms": estimate, "first_calls_ms": latency,
                       "infer_limit_ms": 1000.0 * infer_limit},
-            suggestion="use presets='fast' or a larger infer_limit; check the machine's load."))
+            suggestion="use presets='fast' or a larger infer_limit (CLI --presets fast, "
+                       "--infer-limit); check the machine's load."))
     size = size_section(result, size_limit)
     if size_limit is not None and size["measured_mb"] > size_limit:
         more.append(Finding(
@@ -199,7 +201,8 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
             message=f"the shipped models take {size['measured_mb']:.1f} MB pickled, over "
                     f"size_limit ({size_limit:.1f} MB).",
             evidence={"measured_mb": size["measured_mb"], "size_limit_mb": size_limit},
-            suggestion="use presets='fast' or a larger size_limit; members kept as fold bags "
+            suggestion="use presets='fast' or a larger size_limit (CLI --presets fast, "
+                       "--size-limit); members kept as fold bags "
                        "(no time to refit) take k times more."))
     return Model(manifest.with_sections(
         inference=inference, size=size,

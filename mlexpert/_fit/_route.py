@@ -41,7 +41,8 @@ def fit(data: Any, target: str, **options: Any) -> Model:
     local_only = opts.local_only()
     if local_only:
         raise ConfigError(f"data_on_cluster=True does not support {', '.join(local_only)}: "
-                          "drop it, or pass data_on_cluster=False to fit in one process.")
+                          "drop it, or pass data_on_cluster=False (CLI --data-local) to fit in "
+                          "one process.")
     from mlexpert.distributed import (
         available_memory,
         connect,
@@ -83,7 +84,8 @@ def _cluster_route(source: Any, target: str, executor: Any, started: float,
         "provenance": {"data_fingerprint": source.fingerprint,
                        "data_fingerprint_of": "the Parquet footers (names, types, rows, sizes)",
                        "rows": out.manifest["cluster"]["rows"],
-                       "columns": len(source.columns), "seed": seed,
+                       "columns": len(source.columns) - 1 - len(set(opts.ignore_columns)),
+                       "seed": seed,
                        "time_limit": float(time_limit),
                        "fit_seconds": round(time.monotonic() - started, 3),
                        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -58,7 +58,7 @@ class InvalidValues(DataError):
 
     def __init__(self, columns: Sequence[BadColumn], source: str,
                  row: Callable[[int], Any] = lambda i: i, noun: str = "row",
-                 fix: str = "pass invalid='missing'"):
+                 fix: str = "pass invalid='missing' (CLI --invalid missing)"):
         self.columns, self.source = list(columns), source
         super().__init__(self.describe(row, noun, fix))
 
@@ -67,7 +67,7 @@ class InvalidValues(DataError):
         return sum(c.count for c in self.columns)
 
     def describe(self, row: Callable[[int], Any] = lambda i: i, noun: str = "row",
-                 fix: str = "pass invalid='missing'") -> str:
+                 fix: str = "pass invalid='missing' (CLI --invalid missing)") -> str:
         """One line naming each column, its count and its first rows (``row`` names a position:
         an index label, a file line...), and how to opt in (``fix``)."""
         parts = []

@@ -98,7 +98,7 @@ def scan_parquet(pattern: str, target: str | None = None) -> ParquetSource:
     if other:
         raise DataError(f"training on the cluster reads Parquet only, but {other[0]!r} is not a "
                         ".parquet file: convert it (pandas: read_csv(...).to_parquet(...)) or "
-                        "pass data_on_cluster=False.")
+                        "pass data_on_cluster=False (CLI --data-local).")
     first: tuple[str, dict[str, Any]] | None = None
     rows, nbytes = [], 0
     with ThreadPoolExecutor(FOOTER_THREADS) as pool:  # footers on object storage: ~50 ms each

@@ -309,7 +309,8 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
                         f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}") from exc
     if len(valid_local) < 2 or len(test) < 2:
         raise DataError(f"{source.pattern!r} has too few rows with a target for training on the "
-                        f"cluster ({total} rows): pass data_on_cluster=False.")
+                        f"cluster ({total} rows): pass data_on_cluster=False "
+                        "(CLI --data-local).")
     data = {"X": train[feats].to_dask_array(lengths=True),
             "y": train["__y__"].to_dask_array(lengths=True),
             "Xv": valid[feats].to_dask_array(lengths=True),
@@ -385,7 +386,8 @@ def train_on_cluster(source: ParquetSource, target: str, executor: Any, *, deadl
         evidence={"files": len(source.files), "rows": total, "train_rows": train_rows,
                   "validation_rows": len(valid_local), "test_rows": len(test),
                   "sample_rows": len(sample), "workers": workers},
-        suggestion="pass data_on_cluster=False to fit in one process when the data fits there."))
+        suggestion="pass data_on_cluster=False (CLI --data-local) to fit in one process "
+                   "when the data fits there."))
     manifest_part = {
         "target": {"name": target, "task": plan.task, "classes": classes},
         "metric": plan.metric.name,

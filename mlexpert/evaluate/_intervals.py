@@ -37,15 +37,18 @@ def resample_counts(n: int, n_resamples: int, seed: int = 0, dtype: type = np.fl
 
 
 def bootstrap_intervals(metrics: Sequence[Metric], y: np.ndarray, pred: np.ndarray,
-                        weight: np.ndarray | None = None, *, n_resamples: int = 1000,
-                        level: float = 0.95, seed: int = 0,
+                        weight: np.ndarray | None = None, *, labels: np.ndarray | None = None,
+                        n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
                         deadline: Deadline | None = None) -> dict[str, tuple[float, float]]:
-    """(low, high) percentile interval of each metric over the same row resamples.
+    """(low, high) percentile interval of each metric over the same row resamples; label metrics
+    score ``labels`` where given (the predictions at a decision threshold), in the same chunks,
+    so a deadline leaves every metric with as many resamples.
 
     NaN where undefined: when over half the resamples leave the metric undefined (e.g. one class
     for ROC AUC), or fewer than 50 resamples were done before ``deadline``.
     """
     y, pred = np.asarray(y), np.asarray(pred)
+    labels = pred if labels is None else np.asarray(labels)
     n = len(y)
     scores: dict[str, list[np.ndarray]] = {m.name: [] for m in metrics}
     done = 0
@@ -58,7 +61,7 @@ def bootstrap_intervals(metrics: Sequence[Metric], y: np.ndarray, pred: np.ndarr
                 break  # already late: no interval rather than a late one
             W = counts if weight is None else counts * np.asarray(weight, dtype=counts.dtype)
             for m in metrics:
-                scores[m.name].append(_scores(m, W, y, pred))
+                scores[m.name].append(_scores(m, W, y, labels if m.uses_labels else pred))
             done += len(counts)
     out = {}
     alpha = (1 - level) / 2

@@ -56,14 +56,10 @@ def score_all(task: str, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | N
             continue
         usable.append(metric)
     out = {name: {"value": v, "low": float("nan"), "high": float("nan")} for name, v in values.items()}
-    for labels in (False, True):  # the same resamples for both groups, once each
-        group = [m for m in usable if m.uses_labels == labels]
-        if not group:
-            continue
-        bounds = bootstrap_intervals(group, y, decided if labels else pred, weight,
-                                     n_resamples=n_resamples, seed=seed, deadline=deadline)
-        for name, (lo, hi) in bounds.items():
-            out[name].update(low=lo, high=hi)
+    bounds = bootstrap_intervals(usable, y, pred, weight, labels=decided, n_resamples=n_resamples,
+                                 seed=seed, deadline=deadline)
+    for name, (lo, hi) in bounds.items():
+        out[name].update(low=lo, high=hi)
     return out
 
 

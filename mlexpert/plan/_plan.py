@@ -106,12 +106,12 @@ def task_finding(y: pd.Series, task: str) -> Finding | None:
         message = (f"target {name!r} has {n_unique} whole-number values: treated as "
                    f"{n_unique} unordered classes (multiclass).")
         suggestion = ("if they are an ordered scale or a count, pass task='regression' "
-                      "(--task regression).")
+                      "(CLI --task regression).")
     else:
         message = (f"target {name!r} has {n_unique} whole-number values stored as decimals "
                    f"(such as a rating scale): treated as an ordered quantity (regression).")
         suggestion = ("if they are unordered categories, pass task='multiclass' "
-                      "(--task multiclass).")
+                      "(CLI --task multiclass).")
     return Finding(check="task_inferred", severity="warning", columns=(name,), message=message,
                    evidence={"distinct": n_unique, "task": task}, suggestion=suggestion)
 

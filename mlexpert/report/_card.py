@@ -18,6 +18,7 @@ from mlexpert.report import _plots
 
 LATENCY_CALLS = 30
 THROUGHPUT_ROWS = 1000
+PDP_COLUMNS = 4  # partial dependence of the top columns: an even count fills the two-column grid
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -145,7 +146,8 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
         warnings.simplefilter("ignore")
         holdout = model.evaluate(data, sensitive_column=sensitive_column, seed=seed) \
             if data is not None else None
-        explained = model.explain_global(data, seed=seed) if data is not None else None
+        explained = model.explain_global(data, top=PDP_COLUMNS, seed=seed) \
+            if data is not None else None
     ctx["holdout"], ctx["explained"] = holdout, explained
     diag = holdout["diagnostics"] if holdout else (info.diagnostics or {}).get("cv")
     ctx["diag_source"] = "held-out data" if holdout else "out-of-fold predictions (cross-validation)"
@@ -156,13 +158,11 @@ def build_card(model: Any, *, data: Any = None, sensitive_column: str | None = N
         else:
             figs["performance"] = [f for f in (
                 _plots.roc(diag) if diag["roc"] else None, _plots.pr(diag) if diag["pr"] else None,
-                _plots.confusion(diag)) if f]
-            figs["calibration"] = [_plots.reliability(diag)]
+                _plots.confusion(diag), _plots.reliability(diag)) if f]
     if explained:
-        if explained["permutation_importance"]:
-            figs["importance"] = [_plots.importance(explained["permutation_importance"],
-                                                    model.metric)]
-        figs["shap"] = [_plots.shap_summary(explained["shap"])]
+        figs["importance"] = [_plots.importance(explained["permutation_importance"], model.metric)
+                              ] if explained["permutation_importance"] else []
+        figs["importance"].append(_plots.shap_summary(explained["shap"]))
         figs["pdp"] = [_plots.partial_dependence(p, model.classes)
                        for p in explained["partial_dependence"] if p["grid"]]
     ctx["diag"] = diag
@@ -212,8 +212,9 @@ _TEMPLATE = r"""<!DOCTYPE html>
   .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 10px; }
   .kpi { background: var(--bg); border-radius: 8px; padding: 10px 14px; }
   .kpi b { display: block; font-size: 1.3em; }
-  .figs { display: flex; flex-wrap: wrap; gap: 12px; }
-  .figs img { max-width: 100%; width: 460px; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+  .figs { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr)); gap: 12px; }
+  .figs img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+  .figs img:last-child:nth-child(odd) { grid-column: 1 / -1; justify-self: center; max-width: 640px; }
   .sev-error { color: #b3261e; font-weight: 600; } .sev-warning { color: #9a6700; font-weight: 600; }
   .sev-info { color: var(--accent); }
   .mark { font-weight: 600; color: #1b7f3b; }
@@ -244,7 +245,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
   <h2>Summary</h2>
   <div class="kpis">
     <div class="kpi"><span class="muted">task</span><b>{{ info.target.task }}</b></div>
-    <div class="kpi"><span class="muted">training data</span><b>{{ info.provenance.rows }} rows × {{ info.provenance.columns }} columns</b></div>
+    <div class="kpi"><span class="muted">training data</span><b>{{ info.provenance.rows }} rows × {{ info.provenance.columns }} columns</b><span class="muted">besides the target</span></div>
     <div class="kpi"><span class="muted">target</span><b>{{ info.target.name }}</b>
       {% if info.target.classes %}<span class="muted">classes: {{ info.target.classes | join(", ") }}{% if info.target.task == "binary" %}; positive: {{ info.target.classes[1] }}{% endif %}</span>{% endif %}</div>
     <div class="kpi"><span class="muted">shipped model</span><b>{{ shipped | join(" + ") }}</b></div>
@@ -300,10 +301,9 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <section id="performance">
   <h2>Performance</h2>
   <p class="muted">From {{ diag_source }}.</p>
-  <div class="figs">{% for f in figures.get("performance", []) %}<img src="{{ f }}" alt="performance plot {{ loop.index }}">{% endfor %}</div>
-  {% if figures.get("calibration") %}
+  <div class="figs">{% for f in figures.get("performance", []) %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
+  {% if info.target.task != "regression" %}
   <h3>Calibration</h3>
-  <div class="figs">{% for f in figures.calibration %}<img src="{{ f }}" alt="reliability curve">{% endfor %}</div>
   {% if info.calibration_report %}<p>{% if info.calibration %}{{ info.calibration.method }} calibration was applied: out-of-fold log loss {{ fmt(info.calibration_report.log_loss_before) }} → {{ fmt(info.calibration_report.log_loss_after) }}.{% else %}No calibration applied ({{ info.calibration_report.get("reason", "") }}).{% endif %}</p>{% endif %}
   {% endif %}
   {% if info.decision %}<p>Decision threshold {{ fmt(info.decision.threshold, 3) }} for {{ info.decision.objective }}: {{ fmt(info.decision.value) }} out of fold vs {{ fmt(info.decision["value_at_0.5"]) }} at 0.5.</p>{% endif %}
@@ -313,12 +313,12 @@ _TEMPLATE = r"""<!DOCTYPE html>
   <h2>Explanations</h2>
   {% if explained %}
   <p class="muted">On {{ explained.rows }} held-out rows. Permutation importance: increase of the {{ explained.metric }} loss when a column is shuffled (95% interval over 5 repeats). SHAP: per-row contributions to the {{ explained.shap.output }} on {{ explained.shap.rows }} rows.</p>
-  <div class="figs">{% for f in figures.get("importance", []) + figures.get("shap", []) %}<img src="{{ f }}" alt="importance plot {{ loop.index }}">{% endfor %}</div>
+  <div class="figs">{% for f in figures.get("importance", []) %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
   <table><tr><th>column</th><th class="num">permutation importance</th><th class="num">95% CI</th></tr>
   {% for r in explained.permutation_importance %}<tr><td>{{ r.column }}</td><td class="num">{{ fmt(r.importance) }}</td><td class="num">{{ interval(r) }}</td></tr>{% endfor %}
   </table>
   <h3>Partial dependence of the top columns</h3>
-  <div class="figs">{% for f in figures.get("pdp", []) %}<img src="{{ f }}" alt="partial dependence {{ loop.index }}">{% endfor %}</div>
+  <div class="figs">{% for f in figures.get("pdp", []) %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
   {% else %}
   <p>Explanations need labelled rows the model did not train on: run <code>mlexpert report MODEL --data holdout.csv</code>.</p>
   {% endif %}
@@ -345,11 +345,11 @@ _TEMPLATE = r"""<!DOCTYPE html>
   <h2>Inference cost</h2>
   <table>
     <tr><td>bundle size</td><td class="num">{{ fmt((cost.bundle_bytes / 1048576) if cost.bundle_bytes is not none else none, 2) }} MB</td></tr>
-    <tr><td>latency, one row (median of 30 calls, measured for this card)</td><td class="num">{{ fmt(cost.get("latency_ms"), 2) }} ms</td></tr>
-    <tr><td>throughput, batches of 1,000 rows</td><td class="num">{{ fmt(cost.get("throughput_rows_per_s"), 0) }} rows/s</td></tr>
-    <tr><td>latency, one row through the members, measured at the end of fit</td><td class="num">{{ fmt((info.inference or {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
-    <tr><td>latency, one row once compiled, estimated by the search</td><td class="num">{{ fmt((info.inference or {}).get("estimated_ms_per_row"), 2) }} ms</td></tr>
-    <tr><td>fit-time estimate, batches</td><td class="num">{{ fmt(cost.fit_estimate_ms_per_1k, 1) }} ms / 1k rows</td></tr>
+    <tr><td>latency, one row once warm: the compiled path where the model compiles (median of 30 calls, measured for this card)</td><td class="num">{{ fmt(cost.get("latency_ms"), 2) }} ms</td></tr>
+    <tr><td>throughput, batches of 1,000 rows through the members (vectorised, measured for this card)</td><td class="num">{{ fmt(cost.get("throughput_rows_per_s"), 0) }} rows/s</td></tr>
+    <tr><td>latency, one row through the members before compiling (measured at the end of fit)</td><td class="num">{{ fmt((info.inference or {}).get("latency_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>latency, one row, compiled path (estimated by the search from its candidates)</td><td class="num">{{ fmt((info.inference or {}).get("estimated_ms_per_row"), 2) }} ms</td></tr>
+    <tr><td>batches through the members (estimated by the search from its folds)</td><td class="num">{{ fmt(cost.fit_estimate_ms_per_1k, 1) }} ms / 1k rows</td></tr>
   </table>
 </section>
 

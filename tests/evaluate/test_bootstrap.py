@@ -83,3 +83,29 @@ def test_no_interval_is_computed_after_the_deadline(task):
     assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in late.values())
     ample = bootstrap_intervals(metrics[:1], y, p, deadline=Deadline.after(600))
     assert all(np.isfinite(b) for b in ample[metrics[0].name])
+
+
+class _OneChunk:
+    """A deadline that lets one chunk of resamples run, then has passed."""
+
+    def __init__(self):
+        self.checks = 0
+
+    def expired(self):
+        self.checks += 1
+        return self.checks > 1
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_deadline_leaves_label_metrics_their_interval_too(task):
+    """Label metrics (accuracy, F1, MCC at the decision threshold) are resampled with the
+    probability metrics, chunk by chunk: a deadline that cuts the bootstrap short leaves both
+    with an interval (it used to leave the label metrics, bootstrapped second, with NaN)."""
+    from mlexpert.evaluate import score_all
+
+    y, p = DATA[task]
+    out = score_all(task, y, p, threshold=0.4 if task == "binary" else None,
+                    n_resamples=200, deadline=_OneChunk())
+    labels = [m.name for m in metrics_for(task, y) if m.uses_labels]
+    assert labels and all(np.isfinite([out[n]["low"], out[n]["high"]]).all() for n in out), out
+    assert out["accuracy"]["low"] <= out["accuracy"]["value"] <= out["accuracy"]["high"]

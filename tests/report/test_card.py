@@ -25,6 +25,14 @@ window.addEventListener("load", () => {
   const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0));
   document.body.setAttribute("data-images", imgs.length);
   document.body.setAttribute("data-broken", bad.length);
+  // a half-width figure alone in its row leaves the other column empty
+  const lonely = imgs.filter(i => {
+    const r = i.getBoundingClientRect(), grid = i.parentElement.getBoundingClientRect();
+    const mates = imgs.filter(j => j !== i && j.parentElement === i.parentElement
+                              && Math.abs(j.getBoundingClientRect().top - r.top) < 2);
+    return mates.length === 0 && r.width < 0.6 * grid.width;
+  });
+  document.body.setAttribute("data-lonely", lonely.length);
   document.body.setAttribute("data-sections",
     [...document.querySelectorAll("section[id]")].map(s => s.id).join(","));
   console.log("CARD-CHECK-DONE");
@@ -62,13 +70,14 @@ def test_renders_in_headless_chromium(cards, task, tmp_path):
     probe = tmp_path / "probe.html"
     probe.write_text(card.read_text().replace("</body>", CHECK + "</body>"))
     r = chromium(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
-                  "--dump-dom", probe.as_uri()], tmp_path / "profile")
+                  "--window-size=1280,2400", "--dump-dom", probe.as_uri()], tmp_path / "profile")
     body = re.search(r"<body[^>]*>", r.stdout)
     assert body, r.stderr[-2000:]
     attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(0)))
     assert attrs["sections"].split(",") == SECTIONS
     expected_images = 9 if task != "regression" else 7  # curves/confusion/reliability vs 2 plots
     assert int(attrs["images"]) >= expected_images - 2 and attrs["broken"] == "0", attrs
+    assert attrs["lonely"] == "0", attrs
     console = [ln for ln in r.stderr.splitlines() if "CONSOLE" in ln]
     assert any("CARD-CHECK-DONE" in ln for ln in console), "console capture did not work"
     assert all("CARD-CHECK-DONE" in ln for ln in console), console
@@ -88,10 +97,26 @@ def test_card_content_is_self_contained(cards, task):
                    "Group checks", "By <code>color</code>"):
         assert needle in html, needle
     assert "Rank &lt;b&gt;leads&lt;/b&gt; for calls." in html  # notes are escaped
+    alts = re.findall(r'<img src="data:[^"]*" alt="([^"]*)"', html)
+    assert len(alts) == html.count("<img") and len(set(alts)) == len(alts), alts
+    assert not any(re.search(r"plot \d", a) for a in alts), alts  # says what each one shows
+    expected = ["Confusion matrix", "Calibration (reliability) curve"] if task != "regression" \
+        else ["Predicted against actual", "Histogram of residuals"]
+    for what in expected + ["Permutation importance", "SHAP summary", "Partial dependence"]:
+        assert any(a.startswith(what) for a in alts), (what, alts)
     if task == "binary":
         assert "Equal-opportunity difference" in html and "Demographic-parity" in html
     if task == "regression":
         assert "Largest gap in mean prediction" in html
+
+
+def test_the_card_counts_columns_as_the_audit_does(fitted):
+    """The summary's "rows x columns" leaves the target out, as the audit and the schema do."""
+    model = fitted["binary"]
+    html, _ = build_card(model)
+    n = len(make_table("binary").columns) - 1
+    assert model.manifest.provenance["columns"] == n == len(model.schema.columns)
+    assert f"× {n} columns</b><span class=\"muted\">besides the target" in html
 
 
 def test_card_without_data_uses_out_of_fold_evidence(fitted, tmp_path):
