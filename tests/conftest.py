@@ -29,12 +29,36 @@ HEAVY_FIXTURES = frozenset({
 })
 
 
+# Folders whose tests share session resources (MLflow servers, a Dask cluster): each runs on one
+# pytest-xdist worker as a whole, and first, so those start once and never leave the other
+# worker idle at the end; elsewhere a test file is the unit (its module fixtures built once)
+SHARED_FOLDERS = ("tracking", "distributed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test``), each worker keeps to its own core where the OS lets a
+    process choose (Linux): fits then size their threads to one core instead of two workers
+    oversubscribing both."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    pin = getattr(os, "sched_setaffinity", None)
+    if worker.startswith("gw") and pin is not None:
+        cores = sorted(os.sched_getaffinity(0))
+        pin(0, {cores[int(worker[2:]) % len(cores)]})
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects)."""
+    """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects);
+    give each test its xdist group (``--dist loadgroup``) and put the shared folders first."""
     for item in items:
         if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.heavy)
+        parts = item.nodeid.split("::")[0].split("/")
+        group = parts[1] if len(parts) > 2 and parts[1] in SHARED_FOLDERS else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # serially, tracking/ stays late: see its conftest
+        first = {name: i for i, name in enumerate(SHARED_FOLDERS)}
+        items.sort(key=lambda item: first.get(item.nodeid.split("/")[1], len(first)))
 
 
 def make_table(task: str, n: int = 400, seed: int = 0) -> pd.DataFrame:

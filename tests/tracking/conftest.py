@@ -88,6 +88,8 @@ def _launch_both(parent: Path) -> list[tuple[str, subprocess.Popen]]:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Launch the servers as soon as the tests that need them are known: their start-up (~11 s,
     mostly imports) then runs while the tests before tracking/ do, not on the clock."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # every xdist worker collects every test; the one running tracking/ starts them
     if any("_servers" in getattr(item, "fixturenames", ()) for item in session.items):
         _EARLY_FOLDERS.append(Path(tempfile.mkdtemp(prefix="mlexpert-mlflow-")))
         _LAUNCHED.extend(_launch_both(_EARLY_FOLDERS[-1]))
