@@ -188,8 +188,9 @@ class Model:
         return id(self.manifest), id(self.ensemble)  # a copy given other members rebuilds
 
     def _hot_path(self) -> Any:
-        """The compiled path once built; the ``HOT_CALLS``-th small batch starts building it in
-        a background thread, and calls go through the members until it is ready."""
+        """The compiled path once built. The ``HOT_CALLS``-th small batch builds the numpy path
+        and waits for it (seconds at most), so the calls after it take a verified compiled
+        path; the ONNX graph builds in a background thread and replaces it when faster."""
         compiled = self._compiled
         if compiled is not None and compiled[0] == self._key():
             return compiled[1]
@@ -197,10 +198,27 @@ class Model:
         if self._small_calls >= HOT_CALLS:
             with self._compile_lock:
                 if self._building is None or not self._building.is_alive():
-                    self._building = threading.Thread(target=self._build, daemon=True,
-                                                      name="mlexpert-compile")
-                    self._building.start()
+                    self._start_build()
+            compiled = self._compiled
+            if compiled is not None and compiled[0] == self._key():
+                return compiled[1]
         return None
+
+    def _start_build(self) -> None:
+        key = self._key()
+        from mlexpert.runtime import compile_stages  # a layer above: imported on use
+
+        stages = compile_stages(self)
+        self._compiled = (key, *next(stages))
+
+        def finish() -> None:
+            for path, note in stages:
+                self._compiled = (key, path, note)
+
+        # a daemon: exit never waits for a graph still converting (tens of seconds for a large
+        # ensemble); runtime._onnx waits at exit only for onnxruntime calls under way
+        self._building = threading.Thread(target=finish, daemon=True, name="mlexpert-compile")
+        self._building.start()
 
     def _build(self) -> None:
         key = self._key()
@@ -211,8 +229,9 @@ class Model:
 
     def compile(self) -> str:
         """Build the compiled path for small batches now and say what was decided (predict
-        builds it in the background after a few calls of at most 64 rows; call this after
-        ``load`` in a latency-sensitive process so the first requests are fast too)."""
+        builds it after a few calls of at most 64 rows: the numpy path in the call, the graph
+        in the background; call this after ``load`` in a latency-sensitive process so the
+        first requests are fast too)."""
         building = self._building
         if building is not None:
             building.join()

@@ -7,6 +7,7 @@ from mlexpert.runtime._choose import (
                                       ONNX_TOLERANCE,
                                       VERIFY_TOLERANCE,
                                       compile_model,
+                                      compile_stages,
                                       fastest,
                                       probe_rows,
                                       reference,
@@ -16,5 +17,5 @@ from mlexpert.runtime._choose import (
 from mlexpert.runtime._numpy import FastPath
 
 __all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "Rows",
-           "Unsupported", "compile_model", "fastest", "probe_rows", "reference", "rows_frame",
+           "Unsupported", "compile_model", "compile_stages", "fastest", "probe_rows", "reference", "rows_frame",
            "verify"]

@@ -102,12 +102,21 @@ def verify(model: Any, path: Any, probes: Rows, want: np.ndarray, tolerance: flo
 def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[Any, str]:
     """The faster of the numpy path and the ONNX graph among those that match the Model on
     ``probes`` (timed on one row), or None; and what was decided, in words."""
+    *_, last = staged(model, probes, want)
+    return last
+
+
+def staged(model: Any, probes: Rows, want: np.ndarray | None = None) -> Iterator[tuple[Any, str]]:
+    """``fastest``'s decision after each build, the numpy path first: it builds in seconds at
+    most, where the graph of a large ensemble takes tens of them (verbagg_resp: 2 s vs 32 s),
+    so a caller can use it meanwhile; the last decision is ``fastest``'s."""
     from mlexpert.runtime._onnx import OnnxPath
 
     want = reference(model, probes) if want is None else want
-    ok, problems = [], []
-    for name, build, tolerance in (("numpy", FastPath, VERIFY_TOLERANCE),
-                                   ("onnxruntime", OnnxPath, ONNX_TOLERANCE)):
+    ok: list[tuple[float, str, Any]] = []
+    problems: list[str] = []
+    builds = (("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", OnnxPath, ONNX_TOLERANCE))
+    for i, (name, build, tolerance) in enumerate(builds):
         try:
             path = build(model)
             problem = verify(model, path, probes, want, tolerance)
@@ -121,9 +130,13 @@ def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[A
             row = probes[:1]
             ok.append((median_seconds(lambda p=path, r=row: p.predict(r), ROW_PROBES,
                                       TIMING_BUDGET), name, path))
+        yield _decision(ok, problems + [f"{n}: still building" for n, _, _ in builds[i + 1:]])
+
+
+def _decision(ok: list[tuple[float, str, Any]], problems: list[str]) -> tuple[Any, str]:
     if not ok:
         return None, "; ".join(problems)
-    ok.sort(key=lambda t: t[0])
+    ok = sorted(ok, key=lambda t: t[0])
     timed = ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
     return ok[0][2], (f"on: {ok[0][1]} (one row: {timed}; verified against the Model"
                       + "".join(f"; {p}" for p in problems) + ")")
@@ -163,22 +176,39 @@ def compile_model(model: Any) -> tuple[Any, str]:
     """``fastest`` for a Model's in-process use (the caller's threads kept responsive): probes
     from its reference sample (training rows) or, without one, from its schema's statistics."""
     with _responsive():
-        return _compile_model(model)
+        try:
+            return fastest(model, _model_probes(model))
+        except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
+            return _failed(exc)
 
 
-def _compile_model(model: Any) -> tuple[Any, str]:
+def compile_stages(model: Any) -> Iterator[tuple[Any, str]]:
+    """``compile_model`` in stages (``staged``): the numpy path's decision first, for the caller
+    to wait for; the rest kept responsive for a background thread to finish."""
+    try:
+        stages = staged(model, _model_probes(model))
+        yield next(stages)
+    except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
+        yield _failed(exc)
+        return
+    with _responsive():
+        yield from stages
+
+
+def _model_probes(model: Any) -> Rows:
     schema = model.schema
     sample = model.reference_sample
-    try:
-        if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
-            base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample"),
-                            strict=True))
-        else:
-            base = [[_typical(c) for c in schema.features]]
-        return fastest(model, probe_rows(schema, base))
-    except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
-        log.warning("compiled prediction path off: %s: %s", type(exc).__name__, exc)
-        return None, f"failed on the probe rows ({type(exc).__name__}: {exc})"
+    if sample is not None and len(sample) and all(c.name in sample for c in schema.features):
+        base = list(zip(*schema.prepare_arrays(sample.iloc[:8], "the reference sample"),
+                        strict=True))
+    else:
+        base = [[_typical(c) for c in schema.features]]
+    return probe_rows(schema, base)
+
+
+def _failed(exc: Exception) -> tuple[None, str]:
+    log.warning("compiled prediction path off: %s: %s", type(exc).__name__, exc)
+    return None, f"failed on the probe rows ({type(exc).__name__}: {exc})"
 
 
 def _typical(c: Any) -> Any:

@@ -9,6 +9,10 @@ and a second OpenMP pool next to LightGBM's slows both (docs: /work/shared/STACK
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +20,35 @@ import numpy as np
 from mlexpert.compiled import Rows, Unsupported
 from mlexpert.data import Role
 from mlexpert.export import category_feed
+
+EXIT_WAIT = 60.0  # seconds the interpreter's exit waits at most for onnxruntime calls under way
+_exiting = threading.Event()
+_calls = [0]  # onnxruntime calls under way, guarded by _idle
+_idle = threading.Condition()
+
+
+@contextlib.contextmanager
+def _native() -> Iterator[None]:
+    """Around each onnxruntime call: a background build still inside onnxruntime's C++ when the
+    interpreter finalizes aborts the process (exit status 134, "terminate called without an
+    active exception"), so exit waits for the calls under way and refuses new ones."""
+    with _idle:
+        if _exiting.is_set():
+            raise Unsupported("the process is exiting")
+        _calls[0] += 1
+    try:
+        yield
+    finally:
+        with _idle:
+            _calls[0] -= 1
+            _idle.notify_all()
+
+
+@atexit.register
+def _wait_at_exit() -> None:
+    _exiting.set()
+    with _idle:
+        _idle.wait_for(lambda: _calls[0] == 0, timeout=EXIT_WAIT)
 
 
 class OnnxPath:
@@ -34,8 +67,9 @@ class OnnxPath:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self._session = ort.InferenceSession(proto.SerializeToString(), opts,
-                                             providers=["CPUExecutionProvider"])
+        with _native():
+            self._session = ort.InferenceSession(proto.SerializeToString(), opts,
+                                                 providers=["CPUExecutionProvider"])
         self._inputs = [(c.name, c.role) for c in model.schema.features]
         self._output = ["prediction" if model.task == "regression" else "probabilities"]
 
@@ -50,4 +84,6 @@ class OnnxPath:
                 feed[name] = category_feed(values)
             else:  # datetime: ns since the epoch, NaT as the smallest int64
                 feed[name] = np.array(values, dtype="datetime64[ns]").view(np.int64).reshape(-1, 1)
-        return np.asarray(self._session.run(self._output, feed)[0], dtype=float)
+        with _native():
+            out = self._session.run(self._output, feed)[0]
+        return np.asarray(out, dtype=float)

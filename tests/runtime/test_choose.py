@@ -76,6 +76,44 @@ def test_small_batches_take_the_compiled_path_and_agree(fitted, tables, task, mo
         model.predict(frame.iloc[:SMALL_BATCH + 1])
 
 
+def test_the_numpy_path_serves_while_the_graph_is_still_building(fitted, tables, monkeypatch):
+    """The graph of a large ensemble takes tens of seconds to build (verbagg_resp: 32 s, numpy
+    2 s): the call that starts the build waits for the numpy path, and small batches take it
+    from then on, not the members until both are done (a background build of both, contended
+    by the members' own calls, left verbagg_resp's one-row median at 169 ms)."""
+    import threading
+
+    from mlexpert.runtime import _onnx
+
+    release, started = threading.Event(), threading.Event()
+    graph = _onnx.OnnxPath
+
+    def slow_graph(model):
+        started.set()
+        assert release.wait(60), "the test never released the graph build"
+        return graph(model)
+
+    monkeypatch.setattr(_onnx, "OnnxPath", slow_graph)
+    model = _fresh(fitted["binary"])
+    rows = tables["binary"].drop(columns="y").iloc[:1]
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    assert started.wait(60), "the background build never reached the graph"
+    assert model.compiled_path.startswith("on: numpy"), model.compiled_path
+    assert "onnxruntime: still building" in model.compiled_path
+
+    def members_used(*_a, **_k):
+        raise AssertionError("a small batch went through the members")
+
+    with monkeypatch.context() as m:
+        m.setattr(model, "_raw", members_used)
+        model.predict(rows)  # on the numpy path while the graph builds
+    release.set()
+    model.compile()  # waits for the build: the faster of both, timed
+    assert "still building" not in model.compiled_path
+    assert "numpy" in model.compiled_path and "onnxruntime" in model.compiled_path
+
+
 def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch):
     class Wrong:
         def __init__(self, model):
@@ -348,3 +386,32 @@ def test_text_projections_for_trees_are_the_vectorizers_to_the_bit():
     block = compile_transformer(transformer, schema)
     np.testing.assert_array_equal(np.concatenate([block(rows[i:i + 1]) for i in range(40)]),
                                   want[:40])
+
+
+def test_exit_waits_for_onnxruntime_calls_under_way_and_refuses_new_ones(monkeypatch):
+    """A background build inside onnxruntime's C++ when the interpreter finalizes aborts the
+    process (exit status 134): the exit hook waits for calls under way, then refuses new ones
+    (the graph's conversion, plain Python, is not waited for)."""
+    import threading
+    import time
+
+    from mlexpert.compiled import Unsupported
+    from mlexpert.runtime import _onnx
+
+    monkeypatch.setattr(_onnx, "_exiting", threading.Event())
+    inside, ended = threading.Event(), []
+
+    def call():
+        with _onnx._native():
+            inside.set()
+            time.sleep(0.5)
+        ended.append(time.monotonic())
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    assert inside.wait(10)
+    _onnx._wait_at_exit()
+    assert ended and ended[0] <= time.monotonic()  # the call under way finished first
+    with pytest.raises(Unsupported, match="exiting"), _onnx._native():
+        pass
+    worker.join()
