@@ -104,6 +104,10 @@ def test_card_content_is_self_contained(cards, task):
         else ["Predicted against actual", "Histogram of residuals"]
     for what in expected + ["Permutation importance", "SHAP summary", "Partial dependence"]:
         assert any(a.startswith(what) for a in alts), (what, alts)
+    cost = html[html.index('id="cost"'):html.index('id="reproducibility"')]
+    for label in ("one row once warm: the compiled path", "batches of 1,000 rows through the members",
+                  "one row through the members before compiling", "estimated by the search"):
+        assert label in cost, label  # each latency figure says which path and batch it is
     if task == "binary":
         assert "Equal-opportunity difference" in html and "Demographic-parity" in html
     if task == "regression":
