@@ -115,6 +115,7 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None) -> Iterator
     want = reference(model, probes) if want is None else want
     ok: list[tuple[float, str, Any]] = []
     problems: list[str] = []
+    members: float | None = None  # one-row seconds of the Model's own path, timed on use
     builds = (("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", OnnxPath, ONNX_TOLERANCE))
     for i, (name, build, tolerance) in enumerate(builds):
         try:
@@ -130,7 +131,17 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None) -> Iterator
             row = probes[:1]
             ok.append((median_seconds(lambda p=path, r=row: p.predict(r), ROW_PROBES,
                                       TIMING_BUDGET), name, path))
-        yield _decision(ok, problems + [f"{n}: still building" for n, _, _ in builds[i + 1:]])
+        building = [f"{n}: still building" for n, _, _ in builds[i + 1:]]
+        if building and ok:  # meanwhile, a path slower than the members is no help
+            if members is None:
+                members = median_seconds(lambda: reference(model, probes[:1]), ROW_PROBES,
+                                         TIMING_BUDGET)
+            if members <= min(sec for sec, _, _ in ok):
+                yield None, (f"on the members meanwhile (one row: members {members * 1e6:.0f} µs, "
+                             + ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
+                             + "".join(f"; {p}" for p in problems + building) + ")")
+                continue
+        yield _decision(ok, problems + building)
 
 
 def _decision(ok: list[tuple[float, str, Any]], problems: list[str]) -> tuple[Any, str]:

@@ -415,3 +415,38 @@ def test_exit_waits_for_onnxruntime_calls_under_way_and_refuses_new_ones(monkeyp
     with pytest.raises(Unsupported, match="exiting"), _onnx._native():
         pass
     worker.join()
+
+
+def test_meanwhile_a_numpy_path_slower_than_the_members_is_not_taken(fitted, tables, monkeypatch):
+    """While the graph builds, the numpy path serves only if it beats the members on one row
+    (a LightGBM ensemble's numpy path can be slower than its members); the final choice is
+    still among the compiled paths, as before."""
+    import threading
+    import time
+
+    from mlexpert.runtime import _onnx
+
+    release = threading.Event()
+    graph, numpy_path = _onnx.OnnxPath, _choose.FastPath
+
+    class SlowNumpy(numpy_path):
+        def predict(self, rows):
+            time.sleep(0.05)
+            return super().predict(rows)
+
+    def held_graph(model):
+        assert release.wait(60), "the test never released the graph build"
+        return graph(model)
+
+    monkeypatch.setattr(_choose, "FastPath", SlowNumpy)
+    monkeypatch.setattr(_onnx, "OnnxPath", held_graph)
+    model = _fresh(fitted["binary"])
+    rows = tables["binary"].drop(columns="y").iloc[:1]
+    for _ in range(HOT_CALLS):
+        model.predict(rows)
+    assert model.compiled_path.startswith("on the members meanwhile"), model.compiled_path
+    assert "onnxruntime: still building" in model.compiled_path
+    release.set()
+    model.compile()  # the final choice among the compiled paths (this model has no graph: text)
+    assert model.compiled_path.startswith("on: numpy"), model.compiled_path
+    assert "still building" not in model.compiled_path
