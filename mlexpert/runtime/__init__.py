@@ -17,5 +17,5 @@ from mlexpert.runtime._choose import (
 from mlexpert.runtime._numpy import FastPath
 
 __all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "Rows",
-           "Unsupported", "compile_model", "compile_stages", "fastest", "probe_rows", "reference", "rows_frame",
-           "verify"]
+           "Unsupported", "compile_model", "compile_stages", "fastest", "probe_rows", "reference",
+           "rows_frame", "verify"]

@@ -102,14 +102,16 @@ def verify(model: Any, path: Any, probes: Rows, want: np.ndarray, tolerance: flo
 def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[Any, str]:
     """The faster of the numpy path and the ONNX graph among those that match the Model on
     ``probes`` (timed on one row), or None; and what was decided, in words."""
-    *_, last = staged(model, probes, want)
+    *_, last = staged(model, probes, want, interim=False)
     return last
 
 
-def staged(model: Any, probes: Rows, want: np.ndarray | None = None) -> Iterator[tuple[Any, str]]:
+def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
+           interim: bool = True) -> Iterator[tuple[Any, str]]:
     """``fastest``'s decision after each build, the numpy path first: it builds in seconds at
     most, where the graph of a large ensemble takes tens of them (verbagg_resp: 2 s vs 32 s),
-    so a caller can use it meanwhile; the last decision is ``fastest``'s."""
+    so a caller can use it meanwhile (``interim``: only where it beats the members on one
+    row); the last decision is ``fastest``'s."""
     from mlexpert.runtime._onnx import OnnxPath
 
     want = reference(model, probes) if want is None else want
@@ -132,7 +134,7 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None) -> Iterator
             ok.append((median_seconds(lambda p=path, r=row: p.predict(r), ROW_PROBES,
                                       TIMING_BUDGET), name, path))
         building = [f"{n}: still building" for n, _, _ in builds[i + 1:]]
-        if building and ok:  # meanwhile, a path slower than the members is no help
+        if interim and building and ok:  # meanwhile, a path slower than the members is no help
             if members is None:
                 members = median_seconds(lambda: reference(model, probes[:1]), ROW_PROBES,
                                          TIMING_BUDGET)
