@@ -26,11 +26,14 @@ class Prepared:
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
         self._size_mb: dict[str, float] = {}  # per kind: pickled megabytes of one preprocessor
+        self._shared: dict[str, Kind] = {}  # per kind asked for: the kind fitted (``shared``)
 
     def shared(self, kind: Kind) -> Kind:
         """The kind whose fitted preprocessing ``kind`` uses on this table (``native`` is
-        ``tree`` without wide categoricals)."""
-        return same_preprocessing(self.schema, kind)
+        ``tree`` without wide categoricals); decided once per kind, not per call."""
+        if kind not in self._shared:
+            self._shared[kind] = same_preprocessing(self.schema, kind)
+        return self._shared[kind]
 
     def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
