@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "DriftResult", "MlexpertError",
-           "Model", "SchemaError", "__version__", "audit", "drift", "fit", "load"]
+__all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "DiagnosisReport",
+           "DriftResult", "MlexpertError", "Model", "SchemaError", "__version__", "audit",
+           "diagnose", "drift", "fit", "load"]
 
 from mlexpert._version import __version__
 from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from mlexpert.audits import AuditReport
     from mlexpert.bundle import Model
+    from mlexpert.diagnosis import DiagnosisReport
     from mlexpert.monitor import DriftResult, Thresholds
     from mlexpert.search import Executor, SearchEvent
     from mlexpert.tracking import Tracker
@@ -140,6 +142,24 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
                   window=window, thresholds=thresholds, seed=seed)
 
 
+def diagnose(source: Any, data: Any = None, *, target: str | None = None,
+             task: str | None = None, priors: Any = None,
+             tracking_uri: str | None = None) -> DiagnosisReport:
+    """Diagnose a training run from its per-epoch history: diverging, oscillating, stuck at
+    chance, slow, overfitting (from which epoch), underfitting, a train/validation gap.
+
+    ``source``: a CSV / JSON / JSON Lines log, an MLflow run id (``tracking_uri`` names the
+    store), a table or a Keras ``history.history`` dict. The chance level comes from
+    ``priors`` (class shares), ``data`` + ``target`` (labelled rows) or ``task`` (binary:
+    balanced assumed). Returns a DiagnosisReport: ``.findings`` (check, severity, message
+    naming the epochs, evidence, suggestion), ``.to_dict()`` (strict JSON), ``.to_html()``.
+    """
+    from mlexpert.diagnosis import diagnose as _diagnose
+
+    return _diagnose(source, data, target=target, task=task, priors=priors,
+                     tracking_uri=tracking_uri)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Model":
         from mlexpert.bundle import Model
@@ -149,6 +169,10 @@ def __getattr__(name: str) -> Any:
         from mlexpert.monitor import DriftResult
 
         return DriftResult
+    if name == "DiagnosisReport":
+        from mlexpert.diagnosis import DiagnosisReport
+
+        return DiagnosisReport
     if name == "AuditReport":
         from mlexpert.audits import AuditReport
 

@@ -99,3 +99,19 @@ class ExportError(MlexpertError):
 def not_exportable(what: str, why: str, alternative: str) -> ExportError:
     """``what`` cannot go to ONNX because ``why``; ``alternative`` is the nearest thing that can."""
     return ExportError(f"cannot export {what} to ONNX: {why}. {alternative}")
+
+
+def no_loss_series(source: str, columns: Iterable[object]) -> DataError:
+    """A training history without a recognisable loss: names the source and what it holds."""
+    columns = list(columns)
+    found = _shorten(columns, limit=12) if columns else "none"
+    return DataError(
+        f"no loss series in {source}: found columns {found}. Name the training loss `loss` or "
+        "`train_loss` and the validation loss `val_loss` (Keras, Lightning `_epoch` and "
+        "`train/loss` spellings work too).")
+
+
+def unreadable_history(source: str, why: str) -> DataError:
+    """A history file that cannot be read as one row per epoch."""
+    return DataError(f"cannot read the training history {source}: {why}. Expected a CSV, JSON "
+                     "or JSON Lines file with one row per epoch (or a JSON object of lists).")

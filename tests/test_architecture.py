@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "mlexpert"
 LAYERS = [
     {"errors", "findings", "_clock", "_version", "_io", "_system", "_format",
-     "_options", "_manifest"},
+     "_options", "_manifest", "_html"},
     {"data"},
     {"evaluate"},
     {"plan", "features"},
@@ -24,6 +24,7 @@ LAYERS = [
     {"report"},
     {"monitor"},
     {"tracking"},
+    {"diagnosis"},  # reads runs through tracking; a fitted bundle (part 2) sits lower still
     {"_fit"},
     {"__init__", "__main__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
 ]

@@ -6,8 +6,9 @@ import pytest
 
 import mlexpert
 
-PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "DriftResult", "MlexpertError",
-          "Model", "SchemaError", "__version__", "audit", "drift", "fit", "load"]
+PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "DiagnosisReport", "DriftResult",
+          "MlexpertError", "Model", "SchemaError", "__version__", "audit", "diagnose", "drift", "fit",
+          "load"]
 HEAVY = ("pandas", "numpy", "sklearn", "lightgbm", "xgboost", "catboost", "scipy", "mlflow",
          "shap", "torch", "fastapi", "dask", "optuna", "matplotlib", "rich")
 

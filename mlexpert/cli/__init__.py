@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mlexpert.cli._audit import audit
+from mlexpert.cli._diagnose import diagnose
 from mlexpert.cli._drift import drift
 from mlexpert.cli._explain import explain
 from mlexpert.cli._export import distill, export
@@ -43,7 +44,7 @@ def _root(version: Annotated[bool, typer.Option(
     """An ML engineer in a box: fit, evaluate and predict tabular models with evidence."""
 
 
-for _command in (fit, predict, evaluate, audit, explain, report, drift):
+for _command in (fit, predict, evaluate, audit, explain, report, drift, diagnose):
     app.command()(_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(registry_app, name="registry")

@@ -2,37 +2,17 @@
 reference-vs-current plot per column drawn as inline SVG (no scripts, no network, no fonts)."""
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import TYPE_CHECKING, Any
+
+from mlexpert._html import CSS as _CSS
+from mlexpert._html import number as _f
 
 if TYPE_CHECKING:  # the result imports this module to render itself
     from mlexpert.monitor._result import DriftResult
 
 W, H, PAD = 360, 150, 28  # plot size and left/bottom padding (px)
 REF, CUR = "#4c78a8", "#f58518"
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}
-h1{font-size:22px}h2{font-size:17px;margin-top:28px}
-.verdict{padding:10px 14px;border-radius:6px;display:inline-block;font-weight:600}
-.bad{background:#fde2e1;color:#8a1c17}.good{background:#e3f4e1;color:#1f5b1a}
-table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;
-text-align:right}td:first-child,th:first-child,td.l,th.l{text-align:left}
-tr.drift td{background:#fff3f2}.grid{display:flex;flex-wrap:wrap;gap:18px}
-figure{margin:0;border:1px solid #e5e5e5;border-radius:6px;padding:8px}
-figcaption{font-size:13px;margin-bottom:4px}.legend span{display:inline-block;width:10px;
-height:10px;margin:0 4px 0 10px}.muted{color:#666;font-size:13px}
-"""
-
-
-def _f(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}g}" if abs(x) < 1e-3 and x != 0 else f"{x:.{digits}f}"
-    return escape(str(x))
-
 
 def _svg(plot: dict[str, Any], title: str) -> str:
     ref, cur = plot["reference"], plot["current"]

@@ -17,7 +17,7 @@ from mlexpert.tracking._log import (
 from mlexpert.tracking._record import fit_record
 from mlexpert.tracking._registry import STAGES, archive, list_models, promote, register, show
 from mlexpert.tracking._resolve import is_model_uri, load_uri
-from mlexpert.tracking._runs import compare_runs, list_runs
+from mlexpert.tracking._runs import compare_runs, list_runs, metric_histories
 from mlexpert.tracking._store import (
     DEFAULT_EXPERIMENT,
     Store,
@@ -28,5 +28,5 @@ from mlexpert.tracking._store import (
 
 __all__ = ["DEFAULT_EXPERIMENT", "STAGES", "Store", "TrackedRun", "Tracker", "TrackingWarning",
            "archive", "compare_runs", "fit_record", "is_model_uri", "list_models", "list_pending",
-           "list_runs", "load_uri", "pending_folder", "promote", "register", "resolve_store",
+           "list_runs", "load_uri", "metric_histories", "pending_folder", "promote", "register", "resolve_store",
            "show", "sync_pending", "track_by_default", "tracker_for", "work_folder"]

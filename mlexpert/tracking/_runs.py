@@ -89,3 +89,19 @@ def compare_runs(run_a: str, run_b: str, *, uri: str | None = None) -> dict[str,
                  == b.data.tags.get("mlexpert.data_fingerprint"))
     return {"a": _summary(a), "b": _summary(b), "metrics": metrics, "params_differing": params,
             "same_data": same_data}
+
+
+def metric_histories(run_ref: str, *, uri: str | None = None) -> tuple[str, dict[str, list[tuple[int, float]]]]:
+    """Every metric of a run with its whole history: ``(run description, {key: [(step, value),
+    ...]})`` in step order (ties in logging order). For ``mlexpert diagnose --run``."""
+    run_id = run_id_of(run_ref)
+    store = resolve_store(uri)
+    with session(store) as client:
+        run = get_run(client, store.uri, run_id)
+        out = {}
+        for key in sorted(run.data.metrics):
+            points = sorted(client.get_metric_history(run_id, key),
+                            key=lambda m: (m.step, m.timestamp))
+            out[key] = [(int(m.step), float(m.value)) for m in points]
+    name = run.info.run_name or run_id
+    return f"run {name!r} ({run_id}) in {store.uri}", out
