@@ -97,6 +97,30 @@ def test_options_groups_time_weights_ignore():
     assert timed.info["plan"]["split"]["kind"] == "time"
 
 
+def test_forests_may_score_out_of_bag_only_when_the_split_keeps_rows_independent(monkeypatch):
+    """Out-of-bag rows are drawn row by row: with groups or a time order they would score a
+    forest on rows whose group or future it trained on, so those splits keep K fold fits."""
+    from mlexpert._fit import _local
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(X, y, schema, spec, progress):
+        seen["out_of_bag"] = spec.out_of_bag
+        raise Stop
+
+    monkeypatch.setattr(_local, "run_search", capture)
+    frame = make_table("regression", n=300)
+    frame["store_id"] = np.repeat(np.arange(30), 10)
+    for options, expected in (({}, True), ({"groups": "store_id"}, False),
+                              ({"time_column": "when"}, False)):
+        with pytest.raises(Stop):
+            mlexpert.fit(frame, target="y", **{**FAST, **options})
+        assert seen.pop("out_of_bag") is expected, options
+
+
 @pytest.mark.heavy
 def test_repeated_codes_unrelated_to_the_target_are_not_hinted_as_groups():
     """Issue #28: a group hint needs evidence the column names an entity; random customer codes

@@ -116,7 +116,8 @@ def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
                       n_threads=_threads(len(y)),
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
                       size_limit_mb=None if size_limit is None else float(size_limit),
-                      row_overhead_ms=_row_overhead_ms(schema, features))
+                      row_overhead_ms=_row_overhead_ms(schema, features),
+                      out_of_bag=plan.split.kind in ("stratified", "kfold"))
     X = schema.prepare(features)
     owned = None
     if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"

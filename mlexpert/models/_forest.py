@@ -67,6 +67,15 @@ class _ForestFamily:
         return Fitted(est, req.task, req.n_classes, best_iteration=None, truncated=truncated,
                       family=self.name)
 
+    def fit_out_of_bag(self, X: Any, y: np.ndarray, params: dict[str, Any],
+                       req: FitRequest) -> tuple[Fitted, np.ndarray]:
+        """Fitted once on all rows of bootstrap samples, with each row predicted by the trees
+        that did not draw it: out-of-fold predictions at about a fifth of K fold fits' time
+        and memory, and no refit (AutoGluon scores its bagged forests the same way)."""
+        fitted = self.fit(X, y, {**params, "bootstrap": True}, req)
+        return fitted, _out_of_bag(fitted.estimator, X, y, req.task, req.n_classes,
+                                   req.sample_weight)
+
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         return dict(params)
 
@@ -97,6 +106,34 @@ def _tree_bytes(forest: Any) -> float:
     trees = [t.tree_ for t in forest.estimators_]
     per_node = 64 + 8 * trees[0].value.shape[1] * trees[0].value.shape[2]
     return per_node * float(np.mean([t.node_count for t in trees]))
+
+
+def _out_of_bag(forest: Any, X: Any, y: np.ndarray, task: str, n_classes: int,
+                weight: np.ndarray | None) -> np.ndarray:
+    """Each row's mean prediction over the trees whose bootstrap sample left it out (class
+    fractions, or values); a row every tree drew (only when the deadline left few trees) gets
+    the training mean instead, never a prediction that saw its target."""
+    X = np.asarray(X, dtype=np.float32)
+    width = 1 if task == "regression" else n_classes
+    total, count = np.zeros((len(y), width)), np.zeros(len(y))
+    columns = None if task == "regression" else np.asarray(forest.classes_).astype(int)
+    for tree, drawn in zip(forest.estimators_, forest.estimators_samples_, strict=True):
+        left_out = np.ones(len(y), dtype=bool)
+        left_out[drawn] = False
+        rows = np.flatnonzero(left_out)
+        if task == "regression":
+            total[rows, 0] += tree.predict(X[rows])
+        else:
+            total[np.ix_(rows, columns)] += tree.predict_proba(X[rows])
+        count[rows] += 1
+    seen = count > 0
+    total[seen] /= count[seen, None]
+    if not seen.all():
+        prior = (np.average(y, weights=weight)[None] if task == "regression" else
+                 np.bincount(y.astype(int), weights=weight, minlength=n_classes) /
+                 (len(y) if weight is None else weight.sum()))
+        total[~seen] = prior
+    return total[:, 0] if task == "regression" else total
 
 
 # -- compiled --------------------------------------------------------------------------------

@@ -36,13 +36,39 @@ def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dic
     return fitted, pred, t1 - t0, time.monotonic() - t1
 
 
+def _fit_out_of_bag(family_name: str, X: Any, y: np.ndarray, params: dict[str, Any],
+                    req: FitRequest) -> tuple[Fitted, np.ndarray, float]:
+    """One fit on all rows: (fitted model, its out-of-bag predictions, seconds)."""
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted, oob = FAMILIES[family_name].fit_out_of_bag(X, y, library_params(params), req)
+    return fitted, oob, time.monotonic() - t0
+
+
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
+
+
+def _broken(exc: BrokenExecutor) -> MlexpertError:
+    """Every later candidate would fail the same way: end the search, saying why."""
+    return MlexpertError(
+        "a worker process of the search died (out of memory or killed): "
+        f"{type(exc).__name__}. Use fewer workers, a smaller sample, or the default "
+        "in-process executor.")
+
+
+def _first_line(exc: Exception) -> str:
+    """A failed candidate's note: the exception's type and first line."""
+    first_line = (str(exc).strip().splitlines() or [""])[0][:160]
+    return f"{type(exc).__name__}: {first_line}"
 
 
 def refit_estimate(cand: Candidate, spec: SearchSpec, n_rows: int) -> float:
     """Seconds to refit ``cand`` on all rows: its mean fold fit plus preprocessing, scaled by the
     row ratio and by 1.1 for the extra rounds a refit runs."""
+    if cand.whole is not None:
+        return 0.0
     n_train = np.mean([len(tr) for tr, _ in spec.folds])
     per_fold = float(np.mean(cand.fold_seconds)) + cand.prep_seconds
     return per_fold * n_rows / n_train * 1.1
@@ -119,8 +145,13 @@ class Search:
             cand.status, cand.note = "skipped", "time limit reached before it could start"
             return
         budget = end.remaining() / (1 if self.by_budget else min(left_after + 1, 2))
-        self.event("candidate_start", f"cross-validating {cand.name}")
-        self._cross_validate(cand, family, end, budget, on_fold)
+        if (self.spec.out_of_bag and hasattr(family, "fit_out_of_bag")
+                and not self.prepared.reads_target(cand.kind)):
+            self.event("candidate_start", f"fitting {cand.name} (scored out of bag)")
+            self._out_of_bag(cand, family, end.sooner(budget))
+        else:
+            self.event("candidate_start", f"cross-validating {cand.name}")
+            self._cross_validate(cand, family, end, budget, on_fold)
         if cand.usable and (self.best is None or self.spec.metric.better(cand.score, self.best.score)):
             self.best = cand
         if self.best is not None:  # hold back the best one's refit, with a margin for misestimates
@@ -182,14 +213,10 @@ class Search:
                                 "the other trials"
                     cand.fold_fits = []
                     return
-        except BrokenExecutor as exc:  # every later candidate would fail the same way
-            raise MlexpertError(
-                "a worker process of the search died (out of memory or killed): "
-                f"{type(exc).__name__}. Use fewer workers, a smaller sample, or the default "
-                "in-process executor.") from exc
+        except BrokenExecutor as exc:
+            raise _broken(exc) from exc
         except Exception as exc:  # noqa: BLE001 - one candidate failing must not end the search
-            first_line = (str(exc).strip().splitlines() or [""])[0][:160]
-            cand.status, cand.note = "failed", f"{type(exc).__name__}: {first_line}"
+            cand.status, cand.note = "failed", _first_line(exc)
             cand.fold_fits = []
             return
         finally:
@@ -200,6 +227,37 @@ class Search:
         truncated = any(f.truncated for f in cand.fold_fits)
         cand.status = "stopped early" if truncated else "ok"
         if truncated:
+            cand.note = "time limit cut its training short; more time would help"
+
+    def _out_of_bag(self, cand: Candidate, family: Family, deadline: Deadline) -> None:
+        """Fit ``cand`` once on all rows and score its out-of-bag predictions, per fold on the
+        folds' validation rows so that paired tests compare it with the others row for row."""
+        spec, start = self.spec, time.monotonic()
+        try:
+            transformer, X, _, cats, prep = self.prepared.get(cand.kind, "all", None, None)
+            req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
+                             seed=spec.seed, deadline=deadline, n_threads=spec.n_threads,
+                             sample_weight=spec.fit_weight)
+            fitted, oof, fit_s = self.executor.submit(_fit_out_of_bag, family.name, X, self.y,
+                                                      cand.params, req).result()
+            t0 = time.monotonic()
+            fitted.predict(X[:1000])
+            cand.predict_ms = ((time.monotonic() - t0) / min(len(X), 1000) * 1e6
+                               + self.prepared.transform_ms.get(self.prepared.shared(cand.kind), 0.0))
+        except BrokenExecutor as exc:
+            raise _broken(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - one candidate failing must not end the search
+            cand.status, cand.note = "failed", _first_line(exc)
+            return
+        finally:
+            cand.fit_seconds = time.monotonic() - start
+        cand.prep_seconds, cand.fold_seconds = prep, [fit_s]
+        cand.row_ms, cand.size_mb = model_row_ms(fitted, X[:1]), pickled_mb(fitted)
+        cand.whole, cand.fold_fits = (transformer, fitted), [fitted]
+        cand.oof, cand.score = oof, self.score(oof)
+        cand.fold_scores = self.fold_scores(oof)
+        cand.status = "stopped early" if fitted.truncated else "ok"
+        if fitted.truncated:
             cand.note = "time limit cut its training short; more time would help"
 
     def _fold_score(self, pred: np.ndarray, va: np.ndarray) -> float:

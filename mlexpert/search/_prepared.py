@@ -35,6 +35,11 @@ class Prepared:
             self._shared[kind] = same_preprocessing(self.schema, kind)
         return self._shared[kind]
 
+    def reads_target(self, kind: Kind) -> bool:
+        """Whether the preprocessing of ``kind`` is fitted on the target (level encodings of
+        wide categoricals): then only one fitted per training fold keeps scores honest."""
+        return self.shared("native") != "tree" and self.shared(kind) != "native"
+
     def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
         shipped model runs it once warm: compiled to numpy (``mlexpert.compiled``), or through

@@ -43,6 +43,8 @@ class SearchSpec:
     infer_limit_ms: float | None = None  # most milliseconds one row may take at batch size 1
     size_limit_mb: float | None = None  # most megabytes the shipped models may take pickled
     row_overhead_ms: float = 0.0  # per one-row call before any model: validation and coercion
+    out_of_bag: bool = False  # rows independent (no groups, no time order): a family that can
+    # may score one fit on all rows by its out-of-bag predictions instead of K fold fits
 
     @property
     def test_fraction(self) -> float:
@@ -87,6 +89,8 @@ class Candidate:
     prep_seconds: float = 0.0  # mean seconds to fit the preprocessing of one fold
     row_ms: float = 0.0  # milliseconds for the model alone to predict one row (batch size 1)
     size_mb: float = 0.0  # megabytes of one fold model, pickled (a refit is about the same)
+    whole: tuple[Any, Fitted] | None = None  # (preprocessor, model) fitted on all rows and
+    # scored out of bag: the member as shipped, no refit
 
     @property
     def usable(self) -> bool:

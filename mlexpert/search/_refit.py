@@ -36,6 +36,8 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
 def member(cand: Candidate, weight: float, family: Family, search: Search) -> Member:
     """Refit on all rows when the estimate fits the time left, else keep the fold models."""
     spec = search.spec
+    if cand.whole is not None:  # fitted on all rows already, scored out of bag
+        return Member(cand.name, family.name, weight, [cand.whole], refit=True)
     estimate = refit_estimate(cand, spec, len(search.y))
     left = spec.deadline.remaining() - spec.finish_seconds
     if search.by_budget or estimate < left:

@@ -7,7 +7,8 @@ Budget rules (``time_limit`` is a promise):
   each fold gets its share, after which boosting and forests stop adding rounds or trees;
 * the estimated time to refit the best candidate so far is held back from the search;
 * ensemble members are refitted on all rows only while the estimate fits in the time left;
-  otherwise (or if a refit is cut short) the member keeps its K fold models as a bag;
+  otherwise (or if a refit is cut short) the member keeps its K fold models as a bag; forests
+  scored out of bag (``SearchSpec.out_of_bag``) were fitted on all rows already;
 * tuning stops on a plateau of the best score (``_tuner``); the time left refits stochastic
   members with further seeds (``_refit.add_seeds``).
 
@@ -57,7 +58,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     chosen, notes, floor_note = select(search, usable, preset)
     for cand in search.candidates:  # fold models of candidates left out are no longer needed
         if all(cand is not c for c, _ in chosen):
-            cand.fold_fits = []
+            cand.fold_fits, cand.whole = [], None
     oof = sum(w * c.oof for c, w in chosen)
     members, seconds = [], []
     for cand, w in chosen:

@@ -137,3 +137,44 @@ def test_catboost_refit_with_few_rounds_keeps_the_fold_models_statistics():
     kinds = {family.fit(X, y, {**params, "iterations": n}, _request("binary", k, cats))
              .estimator.get_all_params()["max_ctr_complexity"] for n in (20, 220)}
     assert kinds == {params["max_ctr_complexity"]}
+
+
+@pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
+@pytest.mark.parametrize("task", TASKS)
+def test_forests_scored_out_of_bag_never_predict_a_row_with_a_tree_that_drew_it(name, task):
+    """Out-of-bag predictions are honest: on a target with no signal they are at chance while
+    the forest itself fits its rows; with signal they track 3-fold cross-validation."""
+    from sklearn.metrics import r2_score, roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+
+    family = FAMILIES[name]
+    X, y, k, cats = _data(task, "tree")
+    params = {**dict(family.configs(task))[name], "n_estimators": 60}
+
+    def score(truth, pred):
+        return (r2_score(truth, pred) if task == "regression" else
+                roc_auc_score(truth, pred, multi_class="ovr") if k > 2 else
+                roc_auc_score(truth, pred[:, 1]))
+
+    noise = np.random.default_rng(1).permutation(y)
+    fitted, oob = family.fit_out_of_bag(X, noise, params, _request(task, k, cats))
+    assert oob.shape == fitted.predict(X).shape
+    assert score(noise, fitted.predict(X)) > 0.6  # the forest saw these rows...
+    assert score(noise, oob) < (0.1 if task == "regression" else 0.6)  # ...its OOB did not
+    fitted, oob = family.fit_out_of_bag(X, y, params, _request(task, k, cats))
+    assert fitted.estimator.bootstrap
+    est = fitted.estimator.set_params(n_jobs=1)
+    cv = cross_val_predict(est, X, y, cv=3,
+                           method="predict" if task == "regression" else "predict_proba")
+    assert abs(score(y, oob) - score(y, cv)) < 0.1
+
+
+def test_rows_every_tree_drew_get_the_training_mean_out_of_bag():
+    X, y, k, cats = _data("multiclass", "tree")
+    family = FAMILIES["random_forest"]
+    fitted, oob = family.fit_out_of_bag(X, y, {"n_estimators": 1}, _request("multiclass", k, cats))
+    drawn = np.zeros(len(y), dtype=bool)
+    drawn[fitted.estimator.estimators_samples_[0]] = True
+    assert 0 < drawn.sum() < len(y)
+    np.testing.assert_allclose(oob[drawn], np.tile(np.bincount(y) / len(y), (drawn.sum(), 1)))
+    np.testing.assert_allclose(oob[~drawn], fitted.predict(X[~drawn]))

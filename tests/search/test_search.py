@@ -467,3 +467,41 @@ def test_the_default_model_sees_native_categories_and_tuning_tries_both(monkeypa
     assert all(c.kind == ("tree" if c.params[LEVELS] else "native") for c in tuned)
     assert preprocessing(family, {LEVELS: False}) == "native"
     assert preprocessing(FAMILIES["linear"], {LEVELS: False}) == "linear"
+
+
+@pytest.mark.parametrize("split", ["stratified", "group", "wide"])
+def test_forests_score_out_of_bag_only_where_rows_are_independent(split):
+    """Where rows are independent and the preprocessing never reads the target, a forest is
+    fitted once on all rows and scored out of bag (a K-th of the fits, kept as the member: no
+    refit); grouped or time-ordered folds, and level encodings fitted on the target, keep K
+    fold fits."""
+    from mlexpert.search._refit import member
+
+    X, y, schema = _data()
+    if split == "wide":
+        codes = pd.Series([f"c{i % 80}" for i in range(len(y))], name="code")
+        frame = pd.concat([X.reset_index(drop=True), codes], axis=1)
+        schema = infer_schema(frame)
+        X = schema.prepare(frame)
+    spec = _spec("binary", y, out_of_bag=split != "group")
+    search = _cv.Search(X, y, schema, spec, lambda e: None, _presets_inline())
+    family = FAMILIES["extra_trees"]
+    cand = Candidate("extra_trees", family.name, dict(family.configs("binary"))["extra_trees"])
+    search.run(cand, family, 0)
+    assert cand.status == "ok" and len(cand.fold_scores) == 3
+    assert np.isfinite(cand.oof).all()
+    shipped = member(cand, 1.0, family, search)
+    if split == "stratified":
+        assert cand.whole is not None and len(cand.fold_fits) == 1
+        assert shipped.refit and shipped.parts == [cand.whole]  # the scored model, as is
+        assert _cv.refit_estimate(cand, spec, len(y)) == 0.0
+        np.testing.assert_allclose(cand.fold_scores, search.fold_scores(cand.oof))
+    else:
+        assert cand.whole is None and len(cand.fold_fits) == 3
+        assert shipped.parts[0][1] not in cand.fold_fits  # refitted on all rows
+
+
+def _presets_inline():
+    from mlexpert.search._executor import InlineExecutor
+
+    return InlineExecutor()
