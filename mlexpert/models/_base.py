@@ -36,6 +36,8 @@ class FitRequest:
     sample_weight: np.ndarray | None = None
     X_val: Any = None
     y_val: np.ndarray | None = None
+    size_share: float = 1.0  # the share of a family's model size cap this fit may take: the K
+    # fold models of one candidate are held together (1/K each), a refit alone (1)
 
 
 @dataclass

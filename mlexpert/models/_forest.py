@@ -18,7 +18,8 @@ from mlexpert.models._trees_onnx import LEQ, Trees
 FIRST_CHUNK = 10  # trees grown before the time and memory per tree are known
 CHUNK = 50
 MAX_LEAF_NODES = 15_000  # as AutoGluon's forests: deep trees on big data grow huge otherwise
-MAX_MODEL_BYTES = 128 * 2**20  # trees stop being added beyond this size (one fold's model)
+MAX_MODEL_BYTES = 128 * 2**20  # trees stop being added beyond this size: one refitted model, or
+# the K fold models of one candidate together (``FitRequest.size_share``)
 
 
 class _ForestFamily:
@@ -49,7 +50,8 @@ class _ForestFamily:
         per_tree = None
         while est.n_estimators < target:
             if per_tree is not None:  # cap the size: a fold's forest must not take gigabytes
-                target = min(target, max(est.n_estimators, int(MAX_MODEL_BYTES / _tree_bytes(est))))
+                cap = MAX_MODEL_BYTES * req.size_share
+                target = min(target, max(est.n_estimators, int(cap / _tree_bytes(est))))
                 if est.n_estimators >= target:
                     break
             left = req.deadline.remaining()
@@ -77,7 +79,10 @@ class _ForestFamily:
                                    req.sample_weight)
 
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
-        return dict(params)
+        """As many trees as the fold models grew (their size cap or the deadline may have
+        stopped them): the refit is the configuration scored, and its time as estimated."""
+        grown = [len(f.estimator.estimators_) for f in fitted]
+        return {**params, "n_estimators": max(grown)} if grown else dict(params)
 
     def search_space(self, task: str) -> dict[str, Any]:
         return {}  # the portfolio's configuration is the one worth its time

@@ -191,7 +191,7 @@ class Search:
                     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
                                      seed=spec.seed, deadline=fold_deadline, n_threads=threads,
                                      sample_weight=_subset(spec.fit_weight, tr), X_val=Xva,
-                                     y_val=y[va])
+                                     y_val=y[va], size_share=1 / k)
                     futures.append(self.executor.submit(_fit_fold, family.name, Xtr, y[tr], Xva,
                                                         cand.params, req))
                 for i, future in zip(wave, futures, strict=True):

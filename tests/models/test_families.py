@@ -93,6 +93,13 @@ def test_forest_size_is_capped(monkeypatch, name):
     n_trees = len(fitted.estimator.estimators_)
     assert 10 <= n_trees < 300 and not fitted.truncated
     assert _forest._tree_bytes(fitted.estimator) * n_trees <= 2**20 * 1.2
+    # the K fold models of a candidate share the cap, and the refit grows what they grew
+    folds = [family.fit(X[i::3], y[i::3], family.configs("regression")[0][1],
+                        _request("regression", k, cats, size_share=1 / 3)) for i in range(3)]
+    assert sum(_forest._tree_bytes(f.estimator) * len(f.estimator.estimators_)
+               for f in folds) <= 2**20 * 1.2
+    refit = family.refit_params(family.configs("regression")[0][1], folds)
+    assert refit["n_estimators"] == max(len(f.estimator.estimators_) for f in folds) < 300
 
 
 def test_ctrl_c_interrupts_catboost(tmp_path):
