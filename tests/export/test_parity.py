@@ -115,3 +115,44 @@ def test_balanced_fit_on_numbers_exports_with_parity(task, session_options):
     train, test = split(task, numeric_only=True)
     model = mlexpert.fit(train, target="y", time_limit=30, presets="best", budget=2)
     assert_parity(model, test, session_options)
+
+
+@pytest.mark.parametrize("use_missing", [True, False])
+def test_lightgbm_trees_read_from_the_model_text_match_lightgbm(use_missing, session_options):
+    """Category sets (bitsets in LightGBM's text), NaN sent by each node's default or read as
+    0.0 (``use_missing=False``), unseen categories and several trees per round, in ONNX as
+    LightGBM predicts them; settings without an ONNX form say what to do."""
+    import lightgbm as lgb
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mlexpert.models._graph import Graph
+    from mlexpert.models._lightgbm import lightgbm_trees
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 70, n), rng.normal(size=n)])
+    X[rng.random(n) < 0.1, 0] = np.nan
+    y = np.minimum(rng.integers(0, 2, n) + ((X[:, 1] % 3 == 0) & (np.nan_to_num(X[:, 0]) > 0))
+                   + (X[:, 2] > 1), 2)
+    est = lgb.LGBMClassifier(n_estimators=40, verbose=-1, use_missing=use_missing,
+                             max_cat_to_onehot=4, min_data_per_group=5, cat_smooth=1)
+    est.fit(X, y, categorical_feature=[1])
+    trees, objective = lightgbm_trees(est.booster_, 3)
+    assert objective == "multiclass" and any(m for m in trees.members)
+    g = Graph()
+    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 3]))
+    out = trees.emit(g, "x")
+    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, 3]))
+    session = ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
+                                   providers=["CPUExecutionProvider"])
+    test = X[:500].copy()
+    test[:40, 1] = 99  # a category never seen
+    test[rng.random(test.shape) < 0.05] = np.nan
+    np.testing.assert_allclose(session.run(None, {"x": test})[0],
+                               est.booster_.predict(test, raw_score=True), atol=1e-9)
+    for bad, match in (({"zero_as_missing": True}, "zero_as_missing"),
+                       ({"linear_tree": True}, "linear trees")):
+        est = lgb.LGBMRegressor(n_estimators=5, verbose=-1, **bad).fit(X, X[:, 2])
+        with pytest.raises(ExportError, match=match):
+            lightgbm_trees(est.booster_, 1)
