@@ -33,7 +33,9 @@ MOVED: dict[tuple[str, str], str] = {
     ("mlexpert.search._scheduler", "Member"): "mlexpert.ensemble._member",
 }
 _LIBRARIES = ("numpy", "pandas", "scipy", "sklearn", "lightgbm", "xgboost", "catboost")
-_STANDARD = {"copyreg": None, "collections": None, "_codecs": {"encode"},
+# functools.partial: scikit-learn's HistGradientBoosting with categorical columns holds
+# ``partial(check_array, ...)``; a partial only binds a callable the unpickler itself allowed
+_STANDARD = {"copyreg": None, "collections": None, "_codecs": {"encode"}, "functools": {"partial"},
              "builtins": {"list", "dict", "set", "frozenset", "tuple", "slice", "bytearray",
                           "bytes", "complex", "float", "int", "str", "bool", "object", "range"}}
 

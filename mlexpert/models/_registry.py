@@ -9,13 +9,14 @@ from mlexpert.models._adapter import Adapter, Unsupported
 from mlexpert.models._base import Family
 from mlexpert.models._catboost import ADAPTER as CATBOOST
 from mlexpert.models._forest import EXTRA_TREES, RANDOM_FOREST
+from mlexpert.models._hgb import ADAPTER as HIST_GRADIENT_BOOSTING
 from mlexpert.models._lightgbm import ADAPTER as LIGHTGBM
 from mlexpert.models._linear import ADAPTER as LINEAR
 from mlexpert.models._xgboost import ADAPTER as XGBOOST
 
 # the order the search and its reports list the families in
 ADAPTERS: dict[str, Adapter] = {a.name: a for a in (
-    LIGHTGBM, XGBOOST, CATBOOST, LINEAR, RANDOM_FOREST, EXTRA_TREES)}
+    LIGHTGBM, XGBOOST, CATBOOST, HIST_GRADIENT_BOOSTING, LINEAR, RANDOM_FOREST, EXTRA_TREES)}
 FAMILIES: dict[str, Family] = {name: a.family for name, a in ADAPTERS.items()}
 
 

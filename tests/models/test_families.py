@@ -11,7 +11,8 @@ from mlexpert.features import build_preprocessor
 from mlexpert.models import FAMILIES, FitRequest, get_family
 from tests.conftest import TASKS, make_table
 
-ITERATIVE = {"lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "linear"}
+ITERATIVE = {"lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "linear",
+             "hist_gradient_boosting"}
 
 
 def _data(task, kind):

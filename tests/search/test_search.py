@@ -404,7 +404,7 @@ def test_the_shipped_model_is_never_significantly_worse_than_the_defaults():
         return c
 
     weak, default = scored("weak", "xgboost", 6.0), scored("lightgbm_default", "lightgbm", 1.0)
-    assert _presets.FLOOR == ("lightgbm_default",)
+    assert _presets.FLOOR == ("lightgbm_default", "hgb_default")
     held, said = _select.floor(search, [weak, default], [(weak, 1.0)])
     assert [c.name for c, _ in held] == ["lightgbm_default"]
     assert "weak scored significantly worse" in said and "p=0.0" in said
@@ -422,9 +422,35 @@ def test_the_shipped_model_is_never_significantly_worse_than_the_defaults():
     assert said is None  # the preset itself picks the better default: nothing to replace
 
 
-def test_every_preset_evaluates_the_default_model_first():
+def test_the_floor_ships_hist_gradient_boostings_defaults_when_they_are_the_best_default():
+    """Of the two default models, the better one out of fold is the floor: here
+    HistGradientBoosting's, which replaces a significantly worse choice, with a note naming it,
+    while LightGBM's (worse than HGB's, better than the choice) is not shipped."""
+    search, make = _costed_search()
+    rng = np.random.default_rng(7)
+    y = search.y
+
+    def scored(name, family, scale):
+        c = make(name, family, row_ms=1.0)
+        p = 1 / (1 + np.exp(-(2 * y - 1) * 1.5 - rng.normal(0, scale, len(y))))
+        c.oof = np.column_stack([1 - p, p])
+        c.fold_scores, c.score = search.fold_scores(c.oof), search.score(c.oof)
+        return c
+
+    weak = scored("weak", "xgboost", 6.0)
+    lgb = scored("lightgbm_default", "lightgbm", 3.0)
+    hgb = scored("hgb_default", "hist_gradient_boosting", 0.5)
+    held, said = _select.floor(search, [weak, lgb, hgb], [(weak, 1.0)])
+    assert [(c.name, w) for c, w in held] == [("hgb_default", 1.0)]
+    assert said.startswith("hgb_default (the library's default settings) is shipped instead "
+                           "of weak")
+    _, _, said = _select.select(search, [weak, lgb, hgb], PRESETS["fast"])
+    assert said is None  # the preset picks the better default itself: nothing to replace
+
+
+def test_every_preset_evaluates_the_default_models_first():
     for preset in PRESETS.values():
-        assert preset.portfolio[0] == "lightgbm_default"
+        assert preset.portfolio[:2] == ("lightgbm_default", "hgb_default")
     names = {name for fam in FAMILIES.values() for task in ("binary", "regression")
              for name, _ in fam.configs(task)}
     assert set(_presets.FLOOR) <= names
