@@ -144,20 +144,37 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
 
 def diagnose(source: Any, data: Any = None, *, target: str | None = None,
              task: str | None = None, priors: Any = None,
-             tracking_uri: str | None = None) -> DiagnosisReport:
-    """Diagnose a training run from its per-epoch history: diverging, oscillating, stuck at
-    chance, slow, overfitting (from which epoch), underfitting, a train/validation gap.
+             tracking_uri: str | None = None, serving: Any = None, time_limit: float = 60.0,
+             seed: int = 0) -> DiagnosisReport:
+    """Diagnose a training run from its per-epoch history, or a fitted model.
 
-    ``source``: a CSV / JSON / JSON Lines log, an MLflow run id (``tracking_uri`` names the
-    store), a table or a Keras ``history.history`` dict. The chance level comes from
-    ``priors`` (class shares), ``data`` + ``target`` (labelled rows) or ``task`` (binary:
-    balanced assumed). Returns a DiagnosisReport: ``.findings`` (check, severity, message
-    naming the epochs, evidence, suggestion), ``.to_dict()`` (strict JSON), ``.to_html()``.
+    A run: diverging, oscillating, stuck at chance, slow, overfitting (from which epoch),
+    underfitting, a train/validation gap. ``source``: a CSV / JSON / JSON Lines log, an MLflow
+    run id (``tracking_uri`` names the store), a table or a Keras ``history.history`` dict. The
+    chance level comes from ``priors`` (class shares), ``data`` + ``target`` (labelled rows)
+    or ``task`` (binary: balanced assumed).
+
+    A model: ``source`` is a Model, a bundle directory or a ``models:/`` URI. ``data``:
+    labelled rows (the model's target column): a learning curve (the shipped configuration
+    refitted with ``fit`` on 10/25/50/100 % of the rows within ``time_limit`` seconds, scored
+    on a held-out quarter), training vs out-of-fold vs holdout scores, the model against the
+    dummy. ``serving``: rows as the service receives them (JSON Lines or a table): numbers sent
+    as text, new categories, other units, constant columns, missing rates. Library versions and
+    the stored predictions are checked always.
+
+    Returns a DiagnosisReport: ``.findings`` (check, severity, message, evidence, suggestion),
+    ``.to_dict()`` (strict JSON), ``.to_html()``.
     """
     from mlexpert.diagnosis import diagnose as _diagnose
 
     return _diagnose(source, data, target=target, task=task, priors=priors,
-                     tracking_uri=tracking_uri)
+                     tracking_uri=tracking_uri, serving=serving, fitter=_refit,
+                     time_limit=time_limit, seed=seed)
+
+
+def _refit(data: Any, target: str, **options: Any) -> Model:
+    """``fit`` as the diagnosis refits the shipped configuration: never tracked."""
+    return fit(data, target, track=False, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -54,6 +54,20 @@ def missing_column(column: str, what: str, available: Iterable[object]) -> DataE
     )
 
 
+def missing_in_file(column: str, what: str, source: str, available: Iterable[object]) -> DataError:
+    """A column a command needs that the file (or table) ``source`` lacks."""
+    available = list(available)
+    return DataError(f"{source} has no {what} column {column!r}.{closest(column, available)} "
+                     f"Columns are: {_shorten(available)}.")
+
+
+def unreadable_rows(source: str, why: str) -> DataError:
+    """Serving rows that cannot be read: names the file (and line) and the formats expected."""
+    return DataError(f"cannot read the serving rows {source}: {why}. Expected JSON Lines (one "
+                     "record, a list of records or a logged request holding them per line) or "
+                     "a CSV / Parquet table.")
+
+
 def missing_features(missing: list[str], source: str) -> SchemaError:
     return SchemaError(
         f"{source} lacks {len(missing)} column(s) the model was trained on: {_shorten(missing)}. "

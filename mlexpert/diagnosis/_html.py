@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 from mlexpert._html import number, page
 
 if TYPE_CHECKING:  # the report imports this module to render itself
-    from mlexpert.diagnosis._report import Chart, DiagnosisReport, Section
+    from mlexpert.diagnosis._report import Bars, Chart, DiagnosisReport, Section
 
 W, H = 520, 230
 LEFT, RIGHT, TOP, BOTTOM = 56, 10, 10, 30  # plot padding (px)
 LOG_SPAN = 1e3  # positive values spanning more than three decades are drawn on a log scale
 STYLE = {"train": ("#4c78a8", ""), "val": ("#f58518", ""), "chance": ("#777", "5,4"),
-         "lr": ("#54a24b", ""), "grad": ("#b279a2", "")}
+         "lr": ("#54a24b", ""), "grad": ("#b279a2", ""), "oof": ("#54a24b", ""),
+         "holdout": ("#f58518", ""), "dummy": ("#777", "")}
 COLOURS = {"error": "#c0392b", "warning": "#b9770e", "info": "#2471a3"}
 _CSS = ("td.sev{font-weight:600}.chart{width:%dpx}td.msg{max-width:420px;text-align:left}"
         "td.tip{max-width:420px;text-align:left;color:#444}" % W)
@@ -43,7 +44,8 @@ def svg(chart: Chart) -> str:
     """The chart as an inline SVG: one polyline per finite run of each line, x marks at the
     top for NaN or infinite values, dashed verticals for the chart's marks."""
     xs = [x for ln in chart.lines for x in ln.x]
-    ys = [y for ln in chart.lines for y in ln.y if y is not None]
+    ys = [y for ln in chart.lines for y in (*ln.y, *(ln.low or ()), *(ln.high or ()))
+          if y is not None]
     pos = [y for y in ys if math.isfinite(y)]
     log = bool(pos) and min(pos) > 0 and max(pos) / min(pos) > LOG_SPAN
     fx, x0, x1 = _scale(xs or [0.0, 1.0], False, LEFT, W - RIGHT)
@@ -80,6 +82,15 @@ def svg(chart: Chart) -> str:
                                f"{y} at {number(x)}</title></text>")
                 continue
             runs[-1].append(f"{fx(x):.1f},{fy(y):.1f}")
+        if ln.low is not None and ln.high is not None:
+            for x, lo, hi in zip(ln.x, ln.low, ln.high, strict=True):
+                if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                    continue
+                px, a, b = fx(x), fy(lo), fy(hi)
+                out.append(f'<path class="interval" d="M{px:.1f},{a:.1f}V{b:.1f}M{px - 4:.1f},'
+                           f'{a:.1f}h8M{px - 4:.1f},{b:.1f}h8" stroke="{colour}" fill="none">'
+                           f"<title>{escape(ln.label)} at {number(x)}: 95 % interval "
+                           f"{number(lo)} to {number(hi)}</title></path>")
         for pts in runs:
             if len(pts) == 1:
                 cx, cy = pts[0].split(",")
@@ -93,13 +104,60 @@ def svg(chart: Chart) -> str:
     return "".join(out)
 
 
+def bars_svg(chart: Bars) -> str:
+    """A bar chart as an inline SVG: one bar per entry from the axis floor (0, or the lowest
+    value less a margin), its 95 % interval as an error bar and its value above."""
+    values = [v for b in chart.bars for v in (b.value, b.low, b.high)
+              if v is not None and math.isfinite(v)]
+    fy, y0, y1 = _scale(values or [0.0, 1.0], False, H - BOTTOM, TOP)
+    base = H - BOTTOM
+    slot = (W - LEFT - RIGHT) / max(len(chart.bars), 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} '
+           f'{H}" role="img" aria-label="{escape(chart.title)}">',
+           f'<line x1="{LEFT}" y1="{base}" x2="{W - RIGHT}" y2="{base}" stroke="#999"/>',
+           f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{base}" stroke="#999"/>',
+           f'<text x="{LEFT - 4}" y="{TOP + 8}" font-size="10" fill="#555" text-anchor="end">'
+           f"{_tick(y1)}</text>",
+           f'<text x="{LEFT - 4}" y="{base}" font-size="10" fill="#555" text-anchor="end">'
+           f"{_tick(y0)}</text>",
+           f'<text x="{(LEFT + W) / 2:.0f}" y="{H - 2}" font-size="10" fill="#555" '
+           f'text-anchor="middle">{escape(chart.y_label)}</text>']
+    for i, b in enumerate(chart.bars):
+        cx = LEFT + slot * (i + 0.5)
+        colour = STYLE.get(b.kind, STYLE["train"])[0]
+        out.append(f'<text x="{cx:.1f}" y="{H - 14}" font-size="10" fill="#333" '
+                   f'text-anchor="middle">{escape(b.label)}</text>')
+        if b.value is None or not math.isfinite(b.value):
+            out.append(f'<text x="{cx:.1f}" y="{base - 4}" font-size="10" fill="#777" '
+                       'text-anchor="middle">not measured</text>')
+            continue
+        top = fy(b.value)
+        width = min(60.0, slot * 0.6)
+        out.append(f'<rect class="bar" data-bar="{escape(b.label)}" x="{cx - width / 2:.1f}" '
+                   f'y="{min(top, base):.1f}" width="{width:.1f}" height="{abs(base - top):.1f}" '
+                   f'fill="{colour}" opacity="0.85"><title>{escape(b.label)}: {number(b.value)}'
+                   "</title></rect>")
+        if b.low is not None and b.high is not None and math.isfinite(b.low) and \
+                math.isfinite(b.high):
+            a, c = fy(b.low), fy(b.high)
+            out.append(f'<path class="interval" d="M{cx:.1f},{a:.1f}V{c:.1f}M{cx - 6:.1f},{a:.1f}'
+                       f'h12M{cx - 6:.1f},{c:.1f}h12" stroke="#222" fill="none"><title>95 % '
+                       f"interval {number(b.low)} to {number(b.high)}</title></path>")
+        out.append(f'<text x="{cx + width / 2 + 2:.1f}" y="{top - 3:.1f}" font-size="10" '
+                   f'fill="#333">{number(b.value, 3)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def _tick(v: float) -> str:
     if v == 0 or 1e-3 <= abs(v) < 1e5:
         return f"{v:.3g}"
     return f"{v:.1e}"
 
 
-def _legend(chart: Chart) -> str:
+def _legend(chart: Chart | Bars) -> str:
+    if not hasattr(chart, "lines"):
+        return ""
     return "".join(f'<span style="background:{STYLE.get(ln.kind, STYLE["train"])[0]}"></span>'
                    f"{escape(ln.label)}" for ln in chart.lines)
 
@@ -120,7 +178,8 @@ def _section(section: Section) -> list[str]:
     for chart in section.charts:
         parts.append(f'<figure class="chart" data-chart="{escape(chart.key)}"><figcaption><b>'
                      f'{escape(chart.title)}</b> <span class="legend muted">{_legend(chart)}'
-                     f"</span></figcaption>{svg(chart)}</figure>")
+                     f"</span></figcaption>{svg(chart) if hasattr(chart, 'lines') else bars_svg(chart)}"
+                     "</figure>")
     parts.append("</div>")
     if section.skipped:
         items = "".join(f"<li>{escape(s)}</li>" for s in section.skipped)
@@ -135,7 +194,9 @@ def render(report: DiagnosisReport) -> str:
     verdict = (f'<div class="verdict bad">{c["error"]} error(s), {c["warning"]} warning(s): '
                f'{escape(", ".join(f.check for f in report.findings if f.severity != "info"))}'
                "</div>" if bad else '<div class="verdict good">No problem found</div>')
-    body = ["<h1>Training diagnosis</h1>", verdict,
+    title = "Training diagnosis" if all(s.key == "training" for s in report.sections) else \
+        "Model diagnosis"
+    body = [f"<h1>{title}</h1>", verdict,
             f'<p class="muted">Source: {escape(report.source)}</p>']
     for section in report.sections:
         body += _section(section)

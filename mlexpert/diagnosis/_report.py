@@ -1,5 +1,6 @@
-"""DiagnosisReport: sections (the training curves now; a fitted model's learning curve, bias and
-variance or skew later), each with its findings, charts and summary, and its JSON and HTML forms."""
+"""DiagnosisReport: sections (a run's training curves; a fitted model's learning curve, bias and
+variance, baseline and train/serve skew), each with its findings, charts and summary, and its
+JSON and HTML forms."""
 from __future__ import annotations
 
 import os
@@ -13,15 +14,22 @@ from mlexpert.findings import SEVERITIES, Finding, Severity
 
 @dataclass(frozen=True)
 class Line:
-    """One plotted series; ``kind`` picks its style (train, val, chance, lr, grad)."""
+    """One plotted series; ``kind`` picks its style (train, val, chance, lr, grad). ``low`` and
+    ``high``: a 95 % interval per point, drawn as error bars (a learning curve's held-out score)."""
 
     label: str
     x: tuple[float, ...]
     y: tuple[float, ...]
     kind: str = "train"
+    low: tuple[float | None, ...] | None = None
+    high: tuple[float | None, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "kind": self.kind, "x": list(self.x), "y": list(self.y)}
+        out: dict[str, Any] = {"label": self.label, "kind": self.kind, "x": list(self.x),
+                               "y": list(self.y)}
+        if self.low is not None and self.high is not None:
+            out.update(low=list(self.low), high=list(self.high))
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,42 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Bar:
+    """One bar of a ``Bars`` chart, with its 95 % interval when known."""
+
+    label: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    kind: str = "train"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "kind": self.kind, "value": self.value, "low": self.low,
+                "high": self.high}
+
+
+@dataclass(frozen=True)
+class Bars:
+    """A bar chart with error bars (training vs out-of-fold vs holdout vs the dummy)."""
+
+    key: str
+    title: str
+    y_label: str
+    bars: tuple[Bar, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "type": "bars", "y_label": self.y_label,
+                "bars": [b.to_dict() for b in self.bars]}
+
+
+@dataclass(frozen=True)
 class Section:
     """One concern of a diagnosis: its findings, its curves, its numbers and what was skipped."""
 
     key: str
     title: str
     findings: tuple[Finding, ...]
-    charts: tuple[Chart, ...] = ()
+    charts: tuple[Chart | Bars, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
 

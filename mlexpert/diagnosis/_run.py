@@ -17,6 +17,8 @@ from mlexpert.diagnosis._history import (
     from_table,
     read_history_file,
 )
+from mlexpert.diagnosis._learning import Fitter
+from mlexpert.diagnosis._model import DEFAULT_TIME_LIMIT, as_model, diagnose_model
 from mlexpert.diagnosis._report import Chart, DiagnosisReport, Line, Mark, Section
 from mlexpert.errors import bad_option, unreadable_history
 
@@ -26,11 +28,32 @@ _FILE_TYPES = (".csv", ".tsv", ".txt", ".log", ".json", ".jsonl", ".ndjson")
 
 def diagnose(source: Any, data: Any = None, *, target: str | None = None,
              task: str | None = None, priors: Any = None,
-             tracking_uri: str | None = None) -> DiagnosisReport:
-    """Diagnose a training run from its history. ``source``: a CSV / JSON / JSON Lines path,
-    an MLflow run id (or ``runs:/ID``), a table, a dict of lists (Keras ``history.history``) or
-    a ``History``. ``data`` + ``target`` (labelled rows), ``priors`` or ``task`` give the
-    chance level. Returns a DiagnosisReport."""
+             tracking_uri: str | None = None, serving: Any = None,
+             fitter: Fitter | None = None, time_limit: float = DEFAULT_TIME_LIMIT,
+             seed: int = 0) -> DiagnosisReport:
+    """Diagnose a training run from its history, or a fitted model.
+
+    A run: ``source`` is a CSV / JSON / JSON Lines path, an MLflow run id (or ``runs:/ID``), a
+    table, a dict of lists (Keras ``history.history``) or a ``History``; ``data`` + ``target``
+    (labelled rows), ``priors`` or ``task`` give the chance level.
+
+    A model: ``source`` is a Model, a bundle directory or a ``models:/`` URI; ``data`` labelled
+    rows (learning curve, bias and variance, the dummy baseline), ``serving`` rows as the
+    service receives them (skew); ``fitter`` (``mlexpert.fit``) refits the shipped
+    configuration for the learning curve within ``time_limit`` seconds. Returns a
+    DiagnosisReport."""
+    model = as_model(source)
+    if model is not None:
+        if priors is not None or task is not None or tracking_uri is not None:
+            raise bad_option("priors, task and tracking_uri", "given",
+                             "left out for a model (they describe a training run's history)")
+        if target is not None and target != model[0].target:
+            raise bad_option("target", target, f"the model's target {model[0].target!r} or None")
+        return diagnose_model(model[0], model[1], data, serving=serving, fitter=fitter,
+                              time_limit=time_limit, seed=seed)
+    if serving is not None:
+        raise bad_option("serving", "given", "used with a model (a bundle directory or Model), "
+                         "not a training history")
     chance = chance_level(task, priors, data, target)  # option errors before any reading
     history = read_history(source, tracking_uri=tracking_uri)
     return DiagnosisReport(history.source, (training_section(history, chance),))

@@ -2,10 +2,10 @@
 ``mlexpert drift`` command and the service's rolling window (``OnlineMonitor``)."""
 from mlexpert.monitor._drift import compare, drift, model_reference, performance
 from mlexpert.monitor._online import OnlineMonitor
-from mlexpert.monitor._reference import Reference, build_reference, prediction_values
+from mlexpert.monitor._reference import PREDICTION, Reference, build_reference, prediction_values
 from mlexpert.monitor._result import ColumnTest, DriftResult, Thresholds
 from mlexpert.monitor._tests import TESTS, DriftTest, Outcome
 
-__all__ = ["TESTS", "ColumnTest", "DriftResult", "DriftTest", "OnlineMonitor", "Outcome",
+__all__ = ["PREDICTION", "TESTS", "ColumnTest", "DriftResult", "DriftTest", "OnlineMonitor", "Outcome",
            "Reference", "Thresholds", "build_reference", "compare", "drift", "model_reference",
            "performance", "prediction_values"]
