@@ -92,7 +92,8 @@ def _report_diagnosis(report: Any, html: Optional[Path]) -> None:
     c = report.counts
     for section in report.sections:
         console.print(f"[bold]{section.title}[/] of {report.source}: "
-                      f"{section.summary.get('description', '')}", soft_wrap=True)
+                      f"{section.summary.get('description') or 'not run (see below)'}",
+                      soft_wrap=True)
     _curve_table(report, console)
     table = Table(title=f"Diagnosis: {c['error']} error(s), {c['warning']} warning(s), "
                         f"{c['info']} info", show_lines=True)

@@ -28,7 +28,7 @@ def as_model(source: Any) -> tuple[Model, str] | None:
     """(the Model, how to name it) when ``source`` is one, a bundle directory or a registry
     URI (``models:/``, ``runs:/`` holding a bundle); None otherwise."""
     if isinstance(source, Model):
-        return source, "the model given"
+        return source, "the Model given"
     if isinstance(source, str | os.PathLike):
         text = os.fspath(source)
         if Path(text).is_dir():
@@ -36,11 +36,11 @@ def as_model(source: Any) -> tuple[Model, str] | None:
                 raise DataError(f"{text!r} is a directory but not a model bundle (no mlexpert "
                                 "manifest.json in it): give the directory mlexpert fit --out "
                                 "wrote, or a training history file.")
-            return load(text), f"model {text}"
+            return load(text), f"bundle {text}"
         if text.startswith("models:/"):
             from mlexpert.tracking import load_uri
 
-            return load_uri(text), f"model {text}"
+            return load_uri(text), text
     return None
 
 
