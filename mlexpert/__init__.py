@@ -68,6 +68,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     XGBoost and LightGBM on the workers with their Dask interfaces, the data never gathered in
     this process (see docs/scaling.md); None decides by the data's size, False never.
     """
+    import time
+
+    started = time.monotonic()  # the time limit covers importing the fit's libraries too
     from mlexpert._fit import fit as _fit
 
     tracker = None
@@ -75,7 +78,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         from mlexpert.tracking import tracker_for
 
         tracker = tracker_for(track)  # option errors before a long fit, not after
-    model = _fit(data, target, time_limit=time_limit, seed=seed, task=task, metric=metric,
+    model = _fit(data, target, started, time_limit=time_limit, seed=seed, task=task, metric=metric,
                  groups=groups, time_column=time_column, sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
                  budget=budget, executor=executor, infer_limit=infer_limit, size_limit=size_limit,

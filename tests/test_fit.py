@@ -97,6 +97,35 @@ def test_options_groups_time_weights_ignore():
     assert timed.info["plan"]["split"]["kind"] == "time"
 
 
+def test_the_time_limit_counts_from_the_callers_start():
+    """``mlexpert.fit`` starts its clock before importing the fit's libraries (~1.6 s on a cold
+    start), and the route honours a start the caller gives: time spent before counts."""
+    import time as _time
+
+    from mlexpert._fit import fit as fit_route
+
+    frame = make_table("binary", n=200)
+    model = fit_route(frame, "y", _time.monotonic() - 3.0, time_limit=5, seed=0, budget=1,
+                      presets="fast")
+    assert model.manifest.provenance["fit_seconds"] >= 3.0
+
+
+def test_the_command_gives_the_fit_what_the_card_and_tracking_leave(monkeypatch):
+    from mlexpert.cli import _fit as cli_fit
+
+    monkeypatch.setattr(cli_fit, "COMMAND_STARTED", _now() - 1.0)
+    after = cli_fit.CARD_SECONDS + cli_fit.TRACK_SECONDS
+    assert cli_fit.fit_seconds(60, True, True) == pytest.approx(59 - after, abs=0.2)
+    assert cli_fit.fit_seconds(60, False, False) == pytest.approx(59, abs=0.2)
+    assert cli_fit.fit_seconds(6, True, True) == 3.0  # too small for both: half for the fit
+
+
+def _now():
+    import time as _time
+
+    return _time.monotonic()
+
+
 def test_forests_may_score_out_of_bag_only_when_the_split_keeps_rows_independent(monkeypatch):
     """Out-of-bag rows are drawn row by row: with groups or a time order they would score a
     forest on rows whose group or future it trained on, so those splits keep K fold fits."""

@@ -44,11 +44,11 @@ MULTITHREAD_ROWS = 20_000
 POST_SECONDS_PER_CELL = 1e-5  # per out-of-fold row and class: the work after the search
 
 
-def fit_local(data: Any, target: str, opts: FitOptions) -> Model:
-    """Fit the best model (or ensemble) for ``target`` within ``opts.time_limit`` seconds, in
-    this process (``mlexpert.fit`` says what each option does). The whole call, refit included,
-    ends within the time limit plus a small fixed overhead."""
-    started = time.monotonic()
+def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = None) -> Model:
+    """Fit the best model (or ensemble) for ``target`` within ``opts.time_limit`` seconds of
+    ``started`` (now when None), in this process (``mlexpert.fit`` says what each option does).
+    The whole call, refit included, ends within the time limit plus a small fixed overhead."""
+    started = time.monotonic() if started is None else started
     call = {"target": target, **opts.record()}
     time_limit, seed, task, metric = opts.time_limit, opts.seed, opts.task, opts.metric
     groups, time_column, sample_weight = opts.groups, opts.time_column, opts.sample_weight

@@ -20,18 +20,21 @@ from mlexpert.errors import ConfigError
 from mlexpert.monitor import build_reference, prediction_values
 
 
-def fit(data: Any, target: str, **options: Any) -> Model:
+def fit(data: Any, target: str, started: float | None = None, **options: Any) -> Model:
     """``fit_local`` in this process, or on the Dask cluster's workers (``_cluster_route``)
     when the data should stay there: ``data_on_cluster=True``, or None with Parquet input, a
     Dask executor, no local-only option and data too big for this machine or one worker.
-    Every option is checked first (``FitOptions``), whichever route runs."""
+    Every option is checked first (``FitOptions``), whichever route runs. ``started``: the
+    monotonic time the time limit counts from (the caller's first line: importing this
+    package takes ~1.6 s of it), now when None."""
+    started = time.monotonic() if started is None else started
     opts = FitOptions.of(options)
     from mlexpert.distributed import is_parquet_source
 
     data_on_cluster, executor, dask = opts.data_on_cluster, opts.executor, opts.dask
     if data_on_cluster is False or (data_on_cluster is None and not (
             dask and is_parquet_source(data) and not opts.local_only())):
-        return fit_local(read_glob(data), target, opts)
+        return fit_local(read_glob(data), target, opts, started)
     if not isinstance(data, str | os.PathLike):
         raise ConfigError("data_on_cluster=True needs Parquet files on storage the workers "
                           f"reach (a path, folder or glob), but got a {type(data).__name__}.")
@@ -51,14 +54,13 @@ def fit(data: Any, target: str, **options: Any) -> Model:
         worker_memory_limits,
     )
 
-    started = time.monotonic()
     source = scan_parquet(str(data), target)  # bad files: an error before a cluster starts
     owned = connect(executor) if isinstance(executor, str) else None
     try:
         runner = owned or executor
         if data_on_cluster is None and not wants_cluster(
                 source.nbytes, available_memory(), worker_memory_limits(runner.client)):
-            return fit_local(read_glob(data), target, replace(opts, executor=runner))
+            return fit_local(read_glob(data), target, replace(opts, executor=runner), started)
         return _cluster_route(source, target, runner, started, opts)
     finally:
         if owned is not None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+COMMAND_STARTED = time.monotonic()  # when the command's time began (its modules load first)
 LEADERBOARD_ROWS = 12  # candidates (and drift rows) shown in the terminal; --json has them all
 
 ModelDir = Annotated[Path, typer.Argument(metavar="MODEL", help="Bundle directory.")]
