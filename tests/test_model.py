@@ -148,9 +148,10 @@ def test_pruned_tuning_trials_stay_out_of_the_default_views(fitted, capsys, tmp_
     assert "lightgbm_t9" not in html and f"{pruned} tuning trial(s) pruned" in html
     from mlexpert.cli._fit import _report_fit
 
-    _report_fit(model, tmp_path)
+    _report_fit(model, tmp_path, 60.0)
     shown = " ".join(capsys.readouterr().out.split())
     assert "lightgbm_t9" not in shown and f"{pruned} pruned tuning trial(s)" in shown
+    assert "of the command's 60s" in shown
 
 
 def test_an_80_column_leaderboard_keeps_every_model_name_whole(fitted, capsys, monkeypatch, tmp_path):
@@ -164,7 +165,7 @@ def test_an_80_column_leaderboard_keeps_every_model_name_whole(fitted, capsys, m
     names = ["lightgbm_large_leaves_t12", "lightgbm_large_leaves_t13", "extra_trees_entropy_wide"]
     rows = [{**base.manifest.leaderboard[0], "model": n} for n in names]
     _report_fit(Model(base.manifest.with_sections(leaderboard=rows), base.ensemble.members),
-                tmp_path)
+                tmp_path, 60.0)
     out = capsys.readouterr().out
     assert all(n in out for n in names), out
     assert max(len(line) for line in out.splitlines() if "│" in line or "┃" in line) <= 80
