@@ -47,6 +47,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The main process launches the MLflow test servers before xdist starts its workers."""
+    from tests.tracking.conftest import launch_early
+
+    launch_early(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.tracking.conftest import stop_early
+
+    stop_early()
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects);
     give each test its xdist group (``--dist loadgroup``) and put the shared folders first."""

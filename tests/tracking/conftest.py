@@ -23,7 +23,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, limit: float) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen | Server, limit: float) -> None:
     import httpx
 
     end = time.monotonic() + limit
@@ -59,10 +59,15 @@ def launch_server(folder: Path) -> tuple[str, subprocess.Popen]:
            "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
            "--artifacts-destination", str(folder / "artifacts")]
     log = open(folder / "server.log", "wb")
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # no job runner: MLflow 3 otherwise starts ~8 huey consumer processes per server (GenAI
+    # scorer jobs), each importing MLflow (~270 MB) and polling: seconds of CPU the tests need
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
                             start_new_session=True, env=env)
+    if hasattr(os, "sched_setaffinity"):  # a pinned xdist worker's child would share its core
+        os.sched_setaffinity(proc.pid, range(os.cpu_count() or 1))
     return f"http://127.0.0.1:{port}", proc
 
 
@@ -77,7 +82,8 @@ def start_server(folder: Path) -> tuple[str, subprocess.Popen]:
     return url, proc
 
 
-_LAUNCHED: list[tuple[str, subprocess.Popen]] = []  # started when collection ends
+SERVERS_ENV = "MLEXPERT_TEST_MLFLOW_SERVERS"  # "url@pid url@pid": launched by the main process
+_LAUNCHED: list[tuple[str, subprocess.Popen]] = []
 _EARLY_FOLDERS: list[Path] = []
 
 
@@ -85,49 +91,105 @@ def _launch_both(parent: Path) -> list[tuple[str, subprocess.Popen]]:
     return [launch_server(parent / name) for name in ("mlflow-server", "doomed")]
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Launch the servers as soon as the tests that need them are known: their start-up (~11 s,
-    mostly imports) then runs while the tests before tracking/ do, not on the clock."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # every xdist worker collects every test; the one running tracking/ starts them
-    if any("_servers" in getattr(item, "fixturenames", ()) for item in session.items):
-        _EARLY_FOLDERS.append(Path(tempfile.mkdtemp(prefix="mlexpert-mlflow-")))
-        _LAUNCHED.extend(_launch_both(_EARLY_FOLDERS[-1]))
+def _runs_tracking(config: pytest.Config) -> bool:
+    """Whether this run's paths hold tests/tracking and its marks keep the server tests."""
+    if "not heavy" in (config.option.markexpr or ""):
+        return False  # every test that needs a server is heavy (tests/conftest.py)
+    here = Path(__file__).parent.resolve()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == here or here in path.parents or path in here.parents:
+            return True
+    return False
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Servers launched early but never used (the run stopped before tracking/) are stopped too."""
+def launch_early(config: pytest.Config) -> None:
+    """Called by the main process (the xdist controller, or the one serial process) when the
+    session starts: the servers' start-up (~11 s each, mostly imports) then runs on the cores
+    while workers start and collect, never pinned to the core of the worker running tracking/
+    (tests/conftest.py pins workers; a pinned worker's children share its one core, and there
+    two start-ups and the tests took 62 s). Workers find them through SERVERS_ENV."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or SERVERS_ENV in os.environ \
+            or not _runs_tracking(config):
+        return
+    _EARLY_FOLDERS.append(Path(tempfile.mkdtemp(prefix="mlexpert-mlflow-")))
+    _LAUNCHED.extend(_launch_both(_EARLY_FOLDERS[-1]))
+    os.environ[SERVERS_ENV] = " ".join(f"{url}@{proc.pid}" for url, proc in _LAUNCHED)
+
+
+def stop_early() -> None:
+    """At the end of the session, the main process stops what it launched (used or not)."""
     for _, proc in _LAUNCHED:
         stop(proc)
     _LAUNCHED.clear()
+    os.environ.pop(SERVERS_ENV, None)
     for folder in _EARLY_FOLDERS:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+class Server:
+    """A real MLflow server known by its URL and process group, wherever it was launched."""
+
+    def __init__(self, url: str, pid: int, proc: subprocess.Popen | None = None):
+        self.url, self.pid, self._proc = url, pid, proc
+
+    def poll(self) -> int | None:
+        if self._proc is not None:
+            return self._proc.poll()
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return -1
+        return None
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group and wait until its port refuses connections."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if self._proc is not None:
+            self._proc.wait(timeout=10)
+            return
+        port = int(self.url.rsplit(":", 1)[1])
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    return
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def _servers(tmp_path_factory):
-    """Two real MLflow servers launched together, so their start-ups (~11 s each, mostly one
-    core's imports) overlap: the session's, and a spare that test_faults kills mid-fit."""
-    launched = list(_LAUNCHED) or _launch_both(tmp_path_factory.mktemp("mlflow"))
-    _LAUNCHED.clear()
+    """Two real MLflow servers, not waited for: the session's, and a spare that test_faults
+    kills mid-fit. Launched by the main process when the session started (``launch_early``), or
+    here (a run that named no tracking path), then together, so their start-ups overlap."""
+    owned: list[tuple[str, subprocess.Popen]] = []
+    if SERVERS_ENV in os.environ:
+        servers = [Server(url, int(pid)) for url, pid in
+                   (item.rsplit("@", 1) for item in os.environ[SERVERS_ENV].split())]
+    else:
+        owned = _launch_both(tmp_path_factory.mktemp("mlflow"))
+        servers = [Server(url, proc.pid, proc) for url, proc in owned]
     try:
-        for url, proc in launched:
-            wait_healthy(url, proc, SERVER_START_S)
-        yield launched
+        yield servers
     finally:
-        for _, proc in launched:
+        for _, proc in owned:
             stop(proc)
 
 
 @pytest.fixture(scope="session")
 def server(_servers):
     """The URI of a real MLflow tracking server on loopback."""
-    return _servers[0][0]
+    wait_healthy(_servers[0].url, _servers[0], SERVER_START_S)
+    return _servers[0].url
 
 
 @pytest.fixture
 def doomed_server(_servers):
-    """(URI, process) of the spare MLflow server, for the one test that kills it."""
+    """The spare MLflow server (a ``Server``), for the one test that kills it."""
+    wait_healthy(_servers[1].url, _servers[1], SERVER_START_S)
     return _servers[1]
 
 

@@ -49,7 +49,7 @@ def invoke(*args, cwd):
         os.chdir(old)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def project(tmp_path_factory):
     """A project folder where two `mlexpert fit` run at once with no tracking options: both
     must land in ./.mlexpert (created on first use by both, concurrently) intact."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import warnings
 
 import pytest
@@ -27,7 +26,7 @@ from mlexpert.tracking import (
 from mlexpert.tracking._registry import check_name
 from mlexpert.tracking._runs import run_id_of
 from tests.conftest import make_table
-from tests.tracking.conftest import free_port, stop
+from tests.tracking.conftest import free_port
 
 
 def _one_tracking_warning(caught):
@@ -66,13 +65,11 @@ def test_unreachable_server_keeps_the_run_and_sync_sends_it(fitted, server):
 
 
 def test_server_killed_mid_fit_loses_nothing(tmp_path, server, doomed_server):
-    url, proc = doomed_server
     killed = []
 
     def kill_on_first_event(event):
         if not killed:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            doomed_server.kill()
             killed.append(event)
 
     try:
@@ -80,9 +77,9 @@ def test_server_killed_mid_fit_loses_nothing(tmp_path, server, doomed_server):
             warnings.simplefilter("always")
             model = mlexpert.fit(make_table("binary", n=120, seed=3), target="y", time_limit=10,
                                  presets="fast", budget=0, progress=kill_on_first_event,
-                                 track=Tracker(url, experiment="faults"))
+                                 track=Tracker(doomed_server.url, experiment="faults"))
     finally:
-        stop(proc)
+        doomed_server.kill()
     assert killed and model.predict(make_table("binary", n=5, seed=4)).shape == (5,)
     assert "cannot reach the tracking server" in _one_tracking_warning(caught)
     (pending,) = list_pending()
