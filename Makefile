@@ -30,7 +30,7 @@ lint: setup
 	$(BIN)/ruff check mlexpert tests bench examples
 
 # Two pytest-xdist workers, each kept to one core (tests/conftest.py): 10 -> 7.5 min on 2 cores.
-TEST_WORKERS := -n 2 --dist loadgroup
+TEST_WORKERS := -n 2 --dist loadscope
 
 test: setup browser lint
 	$(BIN)/python -m pytest -q $(TEST_WORKERS)

@@ -60,16 +60,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     stop_early()
 
 
+def _unit(nodeid: str) -> str:
+    """What one pytest-xdist worker runs whole: a shared folder, or else a test file."""
+    parts = nodeid.split("::")[0].split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in SHARED_FOLDERS else "/".join(parts)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope`` (``make test``) with our units instead of modules. pytest-xdist's own
+    ``loadgroup`` relabels node ids, which pytest 9.2 no longer reads (Node.nodeid is ``_id``):
+    every test was dealt out alone, and each module fixture was built on both workers."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return Units(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects);
-    give each test its xdist group (``--dist loadgroup``) and put the shared folders first."""
+    """Mark ``heavy`` every test that uses a fixture of HEAVY_FIXTURES (before -m selects), and
+    under pytest-xdist put the shared folders first (a worker each, from the start)."""
     for item in items:
         if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.heavy)
-        parts = item.nodeid.split("::")[0].split("/")
-        group = parts[1] if len(parts) > 2 and parts[1] in SHARED_FOLDERS else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
     if os.environ.get("PYTEST_XDIST_WORKER"):  # serially, tracking/ stays late: see its conftest
         first = {name: i for i, name in enumerate(SHARED_FOLDERS)}
         items.sort(key=lambda item: first.get(item.nodeid.split("/")[1], len(first)))
