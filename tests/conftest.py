@@ -3,6 +3,7 @@ and the ``heavy`` mark (real fits or servers over a few seconds), which `make te
 from __future__ import annotations
 
 import os
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):  # serially, tracking/ stays late: see its conftest
         first = {name: i for i, name in enumerate(SHARED_FOLDERS)}
         items.sort(key=lambda item: first.get(item.nodeid.split("/")[1], len(first)))
+
+
+def cli_in_process(*args) -> subprocess.CompletedProcess:
+    """The CLI run inside this process (typer's CliRunner), answered as ``subprocess.run`` would:
+    for the many error cases of one command (a real process costs ~1.5 s of imports each; each
+    CLI test file keeps real-process cases). An exception the CLI let escape fails the test."""
+    from typer.testing import CliRunner
+
+    from mlexpert.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args], env={"NO_COLOR": "1", "COLUMNS": "200"})
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def make_table(task: str, n: int = 400, seed: int = 0) -> pd.DataFrame:

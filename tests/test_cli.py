@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import make_table
+from tests.conftest import cli_in_process, make_table
 
 CLI = [sys.executable, "-m", "mlexpert.cli"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
@@ -101,9 +101,18 @@ def test_evaluate_json_and_table(files, bundle):
     (["evaluate", "{d}/model", "{d}/lacking.csv"], "lacking.csv' lacks 1 column(s)"),
 ])
 def test_user_errors_are_one_line_exit_1(files, bundle, args, message):
-    r = run(*[a.format(d=files) for a in args])
+    r = cli_in_process(*[a.format(d=files) for a in args])
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_user_error_in_a_real_process_is_one_line_exit_1(files, bundle):
+    """The process gives what the in-process runs of the test above are checked for."""
+    r = run("predict", bundle, files / "lacking.csv")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr == cli_in_process("predict", bundle, files / "lacking.csv").stderr
+    assert r.stderr.startswith(f"error: file '{files / 'lacking.csv'}' lacks 1 column(s)")
     assert len(r.stderr.strip().splitlines()) == 1
 
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from tests.conftest import make_table
+from tests.conftest import cli_in_process, make_table
 from tests.test_cli import run, strict_json
 
 
@@ -91,7 +91,7 @@ def test_explain_command_sums_to_the_probability(files, bundle):
      "positive_class 'maybe' is not a class of 'y'"),
 ])
 def test_user_errors_are_one_line(files, bundle, args, message):
-    r = run(*[a.format(d=files) for a in args])
+    r = cli_in_process(*[a.format(d=files) for a in args])
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

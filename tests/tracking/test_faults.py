@@ -3,7 +3,6 @@ that is not a database, hostile options. Nothing is lost and no store is corrupt
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import pytest
