@@ -106,13 +106,13 @@ def _column_values(rows: Rows, idx: list[int]) -> list[list[Any]]:
 
 def _compile_codes(step: Any) -> Callable[[list[list[Any]]], np.ndarray]:
     tables = [{v: float(k) for k, v in enumerate(cats)} for cats in step.categories_]
-    other = [float(len(cats)) for cats in step.categories_]
 
     def run(values: list[list[Any]]) -> np.ndarray:
         out = np.empty((len(values), len(tables)))
         for r, row in enumerate(values):
             for j, v in enumerate(row):
-                out[r, j] = np.nan if isinstance(v, float) else tables[j].get(v, other[j])
+                code = np.nan if isinstance(v, float) else tables[j].get(v)
+                out[r, j] = step.unseen_code(j, v) if code is None else code
         return out
 
     return run

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlexpert.errors import not_exportable
 from mlexpert.export._inputs import MISSING_CATEGORY
-from mlexpert.features import CategoryCodes, DatetimeFeatures, LevelEncoding
+from mlexpert.features import NUMBER_PATTERN, CategoryCodes, DatetimeFeatures, LevelEncoding
 from mlexpert.models import Graph
 
 _UNSEEN = "\x00mlexpert-unseen\x00"
@@ -44,8 +44,7 @@ def _step(g: Graph, step: Any, columns: list[str], inputs: dict[str, str], name:
             x = _array_step(g, sub, x)
         return x
     if isinstance(step, CategoryCodes):
-        return g.concat([_codes(g, inputs[c], cats) for c, cats in
-                         zip(step.columns_, step.categories_, strict=True)])
+        return g.concat([_codes(g, inputs[c], step, j) for j, c in enumerate(step.columns_)])
     if isinstance(step, DatetimeFeatures):
         return g.concat([p for c in step.columns_ for p in _dates(g, inputs[c], step._parts(c))])
     if isinstance(step, LevelEncoding):
@@ -84,17 +83,33 @@ def _array_step(g: Graph, step: Any, x: str) -> str:
                          "Refit with the default preprocessing.")
 
 
-def _codes(g: Graph, x: str, categories: pd.Index) -> str:
-    """``CategoryCodes``: known levels to 0..K-1, others to K, missing to NaN."""
+def _codes(g: Graph, x: str, step: CategoryCodes, j: int) -> str:
+    """``CategoryCodes`` of column ``j``: known levels to 0..K-1, missing to NaN, others to K
+    (by frequency) or (in value order) numbers to their place among the known ones, NaN."""
     from onnx import TensorProto
 
+    categories = step.categories_[j]
     keys = [str(c) for c in categories]
     values = [float(i) for i in range(len(keys))]
     if MISSING_CATEGORY not in keys:
         keys, values = [*keys, MISSING_CATEGORY], [*values, float("nan")]
-    codes = g.op("LabelEncoder", [x], domain="ai.onnx.ml", keys_strings=keys,
-                 values_floats=values, default_float=float(len(categories)))
-    return g.cast(codes, TensorProto.DOUBLE)
+    by_value = getattr(step, "order", "frequency") == "value"
+    codes = g.cast(g.op("LabelEncoder", [x], domain="ai.onnx.ml", keys_strings=keys,
+                        values_floats=values,
+                        default_float=float("nan") if by_value else float(len(categories))),
+                   TensorProto.DOUBLE)
+    numbers = step.numbers_[j] if by_value else np.empty(0)
+    if not len(numbers):
+        return codes
+    # an unseen number's place: how many known numbers are below it, less a half
+    readable = g.op("RegexFullMatch", [x], pattern=NUMBER_PATTERN)
+    value = g.cast(g.where(readable, x, g.const(np.array(["nan"], dtype=object))),
+                   TensorProto.DOUBLE)
+    below = g.cast(g.op("Less", [g.const(numbers.reshape(1, -1)), value]), TensorProto.DOUBLE)
+    place = g.sub(g.op("ReduceSum", [below, g.const(np.array([1], dtype=np.int64))],
+                       keepdims=1), g.const(0.5))
+    place = g.where(g.op("IsNaN", [value]), value, place)
+    return g.where(g.op("IsNaN", [codes]), place, codes)
 
 
 def _levels(g: Graph, x: str, lookup: tuple[list[str], np.ndarray, np.ndarray, np.ndarray]

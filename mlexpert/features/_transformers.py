@@ -1,6 +1,7 @@
 """Transformers for the roles scikit-learn does not cover directly: dates and free text."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 _CYCLES = {"month": 12, "day_of_week": 7, "hour": 24}
+# A level "reads as a number" when it matches this, on every predict path (the ONNX graph tests
+# it with RegexFullMatch before casting: onnxruntime's cast throws on other text, and on a value
+# beyond double's range, which the digit limits rule out)
+NUMBER_PATTERN = r"[-+]?(\d{1,15}(\.\d{0,15})?|\.\d{1,15})([eE][-+]?\d{1,2})?"
+_NUMBER = re.compile(NUMBER_PATTERN)
 DICT_LOOKUP_ROWS = 256  # up to this many rows, categories are coded by a dict, not pandas
 
 
@@ -76,25 +82,39 @@ def _as_datetime64(s: pd.Series) -> np.ndarray:
 
 
 class CategoryCodes(TransformerMixin, BaseEstimator):
-    """Categories to integer codes for trees: the ``max_categories`` most frequent levels get codes
-    0..K-1 (most frequent first), rarer and unseen levels share code K, missing stays NaN.
+    """Categories to integer codes for trees, missing stays NaN. ``order="frequency"``: the
+    ``max_categories`` most frequent levels get codes 0..K-1 (most frequent first), rarer and
+    unseen levels share code K, for a tree's native categorical splits. ``order="value"``: every
+    level in sorted order (numerically where a level reads as a number, then the others as text),
+    a number for a tree to split in ranges, for columns of more levels than
+    native splits take (flight, zip or pupil codes, whose numbering often groups alike rows). An
+    unseen level that reads as a number goes between the known ones around it (a code ending in
+    .5): a new flight number sits beside its neighbours, where a code past the last level put it
+    beside the highest-numbered flights (flights_origin's out-of-fold log loss, LightGBM's
+    defaults: 0.0030 top levels as categories, 0.0090 unseen levels missing, 0.0019 placed). Any
+    other unseen level is missing (the ONNX graph cannot order text).
 
     A hash lookup per value (``Index.get_indexer``); scikit-learn's OrdinalEncoder rebuilds a set of
     all known levels on every call, which costs milliseconds per row on high-cardinality columns.
     """
 
-    def __init__(self, max_categories: int = 254):
+    def __init__(self, max_categories: int | None = 254, order: str = "frequency"):
         self.max_categories = max_categories
+        self.order = order
 
     def fit(self, X, y=None):
         X = pd.DataFrame(X)
         self.columns_ = list(X.columns)
-        self.categories_ = []
+        self.categories_, self.numbers_ = [], []  # numbers_: value order's known numbers, sorted
         for c in self.columns_:
             counts = X[c].value_counts()
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-            self.categories_.append(pd.Index([k for k, _ in ranked[: self.max_categories]],
-                                             dtype=object))
+            if self.order == "value":
+                ranked = sorted(counts.index, key=_value_order)
+                self.numbers_.append(np.array(sorted(n for n in map(_number, ranked)
+                                                     if n is not None), dtype=float))
+            else:
+                ranked = [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+            self.categories_.append(pd.Index(ranked[: self.max_categories], dtype=object))
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -108,10 +128,22 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             else:
                 codes = cats.get_indexer(column).astype(float)
             missing = pd.isna(column)
-            codes[(codes < 0) & ~missing] = len(cats)
+            unseen = np.flatnonzero((codes < 0) & ~missing)
+            codes[unseen] = [self.unseen_code(j, v) for v in column[unseen]]
             codes[missing] = np.nan
             out[:, j] = codes
         return out
+
+    def unseen_code(self, j: int, value: Any) -> float:
+        """The code of a level column ``j`` never saw in training: its rare levels' code, or in
+        value order the place of a number among the known ones (bundles saved before ``order``
+        existed count by frequency)."""
+        if getattr(self, "order", "frequency") != "value":
+            return float(len(self.categories_[j]))
+        number = _number(value)
+        if number is None:
+            return np.nan
+        return float(np.searchsorted(self.numbers_[j], number, side="left")) - 0.5
 
     def _lookup(self, j: int) -> dict[Any, int]:
         """Column ``j``'s codes as a dict, built on first use (bundles saved before it existed
@@ -123,6 +155,17 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self.columns_, dtype=object)
+
+
+def _number(level: Any) -> float | None:
+    """The value of a level that reads as a number (``NUMBER_PATTERN``), else None."""
+    return float(level) if isinstance(level, str) and _NUMBER.fullmatch(level) else None
+
+
+def _value_order(level: Any) -> tuple[int, float, str]:
+    """Sort key: levels that read as numbers first, by value ("9" before "10"), then as text."""
+    number = _number(level)
+    return (1, 0.0, str(level)) if number is None else (0, number, str(level))
 
 
 class TextFeatures(TransformerMixin, BaseEstimator):

@@ -48,6 +48,33 @@ def test_catboost_feature_combinations_say_what_to_do():
 
 
 @pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting"])
+def test_a_code_column_wider_than_native_splits_parity(family, task, session_options):
+    """A code of more levels than native splits take reaches trees as its levels' sorted order:
+    the graph and the numpy path give the model's predictions for known, unseen (a number between
+    known ones, text) and missing codes."""
+    import pandas as pd
+
+    from tests.serve.test_fastpath import _check, _predictor
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    code = rng.integers(0, 400, n)
+    x = rng.normal(size=n)
+    signal = np.sin(code / 25.0) + x
+    y = {"regression": signal, "binary": np.where(signal > 0, "yes", "no"),
+         "multiclass": np.array(["a", "b", "c"])[np.digitize(signal, [-0.5, 0.5])]}[task]
+    train = pd.DataFrame({"flight": [str(k) for k in code], "x": x, "y": y})
+    schema, classes, part = fit_member(family, task, train)
+    assert part[0].named_transformers_["order"].categories_[0].size > 254
+    model = make_model(task, schema, classes, [Member(family, family, 1.0, [part], True)])
+    test = pd.DataFrame({"flight": ["7", "399", "12", "401", "4000", "-1", "12.5", "1e99", "1e999",
+                                    "abc", "", None, "0399", "+7"], "x": np.linspace(-2, 2, 14)})
+    assert_parity(model, test, session_options)
+    _check(_predictor(model), test.to_dict("records"))
+
+
+@pytest.mark.parametrize("task", TASKS)
 def test_ensemble_with_fold_bag_parity(task, session_options):
     train, test = split(task)
     n = len(train)

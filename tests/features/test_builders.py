@@ -48,6 +48,42 @@ def test_category_codes_rank_by_frequency_and_share_an_unseen_code():
     assert out[:4].tolist() == [0, 1, 2, 2] and np.isnan(out[4])
 
 
+def test_category_codes_in_value_order_read_numbers_as_numbers():
+    import pandas as pd
+
+    from mlexpert.features._transformers import CategoryCodes
+
+    train = pd.DataFrame({"c": ["10", "9", "b", "0417", None, "a", "9", "1e3", "inf"]})
+    enc = CategoryCodes(max_categories=None, order="value").fit(train)
+    assert list(enc.categories_[0]) == ["9", "10", "0417", "1e3", "a", "b", "inf"]
+    new = ["0417", "9", "b", "418", "-5", "2e3", "zzz", "1e999", None]
+    out = enc.transform(pd.DataFrame({"c": new}))[:, 0]
+    # unseen numbers between their neighbours (below 9, above 1e3); unseen text is missing, and
+    # so is a number no path reads as one (its exponent has three digits)
+    assert out[:6].tolist() == [2, 0, 5, 2.5, -0.5, 3.5] and np.isnan(out[6:]).all()
+
+
+def test_a_column_of_more_levels_than_native_splits_take_reaches_trees_as_a_number():
+    import pandas as pd
+
+    from mlexpert.features import MAX_TREE_CATEGORIES
+
+    rng = np.random.default_rng(0)
+    n_levels = MAX_TREE_CATEGORIES + 46
+    frame = pd.DataFrame({"flight": [str(k) for k in rng.integers(0, n_levels, 3000)],
+                          "carrier": rng.choice(["AA", "B6", "UA"], 3000),
+                          "x": rng.normal(size=3000)})
+    schema = infer_schema(frame)
+    for kind in ("tree", "native"):
+        pre = build_preprocessor(schema, kind, task="regression")
+        cols = {name: c for name, _, c in pre.transformer.transformers}
+        assert cols["cat"] == ["carrier"] and cols["order"] == ["flight"], kind
+        out = pre.transformer.fit_transform(schema.prepare(frame), rng.normal(size=3000))
+        assert pre.categorical == [1]  # x, carrier (native), flight (a number)
+        flight = out[:, 2]
+        assert np.array_equal(flight, frame["flight"].astype(int).rank(method="dense") - 1)
+
+
 _levels = st.sampled_from(["a", "b", "c", "d", "1", "nan", "", "zzz-unseen"])
 
 
