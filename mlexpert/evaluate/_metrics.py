@@ -42,6 +42,11 @@ class Metric:
         """Whether score ``a`` is strictly better than score ``b``."""
         return a > b if self.greater_is_better else a < b
 
+    def shortfall(self, score: float) -> float:
+        """How far ``score`` is from a perfect one: every greater-is-better metric here peaks
+        at 1, every lower-is-better one at 0."""
+        return 1.0 - score if self.greater_is_better else score
+
 
 def _labels(p: np.ndarray) -> np.ndarray:
     return p.argmax(axis=1)

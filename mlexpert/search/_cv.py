@@ -46,6 +46,9 @@ def _fit_out_of_bag(family_name: str, X: Any, y: np.ndarray, params: dict[str, A
     return fitted, oob, time.monotonic() - t0
 
 
+Stop = tuple[str, str]  # why a candidate's cross-validation ends early: (status, note)
+
+
 def _subset(w: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if w is None else w[idx]
 
@@ -135,10 +138,10 @@ class Search:
                               self.spec.deadline.remaining()))
 
     def run(self, cand: Candidate, family: Family, left_after: int,
-            on_fold: Callable[[int, float], bool] | None = None) -> None:
+            on_fold: Callable[[int, float], Stop | None] | None = None) -> None:
         """Cross-validate ``cand``; ``left_after`` candidates are still planned after it, so it
         may take at most half the time left unless it is the last. ``on_fold(i, mean score so
-        far)`` returning True prunes it."""
+        far)`` returning a ``Stop`` (status, note) ends it there."""
         self.candidates.append(cand)
         end = self.search_end()
         if end.remaining() < (0.0 if self.by_budget else MIN_CANDIDATE_SECONDS):
@@ -160,7 +163,7 @@ class Search:
                    + (f" {self.spec.metric.name}={cand.score:.4f}" if cand.score is not None else ""))
 
     def _cross_validate(self, cand: Candidate, family: Family, search_end: Deadline, budget: float,
-                        on_fold: Callable[[int, float], bool] | None) -> None:
+                        on_fold: Callable[[int, float], Stop | None] | None) -> None:
         """Fit ``cand`` on every fold within ``budget`` seconds (and before ``search_end``),
         ``executor.workers`` folds at a time."""
         spec, y = self.spec, self.y
@@ -207,10 +210,10 @@ class Search:
                     predict_ms.append(pred_s / len(va) * 1e6
                                       + self.prepared.transform_ms.get(
                                           self.prepared.shared(cand.kind), 0.0))
-                if on_fold is not None and on_fold(wave[-1], float(np.mean(cand.fold_scores))):
-                    cand.status = "pruned"
-                    cand.note = f"stopped by the tuner after {wave[-1] + 1} of {k} folds: behind " \
-                                "the other trials"
+                stop = None if on_fold is None else \
+                    on_fold(wave[-1], float(np.mean(cand.fold_scores)))
+                if stop is not None:
+                    cand.status, cand.note = stop
                     cand.fold_fits = []
                     return
         except BrokenExecutor as exc:

@@ -9,6 +9,7 @@ Budget rules (``time_limit`` is a promise):
 * ensemble members are refitted on all rows only while the estimate fits in the time left;
   otherwise (or if a refit is cut short) the member keeps its K fold models as a bag; forests
   scored out of bag (``SearchSpec.out_of_bag``) were fitted on all rows already;
+* a portfolio candidate far behind the best on its first folds stops there (``HOPELESS``);
 * tuning stops on a plateau of the best score (``_tuner``); the time left refits stochastic
   members with further seeds (``_refit.add_seeds``).
 
@@ -26,13 +27,32 @@ import pandas as pd
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
 from mlexpert.models import FAMILIES
-from mlexpert.search._cv import Search
+from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
-from mlexpert.search._presets import PRESETS
+from mlexpert.search._presets import FLOOR, HOPELESS, PRESETS
 from mlexpert.search._records import Candidate, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
 from mlexpert.search._select import select
 from mlexpert.search._tuner import tune
+
+
+def _hopeless(search: Search) -> Callable[[int, float], Stop | None]:
+    """The portfolio's stopping rule: a candidate whose mean score over its folds so far is
+    ``HOPELESS`` times further from perfect than the best candidate's over the same folds."""
+    metric, k = search.spec.metric, len(search.spec.folds)
+
+    def on_fold(step: int, value: float) -> Stop | None:
+        best = search.best
+        if best is None or not np.isfinite(value) or len(best.fold_scores) < step + 1:
+            return None
+        reference = float(np.nanmean(best.fold_scores[: step + 1]))
+        if not metric.shortfall(value) > HOPELESS * metric.shortfall(reference):
+            return None
+        return "skipped", (f"stopped after {step + 1} of {k} folds: {metric.name} {value:.4g} "
+                           f"there, more than {HOPELESS:g}x further from perfect than "
+                           f"{best.name}'s {reference:.4g}; its time went to tuning")
+
+    return on_fold
 
 
 def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
@@ -46,7 +66,8 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     portfolio = [(name, *by_name[name]) for name in preset.portfolio]
     search.planned = len(portfolio) + (spec.trials or 0)
     for idx, (name, family, params) in enumerate(portfolio):
-        search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1)
+        search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1,
+                   on_fold=None if name in FLOOR else _hopeless(search))
     if preset.tune_families and (spec.trials is None or spec.trials > 0):
         tune(search, preset.tune_families, spec.trials)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mlexpert.models import FAMILIES, LEVELS
-from mlexpert.search._cv import Search
+from mlexpert.search._cv import Search, Stop
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
 from mlexpert.search._records import Candidate, Note
 
@@ -132,11 +132,14 @@ def tune(search: Search, n_families: int, trials: int | None) -> None:
         if trials is None:
             search.planned = len(search.candidates) + 1
 
-        def on_fold(step: int, value: float, trial: Any = trial) -> bool:
+        def on_fold(step: int, value: float, trial: Any = trial) -> Stop | None:
             if not np.isfinite(value):
-                return False
+                return None
             trial.report(value, step)
-            return trial.should_prune()
+            if not trial.should_prune():
+                return None
+            return "pruned", f"stopped by the tuner after {step + 1} of {len(spec.folds)} " \
+                             "folds: behind the other trials"
 
         search.run(cand, FAMILIES[name], left_after=1, on_fold=on_fold)
         done += 1

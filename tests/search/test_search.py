@@ -38,8 +38,8 @@ def test_greedy_ensemble_prefers_the_better_and_mixes_complements():
 
 def _spec(task, y, seconds=30.0, **kw):
     k = 0 if task == "regression" else int(y.max()) + 1
-    kw = {"preset": "fast", "trials": 0, **kw}
-    return SearchSpec(task=task, n_classes=k, metric=METRICS["roc_auc"],
+    kw = {"preset": "fast", "trials": 0, "metric": METRICS["roc_auc"], **kw}
+    return SearchSpec(task=task, n_classes=k,
                       folds=SplitPlan("stratified", 3).folds(y), deadline=Deadline.after(seconds),
                       n_threads=1, **kw)
 
@@ -532,3 +532,29 @@ def _presets_inline():
     from mlexpert.search._executor import InlineExecutor
 
     return InlineExecutor()
+
+
+def test_a_hopeless_portfolio_candidate_stops_after_its_first_fold(monkeypatch):
+    """On a crisp target (an XOR of two signs) a linear model's log loss is many times the
+    trees': it stops after its first fold with a note, and its time goes to tuning; the default
+    models are never stopped this way, however far behind (here HGB's, capped at one tree)."""
+    from mlexpert.search import _scheduler
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    y = ((X["a"] > 0) ^ (X["b"] > 0)).to_numpy(int)
+    schema = infer_schema(X)
+    preset = _presets.Preset(("lightgbm_default", "hgb_default", "linear"), 0, False, 5, False, "")
+    monkeypatch.setitem(_scheduler.PRESETS, "fast", preset)
+    hgb = FAMILIES["hist_gradient_boosting"]
+    monkeypatch.setattr(type(hgb), "configs",
+                        lambda self, task: [("hgb_default", {"max_iter": 1, "max_depth": 1})])
+    spec = _spec("binary", y, metric=METRICS["log_loss"])
+    result = run_search(schema.prepare(X), y, schema, spec)
+    by_name = {c.name: c for c in result.candidates}
+    assert by_name["lightgbm_default"].status == "ok" and by_name["hgb_default"].status == "ok"
+    assert by_name["hgb_default"].score > 3 * by_name["lightgbm_default"].score  # yet complete
+    linear = by_name["linear"]
+    assert linear.status == "skipped" and len(linear.fold_scores) == 1 and not linear.fold_fits
+    assert linear.note.startswith("stopped after 1 of 3 folds: log_loss ")
+    assert "further from perfect than lightgbm_default's" in linear.note
