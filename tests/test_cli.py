@@ -49,6 +49,8 @@ def bundle(files):
     report = strict_json(r.stdout)
     assert report["task"] == "multiclass" and report["leaderboard"]
     assert any(f["check"] == "id_column" for f in report["findings"])
+    provenance = json.loads((out / "manifest.json").read_text())["provenance"]
+    assert provenance["command_time_limit"] == 20 and provenance["time_limit"] < 20
     return out
 
 

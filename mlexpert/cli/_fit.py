@@ -157,6 +157,11 @@ def fit(
         finally:
             if display is not None:
                 display.stop()
+        # the fit's limit is the command's less its own start-up, the card and the logging: the
+        # bundle records both, so that a reader of the manifest finds the limit the user gave
+        provenance = {**model.manifest.provenance, "command_time_limit": float(time_limit)}
+        model = type(model)(model.manifest.with_sections(provenance=provenance),
+                            model.ensemble.members, model.reference_sample)
         model.save(out, overwrite=force)
         if card:
             from mlexpert.report import write_card
