@@ -21,11 +21,18 @@ from mlexpert._fit._inputs import (
     side_inputs,
 )
 from mlexpert._fit._options import FitOptions
-from mlexpert._fit._record import cv_metrics, final_fit, leaderboard, measure_latency, size_section
+from mlexpert._fit._record import (
+    cv_metrics,
+    final_fit,
+    leaderboard,
+    measure_latency,
+    size_section,
+)
 from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import Model
 from mlexpert.data import infer_schema, read_rows
+from mlexpert.ensemble import with_shipped_predictions
 from mlexpert.errors import (
     bad_option,
     missing_column,
@@ -205,9 +212,9 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
             suggestion="use presets='fast' or a larger size_limit (CLI --presets fast, "
                        "--size-limit); members kept as fold bags "
                        "(no time to refit) take k times more."))
-    return Model(manifest.with_sections(
+    return with_shipped_predictions(Model(manifest.with_sections(
         inference=inference, size=size,
-        findings=manifest.findings + [f.to_dict() for f in more]), result.members, reference.sample)
+        findings=manifest.findings + [f.to_dict() for f in more]), result.members, reference.sample))
 
 
 def _finish_seconds(time_limit: float, n_rows: int, n_classes: int) -> float:

@@ -16,6 +16,7 @@ from mlexpert._fit._options import FitOptions
 from mlexpert._fit._record import measure_latency
 from mlexpert._manifest import Manifest
 from mlexpert.bundle import Model
+from mlexpert.ensemble import with_shipped_predictions
 from mlexpert.errors import ConfigError
 from mlexpert.monitor import build_reference, prediction_values
 
@@ -97,7 +98,7 @@ def _cluster_route(source: Any, target: str, executor: Any, started: float,
     })
     latency = measure_latency(manifest, out.members, reference, out.sample.iloc[:1],
                        Deadline(started + float(time_limit)))
-    return Model(manifest.with_sections(inference={
+    return with_shipped_predictions(Model(manifest.with_sections(inference={
         "latency_ms_per_row": latency, "estimated_ms_per_row": None, "infer_limit_seconds": None,
         "note": "median of single-row predict calls at the end of fit (batch size 1)"}),
-        out.members, reference.sample)
+        out.members, reference.sample))

@@ -20,6 +20,7 @@ import pandas as pd
 from mlexpert._format import library_versions
 from mlexpert.bundle import Model
 from mlexpert.data import Role, describe_source, read_table
+from mlexpert.ensemble import SHIPPED
 from mlexpert.errors import BundleError, unreadable_rows
 from mlexpert.findings import Finding
 from mlexpert.monitor import PREDICTION, compare, model_reference, prediction_values
@@ -33,6 +34,9 @@ UNIT_AGREEMENT = 0.25  # ... that the quartiles repeat within 25 %: a unit chang
 UNIT_FACTORS = (10, 12, 24, 60, 100, 1000, 3600, 10_000, 100_000, 1_000_000)
 MIN_CONSTANT_ROWS = 10  # a column needs this many values to be called constant
 REPRODUCE_MIN = 0.5  # rank correlation (or label agreement) below this: not reproduced
+# the shipped model's own predictions, stored at fit, must come back within this (relative to
+# values above 1): summation order alone (threads, BLAS) moves doubles by ~1e-12
+REPRODUCE_TOLERANCE = 1e-9
 EXAMPLES = 5
 
 
@@ -308,18 +312,55 @@ def _release(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _exact_reproduction(model: Model, stored: pd.Series, now: pd.Series
+                        ) -> tuple[list[Finding], dict[str, Any], list[str]]:
+    """The shipped model's predictions at fit against its predictions here, row for row."""
+    if model.task == "multiclass":
+        a, b = stored.astype(str).to_numpy(), now.astype(str).to_numpy()
+        differ = a != b
+        detail: dict[str, Any] = {"labels_differing": int(differ.sum())}
+    else:
+        a, b = stored.to_numpy(dtype=float), now.to_numpy(dtype=float)
+        gap = np.abs(a - b)
+        differ = ~((gap <= REPRODUCE_TOLERANCE * np.maximum(1.0, np.abs(a)))
+                   | (np.isnan(a) & np.isnan(b)))
+        detail = {"max_abs_difference": float(np.nanmax(gap)) if np.isfinite(gap).any() else None}
+    evidence = {"rows": int(len(a)), "rows_differing": int(differ.sum()), **detail,
+                "tolerance": REPRODUCE_TOLERANCE,
+                "stored": "the shipped model's predictions of the training sample, made at fit"}
+    if differ.any():
+        first = np.flatnonzero(differ)[:3].tolist()
+        return [Finding(
+            check="predictions_not_reproduced", severity="error",
+            message=f"the model's predictions on {int(differ.sum())} of its {len(a)} stored "
+                    f"training rows differ from the ones it made at fit (first rows: {first}).",
+            evidence=evidence,
+            suggestion="the model computes differently here than where it was fitted: install "
+                       "the library versions the bundle records (see library_version), check "
+                       "that the bundle files were not altered, and fit again if it persists.")
+            ], evidence, []
+    return [Finding(
+        check="predictions_reproduced", severity="info",
+        message=f"the model reproduces the predictions it made at fit on its {len(a)} stored "
+                "training rows exactly.",
+        evidence=evidence, suggestion="nothing to fix.")], evidence, []
+
+
 def reproduction_findings(model: Model) -> tuple[list[Finding], dict[str, Any], list[str]]:
-    """The bundle's predictions on its stored training sample against the validation-time
-    (out-of-fold) predictions stored with it. They are not the same model (fold models vs the
-    final refit), so agreement is measured, not equality: rank correlation (binary, regression)
-    or label agreement (multiclass)."""
+    """The bundle's predictions on its stored training sample against those stored with it: the
+    shipped model's own, made at fit, must come back exactly (within ``REPRODUCE_TOLERANCE``);
+    bundles saved before they were stored have only the validation-time (out-of-fold) ones, from
+    other models (the fold models, not the final refit), so agreement is measured there: rank
+    correlation (binary, regression) or label agreement (multiclass)."""
     sample = model.reference_sample
-    if sample is None or PREDICTION not in sample.columns:
+    if sample is None or (SHIPPED not in sample.columns and PREDICTION not in sample.columns):
         return [], {}, ["prediction reproduction: the bundle keeps no predictions of its "
                         "training sample"]
-    stored = sample[PREDICTION]
     X = sample[[c.name for c in model.schema.features]]
     now = prediction_values(model.ensemble.raw(X), model.task, model.classes)
+    if SHIPPED in sample.columns:
+        return _exact_reproduction(model, sample[SHIPPED], now)
+    stored = sample[PREDICTION]
     ok = stored.notna().to_numpy() & now.notna().to_numpy()
     if ok.sum() < MIN_CONSTANT_ROWS:
         return [], {}, ["prediction reproduction: fewer than 10 stored predictions"]

@@ -3,6 +3,7 @@ file they are saved in."""
 from mlexpert.ensemble._ensemble import HOT_CALLS, PARALLEL_ROWS, SMALL_BATCH, Ensemble
 from mlexpert.ensemble._member import Member
 from mlexpert.ensemble._pickle import PAYLOAD, PAYLOAD_V1, read_payload, write_payload
+from mlexpert.ensemble._shipped import SHIPPED, with_shipped_predictions
 
-__all__ = ["HOT_CALLS", "PARALLEL_ROWS", "SMALL_BATCH", "PAYLOAD", "PAYLOAD_V1", "Ensemble", "Member", "read_payload",
-           "write_payload"]
+__all__ = ["HOT_CALLS", "PARALLEL_ROWS", "SMALL_BATCH", "PAYLOAD", "PAYLOAD_V1", "SHIPPED", "Ensemble", "Member",
+           "read_payload", "with_shipped_predictions", "write_payload"]

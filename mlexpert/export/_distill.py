@@ -26,7 +26,7 @@ import mlexpert._options as options
 from mlexpert._clock import Deadline
 from mlexpert._format import check_writable
 from mlexpert.data import Role, category_text, describe_source, read_table
-from mlexpert.ensemble import HOT_CALLS, Member
+from mlexpert.ensemble import HOT_CALLS, Member, with_shipped_predictions
 from mlexpert.errors import DataError, bad_option
 from mlexpert.evaluate import get_metric, resample_counts, score_all
 
@@ -199,8 +199,10 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     else:
         metrics = {"cv": {}, "cv_note": "no labelled rows to measure on"}
     report.update(_speed_gained(teacher, trial, frame.iloc[:1], seed))
-    student = type(teacher)(manifest.with_sections(metrics=metrics, distillation=report),
-                            [member], teacher.reference_sample)
+    sample = teacher.reference_sample  # the student's own predictions stored with its copy
+    student = with_shipped_predictions(type(teacher)(
+        manifest.with_sections(metrics=metrics, distillation=report), [member],
+        None if sample is None else sample.copy()))
     if out is not None:
         student.save(out, overwrite=overwrite)
         if onnx:  # beside the bundle's files, like card.html: not in the manifest's hash list

@@ -1,8 +1,9 @@
 """Drift and performance monitoring: one implementation for ``mlexpert.drift``, the
 ``mlexpert drift`` command and the service's rolling window (``OnlineMonitor``)."""
+from mlexpert.evaluate import prediction_values
 from mlexpert.monitor._drift import compare, drift, model_reference, performance
 from mlexpert.monitor._online import OnlineMonitor
-from mlexpert.monitor._reference import PREDICTION, Reference, build_reference, prediction_values
+from mlexpert.monitor._reference import PREDICTION, Reference, build_reference
 from mlexpert.monitor._result import ColumnTest, DriftResult, Thresholds
 from mlexpert.monitor._tests import TESTS, DriftTest, Outcome
 

@@ -17,13 +17,8 @@ from mlexpert._clock import Deadline
 from mlexpert.bundle import Model, load
 from mlexpert.data import Role, category_text, describe_source, infer_schema, read_table
 from mlexpert.errors import BundleError, ConfigError, DataError, bad_option, missing_column
-from mlexpert.evaluate import bootstrap_interval, get_metric
-from mlexpert.monitor._reference import (
-    ColumnReference,
-    Reference,
-    build_reference,
-    prediction_values,
-)
+from mlexpert.evaluate import bootstrap_interval, get_metric, prediction_values
+from mlexpert.monitor._reference import ColumnReference, Reference, build_reference
 from mlexpert.monitor._result import ColumnTest, DriftResult, Thresholds
 from mlexpert.monitor._tests import TESTS, Current, as_current, benjamini_hochberg, tests_for
 

@@ -12,8 +12,9 @@ import pandas as pd
 
 from mlexpert.bundle import Model
 from mlexpert.errors import bad_option
+from mlexpert.evaluate import prediction_values
 from mlexpert.monitor._drift import _output_name, compare, model_reference
-from mlexpert.monitor._reference import Reference, prediction_values
+from mlexpert.monitor._reference import Reference
 from mlexpert.monitor._result import DriftResult, Thresholds
 
 

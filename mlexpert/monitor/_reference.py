@@ -156,22 +156,3 @@ def build_reference(schema: Schema, X: pd.DataFrame, *, seed: int = 0,
 def _is_number(values: pd.Series) -> bool:
     return len(values) > 0 and all(isinstance(v, float | int | np.floating | np.integer)
                                    and not isinstance(v, bool) for v in values.head(50))
-
-
-def prediction_values(raw: np.ndarray, task: str, classes: list[Any] | None) -> pd.Series:
-    """The model output whose distribution prediction drift compares: the positive class's
-    probability (binary), the predicted class (multiclass), the predicted value (regression).
-    Rows of ``raw`` that are all NaN (no validation prediction) stay missing."""
-    raw = np.asarray(raw, dtype=float)
-    if task == "regression":
-        return pd.Series(raw.reshape(-1), dtype=float)
-    total = raw.sum(axis=1, keepdims=True)
-    ok = np.isfinite(raw).all(axis=1) & (total[:, 0] > 0)
-    if task == "binary":
-        out = np.full(len(raw), np.nan)
-        out[ok] = raw[ok, 1] / total[ok, 0]
-        return pd.Series(out, dtype=float)
-    labels = np.asarray([str(c) for c in classes or range(raw.shape[1])], dtype=object)
-    out = np.full(len(raw), np.nan, dtype=object)
-    out[ok] = labels[np.nanargmax(np.where(np.isfinite(raw[ok]), raw[ok], -np.inf), axis=1)]
-    return pd.Series(out, dtype=object)

@@ -16,6 +16,7 @@ import mlexpert
 from mlexpert.bundle import Model
 from mlexpert.cli import app
 from mlexpert.diagnosis import diagnose as diagnose_without_refits
+from mlexpert.ensemble import SHIPPED
 from mlexpert.monitor import PREDICTION
 
 from .test_report import CHROMIUM, chromium
@@ -173,15 +174,28 @@ def test_library_versions_against_the_running_ones(iris, monkeypatch):
     assert "pin lightgbm==" in f.suggestion
 
 
-def test_stored_predictions_reproduced_and_tampering_caught(iris):
-    model = iris[0]
-    ok = _by_check(mlexpert.diagnose(model))["predictions_reproduced"]
-    assert ok.evidence["rank_correlation"] > 0.9
+def test_stored_predictions_reproduced_and_tampering_caught(iris, digits):
+    """The shipped model's own predictions, stored at fit, come back exactly (after a save and a
+    load; binary and multiclass); one changed by 1e-6 is caught. A bundle from before they were
+    stored falls back to agreement with the out-of-fold ones."""
+    model, _, folder = iris
+    for m in (model, mlexpert.load(folder / "model"), digits[0]):
+        ok = _by_check(mlexpert.diagnose(m))["predictions_reproduced"]
+        assert ok.evidence["rows_differing"] == 0 and ok.evidence["rows"] == len(m.reference_sample)
+        assert "made at fit" in ok.evidence["stored"]
     sample = model.reference_sample.copy()
-    sample[PREDICTION] = np.random.default_rng(0).permutation(sample[PREDICTION].to_numpy())
+    sample.loc[3, SHIPPED] += 1e-6
     tampered = Model(model.manifest, model.ensemble.members, sample)
     bad = _by_check(mlexpert.diagnose(tampered))["predictions_not_reproduced"]
-    assert bad.severity == "error" and bad.evidence["rank_correlation"] < 0.5
+    assert bad.severity == "error" and bad.evidence["rows_differing"] == 1
+    assert "first rows: [3]" in bad.message
+
+    older = model.reference_sample.drop(columns=SHIPPED)
+    ok = _by_check(mlexpert.diagnose(Model(model.manifest, model.ensemble.members, older)))
+    assert ok["predictions_reproduced"].evidence["rank_correlation"] > 0.9
+    older[PREDICTION] = np.random.default_rng(0).permutation(older[PREDICTION].to_numpy())
+    bad = _by_check(mlexpert.diagnose(Model(model.manifest, model.ensemble.members, older)))
+    assert bad["predictions_not_reproduced"].evidence["rank_correlation"] < 0.5
 
 
 def run(*args):

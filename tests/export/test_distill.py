@@ -69,6 +69,10 @@ def test_distilled_bundle_and_report(distilled):
     pd.testing.assert_series_equal(student.predict(test, invalid="missing"),
                                   result.model.predict(test, invalid="missing"))
     assert_parity(student, test)  # the student is exportable: one LightGBM
+    # the student stores its own predictions of the sample, on its copy; the teacher keeps its own
+    for model in (student, teacher):
+        [f] = [f for f in mlexpert.diagnose(model).findings if "reproduced" in f.check]
+        assert f.check == "predictions_reproduced" and f.evidence["rows_differing"] == 0
 
 
 def test_distill_needs_rows(distilled):
