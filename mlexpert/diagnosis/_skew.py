@@ -330,20 +330,23 @@ def _exact_reproduction(model: Model, stored: pd.Series, now: pd.Series
                 "stored": "the shipped model's predictions of the training sample, made at fit"}
     if differ.any():
         first = np.flatnonzero(differ)[:3].tolist()
-        return [Finding(
-            check="predictions_not_reproduced", severity="error",
-            message=f"the model's predictions on {int(differ.sum())} of its {len(a)} stored "
-                    f"training rows differ from the ones it made at fit (first rows: {first}).",
-            evidence=evidence,
-            suggestion="the model computes differently here than where it was fitted: install "
-                       "the library versions the bundle records (see library_version), check "
-                       "that the bundle files were not altered, and fit again if it persists.")
-            ], evidence, []
+        return _reproduction(False, f"the model's predictions on {int(differ.sum())} of its "
+                             f"{len(a)} stored training rows differ from the ones it made at fit "
+                             f"(first rows: {first}).", evidence)
+    return _reproduction(True, f"the model reproduces the predictions it made at fit on its "
+                         f"{len(a)} stored training rows exactly.", evidence)
+
+
+def _reproduction(ok: bool, message: str, evidence: dict[str, Any]
+                  ) -> tuple[list[Finding], dict[str, Any], list[str]]:
+    if ok:
+        return [Finding(check="predictions_reproduced", severity="info", message=message,
+                        evidence=evidence, suggestion="nothing to fix.")], evidence, []
     return [Finding(
-        check="predictions_reproduced", severity="info",
-        message=f"the model reproduces the predictions it made at fit on its {len(a)} stored "
-                "training rows exactly.",
-        evidence=evidence, suggestion="nothing to fix.")], evidence, []
+        check="predictions_not_reproduced", severity="error", message=message, evidence=evidence,
+        suggestion="the model computes differently here than where it was fitted: install the "
+                   "library versions the bundle records (see library_version), check that the "
+                   "bundle files were not altered, and fit again if it persists.")], evidence, []
 
 
 def reproduction_findings(model: Model) -> tuple[list[Finding], dict[str, Any], list[str]]:
@@ -379,19 +382,9 @@ def reproduction_findings(model: Model) -> tuple[list[Finding], dict[str, Any], 
     evidence = {"rows": int(ok.sum()), **detail, "threshold": REPRODUCE_MIN,
                 "stored": "validation-time (out-of-fold) predictions of the training sample"}
     if measure < REPRODUCE_MIN:
-        return [Finding(
-            check="predictions_not_reproduced", severity="error",
-            message=f"the model's predictions on its {int(ok.sum())} stored training rows do not "
-                    f"match the validation-time predictions stored with them: {name} "
-                    f"{measure:.3f}, below {REPRODUCE_MIN}.",
-            evidence=evidence,
-            suggestion="the model behaves differently here than where it was validated: install "
-                       "the library versions the bundle records (see library_version), check "
-                       "that the bundle files were not altered, and fit again if it persists.")
-            ], evidence, []
-    return [Finding(
-        check="predictions_reproduced", severity="info",
-        message=f"the model reproduces its validation-time predictions on its {int(ok.sum())} "
-                f"stored training rows: {name} {measure:.3f} (the stored ones are out-of-fold, "
-                "so agreement, not equality, is expected).",
-        evidence=evidence, suggestion="nothing to fix.")], evidence, []
+        return _reproduction(False, f"the model's predictions on its {int(ok.sum())} stored "
+                             f"training rows do not match the validation-time predictions stored "
+                             f"with them: {name} {measure:.3f}, below {REPRODUCE_MIN}.", evidence)
+    return _reproduction(True, f"the model reproduces its validation-time predictions on its "
+                         f"{int(ok.sum())} stored training rows: {name} {measure:.3f} (the stored "
+                         "ones are out-of-fold, so agreement, not equality, is expected).", evidence)
