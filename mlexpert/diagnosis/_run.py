@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from mlexpert.diagnosis._history import (
 from mlexpert.diagnosis._learning import Fitter
 from mlexpert.diagnosis._model import DEFAULT_TIME_LIMIT, as_model, diagnose_model
 from mlexpert.diagnosis._report import Chart, DiagnosisReport, Line, Mark, Section
-from mlexpert.errors import bad_option, unreadable_history
+from mlexpert.errors import DataError, bad_option, unreadable_history
 
+AUDIT_SECONDS = 15.0  # at most this long for the audit's quick model on the labelled rows
 _RUN_ID = re.compile(r"^(runs:/)?[0-9a-f]{32}(/.*)?$")
 _FILE_TYPES = (".csv", ".tsv", ".txt", ".log", ".json", ".jsonl", ".ndjson")
 
@@ -56,7 +58,45 @@ def diagnose(source: Any, data: Any = None, *, target: str | None = None,
                          "not a training history")
     chance = chance_level(task, priors, data, target)  # option errors before any reading
     history = read_history(source, tracking_uri=tracking_uri)
-    return DiagnosisReport(history.source, (training_section(history, chance),))
+    section = training_section(history, chance)
+    if data is not None and target is not None and "stuck_at_chance" in \
+            [f.check for f in section.findings]:
+        section = _cross_checked(section, data, target, min(time_limit, AUDIT_SECONDS), seed)
+    return DiagnosisReport(history.source, (section,))
+
+
+def _cross_checked(section: Section, data: Any, target: str, seconds: float, seed: int
+                   ) -> Section:
+    """A run stuck at chance, told apart by a quick model on the labelled rows (the audit's
+    learnability check): features that carry signal put the fault in the training setup;
+    features no model learns from put it in the data."""
+    from mlexpert.audits import audit
+
+    try:
+        report = audit(data, target=target, time_limit=seconds, seed=seed)
+    except DataError as exc:  # labels alone (given for the chance level): nothing to learn from
+        return replace(section, skipped=(*section.skipped, f"stuck_at_chance cross-check: {exc}"))
+    found = [f for f in report.findings if f.check in ("learnable", "not_learnable")]
+    if not found:
+        return replace(section, skipped=(*section.skipped, "stuck_at_chance cross-check: the "
+                                         "audit's quick model did not run (time or rows)"))
+    quick = found[0]
+    ev = quick.evidence
+    score = f"{ev['metric']} {ev['quick_model']:.3f} against a dummy's {ev['dummy']:g}"
+    if quick.check == "learnable":
+        more = (f" Yet a quick model on the labelled rows scores {score}: the features carry "
+                "signal, so the fault is in the training setup (labels out of line with their "
+                "rows, dead units, vanishing gradients, too small a learning rate).")
+    else:
+        more = (f" A quick model on the labelled rows does no better ({score}): the features "
+                "may carry no signal for this target; check the target column and the features "
+                "before the network.")
+    findings = tuple(
+        replace(f, message=f.message + more, evidence={**f.evidence, "audit": {
+            "check": quick.check, **{k: ev[k] for k in ("metric", "quick_model", "low", "high",
+                                                        "dummy", "rows")}}})
+        if f.check == "stuck_at_chance" else f for f in section.findings)
+    return replace(section, findings=findings)
 
 
 def read_history(source: Any, *, tracking_uri: str | None = None) -> History:

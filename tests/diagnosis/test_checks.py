@@ -3,6 +3,7 @@ can check against the history itself; the healthy run only as converged."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlexpert.diagnosis import diagnose
@@ -75,6 +76,7 @@ def test_chance_from_labelled_data_matches_given_priors(histories, priors, datas
     table.write_text("y\n" + "\n".join(map(str, y)) + "\n")
     report = diagnose(histories["shuffled"], data=str(table), target="y")
     assert report.checks == ["stuck_at_chance"]
+    assert any("cross-check: no feature columns" in s for s in report.sections[0].skipped)
     assert math.isclose(report.findings[0].evidence["chance"],
                         diagnose(histories["shuffled"], priors=priors["shuffled"])
                         .findings[0].evidence["chance"])
@@ -98,3 +100,20 @@ def test_regression_run_overfits_from_a_named_epoch(histories):
 def test_a_diagnosis_of_the_first_epochs_only_skips_the_trends(histories, priors):
     report = diagnose(histories["healthy"].head(3), priors=priors["healthy"])
     assert any("trends" in s for s in report.sections[0].skipped)
+
+
+def test_a_stuck_run_is_cross_checked_against_a_quick_model_on_the_labelled_rows(
+        histories, datasets, tmp_path):
+    """The run learnt from shuffled labels: on the real labels a quick model scores far above a
+    dummy, so the training setup is at fault; on the shuffled ones it does not, so the data."""
+    X, y = datasets["cancer"]
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    for labels, check, words in [(y, "learnable", "the fault is in the training setup"),
+                                 (np.random.default_rng(0).permutation(y), "not_learnable",
+                                  "may carry no signal")]:
+        table = tmp_path / f"{check}.csv"
+        frame.assign(y=labels).to_csv(table, index=False)
+        [f] = diagnose(histories["shuffled"], data=str(table), target="y", time_limit=10).findings
+        assert f.check == "stuck_at_chance" and words in f.message
+        assert f.evidence["audit"]["check"] == check
+        assert (f.evidence["audit"]["low"] > 0.9) == (check == "learnable")
