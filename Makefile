@@ -29,7 +29,8 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check mlexpert tests bench examples
 
-# Two pytest-xdist workers, each kept to one core (tests/conftest.py): 10 -> 7.5 min on 2 cores.
+# Two pytest-xdist workers, each kept to one core and dealt whole test files (tests/conftest.py:
+# our units through --dist loadscope; xdist's own loadgroup is broken under pytest 9.2).
 TEST_WORKERS := -n 2 --dist loadscope
 
 test: setup browser lint
