@@ -21,13 +21,7 @@ from mlexpert._fit._inputs import (
     side_inputs,
 )
 from mlexpert._fit._options import FitOptions
-from mlexpert._fit._record import (
-    cv_metrics,
-    final_fit,
-    leaderboard,
-    measure_latency,
-    size_section,
-)
+from mlexpert._fit._record import cv_metrics, final_fit, leaderboard, measure_latency, size_section
 from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import Model

@@ -93,7 +93,7 @@ def _codes(g: Graph, x: str, step: CategoryCodes, j: int) -> str:
     values = [float(i) for i in range(len(keys))]
     if MISSING_CATEGORY not in keys:
         keys, values = [*keys, MISSING_CATEGORY], [*values, float("nan")]
-    by_value = getattr(step, "order", "frequency") == "value"
+    by_value = step.by_value
     codes = g.cast(g.op("LabelEncoder", [x], domain="ai.onnx.ml", keys_strings=keys,
                         values_floats=values,
                         default_float=float("nan") if by_value else float(len(categories))),

@@ -1,7 +1,7 @@
 """Preprocessing builders: one for tree families (native categoricals, or sorted codes beyond
-``MAX_TREE_CATEGORIES`` levels, NaN kept, wide categoricals also as level encodings), the same without level encodings for a library run as
-shipped (``native``), and one for linear families (imputation with missing indicators, capped
-one-hot, scaling, TF-IDF).
+``MAX_TREE_CATEGORIES`` levels, NaN kept, wide categoricals also as level encodings), the same
+without level encodings for a library run as shipped (``native``), and one for linear families
+(imputation with missing indicators, capped one-hot, scaling, TF-IDF).
 
 Both take the canonical frame from ``Schema.prepare`` and are fitted inside each training fold.
 """
@@ -16,10 +16,11 @@ from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, Tex
 
 Kind = Literal["tree", "native", "linear"]
 MAX_TREE_CATEGORIES = 254  # native categorical splits take this many levels (LightGBM/XGBoost/HGB
-# limits); a column of more levels reaches trees as its levels' sorted order, a number: on the dev
-# bench's three such tables the out-of-fold score beat its top levels as categories for LightGBM
-# and HistGradientBoosting defaults alike (flights_origin log loss 0.0032 -> 0.0019, verbagg_resp
-# 0.856 -> 0.822, star_math RMSE 36.61 -> 36.39; scikit-learn's HGB bench runner does the same)
+# limits); a column of more levels reaches trees as its levels' sorted order, a number (see
+# CategoryCodes). The dev bench's three such tables at 60 s, single runs, against earlier runs
+# with the 254 most frequent levels as categories: flights_origin log loss 0.00367 -> 0.00232,
+# star_math RMSE 30.00 -> 29.91, verbagg_resp log loss 0.7501 -> 0.7446
+# (bench/results/mlexpert_60_session17_order.jsonl; before: bench/RESULTS.md, sessions 14-15)
 MAX_ONEHOT_CATEGORIES = 50
 MIN_ONEHOT_FREQUENCY = 5
 HIGH_CARDINALITY = 50  # more levels: the column is also encoded by its levels' share and target

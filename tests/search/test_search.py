@@ -536,8 +536,8 @@ def _presets_inline():
 
 def test_a_hopeless_portfolio_candidate_stops_after_its_first_fold(monkeypatch):
     """On a crisp target (an XOR of two signs) a linear model's log loss is many times the
-    trees': it stops after its first fold with a note, and its time goes to tuning; the default
-    models are never stopped this way, however far behind (here HGB's, capped at one tree)."""
+    trees': it stops after its first fold with a note; the default models are never stopped
+    this way, however far behind (here HGB's, capped at one tree)."""
     from mlexpert.search import _scheduler
 
     rng = np.random.default_rng(0)
