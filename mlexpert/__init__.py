@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         task: str | None = None, metric: str | None = None, groups: Any = None,
-        time_column: str | None = None, sample_weight: Any = None,
+        time_column: str | None = None, entity: str | bool | None = None,
+        sample_weight: Any = None,
         ignore_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
         presets: str = "balanced", budget: int | None = None,
         executor: Executor | str | None = None,
@@ -41,7 +42,12 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``data``: a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path.
     ``task``: binary | multiclass | regression (inferred when None). ``metric``: a registered
     metric name (ROC AUC / log loss / RMSE by default). ``groups``, ``sample_weight``: a column
-    name or one value per row. ``time_column``: split in time order. ``presets``: fast (one
+    name or one value per row. ``time_column``: split in time order. ``entity`` (with
+    ``time_column``): the column naming whose history a row continues (a customer, a store);
+    each row then also gets that entity's earlier known targets and changes as features, from
+    rows strictly earlier in time, and the model keeps each entity's last rows to predict its
+    next ones; None infers it from the table (a column repeating once per time), False never.
+    ``presets``: fast (one
     model, lowest latency) | balanced | best (bigger ensembles, for long budgets). ``budget``:
     tuning trials after the portfolio, for results that do not depend on machine speed (the
     time limit is then a safety cap). ``executor``: where fold fits run (e.g.
@@ -79,7 +85,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
 
         tracker = tracker_for(track)  # option errors before a long fit, not after
     model = _fit(data, target, started, time_limit=time_limit, seed=seed, task=task, metric=metric,
-                 groups=groups, time_column=time_column, sample_weight=sample_weight,
+                 groups=groups, time_column=time_column, entity=entity,
+                 sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
                  budget=budget, executor=executor, infer_limit=infer_limit, size_limit=size_limit,
                  progress=progress, calibrate=calibrate,

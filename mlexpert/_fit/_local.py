@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mlexpert._clock import Deadline
+from mlexpert._fit._history import history_spec
 from mlexpert._fit._inputs import (
     balanced_weights,
     check_rows,
@@ -107,8 +108,11 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                          "needs a target that never crosses zero; use mae or rmse)")
     train_weight, balance = balanced_weights(y, rows.weights, plan)
     findings += balance
+    folds = plan.split.folds(y, rows.groups, rows.order)
+    history, said = history_spec(opts.entity, time_column, features, schema, rows.order, folds)
+    findings += said
     spec = SearchSpec(task=plan.task, n_classes=len(classes) if classes else 0, metric=plan.metric,
-                      folds=plan.split.folds(y, rows.groups, rows.order), deadline=deadline,
+                      folds=folds, deadline=deadline,
                       seed=seed, preset=presets, sample_weight=rows.weights,
                       train_weight=train_weight,
                       finish_seconds=_finish_seconds(time_limit, len(y), len(classes or ())),
@@ -118,7 +122,7 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
                       size_limit_mb=None if size_limit is None else float(size_limit),
                       row_overhead_ms=_row_overhead_ms(schema, features),
-                      out_of_bag=plan.split.kind in ("stratified", "kfold"))
+                      out_of_bag=plan.split.kind in ("stratified", "kfold"), history=history)
     X = schema.prepare(features)
     owned = None
     if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"
@@ -157,6 +161,9 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
         schema=schema.to_dict(),
         plan={"task": plan.task, "metric": plan.metric.name, "split": plan.split.to_dict(),
               "groups": side_columns["groups"], "time_column": time_column,
+              "entity": None if history is None else {
+                  "column": history.entity, "horizon": history.horizon,
+                  "inferred": opts.entity is None},
               "sample_weight": side_columns["sample_weight"],
               "ignored_columns": list(ignore_columns), "presets": presets,
               "budget_trials": budget},

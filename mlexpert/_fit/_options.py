@@ -14,7 +14,7 @@ from mlexpert.search import PRESETS, Executor, SearchEvent
 
 TASKS = ("binary", "multiclass", "regression")
 # options only the in-process fit supports (and budget > 0)
-LOCAL_ONLY = ("groups", "time_column", "sample_weight", "infer_limit", "size_limit",
+LOCAL_ONLY = ("groups", "time_column", "entity", "sample_weight", "infer_limit", "size_limit",
               "optimize_threshold", "cost_matrix", "positive_class")
 
 
@@ -30,6 +30,7 @@ class FitOptions:
     metric: str | None = None
     groups: Any = None
     time_column: str | None = None
+    entity: str | bool | None = None
     sample_weight: Any = None
     ignore_columns: Sequence[str] = ()
     keep_columns: Sequence[str] = ()
@@ -65,6 +66,12 @@ class FitOptions:
         if isinstance(self.executor, str) and not self.executor.startswith("dask://"):
             raise bad_option("executor", self.executor, "an Executor object, 'dask://local' or "
                              "'dask://tcp://host:port'")
+        if self.entity is True or not isinstance(self.entity, str | bool | type(None)):
+            raise bad_option("entity", self.entity, "a column name, None (inferred with "
+                             "time_column) or False")
+        if isinstance(self.entity, str) and self.time_column is None:
+            raise bad_option("entity", self.entity, "given with time_column: an entity's "
+                             "history runs over time (CLI --time-column)")
         if not isinstance(self.calibrate, bool):
             raise bad_option("calibrate", self.calibrate, "True or False")
         if self.data_on_cluster not in (None, True, False):
@@ -102,7 +109,8 @@ class FitOptions:
 
     def local_only(self) -> list[str]:
         """The options asked for that only the in-process fit supports."""
-        asked = [k for k in LOCAL_ONLY if getattr(self, k) is not None]
+        asked = [k for k in LOCAL_ONLY if getattr(self, k) is not None
+                 and getattr(self, k) is not False]
         return asked + (["budget"] if self.budget else [])
 
     def record(self) -> dict[str, Any]:

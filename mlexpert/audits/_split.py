@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from mlexpert.audits._context import AuditData, auc, bin_codes, quick_oof, skill
-from mlexpert.data import Role, category_text
+from mlexpert.data import (
+    Role,
+    as_time,
+    category_text,
+    entity_keys,
+    panel_entity,
+    repeats,
+    time_candidates,
+)
 from mlexpert.findings import Finding
 
 MIN_LEVELS = 20  # an entity column has at least this many values, and at least sqrt(rows)
@@ -228,4 +236,50 @@ def _target_matrix(d: AuditData) -> np.ndarray:
     return d.cache["split_target"]
 
 
-CHECKS = (split_groups, split_time)
+def panel_suggested(d: AuditData) -> list[Finding]:
+    """A panel or event log (an entity column repeating once per time over a time-like column)
+    when the user gave no time column: random K-fold then trains on an entity's later rows to
+    score its earlier ones, and the rows' history goes unused."""
+    if d.groups is not None or d.time is not None:
+        return []
+    out = []
+    for column in time_candidates(d.frame, d.schema):
+        order = as_time(d.frame, column, d.schema)
+        name = None if order is None else panel_entity(d.frame, d.schema, column, order)
+        if name is None:
+            continue
+        n, times = repeats(entity_keys(d.frame[name]), order)
+        out.append(Finding(
+            check="panel_suggested", severity="warning", columns=(name, column),
+            message=f"the rows look like a panel: {name!r} repeats over {column!r} ({n} "
+                    f"entities, a median of {times:g} times each). If new rows continue these "
+                    "entities later in time, random K-fold overstates the score and each row's "
+                    "history goes unused.",
+            evidence={"entity": name, "time_column": column, "entities": n,
+                      "median_times": times},
+            suggestion=f"pass time_column={column!r}, entity={name!r} (CLI: --time-column "
+                       f"{column} --entity {name}): time-ordered folds and each entity's earlier "
+                       "known targets as features."))
+    return out
+
+
+def panel_detected(d: AuditData) -> list[Finding]:
+    """With a time column: the entity whose history fit would follow (fit says it itself)."""
+    if d.groups is not None or d.time is None or d.time_column not in d.frame.columns:
+        return []
+    name = panel_entity(d.frame, d.schema, d.time_column, d.time)
+    if name is None:
+        return []
+    n, times = repeats(entity_keys(d.frame[name]), d.time)
+    return [Finding(
+        check="panel_detected", severity="info", columns=(name, d.time_column),
+        message=f"{name!r} repeats over {d.time_column!r} ({n} entities, a median of "
+                f"{times:g} times each): fit with this time column gives each row its entity's "
+                "earlier known targets as features (entity inferred).",
+        evidence={"entity": name, "time_column": d.time_column, "entities": n,
+                  "median_times": times},
+        suggestion="pass entity='column' to name another, or entity=False for none (CLI: "
+                   "--entity).")]
+
+
+CHECKS = (split_groups, split_time, panel_suggested, panel_detected)

@@ -85,6 +85,9 @@ def fit(
     metric: Annotated[Optional[str], typer.Option(help="Metric to optimise (auto).")] = None,
     groups: Annotated[Optional[str], typer.Option(help="Column of groups for grouped CV.")] = None,
     time_column: Annotated[Optional[str], typer.Option(help="Column to split on in time order.")] = None,
+    entity: Annotated[Optional[str], typer.Option(
+        help="With --time-column: the column naming whose history a row continues (inferred "
+             "when left out; 'none' for no history features).")] = None,
     sample_weight: Annotated[Optional[str], typer.Option(help="Column of row weights.")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Column to leave out (repeatable).")] = None,
     keep_columns: Annotated[Optional[list[str]], typer.Option(
@@ -143,6 +146,7 @@ def fit(
                 warnings.simplefilter("ignore")
                 model = fit_model(data, target, time_limit=limit, seed=seed, task=task,
                                   metric=metric, groups=groups, time_column=time_column,
+                                  entity=False if entity == "none" else entity,
                                   sample_weight=sample_weight, ignore_columns=ignore or (),
                                   keep_columns=keep_columns or (), presets=presets,
                                   budget=budget, infer_limit=infer_limit, size_limit=size_limit,

@@ -264,7 +264,7 @@ def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:
     input (``bag(X_1, ..., X_n)``), where their adapter walks their trees together (forests,
     CatBoost for one or two rows: numpy's cost per call, ~1-2 µs an operation at each tree
     level, is paid once, not per model); None where it does not (one call per model then)."""
-    if len(fitted) < 2:
+    if len(fitted) < 2 or any(getattr(f, "offset", None) is not None for f in fitted):
         return None
     try:
         return bag_adapter(fitted).need("compile_bag")(fitted)
@@ -277,6 +277,9 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
     CatBoost's and forests' trees walked in numpy, linear models as products); any model its
     adapter does not compile through ``Fitted.predict``."""
     try:
-        return adapter_for(fitted).need("compile")(fitted)
+        fast = adapter_for(fitted).need("compile")(fitted)
     except Unsupported:
         return fitted.predict
+    if getattr(fitted, "offset", None) is None:
+        return fast
+    return lambda X: fast(X) + fitted.baseline(X)  # a change from an input column

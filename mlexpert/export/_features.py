@@ -57,6 +57,12 @@ def _step(g: Graph, step: Any, columns: list[str], inputs: dict[str, str], name:
         raise not_exportable(f"text column {columns[0]!r}", "free text (TF-IDF) is not "
                              "converted", f"Refit with ignore_columns=[{columns[0]!r}] (CLI: "
                              f"--ignore {columns[0]}) to get an exportable model.")
+    if kind == "EntityHistory":
+        raise not_exportable(f"the entity history features of {columns[0]!r}", "they are "
+                             "computed from the rows each entity had in training, kept in the "
+                             "bundle, not from the request alone", "Serve the bundle "
+                             "(mlexpert serve), or refit with entity=False (CLI: --entity none) "
+                             "for an exportable model.")
     raise not_exportable(f"preprocessing step {name!r} ({kind})", "it has no ONNX converter",
                          "Refit with the default preprocessing.")
 

@@ -11,6 +11,9 @@ from mlexpert.models import DISTILL_HINT, Graph, Unsupported, adapter_for
 
 def model_output(g: Graph, family: str, fitted: Any, x: str) -> str:
     """Graph output of one fitted model of the member ``family`` on the feature matrix ``x``."""
+    if getattr(fitted, "offset", None) is not None:  # only with entity history, refused before
+        raise not_exportable(f"the {family} member", "it predicts a change from an entity's "
+                             "stored history", "Refit with entity=False (CLI: --entity none).")
     try:
         convert = adapter_for(fitted).need("onnx")
     except Unsupported:

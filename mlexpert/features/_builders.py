@@ -4,6 +4,8 @@ without level encodings for a library run as shipped (``native``), and one for l
 (imputation with missing indicators, capped one-hot, scaling, TF-IDF).
 
 Both take the canonical frame from ``Schema.prepare`` and are fitted inside each training fold.
+With a ``HistorySpec`` (fit's ``entity``), the tree and linear kinds also get each row's entity
+history (``EntityHistory``); ``native`` stays the table as the user gave it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlexpert.data import Role, Schema
+from mlexpert.features._history import EntityHistory, HistorySpec
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
@@ -46,18 +49,21 @@ def ordinal_categoricals(schema: Schema) -> list[str]:
             and int(c.stats.get("n_categories", 0)) > MAX_TREE_CATEGORIES]
 
 
-def same_preprocessing(schema: Schema, kind: Kind) -> Kind:
+def same_preprocessing(schema: Schema, kind: Kind, history: HistorySpec | None = None) -> Kind:
     """The kind whose fitted preprocessing ``kind`` shares: ``native`` is ``tree`` when the
-    table has no wide categorical (nothing to leave out), so it is fitted only once."""
-    return "tree" if kind == "native" and not wide_categoricals(schema) else kind
+    table has no wide categorical and no entity history (nothing to leave out), so it is fitted
+    only once."""
+    plain = not wide_categoricals(schema) and history is None
+    return "tree" if kind == "native" and plain else kind
 
 
-def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
-                       task: str | None = None) -> Preprocessor:
+def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | None = None,
+                       history: HistorySpec | None = None) -> Preprocessor:
     """An unfitted preprocessing step for the given model kind. Categoricals of more than
     ``HIGH_CARDINALITY`` levels also get ``LevelEncoding`` (target means fitted out of fold when
-    ``task`` is given and ``fit_transform`` gets the target), except for the ``native`` kind:
-    categories as the library takes them, what a user running its defaults would hand it."""
+    ``task`` is given and ``fit_transform`` gets the target), and ``history`` adds the entity
+    history features (``fit_transform`` must get the target), except for the ``native`` kind:
+    the table as the library takes it, what a user running its defaults would hand it."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -83,6 +89,8 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
         parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
         if wide:
             parts.append(("levels", LevelEncoding(task=task, seed=seed, as_number=True), wide))
+        if history is not None and kind == "tree":
+            parts.append(("history", _history_step(history, task, seed), history.columns(num)))
         categorical = list(range(len(num), len(num) + len(native)))
         sparse_threshold = 0.0
     else:
@@ -102,8 +110,17 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0,
         if wide:
             parts.append(("levels", make_pipeline(LevelEncoding(task=task, seed=seed),
                                                   StandardScaler()), wide))
+        if history is not None:
+            parts.append(("history", make_pipeline(
+                _history_step(history, task, seed),
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler()), history.columns(num)))
         categorical = []
         sparse_threshold = 0.3
     transformer = ColumnTransformer(parts, sparse_threshold=sparse_threshold,
                                     verbose_feature_names_out=False)
     return Preprocessor(transformer, categorical)
+
+
+def _history_step(history: HistorySpec, task: str | None, seed: int) -> EntityHistory:
+    return EntityHistory(task=task or "regression", horizon=history.horizon, seed=seed)

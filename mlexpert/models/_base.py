@@ -6,7 +6,7 @@ deadline: boosting stops adding rounds and forests stop adding trees when it pas
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -51,10 +51,13 @@ class Fitted:
     truncated: bool = False  # stopped by the deadline rather than by convergence
     extra: dict[str, Any] = field(default_factory=dict)
     family: str | None = None  # the registered family that fitted it (None in old bundles)
+    offset: int | None = None  # regression: the input column the estimator predicts a change
+    offset_fill: float = 0.0  # from (an entity's last known target), this where it is missing
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task == "regression":
-            return np.asarray(self.estimator.predict(_adapt(self, X)), dtype=float)
+            out = np.asarray(self.estimator.predict(_adapt(self, X)), dtype=float)
+            return out if self.offset is None else out + self.baseline(X)
         proba = np.asarray(self.estimator.predict_proba(_adapt(self, X)), dtype=float)
         classes = np.asarray(self.estimator.classes_).astype(int)
         if proba.shape[1] == self.n_classes and np.array_equal(classes, np.arange(self.n_classes)):
@@ -62,6 +65,42 @@ class Fitted:
         full = np.zeros((proba.shape[0], self.n_classes))  # a class absent from the training fold
         full[:, classes] = proba
         return full
+
+
+    def baseline(self, X: Any) -> np.ndarray:
+        """The value the estimator's prediction is added to: input column ``offset``, missing
+        values filled (zeros without an offset)."""
+        if self.offset is None:
+            return np.zeros(X.shape[0])
+        return _filled(_column(X, self.offset), self.offset_fill)
+
+
+def fit_from_offset(family: Family, X: Any, y: np.ndarray, params: dict[str, Any],
+                    req: FitRequest, offset: int | None) -> Fitted:
+    """``family.fit``, or for regression with an ``offset`` column, the fit of the change from
+    it (y minus the column, its missing values filled with the mean of y): what trees, which
+    cannot extrapolate a level, need where the level drifts (an entity's last known target).
+    The Fitted adds the column back on every predict."""
+    if offset is None or req.task != "regression":
+        return family.fit(X, y, params, req)
+    fill = float(np.mean(y)) if len(y) else 0.0
+    if req.X_val is not None and req.y_val is not None:
+        req = replace(req, y_val=req.y_val - _filled(_column(req.X_val, offset), fill))
+    fitted = family.fit(X, y - _filled(_column(X, offset), fill), params, req)
+    fitted.offset, fitted.offset_fill = offset, fill
+    return fitted
+
+
+def _column(X: Any, j: int) -> np.ndarray:
+    if hasattr(X, "iloc"):
+        return X.iloc[:, j].to_numpy(dtype=float)
+    if hasattr(X, "tocsc"):
+        return np.asarray(X[:, j].toarray(), dtype=float).ravel()
+    return np.asarray(X[:, j], dtype=float)
+
+
+def _filled(values: np.ndarray, fill: float) -> np.ndarray:
+    return np.where(np.isnan(values), fill, values)
 
 
 def _adapt(fitted: Fitted, X: Any) -> Any:

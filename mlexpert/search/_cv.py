@@ -14,7 +14,7 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
-from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, library_params
+from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, fit_from_offset, library_params
 from mlexpert.search._executor import Executor
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
@@ -23,14 +23,15 @@ from mlexpert.search._records import Candidate, Note, SearchEvent, SearchSpec
 
 
 def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dict[str, Any],
-              req: FitRequest) -> tuple[Fitted, np.ndarray, float, float]:
+              req: FitRequest, offset: int | None = None
+              ) -> tuple[Fitted, np.ndarray, float, float]:
     """One fold: (fitted model, its validation predictions, fit seconds, predict seconds).
     Module-level and keyed by family name so that a process pool can run it."""
     family = FAMILIES[family_name]
     t0 = time.monotonic()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = family.fit(Xtr, ytr, library_params(params), req)
+        fitted = fit_from_offset(family, Xtr, ytr, library_params(params), req, offset)
         t1 = time.monotonic()
         pred = fitted.predict(Xva)
     return fitted, pred, t1 - t0, time.monotonic() - t1
@@ -83,7 +84,7 @@ class Search:
     def __init__(self, frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
                  emit: Callable[[SearchEvent], None], executor: Executor):
         self.y, self.spec, self.emit, self.executor = y, spec, emit, executor
-        self.prepared = Prepared(schema, frame, spec.seed, spec.task, y)
+        self.prepared = Prepared(schema, frame, spec.seed, spec.task, y, spec.history)
         self.mask = np.zeros(len(y), dtype=bool)
         for _, va in spec.folds:
             self.mask[va] = True
@@ -196,7 +197,8 @@ class Search:
                                      sample_weight=_subset(spec.fit_weight, tr), X_val=Xva,
                                      y_val=y[va], size_share=1 / k)
                     futures.append(self.executor.submit(_fit_fold, family.name, Xtr, y[tr], Xva,
-                                                        cand.params, req))
+                                                        cand.params, req,
+                                                        self.prepared.offset(cand.kind, i)))
                 for i, future in zip(wave, futures, strict=True):
                     fitted, pred, fit_s, pred_s = future.result()
                     va = spec.folds[i][1]

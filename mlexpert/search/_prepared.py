@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlexpert.compiled import compile_transformer
 from mlexpert.data import Schema
-from mlexpert.features import Kind, build_preprocessor, same_preprocessing
+from mlexpert.features import HistorySpec, Kind, build_preprocessor, same_preprocessing
 from mlexpert.search._probes import pickled_mb, row_ms
 
 
@@ -20,8 +20,9 @@ class Prepared:
     """Fitted preprocessors and transformed matrices, shared by every candidate of a kind."""
 
     def __init__(self, schema: Schema, frame: pd.DataFrame, seed: int, task: str | None = None,
-                 y: np.ndarray | None = None):
+                 y: np.ndarray | None = None, history: HistorySpec | None = None):
         self.schema, self.frame, self.seed, self.task, self.y = schema, frame, seed, task, y
+        self.history = history
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
@@ -32,13 +33,24 @@ class Prepared:
         """The kind whose fitted preprocessing ``kind`` uses on this table (``native`` is
         ``tree`` without wide categoricals); decided once per kind, not per call."""
         if kind not in self._shared:
-            self._shared[kind] = same_preprocessing(self.schema, kind)
+            self._shared[kind] = same_preprocessing(self.schema, kind, self.history)
         return self._shared[kind]
 
     def reads_target(self, kind: Kind) -> bool:
         """Whether the preprocessing of ``kind`` is fitted on the target (level encodings of
-        wide categoricals): then only one fitted per training fold keeps scores honest."""
+        wide categoricals, entity history): then only one fitted per training fold keeps scores
+        honest."""
         return self.shared("native") != "tree" and self.shared(kind) != "native"
+
+    def offset(self, kind: Kind, key: Any) -> int | None:
+        """The output column that regression models of ``kind`` on the preprocessing fitted for
+        ``key`` (``get``) predict the change from: the entity's last known target
+        (``models.fit_from_offset``); None without entity history. Tree kinds only: a linear
+        model weighs that column itself."""
+        kind = self.shared(kind)
+        if self.history is None or self.task != "regression" or kind != "tree":
+            return None
+        return int(self._cache[(kind, key)][0].output_indices_["history"].start)
 
     def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
@@ -73,7 +85,8 @@ class Prepared:
         kind = self.shared(kind)
         if (kind, key) not in self._cache:
             t0 = time.monotonic()
-            pre = build_preprocessor(self.schema, kind, seed=self.seed, task=self.task)
+            pre = build_preprocessor(self.schema, kind, seed=self.seed, task=self.task,
+                                     history=self.history)
             tr_frame = self.frame if train is None else self.frame.iloc[train]
             y = None if self.y is None else (self.y if train is None else self.y[train])
             Xtr = pre.transformer.fit_transform(tr_frame, y)  # target encodings: out of fold

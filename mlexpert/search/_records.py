@@ -12,7 +12,7 @@ from mlexpert._clock import Deadline
 from mlexpert._system import cpu_count
 from mlexpert.ensemble import Member
 from mlexpert.evaluate import Metric
-from mlexpert.features import Kind
+from mlexpert.features import HistorySpec, Kind
 from mlexpert.models import FAMILIES, Fitted, preprocessing
 from mlexpert.search._executor import Executor
 
@@ -45,6 +45,7 @@ class SearchSpec:
     row_overhead_ms: float = 0.0  # per one-row call before any model: validation and coercion
     out_of_bag: bool = False  # rows independent (no groups, no time order): a family that can
     # may score one fit on all rows by its out-of-bag predictions instead of K fold fits
+    history: HistorySpec | None = None  # entity history features (fit's ``entity``)
 
     @property
     def test_fraction(self) -> float:

@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from mlexpert.ensemble import Member
-from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, library_params
+from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, fit_from_offset, library_params
 from mlexpert.search._cv import Search, refit_estimate
 from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
 from mlexpert.search._records import Candidate, Note
@@ -26,8 +26,9 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = family.fit(Xall, y, library_params(
-                family.refit_params(cand.params, cand.fold_fits)), req)
+            fitted = fit_from_offset(family, Xall, y, library_params(
+                family.refit_params(cand.params, cand.fold_fits)), req,
+                search.prepared.offset(cand.kind, "all"))
     except Exception:  # noqa: BLE001 - the caller has a sound fallback
         return transformer, None
     return transformer, None if fitted.truncated else fitted

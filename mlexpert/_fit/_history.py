@@ -1,0 +1,72 @@
+"""Whose history a row continues: fit's ``entity`` option checked against the table, or inferred
+from it when ``time_column`` is given, and the horizon the folds ask the history features for."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlexpert.data import Role, Schema, entity_keys, panel_entity, repeats
+from mlexpert.errors import DataError, missing_column
+from mlexpert.features import HistorySpec
+from mlexpert.findings import Finding
+
+
+def history_spec(entity: str | bool | None, time_column: str | None, frame: pd.DataFrame,
+                 schema: Schema, order: np.ndarray | None,
+                 folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[HistorySpec | None,
+                                                                      list[Finding]]:
+    """The entity history fit builds (None: none) and the finding that says so. ``entity``: a
+    column, False for none, None to infer it when ``time_column`` is given; ``frame``: the
+    features; ``order``: the time column as numbers."""
+    if entity is False or time_column is None or order is None:
+        return None, []
+    roles = {c.name: c.role for c in schema.columns}
+    if time_column not in roles or roles[time_column] not in (Role.NUMERIC, Role.DATETIME,
+                                                              Role.CATEGORICAL):
+        return None, []  # not a feature (a constant, left out by the audit): nothing to follow
+    inferred = entity is None
+    if inferred:
+        entity = panel_entity(frame, schema, time_column, order)
+        if entity is None:
+            return None, []
+    assert isinstance(entity, str)
+    if entity not in frame.columns:
+        raise missing_column(entity, "entity", frame.columns)
+    role = roles.get(entity)
+    if role not in (Role.NUMERIC, Role.CATEGORICAL):
+        why = "has a different value in every row" if role == Role.ID else \
+            f"is not a feature ({'a single value' if role == Role.CONSTANT else role})"
+        raise DataError(f"entity column {entity!r} {why}: no row continues another's history. "
+                        "Pass the column that names whose history a row continues "
+                        "(a customer, a store), or entity=False.")
+    if entity == time_column:
+        raise DataError(f"entity column {entity!r} is the time column; pass the column that "
+                        "names whose history a row continues.")
+    keys = entity_keys(frame[entity])
+    n_entities, times = repeats(keys, order)
+    spec = HistorySpec(entity=entity, time=time_column, horizon=_horizon(keys, order, folds))
+    how = "inferred: it repeats over" if inferred else "given, over"
+    message = (f"rows continue the history of {entity!r} ({how} {time_column!r}: "
+               f"{n_entities} entities, a median of {times:g} times each): each row also gets "
+               f"its entity's earlier known targets (last value, window mean, spread and trend, "
+               f"changes since), up to {spec.horizon} time step(s) ahead as the folds predict.")
+    suggestion = ("pass entity=False to leave them out, or entity='column' to name another "
+                  "(CLI --entity).") if inferred else ""
+    return spec, [Finding(check="entity_history", severity="info", columns=(entity, time_column),
+                          message=message, evidence={"entities": n_entities,
+                                                     "median_times": times,
+                                                     "horizon": spec.horizon,
+                                                     "inferred": inferred},
+                          suggestion=suggestion)]
+
+
+def _horizon(keys: pd.Series, order: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """How many distinct time steps past its training rows the last fold validates an entity on
+    (the median over its entities; at least 1): what the history features must reach."""
+    if not folds:
+        return 1
+    _, va = folds[-1]
+    block = pd.DataFrame({"e": keys.to_numpy()[va], "t": order[va]}).dropna().drop_duplicates()
+    if not len(block):
+        return 1
+    return max(1, int(np.median(block.groupby("e", sort=False)["t"].size())))

@@ -1,0 +1,135 @@
+"""fit with ``time_column`` and ``entity``: each row gets its entity's earlier known targets, the
+entity is inferred from a panel, the folds stay honest, and the shipped model predicts the next
+periods of every entity from the rows it keeps (library, bundle, CLI, service)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlexpert
+from mlexpert.errors import ConfigError, DataError, ExportError
+from tests.conftest import cli_in_process
+
+TRAIN_PERIODS = 20
+FUTURE_PERIODS = 4
+OPTIONS = dict(time_limit=60, budget=1, presets="fast", task="regression", metric="rmse")
+
+
+def panel(n_entities: int = 25, seed: int = 0) -> pd.DataFrame:
+    """Each shop's sales follow their own random walk with drift; ``promo`` moves them a little.
+    Nothing but a shop's own past says where its sales are now."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(n_entities):
+        level, drift = rng.normal(100, 20), rng.uniform(-2, 2)
+        for t in range(TRAIN_PERIODS + FUTURE_PERIODS):
+            promo = float(rng.integers(0, 2))
+            level += drift + rng.normal(0, 1.0)
+            rows.append((f"shop{e:02d}", t, promo, rng.normal(), level + 3 * promo))
+    return pd.DataFrame(rows, columns=["shop", "period", "promo", "noise", "sales"])
+
+
+@pytest.fixture(scope="module")
+def data():
+    table = panel()
+    past = table[table["period"] < TRAIN_PERIODS].sample(frac=1.0, random_state=0)
+    return past.reset_index(drop=True), table[table["period"] >= TRAIN_PERIODS].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def with_history(data):
+    return mlexpert.fit(data[0], "sales", time_column="period", **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def without_history(data):
+    return mlexpert.fit(data[0], "sales", time_column="period", entity=False, **OPTIONS)
+
+
+def _rmse(model, rows: pd.DataFrame) -> float:
+    return float(np.sqrt(np.mean((model.predict(rows) - rows["sales"].to_numpy()) ** 2)))
+
+
+def test_the_entity_is_inferred_and_said(with_history):
+    said = [f for f in with_history.info["findings"] if f["check"] == "entity_history"]
+    assert len(said) == 1 and said[0]["columns"] == ["shop", "period"]
+    assert said[0]["evidence"]["inferred"] is True
+    assert with_history.info["plan"]["entity"] == {"column": "shop", "horizon": 3,
+                                                   "inferred": True}
+
+
+def test_history_predicts_the_next_periods_far_better(data, with_history, without_history):
+    _, future = data
+    assert without_history.info["plan"]["entity"] is None
+    assert not any(f["check"] == "entity_history" for f in without_history.info["findings"])
+    better, plain = _rmse(with_history, future), _rmse(without_history, future)
+    assert better < 0.5 * plain, (better, plain)
+
+
+def test_one_row_and_a_reloaded_bundle_predict_the_same(data, with_history, tmp_path):
+    _, future = data
+    batch = np.asarray(with_history.predict(future))
+    picked = [0, 1, len(future) - 1]
+    one = [float(np.asarray(with_history.predict(future.iloc[[i]]))[0]) for i in picked]
+    np.testing.assert_allclose(one, batch[picked], rtol=1e-9)
+    with_history.save(tmp_path / "m")
+    np.testing.assert_allclose(mlexpert.load(tmp_path / "m").predict(future), batch, rtol=1e-9)
+
+
+def test_onnx_export_says_why_not(with_history, tmp_path):
+    with pytest.raises(ExportError, match="entity history features of 'shop'.*entity=False"):
+        with_history.to_onnx(tmp_path / "m.onnx")
+
+
+def test_the_service_predicts_from_the_stored_history(data, with_history):
+    from fastapi.testclient import TestClient
+
+    from mlexpert.serve import ServeSettings, create_app
+
+    _, future = data
+    record = future.drop(columns="sales").iloc[0].to_dict()
+    app = create_app(with_history, settings=ServeSettings(), source="m")
+    with TestClient(app) as client:
+        answer = client.post("/predict", json=record)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == pytest.approx(
+        np.asarray(with_history.predict(future.iloc[[0]])).tolist(), rel=1e-6)
+
+
+def test_a_permuted_target_scores_at_chance(data):
+    past = data[0].copy()
+    past["sales"] = np.random.default_rng(1).permutation(past["sales"].to_numpy())
+    model = mlexpert.fit(past, "sales", time_column="period", **{**OPTIONS, "metric": "r2"})
+    assert model.info["plan"]["entity"] is not None
+    assert model.info["metrics"]["cv"]["r2"]["value"] < 0.1
+
+
+def test_entity_options_are_checked(data):
+    past = data[0]
+    with pytest.raises(ConfigError, match="entity must be given with time_column"):
+        mlexpert.fit(past, "sales", entity="shop", time_limit=5)
+    with pytest.raises(ConfigError, match="entity must be a column name"):
+        mlexpert.fit(past, "sales", time_column="period", entity=True, time_limit=5)
+    with pytest.raises(DataError, match="entity column 'shops' is not in the data"):
+        mlexpert.fit(past, "sales", time_column="period", entity="shops", time_limit=5)
+    keyed = past.assign(row=[f"r{i}" for i in range(len(past))])
+    with pytest.raises(DataError, match="entity column 'row' has a different value in every row"):
+        mlexpert.fit(keyed, "sales", time_column="period", entity="row", time_limit=5)
+
+
+def test_the_cli_takes_entity_none(data, tmp_path):
+    path = tmp_path / "past.csv"
+    data[0].to_csv(path, index=False)
+    r = cli_in_process("fit", path, "--target", "sales", "--time-column", "period",
+                       "--entity", "none", "--budget", "1", "--presets", "fast",
+                       "--time-limit", "60", "--no-card", "--out", tmp_path / "m", "--json")
+    assert r.returncode == 0, r.stderr
+    assert mlexpert.load(tmp_path / "m").info["plan"]["entity"] is None
+
+
+def test_the_audit_suggests_a_panel_split(data):
+    found = [f for f in mlexpert.audit(data[0], "sales", time_limit=20).findings
+             if f.check == "panel_suggested"]
+    assert len(found) == 1 and found[0].columns == ("shop", "period")
+    assert "time_column='period', entity='shop'" in found[0].suggestion
