@@ -51,8 +51,9 @@ from mlexpert.ensemble import (
     read_payload,
     write_payload,
 )
-from mlexpert.errors import DataError, missing_column
+from mlexpert.errors import ConfigError, DataError, missing_column
 from mlexpert.evaluate import Calibrator, Evaluation, diagnostics, score_all, thresholded
+from mlexpert.features import extend_history
 from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
@@ -400,31 +401,55 @@ class Model:
 
     def _labelled(self, data: Any) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """(rows with a usable target, encoded target, raw prediction) of labelled ``data``."""
+        frame, y = self._targets(data, "evaluate against")
+        return frame, y, self._raw(self.schema.prepare(frame, describe_source(data)))
+
+    def _targets(self, data: Any, purpose: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """(rows with a usable target, the target encoded as fit encoded it) of ``data``."""
         frame = read_table(data)
         if self.target not in frame.columns:
             raise missing_column(self.target, "target", frame.columns)
         frame = frame[frame[self.target].notna()]
         if len(frame) == 0:
-            raise DataError(f"target column {self.target!r} has no values to evaluate against.")
-        X = self.schema.prepare(frame, describe_source(data))
-        raw = self._raw(X)
+            raise DataError(f"target column {self.target!r} has no values to {purpose}.")
         if self.task == "regression":
             y = pd.to_numeric(frame[self.target], errors="coerce").to_numpy(float)
             ok = np.isfinite(y)
-            y, raw, frame = y[ok], raw[ok], frame[ok]
+            y, frame = y[ok], frame[ok]
             if not len(y):
-                raise DataError(f"target column {self.target!r} has no numbers to evaluate "
-                                "against; fill it with the true values.")
-        else:
-            index = {str(c): i for i, c in enumerate(self.classes)}
-            labels = category_text(frame[self.target]).map(lambda v: index.get(v, -1)).to_numpy()
-            unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=True) if i < 0})
-            if unknown:
-                raise DataError(f"target column {self.target!r} has labels the model never saw: "
-                                f"{', '.join(map(repr, unknown[:5]))}. Known: "
-                                f"{', '.join(map(repr, map(str, self.classes)))}.")
-            y = labels.astype(int)
-        return frame, y, raw
+                raise DataError(f"target column {self.target!r} has no numbers to {purpose}; "
+                                "fill it with the true values.")
+            return frame, y
+        index = {str(c): i for i, c in enumerate(self.classes)}
+        labels = category_text(frame[self.target]).map(lambda v: index.get(v, -1)).to_numpy()
+        unknown = sorted({str(v) for v, i in zip(frame[self.target], labels, strict=True) if i < 0})
+        if unknown:
+            raise DataError(f"target column {self.target!r} has labels the model never saw: "
+                            f"{', '.join(map(repr, unknown[:5]))}. Known: "
+                            f"{', '.join(map(repr, map(str, self.classes)))}.")
+        return frame, labels.astype(int)
+
+    def with_history(self, data: Any) -> Model:
+        """A copy of this model whose entity history also holds the rows of ``data`` with a
+        known target (fit's ``entity``): its predictions for those entities' later rows start
+        from them, without refitting. Save it as a new bundle to serve it."""
+        import copy
+
+        entity = self.manifest.plan.get("entity")
+        if not entity:
+            raise ConfigError("this model was fitted without entity history: there is no "
+                              "history to add rows to. Fit with time_column and entity "
+                              "(CLI: --time-column, --entity).")
+        frame, y = self._targets(data, "add to the history")
+        X = self.schema.prepare(frame, describe_source(data))
+        members = copy.deepcopy(self.ensemble.members)
+        for member in members:
+            for transformer in {id(t): t for t, _ in member.parts}.values():
+                extend_history(transformer, X, y)
+        added = int(self.manifest.provenance.get("history_rows_added", 0)) + len(frame)
+        return Model(self.manifest.with_sections(
+            provenance={**self.manifest.provenance, "history_rows_added": added}),
+            members, self._reference)
 
     # -- deployment -------------------------------------------------------------------------
     def to_onnx(self, path: str | os.PathLike) -> Path:

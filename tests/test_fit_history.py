@@ -55,8 +55,8 @@ def test_the_entity_is_inferred_and_said(with_history):
     said = [f for f in with_history.info["findings"] if f["check"] == "entity_history"]
     assert len(said) == 1 and said[0]["columns"] == ["shop", "period"]
     assert said[0]["evidence"]["inferred"] is True
-    assert with_history.info["plan"]["entity"] == {"column": "shop", "horizon": 3,
-                                                   "inferred": True}
+    assert with_history.info["plan"]["entity"] == {"column": "shop", "horizon": 6,
+                                                   "relative": False, "inferred": True}
 
 
 def test_history_predicts_the_next_periods_far_better(data, with_history, without_history):
@@ -133,3 +133,61 @@ def test_the_audit_suggests_a_panel_split(data):
              if f.check == "panel_suggested"]
     assert len(found) == 1 and found[0].columns == ("shop", "period")
     assert "time_column='period', entity='shop'" in found[0].suggestion
+
+
+def test_contributions_carry_the_history_to_the_entity_column(data, with_history):
+    _, future = data
+    e = with_history.explain(future.head(8))
+    np.testing.assert_allclose(e.base_value + e.contributions.sum(axis=1),
+                               np.asarray(with_history.predict(future.head(8))), rtol=1e-6)
+    # the shop's own level is the bulk of each prediction: it is credited to the shop
+    assert (e.contributions["shop"].abs() > 5 * e.contributions["promo"].abs()).mean() > 0.7
+
+
+def test_rows_labelled_later_extend_the_history_without_a_refit(data, with_history,
+                                                                 without_history, tmp_path):
+    _, future = data
+    known = future[future["period"] < TRAIN_PERIODS + 2]
+    ahead = future[future["period"] >= TRAIN_PERIODS + 2]
+    before = np.asarray(with_history.predict(ahead))
+    newer = with_history.with_history(known)
+    np.testing.assert_array_equal(np.asarray(with_history.predict(ahead)), before)  # a copy
+    assert newer.info["provenance"]["history_rows_added"] == len(known)
+    assert _rmse(newer, ahead) < 0.8 * _rmse(with_history, ahead)
+    newer.save(tmp_path / "m")
+    np.testing.assert_allclose(mlexpert.load(tmp_path / "m").predict(ahead), newer.predict(ahead),
+                               rtol=1e-9)
+    with pytest.raises(ConfigError, match="fitted without entity history"):
+        without_history.with_history(known)
+    with pytest.raises(DataError, match="target column 'sales' is not in the data"):
+        with_history.with_history(known.drop(columns="sales"))
+
+
+def test_distillation_says_why_not(data, with_history):
+    with pytest.raises(ConfigError, match="cannot distill a model that follows the history of 'shop'"):
+        with_history.distill(data[0], time_limit=10)
+
+
+def test_a_quantity_that_grows_in_proportion_is_learned_as_ratios():
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in range(20):
+        scale, growth = 10 ** rng.uniform(1, 3), rng.uniform(0.0, 0.08)
+        for t in range(16):
+            rows.append((f"firm{e}", 2000 + t, rng.normal(),
+                         scale * (1 + growth) ** t * np.exp(rng.normal(0, 0.02))))
+    table = pd.DataFrame(rows, columns=["firm", "year", "noise", "revenue"])
+    past, future = table[table["year"] < 2012], table[table["year"] >= 2012]
+    model = mlexpert.fit(past, "revenue", time_column="year", **OPTIONS)
+    assert model.info["plan"]["entity"]["relative"] is True
+    said = next(f for f in model.info["findings"] if f["check"] == "entity_history")
+    assert "ratio to the last known value" in said["message"]
+    predicted = np.asarray(model.predict(future))
+    assert np.median(np.abs(predicted / future["revenue"].to_numpy() - 1)) < 0.1
+    e = model.explain(future.head(6))
+    np.testing.assert_allclose(e.base_value + e.contributions.sum(axis=1), predicted[:6],
+                               rtol=1e-6)
+    model.compile()
+    np.testing.assert_allclose(
+        [float(np.asarray(model.predict(future.iloc[[i]]))[0]) for i in range(3)],
+        predicted[:3], rtol=1e-6)

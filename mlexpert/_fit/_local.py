@@ -109,7 +109,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
     train_weight, balance = balanced_weights(y, rows.weights, plan)
     findings += balance
     folds = plan.split.folds(y, rows.groups, rows.order)
-    history, said = history_spec(opts.entity, time_column, features, schema, rows.order, folds)
+    history, said = history_spec(opts.entity, time_column, features, schema, rows.order, folds,
+                                 y, plan.task)
     findings += said
     spec = SearchSpec(task=plan.task, n_classes=len(classes) if classes else 0, metric=plan.metric,
                       folds=folds, deadline=deadline,
@@ -163,7 +164,7 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
               "groups": side_columns["groups"], "time_column": time_column,
               "entity": None if history is None else {
                   "column": history.entity, "horizon": history.horizon,
-                  "inferred": opts.entity is None},
+                  "relative": history.relative, "inferred": opts.entity is None},
               "sample_weight": side_columns["sample_weight"],
               "ignored_columns": list(ignore_columns), "presets": presets,
               "budget_trials": budget},

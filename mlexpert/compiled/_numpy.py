@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlexpert.data import Role, Schema
 from mlexpert.models import Unsupported, adapter_for, bag_adapter
@@ -175,7 +176,13 @@ def _compile_text(step: Any) -> Callable[[list[str]], Any]:
 def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> Block:
     """A pipeline (or one step) over the columns ``idx``: the first step reads canonical values,
     the rest are numpy array -> array."""
-    from mlexpert.features import CategoryCodes, DatetimeFeatures, LevelEncoding, TextFeatures
+    from mlexpert.features import (
+        CategoryCodes,
+        DatetimeFeatures,
+        EntityHistory,
+        LevelEncoding,
+        TextFeatures,
+    )
 
     first, rest = steps[0], steps[1:]
     if type(first).__name__ == "FunctionTransformer" and first.func is None:
@@ -193,6 +200,10 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
         head = lambda rows: codes(_column_values(rows, idx))  # noqa: E731
     elif isinstance(first, LevelEncoding):  # its own lookup tables, one column at a time
         head = lambda rows: first.transform_values([[r[i] for r in rows] for i in idx])  # noqa: E731
+    elif isinstance(first, EntityHistory):  # reads the entity's stored rows: its own transform
+        names = list(first.columns_)
+        head = lambda rows: first.transform(pd.DataFrame(  # noqa: E731
+            {n: [r[i] for r in rows] for n, i in zip(names, idx, strict=True)}))
     elif type(first).__name__ == "OneHotEncoder":
         onehot = _compile_onehot(first)
         head = lambda rows: onehot(_column_values(rows, idx))  # noqa: E731
@@ -282,4 +293,4 @@ def compile_estimator(fitted: Any) -> Callable[[Any], np.ndarray]:
         return fitted.predict
     if getattr(fitted, "offset", None) is None:
         return fast
-    return lambda X: fast(X) + fitted.baseline(X)  # a change from an input column
+    return lambda X: fitted.from_change(fast(X), X)  # a change from an input column

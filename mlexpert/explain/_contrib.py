@@ -112,6 +112,20 @@ def _raw_contributions(fitted: Any, Xt: Any, task: str, k: int) -> tuple[np.ndar
     return explain(fitted, Xt, task, k if task == "multiclass" else 1)
 
 
+def _from_change(fitted: Any, Xt: Any, phi: np.ndarray,
+                 base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contributions to a model that predicts the change from an input column (an entity's last
+    known target): that column gets its value's distance from the training mean (the new base),
+    the others the change, rescaled to the prediction's units where it is a log ratio."""
+    baseline = fitted.baseline(Xt)
+    phi = phi.copy()
+    if getattr(fitted, "offset_relative", False):  # base + phi was the log ratio
+        phi[:, :, 0] = _rescale(phi[:, :, 0], fitted.predict(Xt) - baseline)
+        base = np.zeros_like(base)
+    phi[:, fitted.offset, 0] += baseline - fitted.offset_fill
+    return phi, base + fitted.offset_fill
+
+
 def _part_probability(phi: np.ndarray, base: np.ndarray, space: str, p: np.ndarray,
                       task: str) -> tuple[np.ndarray, np.ndarray]:
     """Contributions (n, F, K) and base (n, K) to the part's probabilities ``p`` (n, K)."""
@@ -150,6 +164,8 @@ def contributions(members: list[Any], X: pd.DataFrame, task: str, n_classes: int
                 cache[key] = (transformer.transform(X), column_map(transformer))
             Xt, sources = cache[key]
             phi, base, space = _raw_contributions(fitted, Xt, task, K)
+            if getattr(fitted, "offset", None) is not None:  # a change from an input column:
+                phi, base = _from_change(fitted, Xt, phi, base)  # its value is that column's
             if task != "regression":
                 phi, base = _part_probability(phi, base, space, fitted.predict(Xt), task)
             grouped = np.zeros((len(X), len(columns), phi.shape[2]))

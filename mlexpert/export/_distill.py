@@ -27,7 +27,7 @@ from mlexpert._clock import Deadline
 from mlexpert._format import check_writable
 from mlexpert.data import Role, category_text, describe_source, read_table
 from mlexpert.ensemble import HOT_CALLS, Member, with_shipped_predictions
-from mlexpert.errors import DataError, bad_option
+from mlexpert.errors import ConfigError, DataError, bad_option
 from mlexpert.evaluate import get_metric, resample_counts, score_all
 
 MUNGE_P = 0.5
@@ -118,6 +118,12 @@ def distill(teacher: Any, data: Any, *, out: Any = None, test: Any = None,
     from mlexpert.models import get_family
 
     options.seconds("time_limit", time_limit)
+    entity = teacher.manifest.plan.get("entity")
+    if entity:
+        raise ConfigError(f"cannot distill a model that follows the history of "
+                          f"{entity['column']!r}: the student sees one row at a time, not the "
+                          "entity's earlier rows. Refit with entity=False (CLI: --entity none) "
+                          "to distill it.")
     if out is not None:
         check_writable(Path(out), overwrite=overwrite)
     if onnx:

@@ -7,7 +7,7 @@ from mlexpert.features._builders import (
     build_preprocessor,
     same_preprocessing,
 )
-from mlexpert.features._history import EntityHistory, HistorySpec
+from mlexpert.features._history import EntityHistory, HistorySpec, extend_history
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import (
     NUMBER_PATTERN,
@@ -17,5 +17,5 @@ from mlexpert.features._transformers import (
 )
 
 __all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
-           "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor",
+           "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor", "extend_history",
            "same_preprocessing"]

@@ -27,13 +27,15 @@ _DAY_NS = 86_400e9
 
 @dataclass(frozen=True)
 class HistorySpec:
-    """Whose history a row continues (``entity``), over which column (``time``), and how many
-    distinct time steps ahead (``horizon``) the validation folds predict (fit draws each training
-    row's horizon from 1..``horizon``)."""
+    """Whose history a row continues (``entity``), over which column (``time``), how many
+    distinct time steps ahead (``horizon``) fit reaches (each training row's horizon is drawn
+    from 1..``horizon``), and whether the target changes in proportion to its level
+    (``relative``: regression models then learn log ratios to the last known value)."""
 
     entity: str
     time: str
     horizon: int = 1
+    relative: bool = False
 
     def columns(self, numeric: list[str]) -> list[str]:
         """The input columns the step reads: entity, time, then the numbers it follows."""
@@ -106,14 +108,16 @@ class EntityHistory(TransformerMixin, BaseEstimator):
                           np.zeros(len(order)), np.zeros((len(order), targets.shape[1])))
         out = np.empty_like(feats)
         out[order] = feats
+        self.older_count_ = np.zeros(len(self.entities_))
+        self.older_sum_ = np.zeros((len(self.entities_), targets.shape[1]))
         self._keep_tails(e, ts, targets[order], nums[order], known)
         return out
 
     def _keep_tails(self, e: np.ndarray, ts: np.ndarray, targets: np.ndarray, nums: np.ndarray,
                     known: np.ndarray) -> None:
-        """Each entity's last ``TAIL_ROWS`` rows (sorted by time), and the count and target sums
-        of its older rows, for ``transform``."""
-        n = len(e)
+        """Each entity's last ``TAIL_ROWS`` rows of those given (sorted by entity and time) as
+        the tails ``transform`` reads; the older ones only add to the entity's count and sums."""
+        n, n_levels = len(e), len(self.entities_)
         new_entity = np.ones(n, dtype=bool)
         new_entity[1:] = e[1:] != e[:-1]
         run = np.cumsum(new_entity) - 1
@@ -124,11 +128,39 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         self.tail_time_ = ts[keep]
         self.tail_targets_ = targets[keep].astype(float)
         self.tail_numbers_ = nums[keep].astype(float)
-        n_levels = len(self.entities_)
-        self.older_count_ = np.bincount(e[older], minlength=n_levels).astype(float)
-        self.older_sum_ = np.stack([np.bincount(e[older], weights=targets[older, j],
-                                                minlength=n_levels)
-                                    for j in range(targets.shape[1])], axis=1)
+        count = np.zeros(n_levels) if not hasattr(self, "older_count_") else self.older_count_
+        total = (np.zeros((n_levels, targets.shape[1])) if not hasattr(self, "older_sum_")
+                 else self.older_sum_)
+        grow = n_levels - len(count)  # entities first seen by ``extend``
+        count = np.concatenate([count, np.zeros(grow)])
+        total = np.vstack([total, np.zeros((grow, targets.shape[1]))])
+        self.older_count_ = count + np.bincount(e[older], minlength=n_levels)
+        self.older_sum_ = total + np.stack(
+            [np.bincount(e[older], weights=targets[older, j], minlength=n_levels)
+             for j in range(targets.shape[1])], axis=1)
+
+    def extend(self, X: pd.DataFrame, y: Any) -> None:
+        """Add rows whose target is now known (the same columns as ``fit``) to their entities'
+        history, without refitting: later ``transform`` calls see them. A row at a time the
+        entity already has in its kept rows replaces that row; rows of new entities start their
+        history."""
+        X, y = pd.DataFrame(X), np.asarray(y)
+        keys = X.iloc[:, 0].astype(object).where(X.iloc[:, 0].notna(), None).dropna()
+        fresh = pd.Index(np.asarray(pd.unique(keys), dtype=object), dtype=object)
+        fresh = fresh[self.entities_.get_indexer(fresh) < 0]
+        if len(fresh):
+            self.entities_ = self.entities_.append(fresh)
+        ent, t, nums = self._inputs(X, fitted=True)
+        targets = self._targets(y)
+        ok = ent >= 0
+        same = pd.MultiIndex.from_arrays([self.tail_entity_, self.tail_time_]).isin(
+            pd.MultiIndex.from_arrays([ent[ok], t[ok]]))
+        e = np.concatenate([self.tail_entity_[~same], ent[ok]])
+        ts = np.concatenate([self.tail_time_[~same], t[ok]])
+        tg = np.vstack([self.tail_targets_[~same], targets[ok]])
+        nm = np.vstack([self.tail_numbers_[~same], nums[ok]])
+        order = np.lexsort((ts, e))
+        self._keep_tails(e[order], ts[order], tg[order], nm[order], np.ones(len(e), dtype=bool))
 
     # -- new rows ----------------------------------------------------------------------------
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -192,7 +224,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         return ent.astype(np.int64), t, nums
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
-        if self.task == "multiclass":
+        if self.task == "multiclass":  # classes beyond the columns kept count in none
             codes = y.astype(np.int64)
             return (codes[:, None] == np.arange(self.n_targets_)[None, :]).astype(float)
         return y.astype(float).reshape(-1, 1)
@@ -270,3 +302,16 @@ def _features(kt: np.ndarray, ky: np.ndarray, kx: np.ndarray, cut: np.ndarray, s
         out.append(t - prev_time)
         out += [np.where(has, x[:, j] - kx[c, j], np.nan) for j in range(x.shape[1])]
     return np.column_stack(out).astype(float)
+
+
+def extend_history(transformer: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
+    """Add labelled canonical rows ``X`` (target ``y``, encoded as fit encoded it) to the entity
+    history inside a fitted preprocessor from ``build_preprocessor``; False when it has none."""
+    for name, step, columns in getattr(transformer, "transformers_", []):
+        if name != "history":
+            continue
+        step = step.steps[0][1] if hasattr(step, "steps") else step
+        step.extend(X[list(columns)], y)
+        return True
+    return False
+

@@ -18,6 +18,7 @@ from mlexpert.models._base import (
     Family,
     FitRequest,
     Fitted,
+    Offset,
     fit_from_offset,
     library_params,
     preprocessing,
@@ -35,4 +36,4 @@ __all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "FALLBACKS"
            "ML_OPSET", "OPSET", "Adapter", "Family", "FitRequest", "Fitted", "Graph", "Level",
            "Oblivious", "ObliviousTrees", "Trees", "Unsupported", "adapter_for", "all_classes",
            "bag_adapter", "catboost_oblivious", "get_family", "lightgbm_raw_output",
-           "lightgbm_staged_raw", "fit_from_offset", "library_params", "preprocessing"]
+           "lightgbm_staged_raw", "Offset", "fit_from_offset", "library_params", "preprocessing"]

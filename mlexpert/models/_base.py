@@ -52,12 +52,13 @@ class Fitted:
     extra: dict[str, Any] = field(default_factory=dict)
     family: str | None = None  # the registered family that fitted it (None in old bundles)
     offset: int | None = None  # regression: the input column the estimator predicts a change
-    offset_fill: float = 0.0  # from (an entity's last known target), this where it is missing
+    offset_fill: float = 0.0  # from (an entity's last known target), this where it is missing,
+    offset_relative: bool = False  # the change as a log ratio (a quantity that grows in %)
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task == "regression":
             out = np.asarray(self.estimator.predict(_adapt(self, X)), dtype=float)
-            return out if self.offset is None else out + self.baseline(X)
+            return out if self.offset is None else self.from_change(out, X)
         proba = np.asarray(self.estimator.predict_proba(_adapt(self, X)), dtype=float)
         classes = np.asarray(self.estimator.classes_).astype(int)
         if proba.shape[1] == self.n_classes and np.array_equal(classes, np.arange(self.n_classes)):
@@ -74,20 +75,41 @@ class Fitted:
             return np.zeros(X.shape[0])
         return _filled(_column(X, self.offset), self.offset_fill)
 
+    def from_change(self, change: np.ndarray, X: Any) -> np.ndarray:
+        """The prediction from the estimator's output: the baseline plus the change, or times
+        its exponential (``offset_relative``)."""
+        base = self.baseline(X)
+        return base * np.exp(change) if self.offset_relative else base + change
+
+
+@dataclass(frozen=True)
+class Offset:
+    """The input column a regression model predicts the change from, and whether the change is
+    a log ratio (``relative``) rather than a difference."""
+
+    column: int
+    relative: bool = False
+
 
 def fit_from_offset(family: Family, X: Any, y: np.ndarray, params: dict[str, Any],
-                    req: FitRequest, offset: int | None) -> Fitted:
-    """``family.fit``, or for regression with an ``offset`` column, the fit of the change from
-    it (y minus the column, its missing values filled with the mean of y): what trees, which
-    cannot extrapolate a level, need where the level drifts (an entity's last known target).
-    The Fitted adds the column back on every predict."""
+                    req: FitRequest, offset: Offset | None) -> Fitted:
+    """``family.fit``, or for regression with an ``offset``, the fit of the change from its
+    column (y minus the column, or log(y / column) when ``relative``; missing values filled with
+    the mean of y): what trees, which cannot extrapolate a level, need where the level drifts
+    (an entity's last known target). The Fitted turns its output back on every predict."""
     if offset is None or req.task != "regression":
         return family.fit(X, y, params, req)
     fill = float(np.mean(y)) if len(y) else 0.0
+    relative = offset.relative and fill > 0
+
+    def change(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+        return np.log(values / base) if relative else values - base
+
     if req.X_val is not None and req.y_val is not None:
-        req = replace(req, y_val=req.y_val - _filled(_column(req.X_val, offset), fill))
-    fitted = family.fit(X, y - _filled(_column(X, offset), fill), params, req)
-    fitted.offset, fitted.offset_fill = offset, fill
+        req = replace(req, y_val=change(req.y_val, _filled(_column(req.X_val, offset.column),
+                                                            fill)))
+    fitted = family.fit(X, change(y, _filled(_column(X, offset.column), fill)), params, req)
+    fitted.offset, fitted.offset_fill, fitted.offset_relative = offset.column, fill, relative
     return fitted
 
 

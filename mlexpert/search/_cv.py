@@ -14,7 +14,15 @@ import pandas as pd
 from mlexpert._clock import Deadline
 from mlexpert.data import Schema
 from mlexpert.errors import MlexpertError
-from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, fit_from_offset, library_params
+from mlexpert.models import (
+    FAMILIES,
+    Family,
+    FitRequest,
+    Fitted,
+    Offset,
+    fit_from_offset,
+    library_params,
+)
 from mlexpert.search._executor import Executor
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
@@ -23,7 +31,7 @@ from mlexpert.search._records import Candidate, Note, SearchEvent, SearchSpec
 
 
 def _fit_fold(family_name: str, Xtr: Any, ytr: np.ndarray, Xva: Any, params: dict[str, Any],
-              req: FitRequest, offset: int | None = None
+              req: FitRequest, offset: Offset | None = None
               ) -> tuple[Fitted, np.ndarray, float, float]:
     """One fold: (fitted model, its validation predictions, fit seconds, predict seconds).
     Module-level and keyed by family name so that a process pool can run it."""

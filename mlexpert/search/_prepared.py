@@ -13,6 +13,7 @@ import pandas as pd
 from mlexpert.compiled import compile_transformer
 from mlexpert.data import Schema
 from mlexpert.features import HistorySpec, Kind, build_preprocessor, same_preprocessing
+from mlexpert.models import Offset
 from mlexpert.search._probes import pickled_mb, row_ms
 
 
@@ -42,7 +43,7 @@ class Prepared:
         honest."""
         return self.shared("native") != "tree" and self.shared(kind) != "native"
 
-    def offset(self, kind: Kind, key: Any) -> int | None:
+    def offset(self, kind: Kind, key: Any) -> Offset | None:
         """The output column that regression models of ``kind`` on the preprocessing fitted for
         ``key`` (``get``) predict the change from: the entity's last known target
         (``models.fit_from_offset``); None without entity history. Tree kinds only: a linear
@@ -50,7 +51,8 @@ class Prepared:
         kind = self.shared(kind)
         if self.history is None or self.task != "regression" or kind != "tree":
             return None
-        return int(self._cache[(kind, key)][0].output_indices_["history"].start)
+        return Offset(int(self._cache[(kind, key)][0].output_indices_["history"].start),
+                      self.history.relative)
 
     def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a

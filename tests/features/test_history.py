@@ -141,3 +141,24 @@ def test_dates_count_in_days():
 def test_the_spec_reads_entity_time_and_the_numbers_it_follows():
     spec = HistorySpec(entity="who", time="year", horizon=2)
     assert spec.columns(["year", "price", "who", "qty"]) == ["who", "year", "price", "qty"]
+
+
+def test_extending_the_history_equals_fitting_on_the_longer_history():
+    frame, y = _panel(n_entities=5, n_times=20)
+    early = frame["year"].to_numpy() < 2012
+    longer = EntityHistory().fit(frame, y)
+    extended = EntityHistory().fit(frame[early], y[early])
+    extended.extend(frame[~early], y[~early])
+    new = pd.DataFrame({"who": ["e0", "e3", "e4"], "year": [2020, 2021, 2024],
+                        "price": [0.0, 1.0, 2.0]})
+    np.testing.assert_allclose(extended.transform(new), longer.transform(new), rtol=1e-12)
+    # a row among those kept is replaced, not counted twice; a new entity starts its history
+    again = pickle.loads(pickle.dumps(extended))
+    kept = frame["year"].to_numpy() >= 2020 - TAIL_ROWS
+    again.extend(frame[kept].head(3), y[kept][:3])
+    np.testing.assert_allclose(again.transform(new), longer.transform(new), rtol=1e-12)
+    extended.extend(pd.DataFrame({"who": ["z"], "year": [2019], "price": [0.0]}), [7.0])
+    out = pd.DataFrame(extended.transform(pd.DataFrame({"who": ["z"], "year": [2020],
+                                                        "price": [1.0]})),
+                       columns=_names(extended))
+    assert out["who_target_last"][0] == 7.0 and out["who_known_rows"][0] == 1
