@@ -14,6 +14,9 @@ from mlexpert.data._schema import Role, Schema
 UNIQUE_PAIRS = 0.9  # share of rows whose (entity, time) pair is their own: one row per period
 MIN_TIMES = 3  # median distinct times per entity: enough history to learn from
 MAX_ENTITY_SHARE = 1 / 3  # at most this many entities per row (else rows rarely repeat one)
+MIN_EVENT_ENTITIES = 20  # where times are unique per row (an event log), every column's pairs
+# are: the entity must then have this many values (email_spam's 2-valued flag over its
+# timestamps is no entity)
 TIME_NAME = re.compile(r"(^|[_\W])(year|date|time|period|month|week|quarter|day)s?([_\W]|$)",
                        re.IGNORECASE)
 
@@ -33,20 +36,24 @@ def entity_keys(values: pd.Series) -> pd.Series:
 def panel_entity(frame: pd.DataFrame, schema: Schema, time_column: str,
                  order: np.ndarray) -> str | None:
     """The coarsest column that names an entity observed once per time over several times: a
-    categorical (or whole-number) column whose (value, time) pairs are nearly all unique and
-    whose values each recur at ``MIN_TIMES`` times or more (a panel or an event log)."""
+    categorical (or, where several rows share a time, whole-number) column whose (value, time)
+    pairs are nearly all unique and whose values each recur at ``MIN_TIMES`` times or more (a
+    panel, or an event log of at least ``MIN_EVENT_ENTITIES`` entities)."""
     n = len(frame)
+    event_log = pd.Series(order).nunique() > n / 2
     best: tuple[int, str] | None = None
     for col in schema.features:
         if col.name == time_column or col.role not in (Role.CATEGORICAL, Role.NUMERIC):
             continue
         values = frame[col.name]
+        if col.role == Role.NUMERIC and event_log:
+            continue  # with a time per row any count's pairs are unique: only codes name entities
         if col.role == Role.NUMERIC:
             numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
             if not len(numbers) or np.any(np.mod(numbers, 1) != 0):
                 continue
         n_levels = int(values.nunique())
-        if n_levels < 2 or n_levels > MAX_ENTITY_SHARE * n:
+        if n_levels < (MIN_EVENT_ENTITIES if event_log else 2) or n_levels > MAX_ENTITY_SHARE * n:
             continue
         keys = entity_keys(values)
         pairs = pd.DataFrame({"e": keys.to_numpy(), "t": order}).dropna()
