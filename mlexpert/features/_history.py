@@ -60,9 +60,11 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     Input columns: entity, time, then numeric columns (``HistorySpec.columns``). Outputs, per
     target column (the value for regression and binary, each class's indicator for multiclass):
     the last known value, the mean, spread and trend over the last ``WINDOW`` known rows and the
-    mean over all of them; then the count of known rows, the time since the last known row and
-    since the entity's previous row, and each number's change since the last known row. Missing
-    where there is no history (a new entity, an entity's first rows)."""
+    mean over all of them; then the count of known rows, the time since the last known row, and
+    each number's change since it. Missing where there is no history (a new entity, an entity's
+    first rows). A row's features never depend on the other rows of its batch: one row alone
+    and the same row in a batch are predicted alike (earlier unlabelled rows of a batch are not
+    history; ``extend`` adds rows whose target is known)."""
 
     def __init__(self, task: str = "regression", horizon: int = 1, seed: int = 0):
         self.task, self.horizon, self.seed = task, horizon, seed
@@ -94,17 +96,14 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         step = block - entity_first_block  # distinct time index of the row within its entity
         block_end = np.zeros(block[-1] + 1 if len(block) else 0, dtype=np.int64)
         block_end[block] = np.arange(len(order))  # the last sorted row of each block
-        block_time = np.full(len(block_end), np.nan)
-        block_time[block] = ts
         rng = np.random.default_rng(self.seed)
         h = rng.integers(1, max(int(self.horizon), 1) + 1, size=len(order))
         h = np.minimum(h, np.maximum(step, 1))  # an entity's early rows: as much history as exists
         has = (step >= h) & known
         cut = np.where(has, block_end[np.maximum(block - h, 0)], -1)
-        prev_time = np.where((step >= 1) & known, block_time[np.maximum(block - 1, 0)], np.nan)
         start = np.where(new_entity, np.arange(len(order)), 0)
         start = np.maximum.accumulate(start)
-        feats = _features(ts, targets[order], nums[order], cut, start, ts, prev_time, nums[order],
+        feats = _features(ts, targets[order], nums[order], cut, start, ts, nums[order],
                           np.zeros(len(order)), np.zeros((len(order), targets.shape[1])))
         out = np.empty_like(feats)
         out[order] = feats
@@ -174,7 +173,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         all_t = np.concatenate([self.tail_time_, t])
         is_query = np.concatenate([np.zeros(k, dtype=bool), np.ones(n, dtype=bool)])
         order = np.lexsort((~is_query, all_t, all_e))
-        e, ts, q = all_e[order], all_t[order], is_query[order]
+        q = is_query[order]
         known_rank = np.cumsum(~q) - 1  # index into the sorted known rows of the last one so far
         known_order = order[~q]  # tails only, sorted as above
         ke = self.tail_entity_[known_order]
@@ -191,15 +190,12 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             same &= ke[np.maximum(last_known, 0)] == ent[qi]
         cut = np.where(same, last_known, -1)
         start = np.where(same, kstart[np.maximum(last_known, 0)], 0)
-        # the entity's previous time among all its rows (tails and this batch), strictly earlier
-        prev = np.where(ent[qi] >= 0, _previous_time(e, ts)[q], np.nan)
         offset_count = np.zeros(n)
         offset_sum = np.zeros((n, m))
-        ok = same
-        offset_count[ok] = self.older_count_[ent[qi][ok]]
-        offset_sum[ok] = self.older_sum_[ent[qi][ok]]
+        offset_count[same] = self.older_count_[ent[qi][same]]
+        offset_sum[same] = self.older_sum_[ent[qi][same]]
         feats = _features(kt, self.tail_targets_[known_order], self.tail_numbers_[known_order],
-                          cut, start, t[qi], prev, nums[qi], offset_count, offset_sum)
+                          cut, start, t[qi], nums[qi], offset_count, offset_sum)
         out = np.empty_like(feats)
         out[qi] = feats
         return out
@@ -234,31 +230,13 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         stats = ["last", f"mean{WINDOW}", f"std{WINDOW}", f"trend{WINDOW}", "mean"]
         per = [f"{entity}_target{j}_{s}" if self.n_targets_ > 1 else f"{entity}_target_{s}"
                for j in range(self.n_targets_) for s in stats]
-        rest = [f"{entity}_known_rows", f"{time}_since_known", f"{time}_since_previous"]
+        rest = [f"{entity}_known_rows", f"{time}_since_known"]
         return np.asarray(per + rest + [f"{c}_change_since_known" for c in self.columns_[2:]],
                           dtype=object)
 
 
-def _previous_time(e: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """For rows sorted by entity and time: the entity's latest time strictly before the row's
-    (NaN for its first time)."""
-    n = len(e)
-    if n == 0:
-        return np.empty(0)
-    new_block = np.ones(n, dtype=bool)
-    new_block[1:] = (e[1:] != e[:-1]) | (ts[1:] != ts[:-1])
-    new_entity = np.ones(n, dtype=bool)
-    new_entity[1:] = e[1:] != e[:-1]
-    block = np.cumsum(new_block) - 1
-    block_time = np.empty(block[-1] + 1)
-    block_time[block] = ts
-    prev = np.where(block >= 1, block_time[np.maximum(block - 1, 0)], np.nan)
-    first_block = np.maximum.accumulate(np.where(new_entity, block, 0))
-    return np.where(block > first_block, prev, np.nan)
-
-
 def _features(kt: np.ndarray, ky: np.ndarray, kx: np.ndarray, cut: np.ndarray, start: np.ndarray,
-              t: np.ndarray, prev_time: np.ndarray, x: np.ndarray, offset_count: np.ndarray,
+              t: np.ndarray, x: np.ndarray, offset_count: np.ndarray,
               offset_sum: np.ndarray) -> np.ndarray:
     """The feature matrix for query rows whose known history is the sorted known rows
     ``start..cut`` (cut -1: none), plus ``offset_count`` older rows summing ``offset_sum``.
@@ -299,7 +277,6 @@ def _features(kt: np.ndarray, ky: np.ndarray, kx: np.ndarray, cut: np.ndarray, s
             out += [np.where(has, f, np.nan) for f in (ky[c, j], mean_w, std_w, trend, mean_all)]
         out.append(np.where(has, all_count, 0.0))
         out.append(np.where(has, t - kt[c], np.nan))
-        out.append(t - prev_time)
         out += [np.where(has, x[:, j] - kx[c, j], np.nan) for j in range(x.shape[1])]
     return np.column_stack(out).astype(float)
 

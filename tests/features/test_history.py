@@ -81,14 +81,15 @@ def test_new_rows_read_the_stored_tails():
     slope = np.polyfit(e1["year"].iloc[-WINDOW:], e1["y"].iloc[-WINDOW:], 1)[0]
     np.testing.assert_allclose(out["who_target_trend5"][:3], slope)
     np.testing.assert_allclose(out["year_since_known"][:3], [1, 2, 4])
-    # the previous row of the entity may be an earlier row of the same batch (target unknown)
-    np.testing.assert_allclose(out["year_since_previous"][:3], [1, 1, 2])
+    # each row alone reads the same: earlier rows of the batch (target unknown) are no history
+    alone = np.vstack([step.transform(new.iloc[[i]]) for i in range(len(new))])
+    np.testing.assert_array_equal(alone, out.to_numpy())
     np.testing.assert_allclose(out["price_change_since_known"][:3],
                                np.array([1.0, 2.0, 3.0]) - e1["price"].iloc[-1])
     assert (out["who_known_rows"][:3] == 12).all()
     unseen = out.iloc[3]  # an entity training never had: no history at all
     assert unseen["who_known_rows"] == 0 and np.isnan(unseen["who_target_last"])
-    assert np.isnan(unseen["year_since_previous"])
+    assert np.isnan(unseen["year_since_known"])
 
 
 def test_missing_entity_or_time_has_no_history():
