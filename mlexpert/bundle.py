@@ -441,6 +441,11 @@ class Model:
                               "history to add rows to. Fit with time_column and entity "
                               "(CLI: --time-column, --entity).")
         frame, y = self._targets(data, "add to the history")
+        if entity.get("relative") and (y <= 0).any():
+            row = int(np.flatnonzero(y <= 0)[0])
+            raise DataError(f"target column {self.target!r} has {y[row]!r} at row {row}: this "
+                            "model follows its entities' values in proportion (fit saw only "
+                            "positive ones), so history rows need positive targets.")
         X = self.schema.prepare(frame, describe_source(data))
         members = copy.deepcopy(self.ensemble.members)
         for member in members:

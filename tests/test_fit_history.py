@@ -191,3 +191,27 @@ def test_a_quantity_that_grows_in_proportion_is_learned_as_ratios():
     np.testing.assert_allclose(
         [float(np.asarray(model.predict(future.iloc[[i]]))[0]) for i in range(3)],
         predicted[:3], rtol=1e-6)
+    with pytest.raises(DataError, match="history rows need positive targets"):
+        model.with_history(future.head(3).assign(revenue=[5.0, 0.0, 7.0]))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_class_that_persists_over_time_is_read_from_the_history(task):
+    """Each customer keeps its plan (three plans, or subscribed or not) from one period to the
+    next with probability 0.9: the earlier known plan is the signal, nothing else is."""
+    rng = np.random.default_rng(4)
+    k = 2 if task == "binary" else 3
+    rows = []
+    for c in range(60):
+        plan = int(rng.integers(0, k))
+        for t in range(14):
+            if rng.uniform() < 0.1:
+                plan = int(rng.integers(0, k))
+            rows.append((f"c{c:02d}", t, rng.normal(), f"plan{plan}"))
+    table = pd.DataFrame(rows, columns=["customer", "month", "noise", "plan"])
+    past, future = table[table["month"] < 11], table[table["month"] >= 11]
+    model = mlexpert.fit(past, "plan", time_column="month",
+                         **{**OPTIONS, "task": task, "metric": None})
+    assert model.info["plan"]["entity"]["column"] == "customer"
+    accuracy = float((model.predict(future).to_numpy() == future["plan"].to_numpy()).mean())
+    assert accuracy > 0.7, accuracy  # chance: 1 / k; the last known plan: ~0.75-0.8

@@ -67,7 +67,6 @@ class Fitted:
         full[:, classes] = proba
         return full
 
-
     def baseline(self, X: Any) -> np.ndarray:
         """The value the estimator's prediction is added to: input column ``offset``, missing
         values filled (zeros without an offset)."""
