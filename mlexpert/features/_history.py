@@ -46,6 +46,8 @@ class HistorySpec:
 def time_numbers(values: Any) -> np.ndarray:
     """Time values as float numbers: numbers as they are, dates as days since 1970."""
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
+        return s.to_numpy(dtype=float)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         ns = s.to_numpy(dtype="datetime64[ns]")
         out = ns.astype("int64").astype(float) / _DAY_NS
@@ -123,6 +125,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         ends = np.append(np.flatnonzero(new_entity)[1:] - 1, n - 1)
         keep = (ends[run] - np.arange(n) < TAIL_ROWS) & known
         older = (~keep) & known
+        self.summary_ = None  # rebuilt from these tails on the next transform
         self.tail_entity_ = e[keep]
         self.tail_time_ = ts[keep]
         self.tail_targets_ = targets[keep].astype(float)
@@ -165,6 +168,39 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         X = pd.DataFrame(X)
         ent, t, nums = self._inputs(X, fitted=True)
+        summary = self._summary()
+        # rows after all of their entity's kept rows (what new rows are) read the entity's
+        # summary: the same numbers the general path gives them, without sorting the tails
+        late = (ent >= 0) & (t > summary.last_time[np.maximum(ent, 0)])
+        if late.all():
+            return summary.rows(ent, t, nums, self.n_targets_)
+        out = np.empty((len(ent), summary.features.shape[1]))
+        out[late] = summary.rows(ent[late], t[late], nums[late], self.n_targets_)
+        out[~late] = self._transform_codes(ent[~late], t[~late], nums[~late])
+        return out
+
+    def _summary(self) -> _Summary:
+        """Per entity: the features of a row after all its kept rows, its last kept time and
+        numbers (built on first use after fit or ``extend``)."""
+        summary = getattr(self, "summary_", None)
+        if summary is None:
+            n = len(self.entities_)
+            codes = np.arange(n)
+            features = self._transform_codes(codes, np.full(n, np.inf),
+                                             np.zeros((n, self.tail_numbers_.shape[1])))
+            last_time = np.full(n, -np.inf)
+            last_numbers = np.zeros((n, self.tail_numbers_.shape[1]))
+            # tails are sorted by entity and time: each entity's last kept row ends its run
+            e = self.tail_entity_
+            ends = np.flatnonzero(np.append(e[1:] != e[:-1], True)) if len(e) else e
+            last_time[e[ends]] = self.tail_time_[ends]
+            last_numbers[e[ends]] = self.tail_numbers_[ends]
+            summary = self.summary_ = _Summary(features, last_time, last_numbers)
+        return summary
+
+    def _transform_codes(self, ent: np.ndarray, t: np.ndarray, nums: np.ndarray) -> np.ndarray:
+        """The features of rows given as entity codes, times and numbers (the general path:
+        any time, before, between or after the entity's kept rows)."""
         n, m = len(ent), self.n_targets_
         # known rows: the kept tails, then the query rows (no target); sorted by entity, time,
         # and at equal times the query first, so that a known row of the same time is not seen
@@ -204,19 +240,22 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def _inputs(self, X: pd.DataFrame, fitted: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(entity code per row, -1 when missing or unseen; time as numbers; numbers (n, k))."""
-        raw = X.iloc[:, 0]
-        keys = raw.astype(object).where(raw.notna(), None)
+        keys = X.iloc[:, 0].to_numpy(dtype=object)
+        missing = pd.isna(keys)
         if not fitted:
             # plain Python objects: the bundle's unpickler refuses pyarrow-backed arrays
-            self.entities_ = pd.Index(np.asarray(pd.unique(keys.dropna()), dtype=object),
+            self.entities_ = pd.Index(np.asarray(pd.unique(keys[~missing]), dtype=object),
                                      dtype=object)
         ent = self.entities_.get_indexer(keys)
-        ent[keys.isna().to_numpy()] = -1
+        ent[missing] = -1
         t = time_numbers(X.iloc[:, 1])
         ent[np.isnan(t)] = -1
         t = np.where(np.isnan(t), 0.0, t)
-        nums = (X.iloc[:, 2:].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-                if X.shape[1] > 2 else np.empty((len(X), 0)))
+        numbers = X.iloc[:, 2:]
+        try:  # canonical numbers: floats already
+            nums = numbers.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            nums = numbers.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         return ent.astype(np.int64), t, nums
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
@@ -233,6 +272,27 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         rest = [f"{entity}_known_rows", f"{time}_since_known"]
         return np.asarray(per + rest + [f"{c}_change_since_known" for c in self.columns_[2:]],
                           dtype=object)
+
+
+@dataclass
+class _Summary:
+    """Each entity's features for a row after all its kept rows, less the parts that depend on
+    the row (time since the last known row, the numbers' changes since), which ``rows`` fills."""
+
+    features: np.ndarray  # (entities, F)
+    last_time: np.ndarray  # (entities,): -inf for an entity without kept rows
+    last_numbers: np.ndarray  # (entities, numbers)
+
+    def rows(self, ent: np.ndarray, t: np.ndarray, nums: np.ndarray, m: int) -> np.ndarray:
+        """The features of rows of known entities (codes ``ent`` >= 0) later than their kept
+        rows; ``m`` target columns."""
+        out = self.features[ent].copy()
+        has = np.isfinite(self.last_time[ent])
+        since = 5 * m + 1  # after the target statistics and the count
+        out[:, since] = np.where(has, t - self.last_time[ent], np.nan)
+        changes = nums - self.last_numbers[ent]
+        out[:, since + 1:] = np.where(has[:, None], changes, np.nan)
+        return out
 
 
 def _features(kt: np.ndarray, ky: np.ndarray, kx: np.ndarray, cut: np.ndarray, start: np.ndarray,

@@ -163,3 +163,17 @@ def test_extending_the_history_equals_fitting_on_the_longer_history():
                                                         "price": [1.0]})),
                        columns=_names(extended))
     assert out["who_target_last"][0] == 7.0 and out["who_known_rows"][0] == 1
+
+
+def test_rows_after_the_kept_ones_read_the_summary_exactly_as_the_general_path():
+    frame, y = _panel(n_entities=6, n_times=12)
+    step = EntityHistory(horizon=2).fit(frame, y)
+    new = pd.DataFrame({"who": ["e1", "e2", "e2", "e5", "zz", None],
+                        "year": [2012, 2008, 2030, 2011, 2013, 2013],  # 2008: inside the kept rows
+                        "price": [1.0, 2.0, 3.0, np.nan, 5.0, 6.0]})
+    fast = step.transform(new)
+    ent, t, nums = step._inputs(new, fitted=True)
+    np.testing.assert_array_equal(fast, step._transform_codes(ent, t, nums))
+    names = _names(step)
+    backfill = pd.DataFrame(fast, columns=names).iloc[1]
+    assert backfill["year_since_known"] == 1  # 2008 reads the kept row of 2007, not later ones
