@@ -215,3 +215,21 @@ def test_a_class_that_persists_over_time_is_read_from_the_history(task):
     assert model.info["plan"]["entity"]["column"] == "customer"
     accuracy = float((model.predict(future).to_numpy() == future["plan"].to_numpy()).mean())
     assert accuracy > 0.7, accuracy  # chance: 1 / k; the last known plan: ~0.75-0.8
+
+
+def test_the_cli_adds_labelled_rows_to_the_history(data, with_history, without_history, tmp_path):
+    _, future = data
+    known = future[future["period"] < TRAIN_PERIODS + 2]
+    with_history.save(tmp_path / "m")
+    known.to_csv(tmp_path / "known.csv", index=False)
+    r = cli_in_process("history", tmp_path / "m", tmp_path / "known.csv", "--out", tmp_path / "m2")
+    assert r.returncode == 0, r.stderr
+    assert f"added {len(known)} row(s) to the history of 'shop'" in r.stderr
+    ahead = future[future["period"] >= TRAIN_PERIODS + 2]
+    np.testing.assert_allclose(mlexpert.load(tmp_path / "m2").predict(ahead),
+                               with_history.with_history(known).predict(ahead), rtol=1e-9)
+    without_history.save(tmp_path / "plain")
+    r = cli_in_process("history", tmp_path / "plain", tmp_path / "known.csv", "--out",
+                       tmp_path / "m3")
+    assert r.returncode == 1 and "fitted without entity history" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "m3").exists()
