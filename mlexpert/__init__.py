@@ -34,6 +34,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
         executor: Executor | str | None = None,
         infer_limit: float | None = None, size_limit: float | None = None,
         progress: Callable[[SearchEvent], None] | None = None, calibrate: bool = True,
+        select_columns: bool = False,
         optimize_threshold: str | None = None, cost_matrix: Any = None,
         positive_class: str | int | float | bool | None = None,
         track: bool | str | Tracker | None = None, data_on_cluster: bool | None = None) -> Model:
@@ -60,6 +61,9 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive
     leaks, identifiers).
+    ``select_columns``: drop columns that repeat another or that a quick model finds no more
+    important than on permuted targets, decided inside each training fold; the shipped model
+    then needs only the columns it kept (for wide tables: fewer inputs, faster predictions).
     ``calibrate``: recalibrate probabilities (isotonic or sigmoid, fitted out of fold) when it
     lowers out-of-fold log loss. ``optimize_threshold`` (binary): f1 | balanced_accuracy | mcc |
     accuracy | cost, with ``cost_matrix`` [[TN, FP], [FN, TP]] for cost; the threshold chosen
@@ -89,7 +93,7 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
                  sample_weight=sample_weight,
                  ignore_columns=ignore_columns, keep_columns=keep_columns, presets=presets,
                  budget=budget, executor=executor, infer_limit=infer_limit, size_limit=size_limit,
-                 progress=progress, calibrate=calibrate,
+                 progress=progress, calibrate=calibrate, select_columns=select_columns,
                  optimize_threshold=optimize_threshold, cost_matrix=cost_matrix,
                  positive_class=positive_class, data_on_cluster=data_on_cluster)
     if tracker is not None:

@@ -156,7 +156,8 @@ class Model:
         frame = read_table(data)
         if len(frame) == 0:
             raise DataError(f"{source} has no rows to predict.")
-        extra = [c for c in self.schema.extra_columns(frame) if c != self.target]
+        unused = {self.target, *self.manifest.plan.get("selected_out", ())}  # fit dropped these
+        extra = [c for c in self.schema.extra_columns(frame) if c not in unused]
         if extra:
             warnings.warn(f"ignored {len(extra)} column(s) the model does not use: "
                           f"{', '.join(map(repr, extra[:8]))}" + (" ..." if len(extra) > 8 else ""),

@@ -23,10 +23,11 @@ from mlexpert._fit._inputs import (
 )
 from mlexpert._fit._options import FitOptions
 from mlexpert._fit._record import cv_metrics, final_fit, leaderboard, measure_latency, size_section
+from mlexpert._fit._selection import narrowed
 from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import Model
-from mlexpert.data import infer_schema, read_rows
+from mlexpert.data import FEATURE_ROLES, infer_schema, read_rows
 from mlexpert.ensemble import with_shipped_predictions
 from mlexpert.errors import (
     bad_option,
@@ -123,7 +124,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                       infer_limit_ms=None if infer_limit is None else 1000.0 * infer_limit,
                       size_limit_mb=None if size_limit is None else float(size_limit),
                       row_overhead_ms=_row_overhead_ms(schema, features),
-                      out_of_bag=plan.split.kind in ("stratified", "kfold"), history=history)
+                      out_of_bag=plan.split.kind in ("stratified", "kfold"), history=history,
+                      select_columns=opts.select_columns and history is None)
     X = schema.prepare(features)
     owned = None
     if isinstance(executor, str):  # "dask://local" or "dask://tcp://host:8786"
@@ -135,6 +137,10 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
     finally:
         if owned is not None:
             owned.shutdown()
+    full, (schema, said) = schema, narrowed(schema, result.members, result.selections)
+    findings += said
+    selected_out = [c.name for c in full.features if c.name not in set(schema.names(*FEATURE_ROLES))]
+    X = X[[c.name for c in schema.features]]
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note.message,
                          evidence={}, suggestion=note.suggestion) for note in result.notes]
     if result.floor is not None:
@@ -166,7 +172,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                   "column": history.entity, "horizon": history.horizon,
                   "relative": history.relative, "inferred": opts.entity is None},
               "sample_weight": side_columns["sample_weight"],
-              "ignored_columns": list(ignore_columns), "presets": presets,
+              "ignored_columns": list(ignore_columns), "selected_out": selected_out,
+              "presets": presets,
               "budget_trials": budget},
         leaderboard=leaderboard(result, plan.metric, spec),
         ensemble=[{"model": m.name, "family": m.family, "weight": m.weight,

@@ -41,6 +41,7 @@ class FitOptions:
     size_limit: float | None = None
     progress: Callable[[SearchEvent], None] | None = None
     calibrate: bool = True
+    select_columns: bool = False
     optimize_threshold: str | None = None
     cost_matrix: Any = None
     positive_class: str | int | float | bool | None = None
@@ -72,6 +73,8 @@ class FitOptions:
         if isinstance(self.entity, str) and self.time_column is None:
             raise bad_option("entity", self.entity, "given with time_column: an entity's "
                              "history runs over time (CLI --time-column)")
+        if not isinstance(self.select_columns, bool):
+            raise bad_option("select_columns", self.select_columns, "True or False")
         if not isinstance(self.calibrate, bool):
             raise bad_option("calibrate", self.calibrate, "True or False")
         if self.data_on_cluster not in (None, True, False):

@@ -12,6 +12,7 @@ from mlexpert.data._coerce import (
 from mlexpert.data._panel import as_time, entity_keys, panel_entity, repeats, time_candidates
 from mlexpert.data._read import describe_source, epoch_ns, read_rows, read_table, time_values
 from mlexpert.data._schema import (
+    FEATURE_ROLES,
     ColumnInfo,
     Role,
     Schema,
@@ -24,7 +25,7 @@ from mlexpert.data._schema import (
 __all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "is_missing",
            "number_value",
            "scalar_value",
-           "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
+           "FEATURE_ROLES", "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
            "describe_source", "epoch_ns",
            "infer_schema", "read_rows", "read_table", "time_values",
            "as_time", "entity_keys", "panel_entity", "repeats", "time_candidates"]

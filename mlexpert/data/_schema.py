@@ -363,6 +363,12 @@ class Schema:
             raise InvalidValues(bad_columns, source, lambda i: frame.index[i])
         return out
 
+    def narrowed(self, features: list[str]) -> Schema:
+        """This schema with only ``features`` among its feature columns (the others it
+        describes, identifiers and constants, kept as they are)."""
+        keep = set(features)
+        return Schema([c for c in self.columns if c.role not in FEATURE_ROLES or c.name in keep])
+
     def extra_columns(self, frame: pd.DataFrame) -> list[str]:
         """Columns of ``frame`` that the model does not use (ignored at predict time)."""
         known = {c.name for c in self.columns}

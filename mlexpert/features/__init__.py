@@ -9,6 +9,7 @@ from mlexpert.features._builders import (
 )
 from mlexpert.features._history import EntityHistory, HistorySpec, extend_history
 from mlexpert.features._levels import LevelEncoding
+from mlexpert.features._selection import Selection, near_duplicates, select
 from mlexpert.features._transformers import (
     NUMBER_PATTERN,
     CategoryCodes,
@@ -18,4 +19,5 @@ from mlexpert.features._transformers import (
 
 __all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
            "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor", "extend_history",
+           "Selection", "near_duplicates", "select",
            "same_preprocessing"]

@@ -92,7 +92,8 @@ class Search:
     def __init__(self, frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
                  emit: Callable[[SearchEvent], None], executor: Executor):
         self.y, self.spec, self.emit, self.executor = y, spec, emit, executor
-        self.prepared = Prepared(schema, frame, spec.seed, spec.task, y, spec.history)
+        self.prepared = Prepared(schema, frame, spec.seed, spec.task, y, spec.history,
+                                 spec.select_columns, spec.n_classes)
         self.mask = np.zeros(len(y), dtype=bool)
         for _, va in spec.folds:
             self.mask[va] = True

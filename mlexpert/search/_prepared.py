@@ -11,8 +11,16 @@ import numpy as np
 import pandas as pd
 
 from mlexpert.compiled import compile_transformer
-from mlexpert.data import Schema
-from mlexpert.features import HistorySpec, Kind, build_preprocessor, same_preprocessing
+from mlexpert.data import FEATURE_ROLES, Schema
+from mlexpert.features import (
+    HistorySpec,
+    Kind,
+    Selection,
+    build_preprocessor,
+    near_duplicates,
+    same_preprocessing,
+    select,
+)
 from mlexpert.models import Offset
 from mlexpert.search._probes import pickled_mb, row_ms
 
@@ -21,9 +29,13 @@ class Prepared:
     """Fitted preprocessors and transformed matrices, shared by every candidate of a kind."""
 
     def __init__(self, schema: Schema, frame: pd.DataFrame, seed: int, task: str | None = None,
-                 y: np.ndarray | None = None, history: HistorySpec | None = None):
+                 y: np.ndarray | None = None, history: HistorySpec | None = None,
+                 select: bool = False, n_classes: int = 0):
         self.schema, self.frame, self.seed, self.task, self.y = schema, frame, seed, task, y
-        self.history = history
+        self.history, self.n_classes = history, n_classes
+        self.select = select and history is None and task is not None and y is not None
+        self.selections: dict[Any, Selection] = {}  # per fold key (and "all"): columns kept
+        self._duplicates: dict[str, str] | None = None
         self._cache: dict[tuple[str, Any], tuple[Any, Any, Any, list[int], float]] = {}
         self.transform_ms: dict[str, float] = {}  # per kind: ms to transform 1,000 rows
         self._row_ms: dict[str, float] = {}  # per kind: ms to transform one row
@@ -39,9 +51,9 @@ class Prepared:
 
     def reads_target(self, kind: Kind) -> bool:
         """Whether the preprocessing of ``kind`` is fitted on the target (level encodings of
-        wide categoricals, entity history): then only one fitted per training fold keeps scores
-        honest."""
-        return self.shared("native") != "tree" and self.shared(kind) != "native"
+        wide categoricals, entity history, column selection): then only one fitted per training
+        fold keeps scores honest."""
+        return self.select or (self.shared("native") != "tree" and self.shared(kind) != "native")
 
     def offset(self, kind: Kind, key: Any) -> Offset | None:
         """The output column that regression models of ``kind`` on the preprocessing fitted for
@@ -53,6 +65,21 @@ class Prepared:
             return None
         return Offset(int(self._cache[(kind, key)][0].output_indices_["history"].start),
                       self.history.relative)
+
+    def kept(self, key: Any, train: np.ndarray | None) -> list[str] | None:
+        """The columns selection keeps for fold ``key`` (decided on its training rows only;
+        near-duplicates once, without the target), or None when the table is not selected."""
+        if not self.select:
+            return None
+        if key not in self.selections:
+            if self._duplicates is None:
+                self._duplicates = near_duplicates(self.frame, self.schema, self.seed)
+            rows = slice(None) if train is None else train
+            frame = self.frame if train is None else self.frame.iloc[train]
+            assert self.y is not None and self.task is not None
+            self.selections[key] = select(frame, self.y[rows], self.schema, self.task,
+                                          self.n_classes, self.seed, self._duplicates)
+        return self.selections[key].kept
 
     def row_ms(self, kind: Kind) -> float:
         """Milliseconds the preprocessing of ``kind`` takes for one row (batch size 1) as a
@@ -87,9 +114,13 @@ class Prepared:
         kind = self.shared(kind)
         if (kind, key) not in self._cache:
             t0 = time.monotonic()
-            pre = build_preprocessor(self.schema, kind, seed=self.seed, task=self.task,
+            kept = self.kept(key, train)
+            schema = self.schema if kept is None else self.schema.narrowed(kept)
+            pre = build_preprocessor(schema, kind, seed=self.seed, task=self.task,
                                      history=self.history)
             tr_frame = self.frame if train is None else self.frame.iloc[train]
+            if kept is not None:  # fitted on the kept columns: later frames may hold more
+                tr_frame = tr_frame[schema.names(*FEATURE_ROLES)]
             y = None if self.y is None else (self.y if train is None else self.y[train])
             Xtr = pre.transformer.fit_transform(tr_frame, y)  # target encodings: out of fold
             Xva = None

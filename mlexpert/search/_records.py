@@ -12,7 +12,7 @@ from mlexpert._clock import Deadline
 from mlexpert._system import cpu_count
 from mlexpert.ensemble import Member
 from mlexpert.evaluate import Metric
-from mlexpert.features import HistorySpec, Kind
+from mlexpert.features import HistorySpec, Kind, Selection
 from mlexpert.models import FAMILIES, Fitted, preprocessing
 from mlexpert.search._executor import Executor
 
@@ -46,6 +46,7 @@ class SearchSpec:
     out_of_bag: bool = False  # rows independent (no groups, no time order): a family that can
     # may score one fit on all rows by its out-of-bag predictions instead of K fold fits
     history: HistorySpec | None = None  # entity history features (fit's ``entity``)
+    select_columns: bool = False  # feature selection inside each fold (wide tables)
 
     @property
     def test_fraction(self) -> float:
@@ -121,3 +122,5 @@ class SearchResult:
     size_mb: dict[str, float] = field(default_factory=dict)  # estimated pickled megabytes, the
     # same keys
     floor: str | None = None  # why a default model was shipped instead of the search's choice
+    selections: dict[Any, Selection] = field(default_factory=dict)  # per fold key and "all":
+    # the columns feature selection kept and why it dropped the others

@@ -97,4 +97,5 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     size = {c.name: search.size_mb([c]) for c in usable}
     size["ensemble"] = search.size_mb([c for c, _ in chosen], [len(m.parts) for m in members])
     return SearchResult(search.candidates, members, search.score(oof), oof, search.mask,
-                        search.fold_scores(oof), cost, notes, latency, size, floor_note)
+                        search.fold_scores(oof), cost, notes, latency, size, floor_note,
+                        search.prepared.selections)

@@ -1,0 +1,55 @@
+"""Feature selection's two rules on their own: repeated numbers (no target) and null importance."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlexpert.data import infer_schema
+from mlexpert.features import near_duplicates, select
+from mlexpert.features._selection import MIN_KEPT
+
+
+def _wide(n: int = 600, noise: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, noise)), columns=[f"n{i:03d}" for i in range(noise)])
+    for i in range(4):
+        frame[f"signal{i}"] = rng.normal(size=n)
+    frame["kind"] = rng.choice(["a", "b", "c"], size=n)
+    y = (frame[[f"signal{i}" for i in range(4)]].sum(axis=1) + (frame["kind"] == "a") * 1.5
+         + rng.normal(0, 0.5, n) > 0.7).astype(int).to_numpy()
+    return frame, y
+
+
+def test_near_duplicates_keeps_the_first_of_repeated_numbers():
+    frame, _ = _wide(noise=10)
+    frame["copy"] = frame["signal0"] * 3 + 1
+    frame["flipped"] = -frame["n001"]
+    dup = near_duplicates(frame, infer_schema(frame))
+    assert set(dup) == {"copy", "flipped"}
+    assert "repeats 'signal0'" in dup["copy"] and "repeats 'n001'" in dup["flipped"]
+
+
+def test_null_importance_keeps_the_signal_and_drops_most_noise():
+    frame, y = _wide()
+    chosen = select(frame, y, infer_schema(frame), "binary", 2, seed=0)
+    assert {"signal0", "signal1", "signal2", "signal3", "kind"} <= set(chosen.kept)
+    noise_kept = [c for c in chosen.kept if c.startswith("n")]
+    assert len(noise_kept) < 0.2 * 120, len(noise_kept)
+    assert all("permuted target" in why for why in chosen.dropped.values())
+
+
+def test_a_target_without_signal_keeps_few_columns():
+    """Each column's gain against its largest over 4 permuted targets: a noise column beats
+    them by chance 1 time in 5, so about a fifth stay (at least ``MIN_KEPT``)."""
+    frame, y = _wide()
+    y = np.random.default_rng(9).permutation(y)
+    chosen = select(frame, y, infer_schema(frame), "binary", 2, seed=0)
+    assert MIN_KEPT <= len(chosen.kept) <= 0.3 * frame.shape[1]
+
+
+def test_regression_and_multiclass_targets_are_judged_too():
+    frame, y = _wide(noise=40)
+    value = frame["signal0"].to_numpy() * 3 + np.random.default_rng(1).normal(size=len(frame))
+    assert "signal0" in select(frame, value, infer_schema(frame), "regression", 0).kept
+    classes = np.digitize(frame["signal1"].to_numpy(), [-0.5, 0.5])
+    assert "signal1" in select(frame, classes, infer_schema(frame), "multiclass", 3).kept
