@@ -89,8 +89,9 @@ def test_predict_table_agrees_with_predict_and_proba(fitted, tables, task):
     model = fitted[task]
     X = tables[task].drop(columns="y").iloc[:30]
     table = model.predict_table(X)
-    if task == "regression":  # the third small call may switch to the compiled path (~1e-16 apart)
-        np.testing.assert_allclose(table["y"], model.predict(X), rtol=1e-9, atol=1e-12)
+    if task == "regression":  # the third small call may switch to the compiled path: numpy
+        # (~1e-16 apart) or the ONNX graph, verified within 1e-6 (``Model.compiled_path``)
+        np.testing.assert_allclose(table["y"], model.predict(X), rtol=1e-6, atol=1e-9)
     else:
         assert (table["y"] == model.predict(X)).all()
     if task != "regression":
