@@ -147,8 +147,8 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         entity already has in its kept rows replaces that row; rows of new entities start their
         history."""
         X, y = pd.DataFrame(X), np.asarray(y)
-        keys = X.iloc[:, 0].astype(object).where(X.iloc[:, 0].notna(), None).dropna()
-        fresh = pd.Index(np.asarray(pd.unique(keys), dtype=object), dtype=object)
+        keys = X.iloc[:, 0].to_numpy(dtype=object)
+        fresh = pd.Index(np.asarray(pd.unique(keys[~pd.isna(keys)]), dtype=object), dtype=object)
         fresh = fresh[self.entities_.get_indexer(fresh) < 0]
         if len(fresh):
             self.entities_ = self.entities_.append(fresh)
