@@ -75,6 +75,8 @@ def catboost_oblivious(estimator: Any, categorical: list[int], to_input: Any = N
 
 
 _READ: dict[tuple[int, tuple[int, ...]], Oblivious | Unsupported] = {}
+MAX_PROBE_CELLS = 20_000_000  # values probed to read the category splits (160 MB as float64);
+# beyond, CatBoost predicts through its own code (compiled paths, latency probes)
 
 
 def _read(estimator: Any, categorical: list[int], to_input: Any) -> Oblivious:
@@ -126,6 +128,10 @@ def _category_bits(estimator: Any, model: dict[str, Any], categorical: list[int]
     n_codes = MAX_TREE_CATEGORIES + 1
     n_features = max([*categorical, *(f["flat_feature_index"] for f in
                                       model["features_info"].get("float_features", []))]) + 1
+    cells = (n_codes + 1) * len(categorical) * n_features
+    if cells > MAX_PROBE_CELLS:  # 948 categorical columns: 230M cells, 47 s and ~2 GB
+        raise Unsupported(f"CatBoost over {len(categorical)} categorical columns (reading their "
+                          f"splits would probe {cells:,} values)")
     probe = np.zeros(((n_codes + 1) * len(categorical), n_features))
     codes = np.append(np.arange(n_codes, dtype=float), np.nan)
     for i, column in enumerate(categorical):

@@ -167,6 +167,32 @@ def test_feature_combinations_are_left_to_catboost():
                                rtol=0, atol=1e-12)
 
 
+def test_too_many_categorical_columns_to_probe_are_left_to_catboost(monkeypatch):
+    """Reading category splits probes every code of every categorical column: beyond
+    ``MAX_PROBE_CELLS`` (948 columns took 47 s) the compiled model is CatBoost's own predict."""
+    import catboost as cb
+
+    import mlexpert.models._oblivious as oblivious
+    from mlexpert.models import Fitted, catboost_oblivious
+    from mlexpert.models._catboost import _CatBoostInput
+
+    rng = np.random.default_rng(1)
+    a, x = rng.integers(0, 12, 1000), rng.normal(size=1000)
+    y = ((a % 3 == 0) ^ (x > 0.5)).astype(int)
+    adapter = _CatBoostInput([1])
+    est = cb.CatBoostClassifier(iterations=30, depth=4, cat_features=[1], max_ctr_complexity=1,
+                                verbose=False, random_seed=0, thread_count=1,
+                                allow_writing_files=False)
+    X = np.column_stack([x, a]).astype(float)
+    est.fit(adapter(X), y)
+    monkeypatch.setattr(oblivious, "MAX_PROBE_CELLS", 100)
+    with pytest.raises(Unsupported, match="1 categorical columns"):
+        catboost_oblivious(est, [1], adapter)
+    fitted = Fitted(est, "binary", 2, extra={"adapter": adapter})
+    np.testing.assert_allclose(compile_estimator(fitted)(X[:20]), fitted.predict(X[:20]),
+                               rtol=0, atol=1e-12)
+
+
 def test_a_model_is_read_once_while_it_lives():
     """The numpy and ONNX paths of one Model both read its CatBoost models: the second read is
     the first one's trees; a model gone takes its entry with it."""
