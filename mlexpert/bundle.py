@@ -443,8 +443,9 @@ class Model:
                               "(CLI: --time-column, --entity).")
         frame, y = self._targets(data, "add to the history")
         if entity.get("relative") and (y <= 0).any():
-            row = int(np.flatnonzero(y <= 0)[0])
-            raise DataError(f"target column {self.target!r} has {y[row]!r} at row {row}: this "
+            at = int(np.flatnonzero(y <= 0)[0])
+            raise DataError(f"target column {self.target!r} has {y[at]!r} at row "
+                            f"{frame.index[at]!r}: this "
                             "model follows its entities' values in proportion (fit saw only "
                             "positive ones), so history rows need positive targets.")
         X = self.schema.prepare(frame, describe_source(data))
