@@ -139,8 +139,10 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
             owned.shutdown()
     full, (schema, said) = schema, narrowed(schema, result.members, result.selections)
     findings += said
-    selected_out = [c.name for c in full.features if c.name not in set(schema.names(*FEATURE_ROLES))]
-    X = X[[c.name for c in schema.features]]
+    kept = set(schema.names(*FEATURE_ROLES))
+    selected_out = [c.name for c in full.features if c.name not in kept]
+    if selected_out:
+        X = X[[c.name for c in schema.features]]
     findings += [Finding(check="model_choice", severity="info", columns=(), message=note.message,
                          evidence={}, suggestion=note.suggestion) for note in result.notes]
     if result.floor is not None:

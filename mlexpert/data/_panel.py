@@ -10,6 +10,7 @@ import pandas as pd
 
 from mlexpert.data._read import time_values
 from mlexpert.data._schema import Role, Schema
+from mlexpert.errors import DataError
 
 UNIQUE_PAIRS = 0.9  # share of rows whose (entity, time) pair is their own: one row per period
 MIN_TIMES = 3  # median distinct times per entity: enough history to learn from
@@ -91,5 +92,5 @@ def as_time(frame: pd.DataFrame, column: str, schema: Schema) -> np.ndarray | No
         values = pd.to_numeric(values, errors="coerce")
     try:
         return time_values(values, column)
-    except Exception:  # noqa: BLE001 - DataError: a missing or unreadable time
+    except DataError:  # a missing or unreadable time
         return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlexpert.data import Role, Schema
-from mlexpert.features._history import EntityHistory, HistorySpec
+from mlexpert.features._history import PART, EntityHistory, HistorySpec
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
@@ -90,7 +90,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
         if wide:
             parts.append(("levels", LevelEncoding(task=task, seed=seed, as_number=True), wide))
         if history is not None and kind == "tree":
-            parts.append(("history", _history_step(history, task, seed), history.columns(num)))
+            parts.append((PART, _history_step(history, task, seed), history.columns(num)))
         categorical = list(range(len(num), len(num) + len(native)))
         sparse_threshold = 0.0
     else:
@@ -111,7 +111,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
             parts.append(("levels", make_pipeline(LevelEncoding(task=task, seed=seed),
                                                   StandardScaler()), wide))
         if history is not None:
-            parts.append(("history", make_pipeline(
+            parts.append((PART, make_pipeline(
                 _history_step(history, task, seed),
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                 StandardScaler()), history.columns(num)))

@@ -18,10 +18,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mlexpert.data import epoch_ns
+
 WINDOW = 5  # rows of known history the window statistics (mean, spread, trend) cover
 TAIL_ROWS = WINDOW  # known rows kept per entity for predict time
 MAX_CHANGES = 20  # numeric columns whose change since the last known row is a feature
 MAX_CLASS_COLUMNS = 20  # target classes with their own history columns (multiclass)
+PART = "history"  # the name of the step in the ColumnTransformer ``build_preprocessor`` builds
+STATS = ("last", f"mean{WINDOW}", f"std{WINDOW}", f"trend{WINDOW}", "mean")  # per target column,
+# then the count of known rows, the time since the last one and each number's change since it
 _DAY_NS = 86_400e9
 
 
@@ -49,10 +54,7 @@ def time_numbers(values: Any) -> np.ndarray:
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
         return s.to_numpy(dtype=float)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        ns = s.to_numpy(dtype="datetime64[ns]")
-        out = ns.astype("int64").astype(float) / _DAY_NS
-        out[np.isnat(ns)] = np.nan
-        return out
+        return epoch_ns(s) / _DAY_NS
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
 
 
@@ -266,9 +268,8 @@ class EntityHistory(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         entity, time = self.columns_[0], self.columns_[1]
-        stats = ["last", f"mean{WINDOW}", f"std{WINDOW}", f"trend{WINDOW}", "mean"]
         per = [f"{entity}_target{j}_{s}" if self.n_targets_ > 1 else f"{entity}_target_{s}"
-               for j in range(self.n_targets_) for s in stats]
+               for j in range(self.n_targets_) for s in STATS]
         rest = [f"{entity}_known_rows", f"{time}_since_known"]
         return np.asarray(per + rest + [f"{c}_change_since_known" for c in self.columns_[2:]],
                           dtype=object)
@@ -288,7 +289,7 @@ class _Summary:
         rows; ``m`` target columns."""
         out = self.features[ent].copy()
         has = np.isfinite(self.last_time[ent])
-        since = 5 * m + 1  # after the target statistics and the count
+        since = len(STATS) * m + 1  # after the target statistics and the count
         out[:, since] = np.where(has, t - self.last_time[ent], np.nan)
         changes = nums - self.last_numbers[ent]
         out[:, since + 1:] = np.where(has[:, None], changes, np.nan)
@@ -341,14 +342,23 @@ def _features(kt: np.ndarray, ky: np.ndarray, kx: np.ndarray, cut: np.ndarray, s
     return np.column_stack(out).astype(float)
 
 
+def history_part(transformer: Any) -> tuple[EntityHistory, list[str], slice] | None:
+    """The entity history step inside a fitted preprocessor from ``build_preprocessor``, the
+    input columns it reads and its output columns (the first is the last known target); None
+    when it has none."""
+    for name, step, columns in getattr(transformer, "transformers_", []):
+        if name == PART:
+            step = step.steps[0][1] if hasattr(step, "steps") else step
+            return step, list(columns), transformer.output_indices_[PART]
+    return None
+
+
 def extend_history(transformer: Any, X: pd.DataFrame, y: np.ndarray) -> bool:
     """Add labelled canonical rows ``X`` (target ``y``, encoded as fit encoded it) to the entity
     history inside a fitted preprocessor from ``build_preprocessor``; False when it has none."""
-    for name, step, columns in getattr(transformer, "transformers_", []):
-        if name != "history":
-            continue
-        step = step.steps[0][1] if hasattr(step, "steps") else step
-        step.extend(X[list(columns)], y)
-        return True
-    return False
-
+    part = history_part(transformer)
+    if part is None:
+        return False
+    step, columns, _ = part
+    step.extend(X[columns], y)
+    return True

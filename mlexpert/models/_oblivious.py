@@ -129,7 +129,7 @@ def _category_bits(estimator: Any, model: dict[str, Any], categorical: list[int]
     n_features = max([*categorical, *(f["flat_feature_index"] for f in
                                       model["features_info"].get("float_features", []))]) + 1
     cells = (n_codes + 1) * len(categorical) * n_features
-    if cells > MAX_PROBE_CELLS:  # 948 categorical columns: 230M cells, 47 s and ~2 GB
+    if cells > MAX_PROBE_CELLS:  # permeability_qsar: 256 codes x 948 x 948 = 230M values, 47 s
         raise Unsupported(f"CatBoost over {len(categorical)} categorical columns (reading their "
                           f"splits would probe {cells:,} values)")
     probe = np.zeros(((n_codes + 1) * len(categorical), n_features))

@@ -17,6 +17,7 @@ from mlexpert.features import (
     Kind,
     Selection,
     build_preprocessor,
+    history_part,
     near_duplicates,
     same_preprocessing,
     select,
@@ -63,8 +64,8 @@ class Prepared:
         kind = self.shared(kind)
         if self.history is None or self.task != "regression" or kind != "tree":
             return None
-        return Offset(int(self._cache[(kind, key)][0].output_indices_["history"].start),
-                      self.history.relative)
+        part = history_part(self._cache[(kind, key)][0])
+        return None if part is None else Offset(int(part[2].start), self.history.relative)
 
     def kept(self, key: Any, train: np.ndarray | None) -> list[str] | None:
         """The columns selection keeps for fold ``key`` (decided on its training rows only;

@@ -44,8 +44,8 @@ def test_a_row_never_sees_its_own_target_or_a_later_one(horizon):
 
 def test_with_horizon_one_a_row_sees_the_previous_step():
     frame, y = _panel()
-    out = pd.DataFrame(EntityHistory(horizon=1).fit_transform(frame, y), columns=None)
-    step = EntityHistory(horizon=1).fit(frame, y)
+    step = EntityHistory(horizon=1)
+    out = pd.DataFrame(step.fit_transform(frame, y))
     out.columns = _names(step)
     by = pd.DataFrame({"who": frame["who"], "year": frame["year"], "y": y})
     previous = by.set_index(["who", "year"])["y"]
