@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-ROUTES = ("/predict", "/predict/batch", "/health", "/ready", "/metadata", "/metrics",
-          "/monitor", "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc",
+ROUTES = ("/predict", "/predict/batch", "/feedback", "/compare", "/health", "/ready",
+          "/metadata", "/metrics", "/monitor", "/admin/reload", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc",
           "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
           "/docs/assets/favicon-32x32.png")
 

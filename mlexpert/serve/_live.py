@@ -23,8 +23,9 @@ class LiveMonitor:
     """The last ``window`` rows one model version scored (per worker process)."""
 
     def __init__(self, predictor: Any, *, window: int, min_rows: int, interval: float,
-                 domain_classifier: bool = True):
+                 domain_classifier: bool = True, role: str = "champion"):
         self.window, self.min_rows, self.interval = window, min_rows, interval
+        self.role = role
         self.domain_classifier = domain_classifier
         self._lock = threading.Lock()       # the buffer
         self._compute = threading.Lock()    # one check at a time
@@ -47,8 +48,8 @@ class LiveMonitor:
 
     # -- the Observer hook: cheap ---------------------------------------------------------------
     def observe(self, batch: ObservedBatch) -> None:
-        if batch.model_version != self.version:
-            return  # a request that started on the model before a reload
+        if batch.model_version != self.version or batch.role != self.role:
+            return  # the other model's batch, or one that started before a reload
         outputs = batch.outputs[-self.window:]
         n = len(outputs)
         # rows of /predict as they are; an upload's table is built (prepared) only when checked
@@ -107,7 +108,7 @@ class LiveMonitor:
         """``GET /monitor``: the drift result of the window (fresh), and the window's state."""
         result = self.result()
         body: dict[str, Any] = {
-            "model_version": self.version,
+            "model_version": self.version, "role": self.role,
             "window": {"rows": self._online.rows, "capacity": self.window,
                        "min_rows": self.min_rows, "seen": self._seen},
             "result": None if result is None else result.to_dict()}

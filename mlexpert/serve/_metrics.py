@@ -48,6 +48,31 @@ class ServiceMetrics:
                                        "Exceptions raised by prediction observers (ignored)",
                                        registry=r)
 
+        # champion and challenger (created always, filled only when a challenger is served)
+        self.model_rows = Counter("mlexpert_model_rows", "Rows each model scored, whether its "
+                                  "answer was returned or not, by role", ["role"], registry=r)
+        self.model_answered = Counter("mlexpert_model_answered_rows", "Rows whose returned "
+                                      "answer came from each model, by role", ["role"],
+                                      registry=r)
+        self.model_latency = Histogram("mlexpert_model_predict_seconds", "Time one model took "
+                                       "to score a request's records, by role", ["role"],
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.model_errors = Counter("mlexpert_model_errors", "Requests a model could not score "
+                                    "(its input check refused them or it failed), by role",
+                                    ["role"], registry=r)
+        self.model_class = Counter("mlexpert_model_predicted_class", "Predicted labels of each "
+                                   "model, by role and class", ["role", "label"], registry=r)
+        self.model_value = Histogram("mlexpert_model_predicted_value", "Predicted values of "
+                                     "each model (regression), by role", ["role"],
+                                     buckets=(-1e6, -1e3, -100, -10, -1, 0, 1, 10, 100, 1e3, 1e6),
+                                     registry=r)
+        self.challenger_info = Gauge("mlexpert_challenger_info", "The challenger served beside "
+                                     "the model (value 1)", ["name", "version", "mode"],
+                                     registry=r, multiprocess_mode="liveall")
+        self.feedback = Counter("mlexpert_feedback_labels", "Labels sent to POST /feedback, by "
+                                "result (matched: joined to a scored record; unknown: no such "
+                                "record in the ledger)", ["result"], registry=r)
+
         self.drift = {
             "window_rows": Gauge("mlexpert_drift_window_rows", "Rows in the live drift window",
                                  registry=r, multiprocess_mode="liveall"),
@@ -82,6 +107,9 @@ class ServiceMetrics:
             except KeyError:
                 pass
         self.model_info.labels(name, version).set(1)
+
+    def set_challenger(self, name: str, version: str, mode: str) -> None:
+        self.challenger_info.labels(name, version, mode).set(1)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition format, across workers when running several."""

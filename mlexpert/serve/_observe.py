@@ -31,7 +31,8 @@ class ObservedBatch:
     ``features``: the canonical feature columns (as ``Schema.prepare`` returns), built on first
     access only, so observers that do not read it cost nothing. ``rows``: for ``/predict``, the
     same values as canonical rows (one list per record, features in schema order); None for
-    uploads.
+    uploads. ``role``: ``champion``, or ``challenger`` for the second model of a shadow or
+    canary service (whose batches observers see too; its answers may not have been returned).
     """
 
     route: str
@@ -45,6 +46,7 @@ class ObservedBatch:
     unseen_categories: dict[str, int]
     _make_features: Callable[[], pd.DataFrame] = field(repr=False)
     rows: list[list[Any]] | None = field(default=None, repr=False)
+    role: str = "champion"
 
     @cached_property
     def features(self) -> pd.DataFrame:

@@ -1,20 +1,22 @@
-"""The operations routes: ``/health``, ``/ready``, ``/metadata``, ``/metrics``, ``/monitor`` and
-``POST /admin/reload``.
+"""The operations routes: ``/health``, ``/ready``, ``/metadata``, ``/metrics``, ``/monitor`` (per
+model) and ``POST /admin/reload``.
 
 No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations."""
 from typing import Any
 
 from mlexpert._io import jsonable
 from mlexpert.serve._errors import Problem
+from mlexpert.serve._feedback import realised
 from mlexpert.serve._http import json_bytes, request_id
 from mlexpert.serve._records import EXPECTED, nullable
 from mlexpert.serve._reload import reload as reload_model
+from mlexpert.serve._rollout import CHALLENGER
 from mlexpert.serve._service import Service
 
 
 def add_ops(app: Any, service: Service) -> None:
     """Register the operations routes (in this order: it is the order of the OpenAPI paths)."""
-    from fastapi import Request
+    from fastapi import Query, Request
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
@@ -40,7 +42,7 @@ def add_ops(app: Any, service: Service) -> None:
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Any:
-        live = service.live
+        live = service.live  # the drift gauges are the champion's; /monitor?model= has both
         if live is not None:
             service.metrics.set_drift(await run_in_threadpool(live.gauges))
         data, content_type = service.metrics.exposition()
@@ -49,13 +51,25 @@ def add_ops(app: Any, service: Service) -> None:
     @app.get("/monitor", summary="Live drift: recent traffic against the training reference",
              description="The drift check (the same result object as `mlexpert drift --json`) "
                          "of the last rows this worker scored, with the window's state; "
-                         "`result` is null until the window holds enough rows.",
-             responses={409: {"description": "live monitoring is off"}})
-    async def monitor() -> Any:
-        live = service.live
+                         "`result` is null until the window holds enough rows. `feedback`: the "
+                         "model's metric on the records `/feedback` labelled. `model`: "
+                         "`champion` (default) or `challenger`.",
+             responses={409: {"description": "live monitoring is off, or no such model"}})
+    async def monitor(model: str = Query("champion", pattern="^(champion|challenger)$")) -> Any:
+        if model not in service.predictors():
+            raise Problem(409, "there is no challenger; start the service with --challenger.",
+                          reason="monitor")
+        live = service.lives.get(model)
         if live is None:
-            raise Problem(409, service.live_note, reason="monitor")
-        body = await run_in_threadpool(live.report)
+            raise Problem(409, service.live_notes.get(model, ""), reason="monitor")
+
+        def report() -> dict[str, Any]:
+            body = live.report()
+            if service.ledger is not None:
+                body["feedback"] = realised(service, model)
+            return body
+
+        body = await run_in_threadpool(report)
         return Response(json_bytes(jsonable(body)), media_type="application/json")
 
     @app.post("/admin/reload", summary="Load the model again from its source and swap it in",
@@ -103,4 +117,12 @@ def metadata_body(service: Service) -> dict[str, Any]:
         "strict": s.strict, "auth": s.api_key() is not None,
         "live_monitor": {"on": service.live is not None, "window": s.monitor_window,
                          "min_rows": s.monitor_min_rows, "gauge_interval_s": s.monitor_interval,
-                         "note": service.live_note or None}}
+                         "note": service.live_note or None},
+        "feedback": {"on": service.ledger is not None, "window": s.feedback_window,
+                     "route_key": s.route_key},
+        "challenger": None if (c := service.challenger) is None else {
+            "name": c.identity.name, "version": c.identity.version, "source": c.identity.source,
+            "mode": s.mode, "share": s.share if s.mode == "canary" else None,
+            "metrics": c.model.manifest.metrics.get("cv", {}), "fast_path": c.fast_note,
+            "live_monitor": {"on": CHALLENGER in service.lives,
+                             "note": service.live_notes.get(CHALLENGER) or None}}}

@@ -71,6 +71,7 @@ class Predictor:
         self.classes: list[Any] | None = m.classes
         self.threshold: float | None = m.threshold  # binary decision threshold, as predict uses
         self.features = m.schema.features
+        self.feature_index = {c.name: i for i, c in enumerate(self.features)}
         self.record_model = build_record_model(m.schema, strict=self.strict)
         from pydantic import TypeAdapter
 

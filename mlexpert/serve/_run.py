@@ -53,11 +53,14 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve(source: str, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          settings: ServeSettings | None = None, log_level: str = "info") -> None:
+          settings: ServeSettings | None = None, log_level: str = "info",
+          challenger: str | None = None) -> None:
     """Load ``source`` (whatever ``mlexpert.load`` accepts) and serve it until SIGTERM/Ctrl-C.
 
     Several ``workers`` each load the model (uvicorn's process manager); metrics are then added
     up across them. SIGTERM stops accepting connections and lets in-flight requests finish.
+    ``challenger``: a second source sharing the traffic (``settings.mode``); one worker only,
+    since the feedback ledger that joins labels to both models' predictions is in its memory.
     """
     import uvicorn
 
@@ -69,7 +72,11 @@ def serve(source: str, *, host: str = "127.0.0.1", port: int = 8000, workers: in
     if log_level not in ("critical", "error", "warning", "info", "debug"):
         raise bad_option("--log-level", log_level, "critical, error, warning, info or debug")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # LightGBM next to other OpenMP users
+    if challenger is not None and workers > 1:
+        raise ConfigError("a challenger is served by one worker (the feedback that compares the "
+                          "two models is kept in that process); drop --workers or --challenger.")
     model = _load(source)  # fail fast, in this process, with the loader's own message
+    second = _load(challenger) if challenger is not None else None
     _check_port(host, port)
     common = dict(host=host, port=port, log_config=_log_config(log_level), log_level=log_level,
                   access_log=False, server_header=False,
@@ -77,7 +84,8 @@ def serve(source: str, *, host: str = "127.0.0.1", port: int = 8000, workers: in
     if workers == 1:
         from mlexpert.serve._app import create_app
 
-        app = create_app(model, settings=settings, source=source, loader=lambda: _load(source))
+        app = create_app(model, settings=settings, source=source, loader=lambda: _load(source),
+                         challenger=second, challenger_source=challenger or "challenger")
         uvicorn.run(app, **common)
         return
     del model
