@@ -1,5 +1,6 @@
 """The bundle directory's format: its file names and versions, the checks made before anything in
-it is read, and the rule for where a bundle may be written. Below the bundle and everything that
+it is read, the rule for where a bundle may be written, and the libraries a bundle records with
+the pinned requirements that install them again. Below the bundle and everything that
 writes or inspects one (fit, distill, the CLI, the registry), so none of them imports ``Model``
 for these."""
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +32,44 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# (distribution, key in the manifest's ``libraries``) of each library whose objects a bundle holds
+LIBRARIES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
+             ("lightgbm", "lightgbm"), ("xgboost-cpu", "xgboost"), ("catboost", "catboost"),
+             ("joblib", "joblib"))
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose objects a bundle holds."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist, name in [("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-learn"),
-                       ("lightgbm", "lightgbm"), ("xgboost-cpu", "xgboost"),
-                       ("catboost", "catboost"), ("joblib", "joblib")]:
+    for dist, name in LIBRARIES:
         try:
             out[name] = version(dist)
         except PackageNotFoundError:
             pass
     return out
+
+
+def pinned_requirements(libraries: Mapping[str, str], mlexpert_version: str, *,
+                        installed: Iterable[str] = ()) -> list[str]:
+    """pip requirement lines that rebuild a bundle's environment: each library the manifest
+    records (``libraries``, Python left out) pinned to its recorded version under its
+    distribution's name, then each distribution of ``installed`` pinned to the version installed
+    here (left out when it is not installed), then mlexpert at ``mlexpert_version`` (unpinned
+    when empty). What the MLflow pyfunc model and ``mlexpert package`` both install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    dists = {name: dist for dist, name in LIBRARIES}
+    reqs = [f"{dists.get(k, k)}=={v}" for k, v in sorted(libraries.items()) if k != "python"]
+    pinned = {r.split("==")[0] for r in reqs}
+    for dist in (d for d in installed if d not in pinned):
+        try:
+            reqs.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            pass
+    reqs.append(f"mlexpert=={mlexpert_version}".rstrip("="))
+    return reqs
 
 
 def is_bundle(path: Path) -> bool:

@@ -25,8 +25,10 @@ LAYERS = [
     {"monitor"},
     {"tracking"},
     {"diagnosis"},  # reads runs through tracking; a fitted bundle (part 2) sits lower still
+    {"retrain"},  # fits through an injected fitter (mlexpert.fit), registers through tracking
     {"_fit"},
-    {"__init__", "__main__", "cli", "serve"},  # serve calls the public mlexpert.load, as the CLI does
+    # serve and deploy call the public mlexpert.load, as the CLI does
+    {"__init__", "__main__", "cli", "serve", "deploy"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 # The only upward imports allowed, each inside a function (imported on use, never at module

@@ -17,6 +17,7 @@ from mlexpert.cli._explain import explain
 from mlexpert.cli._export import distill, export
 from mlexpert.cli._fit import evaluate, fit, predict
 from mlexpert.cli._history import history
+from mlexpert.cli._package import package
 from mlexpert.cli._report import report
 from mlexpert.cli._serve import serve
 from mlexpert.cli._tracking import registry_app, runs_app
@@ -49,7 +50,7 @@ for _command in (fit, predict, evaluate, audit, explain, report, drift, diagnose
     app.command()(_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(registry_app, name="registry")
-for _command in (history, export, distill, serve):
+for _command in (history, export, distill, package, serve):
     app.command()(_command)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from mlexpert._format import pinned_requirements
 from mlexpert._manifest import Manifest
 
 BUNDLE_ARTIFACT = "bundle"  # key of the bundle directory among the pyfunc model's artifacts
@@ -111,16 +112,5 @@ def signature(manifest: Manifest, output: pd.DataFrame) -> Any:
 
 def pip_requirements(manifest: Manifest) -> list[str]:
     """Pinned from the bundle's recorded versions (skips MLflow's 4-6 s inference)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    libs = dict(manifest.libraries)
-    libs.pop("python", None)
-    names = {"xgboost": "xgboost-cpu"}
-    reqs = [f"{names.get(k, k)}=={v}" for k, v in sorted(libs.items())]
-    for dist in ("mlflow", "pyarrow", "scipy"):
-        try:
-            reqs.append(f"{dist}=={version(dist)}")
-        except PackageNotFoundError:
-            pass
-    reqs.append(f"mlexpert=={manifest.mlexpert_version}".rstrip("="))
-    return reqs
+    return pinned_requirements(manifest.libraries, manifest.mlexpert_version,
+                               installed=("mlflow", "pyarrow", "scipy"))
