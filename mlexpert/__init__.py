@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = ["AuditReport", "BundleError", "ConfigError", "DataError", "DiagnosisReport",
            "DriftResult", "MlexpertError", "Model", "SchemaError", "__version__", "audit",
-           "diagnose", "drift", "fit", "load"]
+           "diagnose", "drift", "fit", "load", "retrain"]
 
 from mlexpert._version import __version__
 from mlexpert.errors import BundleError, ConfigError, DataError, MlexpertError, SchemaError
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlexpert.bundle import Model
     from mlexpert.diagnosis import DiagnosisReport
     from mlexpert.monitor import DriftResult, Thresholds
+    from mlexpert.retraining import RetrainResult
     from mlexpert.search import Executor, SearchEvent
     from mlexpert.tracking import Tracker
 
@@ -184,6 +185,32 @@ def diagnose(source: Any, data: Any = None, *, target: str | None = None,
     return _diagnose(source, data, target=target, task=task, priors=priors,
                      tracking_uri=tracking_uri, serving=serving, fitter=_refit,
                      time_limit=time_limit, seed=seed)
+
+
+def retrain(champion: Any, data: Any, *, reference: Any = None, holdout: float = 0.2,
+            time_limit: float | None = None, seed: int | None = None,
+            sensitive_column: str | None = None, register: bool = True,
+            name: str | None = None, tracking_uri: str | None = None,
+            out: Any = None) -> RetrainResult:
+    """Retrain ``champion`` on new labelled rows behind a promotion gate.
+
+    ``champion``: a registered name (its production version), ``models:/NAME@ALIAS``, a bundle
+    directory or a Model. ``data``: new labelled rows (a table or file); its most recent
+    ``holdout`` share (by the champion's time column, else the file's order) judges, the rest
+    trains, with ``reference`` (the old training table, or True: the file the champion was
+    fitted on, if unchanged) before it. The challenger is fitted with the champion's own
+    options (task, metric, plan, presets; ``time_limit`` and ``seed`` may change) and compared
+    on the holdout by a paired bootstrap of the champion's metric, then guardrails: one-row
+    latency, calibration (classification), group gaps over ``sensitive_column``. With
+    ``register`` it becomes a new version of the champion's name (or ``name``) with the
+    evidence as tags, and moves to production only when it is significantly better and passes
+    every guardrail. Returns a RetrainResult (``.verdict``, ``.challenger``, ``.to_dict()``).
+    """
+    from mlexpert.retraining import retrain as _retrain
+
+    return _retrain(champion, data, fitter=_refit, reference=reference, holdout=holdout,
+                    time_limit=time_limit, seed=seed, sensitive_column=sensitive_column,
+                    register=register, name=name, tracking_uri=tracking_uri, out=out)
 
 
 def _refit(data: Any, target: str, **options: Any) -> Model:

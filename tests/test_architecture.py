@@ -25,7 +25,7 @@ LAYERS = [
     {"monitor"},
     {"tracking"},
     {"diagnosis"},  # reads runs through tracking; a fitted bundle (part 2) sits lower still
-    {"retrain"},  # fits through an injected fitter (mlexpert.fit), registers through tracking
+    {"retraining"},  # fits through an injected fitter (mlexpert.fit), registers through tracking
     {"_fit"},
     # serve and deploy call the public mlexpert.load, as the CLI does
     {"__init__", "__main__", "cli", "serve", "deploy"},

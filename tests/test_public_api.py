@@ -8,7 +8,7 @@ import mlexpert
 
 PUBLIC = ["AuditReport", "BundleError", "ConfigError", "DataError", "DiagnosisReport", "DriftResult",
           "MlexpertError", "Model", "SchemaError", "__version__", "audit", "diagnose", "drift", "fit",
-          "load"]
+          "load", "retrain"]
 HEAVY = ("pandas", "numpy", "sklearn", "lightgbm", "xgboost", "catboost", "scipy", "mlflow",
          "shap", "torch", "fastapi", "dask", "optuna", "matplotlib", "rich")
 

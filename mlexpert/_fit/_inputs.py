@@ -3,7 +3,6 @@ the target encoded, rows without a target or of rare classes left out (and said)
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -16,17 +15,6 @@ from mlexpert.errors import DataError, bad_option, missing_column
 from mlexpert.findings import Finding
 
 MIN_ROWS = 10
-
-
-def fingerprint(frame: pd.DataFrame) -> str:
-    """SHA-256 over column names, dtypes and row hashes: same table, same fingerprint."""
-    h = hashlib.sha256()
-    h.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
-    try:
-        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    except TypeError:  # unhashable cells (lists, dicts): fall back to their text
-        h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def _column_or_values(frame: pd.DataFrame, value: Any, option: str) -> tuple[np.ndarray, str | None]:

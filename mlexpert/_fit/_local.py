@@ -16,7 +16,6 @@ from mlexpert._fit._inputs import (
     check_rows,
     classes_with_two_rows,
     encode_target,
-    fingerprint,
     inf_findings,
     rows_with_target,
     side_inputs,
@@ -27,7 +26,7 @@ from mlexpert._fit._selection import narrowed
 from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget
 from mlexpert.bundle import Model
-from mlexpert.data import FEATURE_ROLES, infer_schema, read_rows
+from mlexpert.data import FEATURE_ROLES, fingerprint, infer_schema, read_rows
 from mlexpert.ensemble import with_shipped_predictions
 from mlexpert.errors import (
     bad_option,

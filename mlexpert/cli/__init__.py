@@ -19,6 +19,7 @@ from mlexpert.cli._fit import evaluate, fit, predict
 from mlexpert.cli._history import history
 from mlexpert.cli._package import package
 from mlexpert.cli._report import report
+from mlexpert.cli._retrain import retrain
 from mlexpert.cli._serve import serve
 from mlexpert.cli._tracking import registry_app, runs_app
 
@@ -50,7 +51,7 @@ for _command in (fit, predict, evaluate, audit, explain, report, drift, diagnose
     app.command()(_command)
 app.add_typer(runs_app, name="runs")
 app.add_typer(registry_app, name="registry")
-for _command in (history, export, distill, package, serve):
+for _command in (history, export, distill, package, serve, retrain):
     app.command()(_command)
 
 

@@ -10,7 +10,14 @@ from mlexpert.data._coerce import (
     scalar_value,
 )
 from mlexpert.data._panel import as_time, entity_keys, panel_entity, repeats, time_candidates
-from mlexpert.data._read import describe_source, epoch_ns, read_rows, read_table, time_values
+from mlexpert.data._read import (
+    describe_source,
+    epoch_ns,
+    fingerprint,
+    read_rows,
+    read_table,
+    time_values,
+)
 from mlexpert.data._schema import (
     FEATURE_ROLES,
     ColumnInfo,
@@ -26,6 +33,6 @@ __all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value"
            "number_value",
            "scalar_value",
            "FEATURE_ROLES", "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",
-           "describe_source", "epoch_ns",
+           "describe_source", "epoch_ns", "fingerprint",
            "infer_schema", "read_rows", "read_table", "time_values",
            "as_time", "entity_keys", "panel_entity", "repeats", "time_candidates"]

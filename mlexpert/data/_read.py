@@ -5,6 +5,7 @@ Every failure is a :class:`~mlexpert.errors.DataError` naming the file and what 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -174,3 +175,14 @@ def time_values(values: pd.Series, name: str) -> np.ndarray:
         raise DataError(f"time column {name!r} has a missing or unreadable value at row {row} "
                         f"({values.iloc[row]!r}); every row needs a date or a number there.")
     return order
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 over column names, dtypes and row hashes: same table, same fingerprint."""
+    h = hashlib.sha256()
+    h.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    try:
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists, dicts): fall back to their text
+        h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()

@@ -112,20 +112,26 @@ def _record(client: Any, version: Any, old: str, new: str, who: str, why: str) -
     client.set_model_version_tag(version.name, version.version, STAGE_TAG, new)
 
 
+GATE_TAG = "mlexpert.gate"  # a retrain's evidence: mlexpert.gate, mlexpert.gate.<check>
+
+
 def _describe(version: Any, aliases: dict[str, str]) -> dict[str, Any]:
     tags = version.tags or {}
     return {"name": version.name, "version": int(version.version),
             "stage": _stage(version, aliases), "run_id": version.run_id,
             "created": version.creation_timestamp, "metric": tags.get("mlexpert.metric"),
             "target": tags.get("mlexpert.target"), "source": version.source,
+            "gate": {(k[len(GATE_TAG) + 1:] or "verdict"): v for k, v in sorted(tags.items())
+                     if k.startswith(GATE_TAG)} or None,
             "transitions": _transitions(version)}
 
 
 def register(source: str, name: str, *, uri: str | None = None,
-             experiment: str = DEFAULT_EXPERIMENT, reason: str = "", who: str | None = None
-             ) -> dict[str, Any]:
+             experiment: str = DEFAULT_EXPERIMENT, reason: str = "", who: str | None = None,
+             tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Register a run's model (run id or ``runs:/ID``) or a bundle directory (logged as a new run
-    first) under ``name``; returns the new version's description."""
+    first) under ``name``; returns the new version's description. ``tags``: more version tags
+    (e.g. the evidence of a retrain's gate), shown by ``registry show``."""
     from mlexpert._format import is_bundle
     from mlexpert.tracking._runs import get_run, run_id_of
 
@@ -161,6 +167,7 @@ def register(source: str, name: str, *, uri: str | None = None,
                                          model_id=model_id, tags={
             "mlexpert.metric": f"{metric}={value:.6g}" if value is not None else metric,
             "mlexpert.target": run.data.tags.get("mlexpert.target", ""),
+            **{str(k): str(v) for k, v in (tags or {}).items()},
             STAGE_TAG: "none"})
         mv = client.get_model_version(name, mv.version)
         _record(client, mv, "", "none", who, reason or "registered")
