@@ -2,6 +2,7 @@
 model) and ``POST /admin/reload``.
 
 No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations."""
+import math
 from typing import Any
 
 from mlexpert._io import jsonable
@@ -67,6 +68,10 @@ def add_ops(app: Any, service: Service) -> None:
             body = live.report()
             if service.ledger is not None:
                 body["feedback"] = realised(service, model)
+            alerts = monitor_alerts(service.predictors()[model], body)
+            if alerts:
+                body["alerts"] = alerts
+                body["next_step"] = retrain_hint(service.predictors()[model])
             return body
 
         body = await run_in_threadpool(report)
@@ -84,6 +89,40 @@ def add_ops(app: Any, service: Service) -> None:
         result = await reload_model(service)
         return Response(json_bytes({**result, "request_id": request_id(request)}),
                         media_type="application/json")
+
+
+def monitor_alerts(p: Any, body: dict[str, Any]) -> list[str]:
+    """What in a ``/monitor`` body calls for a retrain: drifted columns or predictions, or a
+    realised metric (from ``/feedback``) whose interval lies wholly on the bad side of the
+    model's cross-validated one."""
+    out = []
+    result = body.get("result") or {}
+    if result.get("drift_detected"):
+        out.append(f"{result.get('drift_share', 0):.0%} of the input columns drifted from the "
+                   "training reference")
+    if (result.get("prediction_drift") or {}).get("drifted"):
+        out.append("the predictions drifted from the validation-time ones")
+    fb = body.get("feedback") or {}
+    cv = p.model.manifest.metrics.get("cv", {}).get(fb.get("metric") or "", {})
+    got, expected = fb.get("interval") or (None, None), (cv.get("low"), cv.get("high"))
+    if None not in (*got, *expected) and all(map(math.isfinite, (*got, *expected))):
+        from mlexpert.evaluate import get_metric
+
+        higher = get_metric(fb["metric"], p.task).greater_is_better
+        worse = got[1] < expected[0] if higher else got[0] > expected[1]
+        if worse:
+            out.append(f"{fb['metric']} on {fb['labelled_rows']} labelled rows is "
+                       f"{fb['value']:.4g} [{got[0]:.4g}, {got[1]:.4g}], worse than the "
+                       f"cross-validated {cv.get('value', math.nan):.4g} [{expected[0]:.4g}, "
+                       f"{expected[1]:.4g}]")
+    return out
+
+
+def retrain_hint(p: Any) -> str:
+    """The command that retrains this model behind the promotion gate (never run by itself)."""
+    return (f"mlexpert retrain {p.identity.source} --data RECENT_LABELLED_ROWS.parquet: refits "
+            "with this model's settings and promotes the result only if it is significantly "
+            "better on the newest rows.")
 
 
 def metadata_body(service: Service) -> dict[str, Any]:

@@ -279,3 +279,29 @@ def test_bad_rollout_settings_are_one_line_errors():
                       ({"feedback_window": -1}, "feedback_window")):
         with pytest.raises(ConfigError, match=words):
             ServeSettings(**kw)
+
+
+def test_monitor_alerts_name_the_retrain_command(fitted, tables):
+    table = tables["binary"]
+    with client(fitted["binary"], monitor_min_rows=40) as c:
+        for i in range(60):
+            rec = record_of(table, i)
+            rec["x1"] = (rec["x1"] or 0.0) + 6.0  # far outside the training range
+            c.post("/predict", json=rec, headers={"X-Request-ID": f"d{i}"})
+            wrong = "no" if table["y"][i] == "yes" else "yes"  # every label contradicts it
+            c.post("/feedback", json={"request_id": f"d{i}", "label": wrong})
+        body = c.get("/monitor").json()
+    assert body["result"]["drift_detected"]
+    assert any("columns drifted" in a for a in body["alerts"])
+    assert any("worse than the cross-validated" in a for a in body["alerts"])
+    assert body["next_step"].startswith("mlexpert retrain champ --data")
+
+
+def test_quiet_traffic_raises_no_alert(fitted, tables):
+    table = tables["binary"]
+    with client(fitted["binary"], monitor_min_rows=40) as c:
+        for i in range(60):
+            c.post("/predict", json=record_of(table, i), headers={"X-Request-ID": f"q{i}"})
+            c.post("/feedback", json={"request_id": f"q{i}", "label": table["y"][i]})
+        body = c.get("/monitor").json()
+    assert "alerts" not in body and "next_step" not in body
