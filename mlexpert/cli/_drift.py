@@ -1,5 +1,6 @@
-"""`mlexpert drift`: drift and performance of new data against the bundle's reference, as a
-summary, JSON or an HTML report, with --fail-on."""
+"""`mlexpert drift`: drift and performance of new data against the bundle's reference (realised
+with labels, estimated without them for a classifier), as a summary, JSON or an HTML report,
+with --fail-on."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,15 +28,17 @@ def drift(
     labels: Annotated[Optional[str], typer.Option(
         help="Column of CURRENT with the true labels: adds performance monitoring.")] = None,
     window: Annotated[Optional[int], typer.Option(
-        help="Rows per performance window (with --labels).", min=10)] = None,
+        help="Rows per performance window (realised with --labels; estimated for a "
+             "classifier).", min=10)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML report to write.")] = None,
     seed: Seed = 0,
     as_json: AsJson = False,
     fail_on: Annotated[Optional[str], typer.Option(
         "--fail-on", help="Exit 1 when this triggers: drift (data or predictions) or performance.")] = None,
 ) -> None:
-    """Compare CURRENT with the model's training data: per-column drift, prediction drift and,
-    with --labels, performance against the cross-validated interval."""
+    """Compare CURRENT with the model's training data: per-column drift, prediction drift,
+    a classifier's performance estimated without labels and, with --labels, realised
+    performance against the cross-validated interval."""
     import warnings
 
     if fail_on not in (None, "drift", "performance"):
@@ -107,5 +110,36 @@ def _report_drift(result: Any, out: Optional[Path]) -> None:
         bad = [w for w in perf["windows"] if w["degraded"]]
         if perf["windows"]:
             console.print(f"{len(bad)} of {len(perf['windows'])} window(s) degraded")
+    if d.get("performance_estimate"):
+        _report_estimate(console, d["performance_estimate"])
     if out is not None:
         console.print(f"report written to [bold]{out}[/]")
+
+
+def _report_estimate(console: Any, est: dict[str, Any]) -> None:
+    """The performance estimated without labels, said to be an estimate; beside the realised
+    values when labels came."""
+    if not est.get("available") or not est.get("metrics"):
+        console.print(f"estimated performance: {est.get('note', 'not available')}")
+        return
+    realised = (est.get("realised") or {}).get("metrics", {})
+    parts = []
+    for name, e in est["metrics"].items():
+        val = e.get("validation") or {}
+        text = (f"{name} {fmt_value(e['value'])} [{fmt_value(e['low'])}, {fmt_value(e['high'])}]"
+                f" (validation {fmt_value(val.get('value'))})")
+        r = realised.get(name)
+        if r is not None and r["realised"] is not None:
+            text += (f", realised {fmt_value(r['realised'])} "
+                     f"{'inside' if r['within'] else '[red]outside[/]'}")
+        if e.get("degraded"):
+            text += " [red]below validation[/]"
+        parts.append(text)
+    console.print(f"estimated without labels on {est['rows']} rows (CBPE, an estimate: it "
+                  "assumes the probabilities stay about as calibrated as at fit), "
+                  f"{est['level']:.0%} intervals: " + "; ".join(parts))
+    if realised:
+        console.print("labels present: realised performance replaces the estimate")
+    if est.get("windows"):
+        bad = [w for w in est["windows"] if w["degraded"]]
+        console.print(f"{len(bad)} of {len(est['windows'])} window(s) estimated below validation")

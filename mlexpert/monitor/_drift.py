@@ -1,5 +1,6 @@
 """The drift check: per-column tests with Benjamini-Hochberg and effect-size verdicts, the
-dataset verdict (drift share, domain classifier), prediction drift and performance on labels.
+dataset verdict (drift share, domain classifier), prediction drift, performance on labels and,
+for classifiers, performance estimated without them (``_estimate``).
 
 ``compare`` is the one implementation: ``drift`` (the public entry point, for a bundle or two
 tables) and ``OnlineMonitor`` (the service's rolling window) both call it.
@@ -17,7 +18,8 @@ from mlexpert._clock import Deadline
 from mlexpert.bundle import Model, load
 from mlexpert.data import Role, category_text, describe_source, infer_schema, read_table
 from mlexpert.errors import BundleError, ConfigError, DataError, bad_option, missing_column
-from mlexpert.evaluate import bootstrap_interval, get_metric, prediction_values
+from mlexpert.evaluate import bootstrap_interval, get_metric, prediction_values, thresholded
+from mlexpert.monitor._estimate import estimate_performance, realised_check
 from mlexpert.monitor._reference import ColumnReference, Reference, build_reference
 from mlexpert.monitor._result import ColumnTest, DriftResult, Thresholds
 from mlexpert.monitor._tests import TESTS, Current, as_current, benjamini_hochberg, tests_for
@@ -183,8 +185,11 @@ def _effect_low(ref: ColumnReference, cur: Current, test: str, seed: int) -> flo
 def compare(reference: Reference, current: pd.DataFrame, *, thresholds: Thresholds | None = None,
             seed: int = 0, predictions: pd.Series | None = None, prediction_output: str = "",
             prediction_source: str = "", performance: dict[str, Any] | None = None,
+            performance_estimate: dict[str, Any] | None = None,
             domain_classifier: bool = True) -> DriftResult:
-    """Compare prepared ``current`` rows (``Schema.prepare`` output) with ``reference``."""
+    """Compare prepared ``current`` rows (``Schema.prepare`` output) with ``reference``.
+    ``performance`` (realised, on labels) and ``performance_estimate`` (without labels) are
+    computed by the caller, which has the model; they are passed through to the result."""
     thresholds = thresholds or Thresholds()
     rng = np.random.default_rng(seed)
     rows = _column_rows(reference.columns, current, thresholds, rng)
@@ -201,7 +206,8 @@ def compare(reference: Reference, current: pd.DataFrame, *, thresholds: Threshol
                        prediction_drift=pred, performance=performance, domain_classifier=domain,
                        rows={"reference": reference.rows, "reference_sample": len(reference.sample),
                              "current": int(len(current))},
-                       reference=reference.source, thresholds=thresholds, plots=plots)
+                       reference=reference.source, thresholds=thresholds, plots=plots,
+                       performance_estimate=performance_estimate)
 
 
 # ---- plots (data only; _html draws them) ------------------------------------------------------
@@ -302,8 +308,10 @@ def performance(model: Model, raw: np.ndarray, y: np.ndarray, *, window: int | N
                 seed: int = 0) -> dict[str, Any]:
     """The bundle's metric on the labelled rows (and on consecutive windows of ``window``
     rows) with 95 % bootstrap intervals; degraded when a window's whole interval lies on the
-    worse side of the validation (cross-validated) interval."""
+    worse side of the validation (cross-validated) interval. A label metric (accuracy, F1...)
+    scores the labels at the bundle's decision threshold, as the validation metrics do."""
     metric = get_metric(model.metric, model.task)
+    raw = decided(model, raw) if metric.uses_labels else raw
     val = dict(model.metrics.get(model.metric, {}))
     v_low, v_high, v_value = val.get("low"), val.get("high"), val.get("value")
     bad_low = v_low if v_low is not None and np.isfinite(v_low) else v_value
@@ -331,6 +339,31 @@ def performance(model: Model, raw: np.ndarray, y: np.ndarray, *, window: int | N
             "validation": {"value": v_value, "low": v_low, "high": v_high},
             "current": current, "windows": windows,
             "degraded": current["degraded"] or any(w["degraded"] for w in windows)}
+
+
+def decided(model: Model, raw: np.ndarray) -> np.ndarray:
+    """Probabilities whose argmax is the model's predicted label (its binary threshold applied)."""
+    return thresholded(raw, model.threshold) if model.task == "binary" else raw
+
+
+def estimate(model: Model, raw: np.ndarray, *, window: int | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Performance estimated without labels (``_estimate.estimate_performance``) from the
+    model's calibrated output ``raw``, beside its cross-validated metrics."""
+    return estimate_performance(raw, model.task, metric=model.metric, threshold=model.threshold,
+                                validation=model.metrics, window=window, seed=seed)
+
+
+def realised_metrics(model: Model, names: Any, raw: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The metrics ``names`` on labelled rows (None where undefined, e.g. AUC on one class)."""
+    out: dict[str, float | None] = {}
+    for name in names:
+        metric = get_metric(name, model.task)
+        try:
+            out[name] = metric.score(y, decided(model, raw) if metric.uses_labels else raw)
+        except ValueError:
+            out[name] = None
+    return out
 
 
 # ---- the public entry point -------------------------------------------------------------------
@@ -375,7 +408,12 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
     ``reference``: a Model or bundle directory (compared with the training reference stored in
     it, or with ``reference_data``), or a table (the reference itself; roles are inferred from
     it, and there is no prediction drift or performance). ``labels``: a column of ``current``
-    or one value per row. ``window``: rows per performance window.
+    or one value per row. ``window``: rows per performance window (realised and estimated).
+
+    A classifier's performance is also estimated without labels (``performance_estimate``:
+    CBPE from its calibrated probabilities, an estimate that assumes calibration still holds).
+    With labels the realised performance (``performance``) replaces it; the estimate stays
+    beside it, checked against the realised values on the labelled rows.
     """
     if thresholds is not None and not isinstance(thresholds, Thresholds):
         raise bad_option("thresholds", type(thresholds).__name__, "a mlexpert.monitor.Thresholds")
@@ -420,16 +458,35 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
         ref = model_reference(model)
         pred_source = "validation (out-of-fold) predictions at fit time"
     perf = None
+    est = estimate(model, raw, window=window, seed=seed)
     if labels is not None:
-        perf = _labelled_performance(model, cur_frame, raw, labels, window, seed, source)
+        perf, y, keep = _labelled_performance(model, cur_frame, raw, labels, window, seed, source)
+        if est.get("metrics"):
+            _check_estimate(model, est, raw, y, keep, seed)
     return compare(ref, X, thresholds=thresholds, seed=seed,
                    predictions=prediction_values(raw, model.task, model.classes),
                    prediction_output=output, prediction_source=pred_source, performance=perf,
-                   domain_classifier=domain_classifier)
+                   performance_estimate=est, domain_classifier=domain_classifier)
+
+
+def _check_estimate(model: Model, est: dict[str, Any], raw: np.ndarray, y: np.ndarray,
+                    keep: np.ndarray, seed: int) -> None:
+    """Labels arrived: the realised performance replaces the estimate, which stays beside it
+    with the realised value of each metric on the labelled rows (estimated on those same rows
+    when only some have a label)."""
+    same = est if keep.all() else estimate(model, raw[keep], seed=seed)
+    note = "" if keep.all() else (f"estimated again on the {int(keep.sum())} labelled rows of "
+                                  f"{len(keep)}, to compare like with like")
+    est["labels"] = ("present: the realised performance ('performance') replaces this "
+                     "estimate; 'realised' sets each estimate beside its realised value")
+    est["realised"] = realised_check(same, realised_metrics(model, same["metrics"], raw[keep],
+                                                            y[keep]), int(keep.sum()), note)
 
 
 def _labelled_performance(model: Model, frame: pd.DataFrame, raw: np.ndarray, labels: Any,
-                          window: int | None, seed: int, source: str) -> dict[str, Any]:
+                          window: int | None, seed: int,
+                          source: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The realised performance, the encoded labels and which rows have one."""
     if isinstance(labels, str):
         if labels not in frame.columns:
             raise missing_column(labels, "labels", frame.columns)
@@ -445,8 +502,8 @@ def _labelled_performance(model: Model, frame: pd.DataFrame, raw: np.ndarray, la
         raise DataError(f"the labels in {source} are all missing; pass a column with labels.")
     out = performance(model, raw[keep], y[keep], window=window, seed=seed)
     out["labelled_rows"] = int(keep.sum())
-    return out
+    return out, y, keep
 
 
-__all__ = ["compare", "drift", "encode_labels", "model_reference",
-           "performance"]
+__all__ = ["compare", "decided", "drift", "encode_labels", "estimate", "model_reference",
+           "performance", "realised_metrics"]

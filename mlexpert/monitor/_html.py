@@ -78,6 +78,50 @@ def _performance(perf: dict[str, Any]) -> str:
             f"</tr>{body}</table>")
 
 
+def _estimate(est: dict[str, Any]) -> str:
+    """The performance estimated without labels, said to be an estimate with its assumption;
+    beside the realised values when labels came."""
+    if not est.get("available") or not est.get("metrics"):
+        return (f"<h2>Estimated performance (without labels)</h2><p class=muted>"
+                f"{escape(est.get('note', 'not available'))}</p>")
+    realised = (est.get("realised") or {}).get("metrics", {})
+    level = f"{est['level']:.0%}"
+    head = (f"<tr><th>metric</th><th>estimate</th><th>{level} interval</th><th>validation "
+            "(cross-validated)</th>" + ("<th>realised (labels)</th>" if realised else "") +
+            "<th class=l></th></tr>")
+    body = []
+    for name, e in est["metrics"].items():
+        val = e.get("validation") or {}
+        r = realised.get(name)
+        cells = (f"<td>{escape(name)}</td><td>{_f(e['value'])}</td><td>{_f(e['low'])} - "
+                 f"{_f(e['high'])}</td><td>{_f(val.get('value'))} [{_f(val.get('low'))} - "
+                 f"{_f(val.get('high'))}]</td>")
+        if realised:
+            inside = "" if r is None or r["within"] is None else \
+                (" (inside)" if r["within"] else " (outside)")
+            cells += f"<td>{_f(r and r['realised'])}{inside}</td>"
+        verdict = "estimated lower than validation" if e.get("degraded") else ""
+        body.append(f"<tr{' class=drift' if e.get('degraded') else ''}>{cells}"
+                    f"<td class=l>{verdict}</td></tr>")
+    windows = ""
+    if est.get("windows"):
+        names = list(est["metrics"])
+        rows = "".join(
+            f"<tr{' class=drift' if w['degraded'] else ''}><td>rows {w['start']}-{w['end']}</td>"
+            + "".join(f"<td>{_f(w['metrics'][n]['value'])} [{_f(w['metrics'][n]['low'])} - "
+                      f"{_f(w['metrics'][n]['high'])}]</td>" for n in names) + "</tr>"
+            for w in est["windows"])
+        windows = (f"<table><tr><th>window</th>{''.join(f'<th>{escape(n)}</th>' for n in names)}"
+                   f"</tr>{rows}</table>")
+    labels = (f"<p>Labels present: the realised performance above replaces this estimate; it "
+              f"is kept as a check ({est['realised']['rows']} labelled rows).</p>"
+              if realised else "")
+    assumption = est["assumption"][:1].upper() + est["assumption"][1:]
+    return (f"<h2>Estimated performance (without labels): an estimate</h2><p class=muted>"
+            f"{escape(est['method'])}, on {est['rows']} rows. {escape(assumption)}</p>"
+            f"{labels}<table>{head}{''.join(body)}</table>{windows}")
+
+
 def render(result: DriftResult) -> str:
     d = result.to_dict()
     drifted = result.drifted_columns
@@ -105,6 +149,8 @@ def render(result: DriftResult) -> str:
                      f"{escape(pd_['reference'])}</p>{_tests_table(pd_['tests'])}")
     if d["performance"]:
         parts.append(_performance(d["performance"]))
+    if d["performance_estimate"]:
+        parts.append(_estimate(d["performance_estimate"]))
     parts.append('<h2>Columns</h2><p class="legend muted">'
                  f'<span style="background:{REF}"></span>reference'
                  f'<span style="background:{CUR}"></span>current</p><div class="grid">')

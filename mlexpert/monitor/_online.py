@@ -1,5 +1,6 @@
 """OnlineMonitor: a bounded rolling window of recent inputs and predictions, checked against the
-bundle's training reference on demand. For the service: call ``update`` with each scored batch,
+bundle's training reference on demand, and a classifier's performance on them estimated without
+labels (``performance_estimate``). For the service: call ``update`` with each scored batch,
 ``result()`` for ``GET /monitor``, ``gauges()`` for Prometheus. Thread-safe; memory is bounded
 by ``window`` rows whatever the traffic."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 from mlexpert.bundle import Model
 from mlexpert.errors import bad_option
 from mlexpert.evaluate import prediction_values
-from mlexpert.monitor._drift import _output_name, compare, model_reference
+from mlexpert.monitor._drift import _output_name, compare, estimate, model_reference
 from mlexpert.monitor._reference import Reference
 from mlexpert.monitor._result import DriftResult, Thresholds
 
@@ -41,6 +42,7 @@ class OnlineMonitor:
         self._lock = threading.Lock()
         self._frames: list[pd.DataFrame] = []
         self._preds: list[pd.Series] = []
+        self._probs: list[np.ndarray] = []  # classification: the calibrated probabilities
         self._rows = 0
         self._seen = 0
         self._cached: DriftResult | None = None
@@ -78,23 +80,28 @@ class OnlineMonitor:
         preds = prediction_values(raw, self.model.task, self.model.classes)
         X = X.reset_index(drop=True).iloc[-self.window:]
         preds = preds.iloc[-self.window:].reset_index(drop=True)
+        probs = raw[-self.window:] if raw.ndim == 2 else raw[:0]
         with self._lock:
             self._frames.append(X)
             self._preds.append(preds)
+            self._probs.append(probs)
             self._rows += len(X)
             self._seen += len(raw)
             while self._rows - len(self._frames[0]) >= self.window:
                 self._rows -= len(self._frames.pop(0))
                 self._preds.pop(0)
+                self._probs.pop(0)
             if self._rows > self.window:  # trim the oldest batch to the window
                 extra = self._rows - self.window
                 self._frames[0] = self._frames[0].iloc[extra:]
                 self._preds[0] = self._preds[0].iloc[extra:]
+                self._probs[0] = self._probs[0][extra:]
                 self._rows = self.window
             self._cached = None
 
     def result(self) -> DriftResult | None:
-        """The window against the training reference (None below ``min_rows`` rows)."""
+        """The window against the training reference (None below ``min_rows`` rows), with the
+        window's performance estimated without labels (classification)."""
         with self._lock:
             if self._cached is not None:
                 return self._cached
@@ -102,19 +109,22 @@ class OnlineMonitor:
                 return None
             X = pd.concat(self._frames, ignore_index=True)
             preds = pd.concat(self._preds, ignore_index=True)
+            probs = np.concatenate(self._probs)  # empty for regression: not estimated
+        est = estimate(self.model, probs, seed=self.seed)
         result = compare(self._reference, X, thresholds=self.thresholds, seed=self.seed,
                          predictions=preds, prediction_output=_output_name(self.model),
                          prediction_source="validation (out-of-fold) predictions at fit time",
-                         domain_classifier=self.domain_classifier)
+                         performance_estimate=est, domain_classifier=self.domain_classifier)
         with self._lock:
             self._cached = result
         return result
 
     def gauges(self) -> dict[str, float]:
         """Numbers for Prometheus: ``window_rows``, ``drift_detected`` (0/1), ``drift_share``,
-        ``prediction_drift`` (0/1), and per column ``feature_score:<name>`` (largest effect size
+        ``prediction_drift`` (0/1), per column ``feature_score:<name>`` (largest effect size
         over its threshold; a score >= 1 is drift only when also significant) and
-        ``feature_drift:<name>`` (0/1, the verdict)."""
+        ``feature_drift:<name>`` (0/1, the verdict), and for a classifier per metric
+        ``estimated:<metric>`` (the performance estimated without labels: an estimate)."""
         result = self.result()
         out = {"window_rows": float(self._rows)}
         if result is None:
@@ -127,4 +137,7 @@ class OnlineMonitor:
         for name, score in result.column_scores().items():
             out[f"feature_score:{name}"] = score
             out[f"feature_drift:{name}"] = float(name in drifted)
+        for name, entry in ((result.performance_estimate or {}).get("metrics") or {}).items():
+            if entry.get("value") is not None:
+                out[f"estimated:{name}"] = float(entry["value"])
         return out

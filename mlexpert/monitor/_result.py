@@ -1,5 +1,6 @@
-"""What a drift check returns: per-column test rows, the dataset verdict, prediction drift and
-performance, as one object with ``to_dict()`` (strict JSON) and ``to_html()``."""
+"""What a drift check returns: per-column test rows, the dataset verdict, prediction drift,
+performance on labels and performance estimated without them, as one object with
+``to_dict()`` (strict JSON) and ``to_html()``."""
 from __future__ import annotations
 
 import math
@@ -86,6 +87,9 @@ class DriftResult:
     reference: str
     thresholds: Thresholds
     plots: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # a classifier's performance estimated without labels (CBPE; see monitor._estimate), beside
+    # the realised performance when labels came; a regression model's says it is not available
+    performance_estimate: dict[str, Any] | None = None
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -102,6 +106,12 @@ class DriftResult:
         """Whether labelled current data scored worse than the validation interval."""
         return bool(self.performance and self.performance.get("degraded"))
 
+    @property
+    def estimated_degraded(self) -> bool:
+        """Whether the performance estimated without labels (an estimate: it assumes the
+        model's calibration holds) lies wholly worse than the validation interval."""
+        return bool(self.performance_estimate and self.performance_estimate.get("degraded"))
+
     def column_scores(self) -> dict[str, float]:
         """Per column: the largest effect size over threshold among its tests (>= 1 with a
         significant difference means drift); for dashboards and Prometheus gauges."""
@@ -113,11 +123,13 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         """One strict-JSON object: drift_detected, drift_share, columns, prediction_drift,
-        performance (and the domain classifier, row counts, reference and thresholds)."""
+        performance, performance_estimate (and the domain classifier, row counts, reference and
+        thresholds)."""
         return jsonable({
             "drift_detected": bool(self.drift_detected), "drift_share": float(self.drift_share),
             "columns": [t.to_dict() for t in self.columns],
             "prediction_drift": self.prediction_drift, "performance": self.performance,
+            "performance_estimate": self.performance_estimate,
             "domain_classifier": self.domain_classifier, "drifted_columns": self.drifted_columns,
             "rows": self.rows, "reference": self.reference,
             "thresholds": self.thresholds.to_dict()})
