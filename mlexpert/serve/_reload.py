@@ -8,6 +8,7 @@ from typing import Any
 
 from mlexpert.errors import MlexpertError
 from mlexpert.serve._errors import Problem
+from mlexpert.serve._rollout import check_pair
 from mlexpert.serve._service import Service
 
 log = logging.getLogger("mlexpert.serve")
@@ -27,6 +28,8 @@ async def reload(service: Service) -> dict[str, Any]:
         try:
             model = await run_in_threadpool(service.loader)
             new = await run_in_threadpool(service.build, model)
+            if service.challenger is not None:
+                check_pair(new, service.challenger)  # a new champion must still pair with it
         except MlexpertError as exc:
             service.metrics.reloads.labels("failed").inc()
             raise Problem(409, f"reload failed, still serving version {old.identity.version}: "

@@ -305,3 +305,16 @@ def test_quiet_traffic_raises_no_alert(fitted, tables):
             c.post("/feedback", json={"request_id": f"q{i}", "label": table["y"][i]})
         body = c.get("/monitor").json()
     assert "alerts" not in body and "next_step" not in body
+
+
+def test_a_reload_that_would_break_the_pair_keeps_the_old_champion(fitted, challengers, tables,
+                                                                   monkeypatch):
+    monkeypatch.setenv("MLEXPERT_TEST_ROLLOUT_KEY", "k")
+    settings = ServeSettings(api_key_env="MLEXPERT_TEST_ROLLOUT_KEY")
+    app = create_app(fitted["binary"], settings=settings, source="champ",
+                     loader=lambda: fitted["multiclass"], challenger=challengers["binary"])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        h = {"X-API-Key": "k"}
+        r = c.post("/admin/reload", headers=h)
+        assert r.status_code == 409 and "champion a multiclass one" in r.json()["error"]
+        assert c.get("/metadata", headers=h).json()["task"] == "binary"
