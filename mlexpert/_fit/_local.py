@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
@@ -155,9 +156,12 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                     deadline=deadline)
     findings += post.findings
     diag = diagnostics(plan.task, y[m], post.oof, classes, post.threshold, seed)
-    # drift reference: training statistics, a bounded sample and validation-time predictions
+    # drift reference: training statistics, a bounded sample and validation-time predictions,
+    # calibrated as the shipped model's are (uncalibrated ones drift from its own answers)
+    shipped_oof = np.full(result.oof.shape, np.nan)
+    shipped_oof[m] = post.oof
     reference = build_reference(schema, X, seed=seed,
-                                predictions=prediction_values(result.oof, plan.task, classes))
+                                predictions=prediction_values(shipped_oof, plan.task, classes))
     manifest = Manifest(
         target=Target(target, plan.task, classes),
         metric=plan.metric.name,
