@@ -87,6 +87,10 @@ class ServiceMetrics:
         self.feature_score = Gauge("mlexpert_feature_drift_score", "Per feature: largest effect "
                                    "size over its threshold (>= 1 and significant: drift)",
                                    ["feature"], registry=r, multiprocess_mode="liveall")
+        self.estimated = Gauge("mlexpert_estimated_performance", "The live window's metric "
+                               "estimated without labels from the model's probabilities (CBPE: "
+                               "an estimate, assuming no concept shift), by metric", ["metric"],
+                               registry=r, multiprocess_mode="liveall")
         self.feature_drift = Gauge("mlexpert_feature_drifted", "Per feature: 1 when it drifted",
                                    ["feature"], registry=r, multiprocess_mode="liveall")
 
@@ -99,6 +103,8 @@ class ServiceMetrics:
                 self.feature_score.labels(key.split(":", 1)[1]).set(value)
             elif key.startswith("feature_drift:"):
                 self.feature_drift.labels(key.split(":", 1)[1]).set(value)
+            elif key.startswith("estimated:"):
+                self.estimated.labels(key.split(":", 1)[1]).set(value)
 
     def set_model(self, name: str, version: str, previous: tuple[str, str] | None = None) -> None:
         if previous is not None:

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from mlexpert._io import jsonable
+from mlexpert.evaluate import MIN_LABELLED_ROWS
 from mlexpert.serve._errors import Problem
 from mlexpert.serve._feedback import realised
 from mlexpert.serve._http import json_bytes, request_id
@@ -68,6 +69,7 @@ def add_ops(app: Any, service: Service) -> None:
             body = live.report()
             if service.ledger is not None:
                 body["feedback"] = realised(service, model)
+            body["performance"] = performance(body)
             alerts = monitor_alerts(service.predictors()[model], body)
             if alerts:
                 body["alerts"] = alerts
@@ -89,6 +91,19 @@ def add_ops(app: Any, service: Service) -> None:
         result = await reload_model(service)
         return Response(json_bytes({**result, "request_id": request_id(request)}),
                         media_type="application/json")
+
+
+def performance(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's performance as ``/monitor`` reports it: realised on the records labelled
+    through ``/feedback`` once there are enough of them (``MIN_LABELLED_ROWS``), else the window's
+    estimate from its probabilities (classification; None for regression without labels)."""
+    fb = body.get("feedback") or {}
+    if fb.get("labelled_rows", 0) >= MIN_LABELLED_ROWS and fb.get("value") is not None:
+        return {"source": "realised", **fb}
+    est = (body.get("result") or {}).get("performance_estimate")
+    if est and est.get("available"):
+        return {"source": "estimated", **est}
+    return None
 
 
 def monitor_alerts(p: Any, body: dict[str, Any]) -> list[str]:

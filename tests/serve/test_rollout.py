@@ -269,6 +269,7 @@ def test_monitor_per_model_with_realised_performance(fitted, challengers, tables
         y30 = np.array([idx[v] for v in table["y"].head(30)])
         want = metric.score(y30, np.asarray(model.predict_proba(X), dtype=float))
         assert body["feedback"]["value"] == pytest.approx(want, abs=1e-6)
+        assert body["performance"]["source"] == "realised"  # 30 labels: they replace the estimate
     assert meta["challenger"]["name"] == "chall" and meta["challenger"]["mode"] == "shadow"
     assert meta["feedback"]["on"] is True
 
@@ -305,6 +306,21 @@ def test_quiet_traffic_raises_no_alert(fitted, tables):
             c.post("/feedback", json={"request_id": f"q{i}", "label": table["y"][i]})
         body = c.get("/monitor").json()
     assert "alerts" not in body and "next_step" not in body
+    assert body["performance"]["source"] == "realised"
+
+
+def test_without_labels_monitor_reports_the_estimate(fitted, tables):
+    table = tables["binary"]
+    with client(fitted["binary"], monitor_min_rows=40, monitor_interval=0) as c:
+        for i in range(60):
+            c.post("/predict", json=record_of(table, i))
+        body = c.get("/monitor").json()
+        metrics = c.get("/metrics").text
+    perf = body["performance"]
+    assert perf["source"] == "estimated" and perf["estimate"] is True
+    auc = perf["metrics"]["roc_auc"]["value"]
+    assert 0.5 < auc <= 1.0
+    assert 'mlexpert_estimated_performance{metric="roc_auc"}' in metrics
 
 
 def test_a_reload_that_would_break_the_pair_keeps_the_old_champion(fitted, challengers, tables,
