@@ -32,7 +32,7 @@ def test_readme_shows_the_two_commands_first():
 
 
 @pytest.mark.parametrize("verb", ["fit", "evaluate", "predict", "explain", "report", "serve",
-                                  "export", "distill"])
+                                  "export", "distill", "package", "retrain"])
 def test_readme_cli_verbs_exist(verb):
     from typer.testing import CliRunner
 
