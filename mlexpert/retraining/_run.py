@@ -134,9 +134,16 @@ def _encoded(model: Any, y: pd.Series, source: str) -> np.ndarray:
 
 
 def _outputs(model: Any, X: pd.DataFrame) -> np.ndarray:
-    if model.task == "regression":
-        return np.asarray(model.predict(X), dtype=float)
-    return np.asarray(model.predict_proba(X), dtype=float)
+    """Class probabilities or values; columns a model does not read are expected here."""
+    import warnings
+
+    from mlexpert.bundle import ExtraColumnsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtraColumnsWarning)
+        if model.task == "regression":
+            return np.asarray(model.predict(X), dtype=float)
+        return np.asarray(model.predict_proba(X), dtype=float)
 
 
 def _guardrails(champion: Any, challenger: Any, holdout: pd.DataFrame, target: str,
