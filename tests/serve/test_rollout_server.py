@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -33,11 +34,17 @@ def _rows_scored(c: httpx.Client, role: str) -> float:
 
 
 def test_shadow_over_http_is_byte_equal_to_the_champion_alone(pair, tables, tmp_path):
+    from fastapi.testclient import TestClient
+
+    import mlexpert
+    from mlexpert.serve import create_app
+
     champ, chall = pair
     recs = [record_of(tables["binary"], i) for i in range(20)]
-    with run_server(champ, tmp=tmp_path) as alone, \
+    # the champion alone: its own app over the same bundle, named by the same source
+    alone = TestClient(create_app(mlexpert.load(champ), source=str(champ)))
+    with alone as a, \
             run_server(champ, "--challenger", str(chall), "--mode", "shadow", tmp=tmp_path) as sh, \
-            httpx.Client(base_url=alone.url, timeout=30) as a, \
             httpx.Client(base_url=sh.url, timeout=30) as b:
         for i, rec in enumerate([*recs, recs]):
             h = {"X-Request-ID": f"s-{i}"}
@@ -57,24 +64,29 @@ def test_canary_over_http_shares_sticks_and_compares(pair, tables, tmp_path):
     with run_server(champ, "--challenger", str(chall), "--mode", "canary", "--share", str(share),
                     "--key", "cust", tmp=tmp_path) as srv, \
             httpx.Client(base_url=srv.url, timeout=30) as c:
-        to_challenger = 0
-        for i in range(REQUESTS):  # no key in the record: routed by request id
+        records = [record_of(table, i) for i in range(len(table))]
+
+        def one(i: int) -> str:  # no key in the record: routed by request id
             rid = f"c-{i}"
-            r = c.post("/predict", json=record_of(table, i % len(table)),
+            r = c.post("/predict", json=records[i % len(records)],
                        headers={"X-Request-ID": rid})
             role = r.json()["answered_by"][0]
             assert role == ("challenger" if draw(rid) < share else "champion")
             assert r.headers["x-model-role"] == role
-            to_challenger += role == "challenger"
+            return role
+
+        with ThreadPoolExecutor(4) as pool:  # bounded: 2,000 requests, 4 at a time
+            roles = list(pool.map(one, range(REQUESTS)))
+        to_challenger = roles.count("challenger")
         sd = math.sqrt(REQUESTS * share * (1 - share))
         assert abs(to_challenger - REQUESTS * share) < 3.29 * sd  # 99.9 % binomial interval
 
-        roles: dict[str, set[str]] = {}
+        sticky: dict[str, set[str]] = {}
         for i in range(120):  # 30 customers, 4 requests each, new request ids
             key = f"cust-{i % 30}"
-            r = c.post("/predict", json={**record_of(table, i), "cust": key})
-            roles.setdefault(key, set()).update(r.json()["answered_by"])
-        assert all(len(v) == 1 for v in roles.values())
+            r = c.post("/predict", json={**records[i], "cust": key})
+            sticky.setdefault(key, set()).update(r.json()["answered_by"])
+        assert all(len(v) == 1 for v in sticky.values())
 
         labels = [{"request_id": f"c-{i}", "label": table["y"][i]} for i in range(200)]
         assert c.post("/feedback", json=labels).json()["matched"] == 200
@@ -87,13 +99,9 @@ def test_canary_over_http_shares_sticks_and_compares(pair, tables, tmp_path):
 
 
 def test_cli_refuses_contradictory_rollouts(pair, tmp_path):
+    from tests.conftest import cli_in_process
+
     champ, chall = pair
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mlexpert.cli", "serve", *args],
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-
     for args, words in (((str(champ), "--champion", str(champ)), "name the model to serve once"),
                         ((), "name the model to serve once"),
                         ((str(champ), "--mode", "canary"), "need --challenger"),
@@ -101,6 +109,11 @@ def test_cli_refuses_contradictory_rollouts(pair, tmp_path):
                          "one worker"),
                         ((str(champ), "--challenger", str(chall), "--share", "2"),
                          "share must be")):
-        r = run(*args)
-        assert r.returncode == 1, (args, r.stderr)
-        assert words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        r = cli_in_process("serve", *args)
+        assert r.returncode == 1 and words in r.stderr, (args, r.stderr)
+    # a real process too: one line, no traceback
+    r = subprocess.run([sys.executable, "-m", "mlexpert.cli", "serve", str(champ), "--mode",
+                        "canary"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1 and "need --challenger" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
