@@ -146,10 +146,12 @@ def drift(reference: Any, current: Any, *, reference_data: Any = None, labels: A
     ``reference``: a Model or bundle directory (compared with the training reference the bundle
     keeps, or with ``reference_data``; adds prediction drift), or a table (the reference itself).
     ``current``/``reference_data``: tables as for ``fit``. ``labels``: a column of ``current``
-    or one value per row: the bundle's metric with intervals and a degradation verdict.
-    ``window``: rows per performance window. ``thresholds``: ``mlexpert.monitor.Thresholds``.
-    Returns a DriftResult: ``.drift_detected``, ``.drifted_columns``, ``.to_dict()`` (strict
-    JSON), ``.to_html()``.
+    or one value per row: the bundle's metric with intervals and a degradation verdict. A
+    classifier's performance is also estimated without labels from its probabilities
+    (``.performance_estimate``: CBPE, an estimate that assumes no concept shift; beside the
+    realised values when labels are given). ``window``: rows per performance window.
+    ``thresholds``: ``mlexpert.monitor.Thresholds``. Returns a DriftResult:
+    ``.drift_detected``, ``.drifted_columns``, ``.to_dict()`` (strict JSON), ``.to_html()``.
     """
     from mlexpert.monitor import drift as _drift
 
