@@ -25,7 +25,7 @@ from mlexpert._fit._options import FitOptions
 from mlexpert._fit._record import cv_metrics, final_fit, leaderboard, measure_latency, size_section
 from mlexpert._fit._selection import narrowed
 from mlexpert._manifest import Manifest, Target
-from mlexpert.audits import audit_for_fit, fit_budget
+from mlexpert.audits import audit_for_fit, fit_budget, label_finding
 from mlexpert.bundle import Model
 from mlexpert.data import FEATURE_ROLES, fingerprint, infer_schema, read_rows
 from mlexpert.ensemble import with_shipped_predictions
@@ -88,6 +88,7 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                             time=rows.order, time_column=time_column, groups=rows.groups)
     findings += audited.findings
     features, schema = features.drop(columns=audited.excluded), audited.schema
+    positions = np.arange(len(rows.y))  # the rows' positions as the audit's findings list them
 
     plan = make_plan(schema, features, rows.y, task=task, metric=metric, groups=rows.groups,
                      time_order=rows.order, seed=seed, time_limit=time_limit)
@@ -96,6 +97,7 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
         if rare is not None:
             findings.append(rare)
             features, rows = features[keep].reset_index(drop=True), rows.take(keep)
+            positions = positions[keep]
             plan = make_plan(schema, features, rows.y, task=plan.task, metric=plan.metric.name,
                              groups=rows.groups, time_order=rows.order, seed=seed,
                              time_limit=time_limit)
@@ -155,6 +157,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                     calibrate=calibrate, objective=objective, costs=costs, seed=seed,
                     deadline=deadline)
     findings += post.findings
+    if plan.task != "regression":
+        findings = _labels_again(findings, y[m], post.oof, positions[m], classes, target)
     diag = diagnostics(plan.task, y[m], post.oof, classes, post.threshold, seed)
     # drift reference: training statistics, a bounded sample and validation-time predictions,
     # calibrated as the shipped model's are (uncalibrated ones drift from its own answers)
@@ -229,6 +233,19 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
     return with_shipped_predictions(Model(manifest.with_sections(
         inference=inference, size=size,
         findings=manifest.findings + [f.to_dict() for f in more]), result.members, reference.sample))
+
+
+def _labels_again(findings: list[Finding], y: np.ndarray, oof: np.ndarray, rows: np.ndarray,
+                  classes: list[Any], target: str) -> list[Finding]:
+    """Label issues judged again on the fitted ensemble's calibrated out-of-fold probabilities,
+    the best fit has (the audit ran before the search, on its quick models); they replace the
+    audit's finding."""
+    again = label_finding(y, oof, rows, classes, target,
+                          "the fitted ensemble's out-of-fold predictions (calibrated)")
+    if again is None:
+        return findings
+    kept = [f for f in findings if f.check != "label_issues"]
+    return kept + ([again] if again.evidence["flagged"] else [])
 
 
 def _finish_seconds(time_limit: float, n_rows: int, n_classes: int) -> float:

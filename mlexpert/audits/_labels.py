@@ -4,8 +4,8 @@ the columns fit keeps), with the estimated noise rate.
 
 How many rows are flagged is cleanlab's confident-joint estimate of the number of wrong labels;
 which rows, the lowest normalised margins (given label's probability minus the best other one).
-Inside fit the audit runs before the search, so the fit's own ensemble's out-of-fold
-predictions are not available to it."""
+Inside fit the audit runs before the search; once the search is done fit judges the labels again
+on its own ensemble's out-of-fold probabilities (``label_finding``), which replace the audit's."""
 from __future__ import annotations
 
 import numpy as np
@@ -46,19 +46,31 @@ def label_issues(d: AuditData) -> list[Finding]:
     if oof is None:
         d.skipped.append("label_issues: no out-of-fold predictions (time limit or too few rows)")
         return []
-    counts = np.bincount(oof.y, minlength=len(d.classes))
-    present = np.flatnonzero(counts)
-    if len(present) < 2 or counts[present].min() < MIN_PER_CLASS:
+    finding = label_finding(oof.y, oof.pred, oof.rows, d.classes, d.target, source)
+    if finding is None:
         d.skipped.append("label_issues: a class has fewer than 5 rows")
         return []
+    return [finding] if finding.evidence["flagged"] else []
+
+
+def label_finding(y: np.ndarray, pred: np.ndarray, rows: np.ndarray, classes: list, target: str,
+                  source: str) -> Finding | None:
+    """The label-issues finding from out-of-fold probabilities ``pred`` (n, K) of class indices
+    ``y`` on table positions ``rows``; None when a class has too few rows to judge (a finding
+    with ``flagged`` 0 when none looks wrong). ``source`` says which model's probabilities: fit
+    calls this again with its own ensemble's, the best it has."""
+    counts = np.bincount(y, minlength=len(classes))
+    present = np.flatnonzero(counts)
+    if len(present) < 2 or counts[present].min() < MIN_PER_CLASS:
+        return None
     import warnings
 
     from cleanlab.count import num_label_issues
     from cleanlab.rank import get_label_quality_scores
 
     # classes absent from the sample are dropped so that cleanlab sees labels 0..K-1
-    labels = np.searchsorted(present, oof.y)
-    probs = oof.pred[:, present]
+    labels = np.searchsorted(present, y)
+    probs = pred[:, present]
     probs = np.clip(probs, 1e-6, None)
     probs = probs / probs.sum(axis=1, keepdims=True)
     with warnings.catch_warnings():
@@ -67,20 +79,19 @@ def label_issues(d: AuditData) -> list[Finding]:
         margin = get_label_quality_scores(labels, probs, method="normalized_margin")
     ranked = np.argsort(margin, kind="stable")[:estimated]
     n = len(labels)
-    if len(ranked) == 0:
-        return []
-    given = probs[ranked, labels[ranked]]
+    given = probs[ranked, labels[ranked]] if len(ranked) else np.ones(1)
     median_conf = float(np.median(given))
     prior = np.bincount(labels, minlength=probs.shape[1]) / n
-    lift = float(np.median(given / prior[labels[ranked]]))
+    lift = float(np.median(given / prior[labels[ranked]])) if len(ranked) else 1.0
     rate = estimated / n
-    rows = oof.rows[ranked]
+    flagged = np.asarray(rows)[ranked]
     severe = (rate >= WARNING_RATE and lift <= CONFIDENT
               and len(ranked) >= WARNING_MIN_ROWS)
-    suggested = [str(d.classes[present[k]]) for k in probs[ranked].argmax(axis=1)[:len(listed(rows))]]
-    return [Finding(
-        check="label_issues", severity="warning" if severe else "info", columns=(d.target,),
-        rows=listed(rows),
+    suggested = [str(classes[present[k]])
+                 for k in probs[ranked].argmax(axis=1)[:len(listed(flagged))]]
+    return Finding(
+        check="label_issues", severity="warning" if severe else "info", columns=(target,),
+        rows=listed(flagged),
         message=f"{len(ranked)} row(s) have a label the out-of-fold model finds unlikely "
                 f"(estimated noise rate {rate:.1%}; median probability of the given label "
                 f"{median_conf:.2f})" + ("; they look mislabelled." if severe else
@@ -91,7 +102,7 @@ def label_issues(d: AuditData) -> list[Finding]:
                   "rows_checked": int(n), "method": METHOD, "probabilities": source,
                   "suggested_labels": suggested[:50]},
         suggestion="review the listed rows (most doubtful first) and fix wrong labels at the source; "
-                   "fit never changes labels.")]
+                   "fit never changes labels.")
 
 
 CHECKS = (label_issues,)

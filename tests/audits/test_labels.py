@@ -30,3 +30,20 @@ def test_five_percent_flips_multiclass(digits):
 def test_clean_labels_give_no_warning(cancer):
     report = mlexpert.audit(cancer, target="target")
     assert not [f for f in of(report, "label_issues") if f.severity != "info"]
+
+
+def test_fit_judges_labels_again_on_its_own_ensemble(cancer):
+    """Inside fit the audit runs before the search; the label finding is then recomputed from
+    the fitted ensemble's calibrated out-of-fold probabilities, which replace the audit's."""
+    frame, flipped = flip_labels(cancer, "target", 0.05)
+    model = mlexpert.fit(frame, "target", time_limit=20, seed=0, presets="fast", budget=2,
+                         track=False)
+    [f] = [f for f in model.manifest.findings if f["check"] == "label_issues"]
+    assert "fitted ensemble" in f["evidence"]["probabilities"]
+    found = set(f["rows"])
+    hits = len(found & set(flipped.tolist()))
+    print(f"breast cancer, fit: precision {hits / len(found):.2f} "
+          f"recall {hits / len(flipped):.2f}")
+    assert f["severity"] == "warning"
+    assert hits / len(found) >= 0.8 and hits / len(flipped) >= 0.7
+    assert 0.03 <= f["evidence"]["noise_rate"] <= 0.08
