@@ -39,15 +39,19 @@ LIBRARIES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose objects a bundle holds."""
+    """Versions of the libraries whose objects a bundle holds: each from the distribution we
+    depend on, else from the one named like the module (``xgboost`` where a user installed the
+    full build rather than ``xgboost-cpu``: the same objects)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
     for dist, name in LIBRARIES:
-        try:
-            out[name] = version(dist)
-        except PackageNotFoundError:
-            pass
+        for candidate in dict.fromkeys((dist, name)):
+            try:
+                out[name] = version(candidate)
+                break
+            except PackageNotFoundError:
+                continue
     return out
 
 

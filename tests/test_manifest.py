@@ -47,3 +47,23 @@ def test_a_manifest_is_never_changed_in_place():
 def test_a_manifest_without_a_target_is_refused_as_corrupt():
     with pytest.raises(BundleError, match="corrupt"):
         Manifest.from_dict({"metric": "rmse", "schema": {}})
+
+
+def test_xgboost_is_recorded_whichever_build_is_installed(monkeypatch):
+    """The project depends on ``xgboost-cpu``; a user with the full ``xgboost`` build holds the
+    same objects, and the manifest (and the pins built from it) must still name its version."""
+    import importlib.metadata as md
+
+    from mlexpert._format import library_versions, pinned_requirements
+
+    real = md.version
+
+    def only_full_build(dist):
+        if dist == "xgboost-cpu":
+            raise md.PackageNotFoundError(dist)
+        return "3.0.5" if dist == "xgboost" else real(dist)
+
+    monkeypatch.setattr(md, "version", only_full_build)
+    versions = library_versions()
+    assert versions["xgboost"] == "3.0.5"
+    assert "xgboost-cpu==3.0.5" in pinned_requirements(versions, "0.1.0")
