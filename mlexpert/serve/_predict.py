@@ -2,6 +2,7 @@
 a challenger, answered by the model the rollout picks (``_rollout``), the other scoring off path.
 
 No ``from __future__ import annotations`` here: FastAPI reads the route's annotations."""
+import json
 import logging
 import math
 import time
@@ -17,6 +18,7 @@ from mlexpert.serve._rollout import CHALLENGER, CHAMPION, routed, routing_keys
 from mlexpert.serve._service import Service
 
 log = logging.getLogger("mlexpert.serve")
+predictions_log = logging.getLogger("mlexpert.serve.predictions")  # JSON lines, beside a challenger
 
 _CONTEXTS = {"raise": None, "missing": {"invalid": "missing"}}  # pydantic validation contexts
 INVALID_HELP = ("what a value the model cannot read does ('abc' or true for a number, a date in "
@@ -210,9 +212,9 @@ async def predict_two(service: Service, rid: str, body: bytes, invalid: str) -> 
         ledger.start(rid, roles, keys if s.route_key else [None] * n)
     service.count_answers("/predict", p, labels, unseen)
     if raw_p is not None:
-        _keep(service, "/predict", rid, CHAMPION, p, raw_p, rows)
+        _keep(service, "/predict", rid, CHAMPION, p, raw_p, rows, [not m for m in mask])
     if raw_c is not None:
-        _keep(service, "/predict", rid, CHALLENGER, c, raw_c, c_rows)
+        _keep(service, "/predict", rid, CHALLENGER, c, raw_c, c_rows, [bool(m) for m in mask])
     later = BackgroundTask(_off_path, service, rid, body, invalid, p if raw_p is None else None,
                            c if raw_c is None and not refused else None, rows)
     return Response(json_bytes(out), media_type="application/json", headers=_headers(*answered),
@@ -233,12 +235,20 @@ def _challenger_rows(service: Service, c: Predictor, body: bytes, invalid: str,
 
 
 def _keep(service: Service, route: str, rid: str, role: str, q: Predictor, raw: Any,
-          rows: list[list[Any]]) -> None:
-    """Record one model's outputs: the ledger, its metrics and the observers (its live monitor)."""
+          rows: list[list[Any]], answered: list[bool]) -> None:
+    """Record one model's outputs: the ledger, its metrics, the observers (its live monitor) and
+    one JSON line per request on the ``mlexpert.serve.predictions`` log (the answers a client
+    did not get included: what a shadow model said is kept there for offline analysis)."""
     if service.ledger is not None:
         service.ledger.add(rid, role, q.identity.version, raw)
-    service.observe(route, rid, q, raw, q.labels(raw), q.unseen(rows), lambda: q.frame(rows),
+    labels = q.labels(raw)
+    service.observe(route, rid, q, raw, labels, q.unseen(rows), lambda: q.frame(rows),
                     rows, role=role, answered=False)
+    if predictions_log.isEnabledFor(logging.INFO):
+        predictions_log.info(json.dumps(jsonable({
+            "ts": round(time.time(), 3), "request_id": rid, "role": role,
+            "model": q.identity.name, "version": q.identity.version, "answered": answered,
+            "predictions": labels}), default=str))
 
 
 def _off_path(service: Service, rid: str, body: bytes, invalid: str, p: Predictor | None,
@@ -254,7 +264,7 @@ def _off_path(service: Service, rid: str, body: bytes, invalid: str, p: Predicto
             started = time.perf_counter()
             raw = q.predict_rows(q_rows)
             service.metrics.model_latency.labels(role).observe(time.perf_counter() - started)
-            _keep(service, "/predict", rid, role, q, raw, q_rows)
+            _keep(service, "/predict", rid, role, q, raw, q_rows, [False] * len(q_rows))
         except Exception:  # noqa: BLE001 - off the response path: count, log, go on
             service.metrics.model_errors.labels(role).inc()
             log.exception("%s failed to score request %s off the response path", role, rid)

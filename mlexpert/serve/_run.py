@@ -38,6 +38,8 @@ def _log_config(level: str) -> dict[str, Any]:
                                         "propagate": False}
     cfg["loggers"]["mlexpert.serve.access"] = {"handlers": ["mlexpert_access"],
                                                "level": level.upper(), "propagate": False}
+    cfg["loggers"]["mlexpert.serve.predictions"] = {"handlers": ["mlexpert_access"],
+                                                    "level": level.upper(), "propagate": False}
     return cfg
 
 

@@ -334,3 +334,20 @@ def test_a_reload_that_would_break_the_pair_keeps_the_old_champion(fitted, chall
         r = c.post("/admin/reload", headers=h)
         assert r.status_code == 409 and "champion a multiclass one" in r.json()["error"]
         assert c.get("/metadata", headers=h).json()["task"] == "binary"
+
+
+def test_every_model_s_answers_are_logged_as_json_lines(fitted, challengers, tables, caplog):
+    import logging
+
+    recs = records(tables, "binary", 3)
+    with caplog.at_level(logging.INFO, logger="mlexpert.serve.predictions"), \
+            client(fitted["binary"], challengers["binary"], mode="shadow") as c:
+        out = c.post("/predict", json=recs, headers={"X-Request-ID": "logged-1"}).json()
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "mlexpert.serve.predictions"]
+    by_role = {line["role"]: line for line in lines if line["request_id"] == "logged-1"}
+    assert by_role["champion"]["answered"] == [True] * 3
+    assert by_role["champion"]["predictions"] == out["predictions"]
+    assert by_role["challenger"]["answered"] == [False] * 3
+    want = challengers["binary"].predict(tables["binary"].drop(columns="y").head(3))
+    assert by_role["challenger"]["predictions"] == [str(v) for v in want]

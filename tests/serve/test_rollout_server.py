@@ -55,6 +55,8 @@ def test_shadow_over_http_is_byte_equal_to_the_champion_alone(pair, tables, tmp_
         while _rows_scored(b, "challenger") < 40 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _rows_scored(b, "challenger") == 40
+        # the shadow's answers, never returned, are on the predictions log (stderr, JSON lines)
+        assert '"role": "challenger"' in sh.log_text() and '"answered": [false' in sh.log_text()
 
 
 def test_canary_over_http_shares_sticks_and_compares(pair, tables, tmp_path):
