@@ -129,6 +129,7 @@ def _compile_text(step: Any) -> Callable[[list[str]], Any]:
     analyzer (sublinear tf, idf, l2 norm) or, for trees, the vectorizer's own TF-IDF through the
     SVD projection."""
     import scipy.sparse as sp
+    from sklearn import config_context
 
     tfidf, svd = step.tfidf_, step.svd_
     if tfidf is not None and (tfidf.binary or tfidf.norm not in ("l2", None)):
@@ -148,8 +149,12 @@ def _compile_text(step: Any) -> Callable[[list[str]], Any]:
             return base
         if components is not None:  # the vectorizer itself (~0.25 ms): trees split on these
             # projections, so they must be its float32 values to the bit, which recounting in
-            # float64 is not (tate_year: XGBoost members 0.5 years apart on '[no title]')
-            return np.hstack([base, tfidf.transform(texts) @ components])
+            # float64 is not (tate_year: XGBoost members 0.5 years apart on '[no title]');
+            # without scikit-learn's parameter and finiteness checks (text in, counts out):
+            # 349 -> 243 us a call, the same matrix
+            with config_context(skip_parameter_validation=True, assume_finite=True):
+                counted = tfidf.transform(texts)
+            return np.hstack([base, counted @ components])
         data, indices, indptr = [], [], [0]
         for t in texts:
             counts: dict[int, int] = {}
