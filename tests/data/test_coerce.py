@@ -107,3 +107,47 @@ def test_a_value_alone_and_in_a_column_gets_one_outcome(values):
         for i, v in enumerate(values):
             got = ("bad", None) if bad is not None and bad[i] else ("ok", out[i])
             assert _same(_scalar(alone, v), got), (v, _scalar(alone, v), got)
+
+
+FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%d/%m/%Y",
+           "%m/%d/%Y %H:%M", "%Y-%m-%dT%H:%M:%S.%f", "%d %b %Y"]
+
+
+@st.composite
+def _date_column(draw):
+    """A format and a few cells: mostly dates in it (some far outside 1678-2261, some with a
+    'Z' or an offset), some missing, some text, some dates in another format."""
+    fmt = draw(st.sampled_from(FORMATS))
+    cells = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["in format"] * 4 + ["missing", "text", "other format"]))
+        if kind == "missing":
+            cells.append(draw(st.sampled_from([None, float("nan")])))
+            continue
+        if kind == "text":
+            cells.append(draw(st.text(max_size=12)))
+            continue
+        t = draw(st.datetimes(min_value=datetime.datetime(1000, 1, 1),
+                              max_value=datetime.datetime(2999, 12, 31)))
+        if "%z" in fmt:
+            minutes = draw(st.integers(-14 * 60, 14 * 60))
+            t = t.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=minutes)))
+        text = t.strftime(draw(st.sampled_from(FORMATS)) if kind == "other format" else fmt)
+        cells.append(text.replace("+0000", "Z") if draw(st.booleans()) else text)
+    return fmt, cells
+
+
+@settings(max_examples=400, deadline=None)
+@given(_date_column())
+def test_a_few_dates_read_by_strptime_match_pandas(column):
+    """Up to SMALL_DATES values skip pandas; whatever they hold, the outcome is pandas' own."""
+    from mlexpert.data._coerce import _pandas_dates
+
+    fmt, cells = column
+    values = np.array(cells, dtype=object)
+    quick, quick_bad = dates(values, fmt)
+    slow, slow_bad = _pandas_dates(values, fmt)
+    np.testing.assert_array_equal(quick, slow)
+    assert (quick_bad is None) == (slow_bad is None)
+    if quick_bad is not None:
+        np.testing.assert_array_equal(quick_bad, slow_bad)
