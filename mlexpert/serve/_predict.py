@@ -211,6 +211,10 @@ async def predict_two(service: Service, rid: str, body: bytes, invalid: str) -> 
     if ledger is not None:
         ledger.start(rid, roles, keys if s.route_key else [None] * n)
     service.count_answers("/predict", p, labels, unseen)
+    to_challenger = int(mask.sum())
+    service.metrics.model_answered.labels(CHAMPION).inc(n - to_challenger)
+    if to_challenger:
+        service.metrics.model_answered.labels(CHALLENGER).inc(to_challenger)
     if raw_p is not None:
         _keep(service, "/predict", rid, CHAMPION, p, raw_p, rows, [not m for m in mask])
     if raw_c is not None:

@@ -114,6 +114,10 @@ def test_canary_answers_with_the_routed_model_and_says_so(fitted, challengers, t
                 assert str(out["predictions"][0]) == str(want)
             roles.append(role)
         assert {"champion", "challenger"} <= set(roles)
+        text = c.get("/metrics").text
+        for role in ("champion", "challenger"):
+            assert f'mlexpert_model_answered_rows_total{{role="{role}"}} {roles.count(role)}.0' \
+                in text
 
 
 def test_canary_with_a_key_is_sticky_and_splits_a_mixed_request(fitted, challengers, tables):
