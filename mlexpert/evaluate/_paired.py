@@ -52,13 +52,11 @@ class PairedComparison:
     @property
     def challenger_better(self) -> bool:
         """The challenger is significantly better (the interval of the difference excludes 0)."""
-        lo, hi = self.difference_interval
-        return (lo > 0) if self.greater_is_better else (hi < 0)
+        return _side(self.difference_interval, self.greater_is_better) > 0
 
     @property
     def challenger_worse(self) -> bool:
-        lo, hi = self.difference_interval
-        return (hi < 0) if self.greater_is_better else (lo > 0)
+        return _side(self.difference_interval, self.greater_is_better) < 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +95,14 @@ def compare_paired(metric: Metric, y: np.ndarray, champion: np.ndarray, challeng
                     interval, p, level, min_rows, se=float(d.std(ddof=1)))
 
 
+def _side(interval: tuple[float, float], greater_is_better: bool) -> int:
+    """+1 when the difference's interval lies wholly on the challenger's better side, -1 on its
+    worse side, 0 when it holds zero (or is undefined)."""
+    lo, hi = interval
+    up, down = (lo > 0, hi < 0) if greater_is_better else (hi < 0, lo > 0)
+    return 1 if up else -1 if down else 0
+
+
 def _safe(metric: Metric, y: np.ndarray, pred: np.ndarray) -> float:
     try:
         return metric.score(y, pred) if len(y) else math.nan
@@ -129,13 +135,12 @@ def _verdict(metric: Metric, n: int, a: float, b: float, ia: tuple[float, float]
         return PairedComparison(**common, decision=WAIT, more_rows_needed=wait or None,
                                 reason=f"{n} labelled rows; a verdict needs at least {min_rows} "
                                        f"with both classes where {name} needs them.")
-    better = (lo > 0) if metric.greater_is_better else (hi < 0)
-    worse = (hi < 0) if metric.greater_is_better else (lo > 0)
+    side = _side(interval, metric.greater_is_better)
     span = f"{name} {b:.4g} vs {a:.4g}, difference {diff:+.4g} [{lo:+.4g}, {hi:+.4g}], p={p:.3g}"
-    if better:
+    if side > 0:
         return PairedComparison(**common, decision=PROMOTE, more_rows_needed=None,
                                 reason=f"the challenger is significantly better on {n} rows: {span}.")
-    if worse:
+    if side < 0:
         return PairedComparison(**common, decision=KEEP, more_rows_needed=None,
                                 reason=f"the challenger is significantly worse on {n} rows: {span}.")
     if more is not None and more <= MAX_MORE_FACTOR * n:

@@ -36,13 +36,14 @@ def test_few_rows_wait_and_say_how_many_more():
     assert r.decision == WAIT and r.more_rows_needed >= 18 and "12 labelled rows" in r.reason
 
 
-def test_a_small_real_difference_asks_for_a_sample_size_that_would_show_it():
-    y, a = _binary(80, 0.1, 2)
-    _, b = _binary(80, 0.12, 2)
-    r = compare_paired(get_metric("log_loss", "binary"), y, a, b)
-    assert r.decision in (WAIT, PROMOTE)
-    if r.decision == WAIT:
-        assert r.more_rows_needed > 0 and "more labelled rows" in r.reason
+def test_a_small_difference_asks_for_the_sample_size_that_would_show_it():
+    y, a = _binary(200, 0.15, 4)
+    nudged = a[:, 1] + 0.005 * (2 * y - 1) + np.random.default_rng(7).normal(0, 0.05, 200)
+    p = np.clip(nudged, 0.01, 0.99)
+    r = compare_paired(get_metric("log_loss", "binary"), y, a, np.c_[1 - p, p])
+    lo, hi = r.difference_interval
+    assert lo < 0 < hi and r.decision == WAIT
+    assert 200 < r.more_rows_needed <= 100 * 200 and "more labelled rows" in r.reason
 
 
 def test_identical_models_never_promote_and_regression_works():
