@@ -19,7 +19,11 @@ from mlexpert.bundle import Model, load
 from mlexpert.data import Role, category_text, describe_source, infer_schema, read_table
 from mlexpert.errors import BundleError, ConfigError, DataError, bad_option, missing_column
 from mlexpert.evaluate import bootstrap_interval, get_metric, prediction_values, thresholded
-from mlexpert.monitor._estimate import estimate_performance, realised_check
+from mlexpert.monitor._estimate import (
+    estimate_performance,
+    realised_check,
+    worse_than_validation,
+)
 from mlexpert.monitor._reference import ColumnReference, Reference, build_reference
 from mlexpert.monitor._result import ColumnTest, DriftResult, Thresholds
 from mlexpert.monitor._tests import TESTS, Current, as_current, benjamini_hochberg, tests_for
@@ -314,14 +318,9 @@ def performance(model: Model, raw: np.ndarray, y: np.ndarray, *, window: int | N
     raw = decided(model, raw) if metric.uses_labels else raw
     val = dict(model.metrics.get(model.metric, {}))
     v_low, v_high, v_value = val.get("low"), val.get("high"), val.get("value")
-    bad_low = v_low if v_low is not None and np.isfinite(v_low) else v_value
-    bad_high = v_high if v_high is not None and np.isfinite(v_high) else v_value
 
     def degraded(entry: dict[str, Any]) -> bool:
-        lo, hi = entry.get("low"), entry.get("high")
-        if lo is None or hi is None or not np.isfinite(lo) or bad_low is None:
-            return False
-        return bool(hi < bad_low) if metric.greater_is_better else bool(lo > bad_high)
+        return worse_than_validation(entry, val or None, metric.greater_is_better)
 
     current = _score(metric, y, raw, seed)
     current["degraded"] = degraded(current)
@@ -343,7 +342,7 @@ def performance(model: Model, raw: np.ndarray, y: np.ndarray, *, window: int | N
 
 def decided(model: Model, raw: np.ndarray) -> np.ndarray:
     """Probabilities whose argmax is the model's predicted label (its binary threshold applied)."""
-    return thresholded(raw, model.threshold) if model.task == "binary" else raw
+    return thresholded(raw, model.threshold)
 
 
 def estimate(model: Model, raw: np.ndarray, *, window: int | None = None,

@@ -35,6 +35,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from mlexpert.evaluate import get_metric, thresholded
 
@@ -142,7 +143,7 @@ def simulated(names: Sequence[str], truths: Sequence[np.ndarray], p: np.ndarray,
     y = np.tile(np.arange(k), n)
     scores_of = {m.name: np.repeat(decided if m.uses_labels else p, k, axis=0) for m in weighted}
     ranks = None if len(weighted) == len(metrics) else \
-        np.column_stack([average_ranks(p[:, c]) for c in range(k)])
+        np.column_stack([rankdata(p[:, c]) for c in range(k)])  # ties: average ranks
     cums = [np.cumsum(t, axis=1)[:, :-1] for t in truths]
     chunk = max(1, min(draws, CELLS // (n * k)))
     out: list[dict[str, list[np.ndarray]]] = [{m.name: [] for m in metrics} for _ in truths]
@@ -165,18 +166,6 @@ def simulated(names: Sequence[str], truths: Sequence[np.ndarray], p: np.ndarray,
                     scores[m.name].append(np.asarray(m.batch(W, y, scores_of[m.name]), float))
         done += b
     return [{name: np.concatenate(v) for name, v in s.items()} for s in out]
-
-
-def average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x``, ties sharing their average rank (as scipy's ``rankdata``)."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    new = np.r_[True, xs[1:] != xs[:-1]]
-    starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(x)]
-    ranks = np.empty(len(x))
-    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(new) - 1]
-    return ranks
 
 
 def _auc(labels: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -220,7 +209,7 @@ def estimate_metrics(proba: np.ndarray, task: str, names: Sequence[str], *,
     p = _probabilities(proba)
     if len(p) == 0:
         return 0, {name: dict(_EMPTY) for name in names}
-    decided = thresholded(p, threshold) if task == "binary" else p
+    decided = thresholded(p, threshold)
     chosen = decided.argmax(axis=1)
     truths = [p] + [tempered(p, t) for t in band_temperatures(p, chosen, calibration_error)]
     rest = [name for name in names if name != "accuracy"]
@@ -246,9 +235,11 @@ def _finite(x: Any) -> bool:
     return x is not None and bool(np.isfinite(x))
 
 
-def _worse(entry: dict[str, Any], validation: dict[str, Any] | None,
-           greater_is_better: bool) -> bool:
-    """The whole estimate interval on the worse side of the validation interval."""
+def worse_than_validation(entry: dict[str, Any], validation: dict[str, Any] | None,
+                          greater_is_better: bool) -> bool:
+    """Degraded: ``entry``'s whole interval (``low``, ``high``) on the worse side of the
+    validation (cross-validated) interval, or of its value where the interval is undefined. The
+    one rule for realised performance (``performance``) and the estimate."""
     if validation is None:
         return False
     lo, hi = entry.get("low"), entry.get("high")
@@ -294,7 +285,7 @@ def estimate_performance(proba: np.ndarray, task: str, *, metric: str | None = N
                  "how": _CLOSED if name == "accuracy" else _SIMULATED.format(draws=draws),
                  "validation": None if val is None else
                  {k: val.get(k) for k in ("value", "low", "high")}}
-        entry["degraded"] = _worse(entry, val, m.greater_is_better)
+        entry["degraded"] = worse_than_validation(entry, val, m.greater_is_better)
         metrics[name] = entry
     out: dict[str, Any] = {
         "available": rows > 0, "estimate": True, "method": METHOD, "assumption": ASSUMPTION,
@@ -318,7 +309,7 @@ def estimate_performance(proba: np.ndarray, task: str, *, metric: str | None = N
             n, vals = run(proba[start:stop])
             out["windows"].append({
                 "start": start, "end": stop, "rows": n, "metrics": vals,
-                "degraded": any(_worse(v, validation.get(name),
+                "degraded": any(worse_than_validation(v, validation.get(name),
                                        get_metric(name, task).greater_is_better)
                                 for name, v in vals.items())})
     return out
@@ -344,4 +335,4 @@ def realised_check(estimate: dict[str, Any], realised: dict[str, float | None], 
 
 __all__ = ["ASSUMPTION", "DRAWS", "REGRESSION", "band_temperatures", "estimate_metrics",
            "estimate_performance", "expected_accuracy", "realised_check", "simulated",
-           "tempered"]
+           "tempered", "worse_than_validation"]
