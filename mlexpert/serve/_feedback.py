@@ -88,21 +88,17 @@ def labelled_arrays(service: Service, *roles: str) -> tuple[np.ndarray, list[np.
 
 
 def realised(service: Service, role: str) -> dict[str, Any]:
-    """The metric of the model in ``role`` on the records labelled so far, with its interval."""
-    from mlexpert.evaluate import bootstrap_interval, get_metric, thresholded
+    """``monitor.performance`` of the model in ``role`` on the records labelled so far: its
+    metric with an interval (``current``), the cross-validated one (``validation``) and
+    ``degraded``, by the same rule as ``mlexpert drift`` with labels."""
+    from mlexpert.monitor import performance
 
     q = service.predictors()[role]
-    metric = get_metric(q.model.manifest.metric, q.task)
     y, (raw,) = labelled_arrays(service, role)
-    body: dict[str, Any] = {"labelled_rows": int(len(y)), "metric": metric.name}
     if len(y) < 2:
-        return {**body, "value": None, "interval": None}
-    pred = thresholded(raw, q.threshold) if metric.uses_labels else raw
-    try:
-        value = metric.score(y, pred)
-    except ValueError:  # e.g. ROC AUC on labels of one class
-        value = math.nan
-    return {**body, "value": value, "interval": bootstrap_interval(metric, y, pred)}
+        return {"labelled_rows": int(len(y)), "metric": q.model.manifest.metric,
+                "current": None, "degraded": False}
+    return {"labelled_rows": int(len(y)), **performance(q.model, raw, y)}
 
 
 def add_feedback(app: Any, service: Service) -> None:

@@ -70,7 +70,7 @@ def add_ops(app: Any, service: Service) -> None:
             if service.ledger is not None:
                 body["feedback"] = realised(service, model)
             body["performance"] = performance(body)
-            alerts = monitor_alerts(service.predictors()[model], body)
+            alerts = monitor_alerts(body)
             if alerts:
                 body["alerts"] = alerts
                 body["next_step"] = retrain_hint(service.predictors()[model])
@@ -98,7 +98,8 @@ def performance(body: dict[str, Any]) -> dict[str, Any] | None:
     through ``/feedback`` once there are enough of them (``MIN_LABELLED_ROWS``), else the window's
     estimate from its probabilities (classification; None for regression without labels)."""
     fb = body.get("feedback") or {}
-    if fb.get("labelled_rows", 0) >= MIN_LABELLED_ROWS and fb.get("value") is not None:
+    if fb.get("labelled_rows", 0) >= MIN_LABELLED_ROWS and (fb.get("current") or {}).get(
+            "value") is not None:
         return {"source": "realised", **fb}
     est = (body.get("result") or {}).get("performance_estimate")
     if est and est.get("available"):
@@ -106,7 +107,11 @@ def performance(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def monitor_alerts(p: Any, body: dict[str, Any]) -> list[str]:
+def _number(x: Any) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
+
+
+def monitor_alerts(body: dict[str, Any]) -> list[str]:
     """What in a ``/monitor`` body calls for a retrain: drifted columns or predictions, or a
     realised metric (from ``/feedback``) whose interval lies wholly on the bad side of the
     model's cross-validated one."""
@@ -118,18 +123,12 @@ def monitor_alerts(p: Any, body: dict[str, Any]) -> list[str]:
     if (result.get("prediction_drift") or {}).get("drifted"):
         out.append("the predictions drifted from the validation-time ones")
     fb = body.get("feedback") or {}
-    cv = p.model.manifest.metrics.get("cv", {}).get(fb.get("metric") or "", {})
-    got, expected = fb.get("interval") or (None, None), (cv.get("low"), cv.get("high"))
-    if None not in (*got, *expected) and all(map(math.isfinite, (*got, *expected))):
-        from mlexpert.evaluate import get_metric
-
-        higher = get_metric(fb["metric"], p.task).greater_is_better
-        worse = got[1] < expected[0] if higher else got[0] > expected[1]
-        if worse:
-            out.append(f"{fb['metric']} on {fb['labelled_rows']} labelled rows is "
-                       f"{fb['value']:.4g} [{got[0]:.4g}, {got[1]:.4g}], worse than the "
-                       f"cross-validated {cv.get('value', math.nan):.4g} [{expected[0]:.4g}, "
-                       f"{expected[1]:.4g}]")
+    if fb.get("degraded"):  # monitor.performance's rule: the whole interval on the worse side
+        got, cv = fb["current"], fb["validation"]
+        out.append(f"{fb['metric']} on {fb['labelled_rows']} labelled rows is "
+                   f"{got['value']:.4g} [{got['low']:.4g}, {got['high']:.4g}], worse than the "
+                   f"cross-validated {_number(cv.get('value'))} [{_number(cv.get('low'))}, "
+                   f"{_number(cv.get('high'))}]")
     return out
 
 

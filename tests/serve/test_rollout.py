@@ -272,7 +272,7 @@ def test_monitor_per_model_with_realised_performance(fitted, challengers, tables
         idx = {k: j for j, k in enumerate(model.classes)}
         y30 = np.array([idx[v] for v in table["y"].head(30)])
         want = metric.score(y30, np.asarray(model.predict_proba(X), dtype=float))
-        assert body["feedback"]["value"] == pytest.approx(want, abs=1e-6)
+        assert body["feedback"]["current"]["value"] == pytest.approx(want, abs=1e-6)
         assert body["performance"]["source"] == "realised"  # 30 labels: they replace the estimate
     assert meta["challenger"]["name"] == "chall" and meta["challenger"]["mode"] == "shadow"
     assert meta["feedback"]["on"] is True
