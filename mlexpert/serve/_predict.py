@@ -155,8 +155,8 @@ async def _predict_one(service: Service, rid: str, body: bytes, invalid: str) ->
     if ledger is not None:
         keys = routing_keys(service.settings.route_key, rid, body, rows, p.feature_index) \
             if service.settings.route_key else [None] * len(rows)
-        ledger.start(rid, [CHAMPION] * len(rows), keys)
-        ledger.add(rid, CHAMPION, p.identity.version, raw)
+        ledger.start(rid, keys)
+        ledger.add(rid, CHAMPION, raw)
     service.observe("/predict", rid, p, raw, labels, unseen, lambda: p.frame(rows), rows)
     return Response(json_bytes(out), media_type="application/json",
                     headers=_headers(("", p)))
@@ -206,10 +206,9 @@ async def predict_two(service: Service, rid: str, body: bytes, invalid: str) -> 
         out["answered_by"] = [CHALLENGER if m else CHAMPION for m in mask]
     if unseen:
         out["unseen_categories"] = unseen
-    roles = [CHALLENGER if m else CHAMPION for m in mask]
     ledger = service.ledger
     if ledger is not None:
-        ledger.start(rid, roles, keys if s.route_key else [None] * n)
+        ledger.start(rid, keys if s.route_key else [None] * n)
     service.count_answers("/predict", p, labels, unseen)
     to_challenger = int(mask.sum())
     service.metrics.model_answered.labels(CHAMPION).inc(n - to_challenger)
@@ -244,7 +243,7 @@ def _keep(service: Service, route: str, rid: str, role: str, q: Predictor, raw: 
     one JSON line per request on the ``mlexpert.serve.predictions`` log (the answers a client
     did not get included: what a shadow model said is kept there for offline analysis)."""
     if service.ledger is not None:
-        service.ledger.add(rid, role, q.identity.version, raw)
+        service.ledger.add(rid, role, raw)
     labels = q.labels(raw)
     service.observe(route, rid, q, raw, labels, q.unseen(rows), lambda: q.frame(rows),
                     rows, role=role, answered=False)
