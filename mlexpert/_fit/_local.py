@@ -158,7 +158,7 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
                     deadline=deadline)
     findings += post.findings
     if plan.task != "regression":
-        findings = _labels_again(findings, y[m], post.oof, positions[m], classes, target)
+        findings = _label_issues(findings, y[m], post.oof, positions[m], classes, target)
     diag = diagnostics(plan.task, y[m], post.oof, classes, post.threshold, seed)
     # drift reference: training statistics, a bounded sample and validation-time predictions,
     # calibrated as the shipped model's are (uncalibrated ones drift from its own answers)
@@ -235,17 +235,13 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
         findings=manifest.findings + [f.to_dict() for f in more]), result.members, reference.sample))
 
 
-def _labels_again(findings: list[Finding], y: np.ndarray, oof: np.ndarray, rows: np.ndarray,
+def _label_issues(findings: list[Finding], y: np.ndarray, oof: np.ndarray, rows: np.ndarray,
                   classes: list[Any], target: str) -> list[Finding]:
-    """Label issues judged again on the fitted ensemble's calibrated out-of-fold probabilities,
-    the best fit has (the audit ran before the search, on its quick models); they replace the
-    audit's finding."""
-    again = label_finding(y, oof, rows, classes, target,
+    """Label issues judged on the fitted ensemble's calibrated out-of-fold probabilities, the
+    best fit has (the audit inside fit, before the search, leaves this check to it)."""
+    found = label_finding(y, oof, rows, classes, target,
                           "the fitted ensemble's out-of-fold predictions (calibrated)")
-    if again is None:
-        return findings
-    kept = [f for f in findings if f.check != "label_issues"]
-    return kept + ([again] if again.evidence["flagged"] else [])
+    return findings + [found] if found is not None and found.evidence["flagged"] else findings
 
 
 def _finish_seconds(time_limit: float, n_rows: int, n_classes: int) -> float:

@@ -4,8 +4,8 @@ the columns fit keeps), with the estimated noise rate.
 
 How many rows are flagged is cleanlab's confident-joint estimate of the number of wrong labels;
 which rows, the lowest normalised margins (given label's probability minus the best other one).
-Inside fit the audit runs before the search; once the search is done fit judges the labels again
-on its own ensemble's out-of-fold probabilities (``label_finding``), which replace the audit's."""
+Inside fit the audit runs before the search and skips this check: once the search is done fit
+judges the labels on its own ensemble's out-of-fold probabilities (``label_finding``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -38,7 +38,8 @@ FIT_SHARE = 0.05  # share of fit's time_limit the fit-time audit may use
 # checks whose findings fit already makes itself (schema, target, plan)
 _FIT_SKIPS = {_quality.constant_columns, _quality.id_columns, _quality.numbers_as_text,
               _target.single_value, _target.missing_target, _shift.shift,
-              _split.panel_detected}  # fit says which entity it follows itself
+              _split.panel_detected,  # fit says which entity it follows itself
+              _labels.label_issues}  # fit judges labels on its own ensemble (label_finding)
 EXCLUDED_CHECKS = ("target_leak", "target_function")  # conclusive: fit leaves the column out
 
 
