@@ -69,7 +69,7 @@ def add_ops(app: Any, service: Service) -> None:
             body = live.report()
             if service.ledger is not None:
                 body["feedback"] = realised(service, model)
-            body["performance"] = performance(body)
+            body["performance"] = reported_performance(body)
             alerts = monitor_alerts(body)
             if alerts:
                 body["alerts"] = alerts
@@ -93,7 +93,7 @@ def add_ops(app: Any, service: Service) -> None:
                         media_type="application/json")
 
 
-def performance(body: dict[str, Any]) -> dict[str, Any] | None:
+def reported_performance(body: dict[str, Any]) -> dict[str, Any] | None:
     """The model's performance as ``/monitor`` reports it: realised on the records labelled
     through ``/feedback`` once there are enough of them (``MIN_LABELLED_ROWS``), else the window's
     estimate from its probabilities (classification; None for regression without labels)."""
