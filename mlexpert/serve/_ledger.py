@@ -1,10 +1,12 @@
 """What each model predicted for recent records, and the true labels that came back.
 
 The service writes one entry per scored record of ``/predict`` (request id, position, routing
-key) and each model's output as it arrives (the one off the response path may come later). ``POST /feedback`` attaches labels by request id and position, or by key (the
-key's latest record); ``/compare`` and ``/monitor`` read the labelled entries. Bounded: the
-oldest entries go first, so memory stays at about ``capacity`` x (classes x 2 x 8 bytes + ~200).
-In memory, per worker process: a restart starts empty.
+key) and each model's output as it arrives (the one off the response path may come later).
+``POST /feedback`` attaches labels by request id and position, or by key (the key's latest
+record); ``/compare`` and ``/monitor`` read the labelled entries. Bounded: the oldest entries go
+first; about 1 KB a record with two models' outputs (measured: 50,000 records of 2 or 10
+classes, 50-58 MB; each output is a small array of its own). In memory, per worker process: a
+restart starts empty.
 """
 from __future__ import annotations
 

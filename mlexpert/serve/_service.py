@@ -1,6 +1,6 @@
 """The mutable state of one app: the current predictor (swapped whole on reload), the challenger
 and its rollout, the live drift monitors, the observers every prediction is shown to, the ledger
-feedback labels, the metrics, and readiness."""
+that feedback labels, the metrics, and readiness."""
 from __future__ import annotations
 
 import asyncio
