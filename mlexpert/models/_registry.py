@@ -12,11 +12,13 @@ from mlexpert.models._forest import EXTRA_TREES, RANDOM_FOREST
 from mlexpert.models._hgb import ADAPTER as HIST_GRADIENT_BOOSTING
 from mlexpert.models._lightgbm import ADAPTER as LIGHTGBM
 from mlexpert.models._linear import ADAPTER as LINEAR
+from mlexpert.models._mlp import ADAPTER as MLP
 from mlexpert.models._xgboost import ADAPTER as XGBOOST
 
 # the order the search and its reports list the families in
 ADAPTERS: dict[str, Adapter] = {a.name: a for a in (
-    LIGHTGBM, XGBOOST, CATBOOST, HIST_GRADIENT_BOOSTING, LINEAR, RANDOM_FOREST, EXTRA_TREES)}
+    LIGHTGBM, XGBOOST, CATBOOST, HIST_GRADIENT_BOOSTING, LINEAR, RANDOM_FOREST, EXTRA_TREES,
+    MLP)}
 FAMILIES: dict[str, Family] = {name: a.family for name, a in ADAPTERS.items()}
 
 

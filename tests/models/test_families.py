@@ -12,7 +12,8 @@ from mlexpert.models import FAMILIES, FitRequest, get_family
 from tests.conftest import TASKS, make_table
 
 ITERATIVE = {"lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "linear",
-             "hist_gradient_boosting"}
+             "hist_gradient_boosting", "mlp"}
+NEEDS = {"mlp": "torch"}  # families whose fit needs an optional extra (``deep``)
 
 
 def _data(task, kind):
@@ -35,6 +36,8 @@ def _request(task, k, cats, deadline=None, **kw):
 
 @pytest.fixture(params=sorted(FAMILIES), ids=str)
 def family(request):
+    if request.param in NEEDS:
+        pytest.importorskip(NEEDS[request.param])
     return FAMILIES[request.param]
 
 
