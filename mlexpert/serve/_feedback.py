@@ -17,7 +17,11 @@ from mlexpert.serve._service import Service
 FEEDBACK_HELP = ("A JSON object or an array of objects, each {\"request_id\": ..., \"index\": "
                  "position of the record in that request (default 0), \"label\": the true "
                  "value} or {\"key\": the routing key's value, \"label\": ...} (the key's latest "
-                 "record; needs --key). A second label for a record replaces the first.")
+                 "record; needs --key). A second label for a record replaces the first. For a "
+                 "model fitted with an entity's history (time_column and entity), each labelled "
+                 "record also joins its entity's stored history, as Model.with_history adds it: "
+                 "the entity's next prediction starts from this label (in this process's memory "
+                 "only; the answer's history_extended counts them).")
 MAX_UNKNOWN = 20  # unknown items listed in the answer
 
 
@@ -101,6 +105,39 @@ def realised(service: Service, role: str) -> dict[str, Any]:
     return {"labelled_rows": int(len(y)), **performance(q.model, raw, y)}
 
 
+def extend_histories(service: Service, kept: list[tuple[dict[str, Any], Any]]
+                     ) -> dict[str, Any]:
+    """Add the labelled records the ledger kept history inputs for to the stored history of each
+    served model that has one (``_history``), each model from the record as it read it; the
+    answer's ``history_extended`` (records added to some model's history), per model beside a
+    challenger, and why records were left out."""
+    added: dict[str, int] = {}
+    records: set[int] = set()
+    notes: list[str] = []
+    done: dict[int, str] = {}  # one model served in two roles shares one history
+    predictors = service.predictors()
+    for role, q in predictors.items():
+        h = q.history
+        if h is None:
+            continue
+        if id(h) in done:
+            added[role] = added[done[id(h)]]
+            continue
+        done[id(h)] = role
+        mine = [n for n, (inputs, _) in enumerate(kept) if role in inputs]
+        at, why = h.extend([kept[n][0][role] for n in mine], [kept[n][1] for n in mine])
+        added[role] = len(at)
+        records.update(mine[j] for j in at)
+        if why:
+            notes.append(f"{role}: {why}" if len(predictors) > 1 else why)
+    out: dict[str, Any] = {"history_extended": len(records)}
+    if service.challenger is not None:
+        out["history_extended_by_model"] = added
+    if notes:
+        out["history_note"] = "; ".join(notes) + " (kept as labels, not added to the history)."
+    return out
+
+
 def add_feedback(app: Any, service: Service) -> None:
     """Register ``POST /feedback`` and ``GET /compare``."""
     from fastapi import Request
@@ -118,7 +155,8 @@ def add_feedback(app: Any, service: Service) -> None:
                           reason="feedback")
         body = await read_body(request, service.settings.max_body_bytes)
         items = parse_feedback(service, body)
-        matched = service.ledger.label(items)
+        found, kept = service.ledger.label_records(items)
+        matched = [e is not None for e in found]
         k = sum(matched)
         service.metrics.feedback.labels("matched").inc(k)
         if k < len(items):
@@ -128,6 +166,8 @@ def add_feedback(app: Any, service: Service) -> None:
                    if not ok][:MAX_UNKNOWN]
         out: dict[str, Any] = {"request_id": request_id(request), "received": len(items),
                                "matched": k}
+        if any(q.history is not None for q in service.predictors().values()):
+            out.update(await run_in_threadpool(extend_histories, service, kept))
         if unknown:
             out["unknown"] = unknown
             out["note"] = (f"{len(items) - k} label(s) named no record among the last "

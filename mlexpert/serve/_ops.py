@@ -172,10 +172,27 @@ def metadata_body(service: Service) -> dict[str, Any]:
                          "min_rows": s.monitor_min_rows, "gauge_interval_s": s.monitor_interval,
                          "note": service.live_note or None},
         "feedback": {"on": service.ledger is not None, "window": s.feedback_window,
-                     "route_key": s.route_key},
+                     "route_key": s.route_key, **history_body(p)},
         "challenger": None if (c := service.challenger) is None else {
             "name": c.identity.name, "version": c.identity.version, "source": c.identity.source,
             "mode": s.mode, "share": s.share if s.mode == "canary" else None,
             "metrics": c.model.manifest.metrics.get("cv", {}), "fast_path": c.fast_note,
+            "feedback": history_body(c),
             "live_monitor": {"on": CHALLENGER in service.lives,
                              "note": service.live_notes.get(CHALLENGER) or None}}}
+
+
+def history_body(p: Any) -> dict[str, Any]:
+    """What ``/feedback`` does to the model's entity history (``/metadata``)."""
+    h = p.history
+    if h is None:
+        return {"extends_history": False}
+    entity = p.model.manifest.plan.get("entity") or {}
+    return {"extends_history": True, "history_columns": list(h.columns),
+            "history_rows_added": h.extended,
+            "history_note": f"each labelled record joins the stored history of its "
+                            f"{entity.get('column', 'entity')!r} (the last rows the model "
+                            "keeps per entity), as Model.with_history adds it: the entity's "
+                            "next prediction starts from the label. In this process's memory: a "
+                            "restart, or a reload to another version, starts from the bundle's "
+                            "stored rows."}

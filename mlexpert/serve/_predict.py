@@ -107,9 +107,8 @@ async def _scored(service: Service, role: str, p: Predictor, rows: list[list[Any
     from starlette.concurrency import run_in_threadpool
 
     started = time.perf_counter()
-    if p.fast is not None and len(rows) <= FAST_MAX_ROWS:
-        raw = p.predict_rows(rows)
-    else:
+    raw = p.try_predict_rows(rows) if p.fast is not None and len(rows) <= FAST_MAX_ROWS else None
+    if raw is None:  # a large request, or a feedback extending the history holds the model
         raw = await run_in_threadpool(p.predict_rows, rows)
     if service.challenger is not None:
         service.metrics.model_latency.labels(role).observe(time.perf_counter() - started)
@@ -156,7 +155,7 @@ async def _predict_one(service: Service, rid: str, body: bytes, invalid: str) ->
         keys = routing_keys(service.settings.route_key, rid, body, rows, p.feature_index) \
             if service.settings.route_key else [None] * len(rows)
         ledger.start(rid, keys)
-        ledger.add(rid, CHAMPION, raw)
+        ledger.add(rid, CHAMPION, raw, None if p.history is None else p.history.inputs(rows))
     service.observe("/predict", rid, p, raw, labels, unseen, lambda: p.frame(rows), rows)
     return Response(json_bytes(out), media_type="application/json",
                     headers=_headers(("", p)))
@@ -243,7 +242,7 @@ def _keep(service: Service, route: str, rid: str, role: str, q: Predictor, raw: 
     one JSON line per request on the ``mlexpert.serve.predictions`` log (the answers a client
     did not get included: what a shadow model said is kept there for offline analysis)."""
     if service.ledger is not None:
-        service.ledger.add(rid, role, raw)
+        service.ledger.add(rid, role, raw, None if q.history is None else q.history.inputs(rows))
     labels = q.labels(raw)
     service.observe(route, rid, q, raw, labels, q.unseen(rows), lambda: q.frame(rows),
                     rows, role=role, answered=False)

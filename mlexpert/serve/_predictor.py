@@ -1,7 +1,9 @@
 """Predictor: one loaded Model ready to serve, with its identity, its fast path and its checks.
 
 A Predictor is immutable once built; a reload builds a new one and swaps the reference, so an
-in-flight request finishes on the model it started with.
+in-flight request finishes on the model it started with. The one exception is a model with entity
+history: ``POST /feedback`` extends its stored rows in place (``_history``), and its predictions
+hold the history's lock for reading meanwhile.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from mlexpert.runtime import (
     rows_frame,
     verify,
 )
+from mlexpert.serve._history import ServedHistory, served_history
 from mlexpert.serve._records import build_record_model, example_record
 
 log = logging.getLogger("mlexpert.serve")
@@ -63,6 +66,7 @@ class Predictor:
     strict: bool = False
     fast: FastPath | None = field(default=None, init=False)
     fast_note: str = field(default="", init=False)
+    history: ServedHistory | None = field(default=None, init=False)  # entity history, if any
 
     def __post_init__(self) -> None:
         m = self.model
@@ -81,6 +85,7 @@ class Predictor:
                       if c.role == Role.CATEGORICAL
                       and len(c.categories) >= (c.stats or {}).get("n_categories", 0)}
         self.example = example_record(m.schema)
+        self.history = served_history(m, self.feature_index)
         self.fast, self.fast_note = self._fastest(m)
 
     def _fastest(self, model: Any) -> tuple[Any, str]:
@@ -136,13 +141,37 @@ class Predictor:
     # -- prediction ------------------------------------------------------------------------
     def predict_rows(self, rows: Rows) -> np.ndarray:
         """(n, K) probabilities or (n,) values for canonical rows."""
+        if self.history is None:
+            return self._predict_rows(rows)
+        with self.history.lock.reading():
+            return self._predict_rows(rows)
+
+    def try_predict_rows(self, rows: Rows) -> np.ndarray | None:
+        """``predict_rows`` without waiting (the event loop's inline fast path): None while a
+        feedback extends this model's entity history (predict in a worker thread then)."""
+        if self.history is None:
+            return self._predict_rows(rows)
+        if not self.history.lock.acquire_read(blocking=False):
+            return None
+        try:
+            return self._predict_rows(rows)
+        finally:
+            self.history.lock.release_read()
+
+    def _predict_rows(self, rows: Rows) -> np.ndarray:
         if self.fast is not None and len(rows) <= FAST_MAX_ROWS:
             return self.fast.predict(rows)
-        return self.predict_frame(self.frame(rows))
+        return self._predict_frame(self.frame(rows))
 
     def predict_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
         """The Model's own path, for batches of rows the service has validated already (its
         ``invalid`` choice is made there: what is left unreadable here is predicted as missing)."""
+        if self.history is None:
+            return self._predict_frame(frame, source)
+        with self.history.lock.reading():
+            return self._predict_frame(frame, source)
+
+    def _predict_frame(self, frame: pd.DataFrame, source: str | None = None) -> np.ndarray:
         import warnings
 
         with warnings.catch_warnings():

@@ -35,6 +35,8 @@ async def reload(service: Service) -> dict[str, Any]:
             raise Problem(409, f"reload failed, still serving version {old.identity.version}: "
                           f"{exc}", reason="reload") from None
         changed = new.identity.version != old.identity.version
+        if not changed and old.history is not None and old.history.extended:
+            new = old  # the same version, whose history /feedback extended: keep those rows
         service.predictor = new
         if changed or service.live is None:
             await run_in_threadpool(service.start_live, new)

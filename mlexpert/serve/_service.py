@@ -38,6 +38,8 @@ class Service:
                  challenger: Predictor | None = None):
         if challenger is not None:
             check_pair(predictor, challenger)
+            if challenger.model is predictor.model:  # one Model in two roles: one history
+                challenger.history = predictor.history
         self.predictor = predictor
         self.challenger = challenger
         self.settings = settings
@@ -99,6 +101,9 @@ class Service:
         """A warm predictor of ``model`` (a reload's), named after the current one's source."""
         source = self.predictor.identity.source
         p = Predictor(model, model_identity(model, source), strict=self.settings.strict)
+        for q in self.predictors().values():
+            if q.model is model:  # the loader gave the Model already served: one history
+                p.history = q.history
         warm(p)
         return p
 
