@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 $(BIN)/mlexpert: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deep]'
 	touch $(BIN)/mlexpert
 
 setup: $(BIN)/mlexpert

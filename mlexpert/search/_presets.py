@@ -11,6 +11,9 @@ from dataclasses import dataclass
 FLOOR = ("lightgbm_default", "hgb_default")
 PORTFOLIO = (*FLOOR, "lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
              "random_forest", "lightgbm_xt")
+# families that need an optional extra to fit: (the module it needs, the extra that brings it).
+# Without it their configurations are left out of the portfolio, and a note says so
+NEEDS = {"mlp": ("torch", "deep")}
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,12 @@ PRESETS: dict[str, Preset] = {
                        "portfolio of 10 families/configs (LightGBM's and HistGradientBoosting's defaults first), Optuna on the 2 best families, ensemble; "
                        "a cheaper model is shipped when the ensemble is not significantly better",
                        max_seeds=3),
-    "best": Preset(PORTFOLIO, 3, False, 50, False,
-                   "as balanced, tuning the 3 best families, bigger ensembles, always shipped",
+    # best also tries the mlp family (with the ``deep`` extra): on email_spam at 60 s balanced
+    # + mlp spent 24 of its 60 s on mlp's 5 folds (3,100 rows) and scored the same on test
+    # (ROC AUC 0.9392 vs 0.9381, mlp not in the ensemble); its time came out of tuning
+    "best": Preset((*PORTFOLIO, "mlp"), 3, False, 50, False,
+                   "as balanced plus a PyTorch MLP (with mlexpert[deep]), tuning the 3 best "
+                   "families, bigger ensembles, always shipped",
                    max_seeds=5),
 }
 MIN_CANDIDATE_SECONDS = 0.5

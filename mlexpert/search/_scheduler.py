@@ -3,8 +3,9 @@
 Budget rules (``time_limit`` is a promise):
 * portfolio candidates run in order of expected value, then Optuna trials on the families that
   are winning (``_tuner``) until the search time is spent or ``trials`` is reached;
-* no candidate may take more than half of the search time left (unless it is the last), and
-  each fold gets its share, after which boosting and forests stop adding rounds or trees;
+* no candidate may take more than half of the search time left (unless it is the last and no
+  tuning follows), and each fold gets its share, after which boosting and forests stop adding
+  rounds or trees (and the mlp epochs);
 * the estimated time to refit the best candidate so far is held back from the search;
 * ensemble members are refitted on all rows only while the estimate fits in the time left;
   otherwise (or if a refit is cut short) the member keeps its K fold models as a bag; forests
@@ -29,8 +30,8 @@ from mlexpert.errors import MlexpertError
 from mlexpert.models import FAMILIES
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
-from mlexpert.search._presets import FLOOR, HOPELESS, PRESETS
-from mlexpert.search._records import Candidate, SearchEvent, SearchResult, SearchSpec
+from mlexpert.search._presets import FLOOR, HOPELESS, NEEDS, PRESETS
+from mlexpert.search._records import Candidate, Note, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
 from mlexpert.search._select import select
 from mlexpert.search._tuner import tune
@@ -55,6 +56,20 @@ def _hopeless(search: Search) -> Callable[[int, float], Stop | None]:
     return on_fold
 
 
+def installed(names: tuple[str, ...], family_of: dict[str, str]) -> tuple[list[str], list[Note]]:
+    """The configurations ``names`` whose family can be fitted here, and a note per family left
+    out because the extra it needs (``NEEDS``) is not installed (looked up, never imported)."""
+    import importlib.util
+
+    missing = {fam: need for fam, need in NEEDS.items()
+               if importlib.util.find_spec(need[0]) is None}
+    kept = [n for n in names if family_of[n] not in missing]
+    notes = [Note(f"the {fam} family was not tried: it needs {module}, which is not installed.",
+                  f"pip install 'mlexpert[{extra}]' to add it to the search.")
+             for fam, (module, extra) in missing.items() if any(family_of[n] == fam for n in names)]
+    return kept, notes
+
+
 def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
                on_event: Callable[[SearchEvent], None] | None = None) -> SearchResult:
     """Cross-validate the preset's portfolio, tune the winners within ``spec.deadline``,
@@ -63,10 +78,13 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     preset = PRESETS[spec.preset]
     search = Search(frame, y, schema, spec, on_event or (lambda e: None), executor)
     by_name = {name: (fam, params) for fam in FAMILIES.values() for name, params in fam.configs(spec.task)}
-    portfolio = [(name, *by_name[name]) for name in preset.portfolio]
+    names, skipped = installed(preset.portfolio, {n: fam.name for n, (fam, _) in by_name.items()})
+    search.notes += skipped
+    portfolio = [(name, *by_name[name]) for name in names]
     search.planned = len(portfolio) + (spec.trials or 0)
+    tuning = int(bool(preset.tune_families))  # tuning follows: the last candidate leaves it half
     for idx, (name, family, params) in enumerate(portfolio):
-        search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1,
+        search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1 + tuning,
                    on_fold=None if name in FLOOR else _hopeless(search))
     if preset.tune_families and (spec.trials is None or spec.trials > 0):
         tune(search, preset.tune_families, spec.trials)
