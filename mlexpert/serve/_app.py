@@ -40,7 +40,8 @@ def create_app(model: Any, *, settings: ServeSettings | None = None, source: str
     ``observe(ObservedBatch)`` called after every prediction (the live monitor's hook).
     ``challenger``: a second loaded Model of the same task, target and classes, sharing the
     traffic as ``settings.mode`` says (shadow or canary); ``/feedback`` and ``/compare`` then
-    compare the two on the same labelled records. Reload replaces the champion only.
+    compare the two on the same labelled records. Reload replaces the champion only. A model
+    with entity history is served as given: ``/feedback`` extends that object's stored history.
     """
     from fastapi import FastAPI
 

@@ -143,6 +143,22 @@ def test_shadow_champion_and_challenger_both_extend(table, bundles):
     assert float(np.asarray(challenger.predict(nxt))[0]) == pytest.approx(expected, rel=1e-9)
 
 
+def test_a_reload_of_the_same_version_keeps_the_extended_history(table, bundles, monkeypatch):
+    monkeypatch.setenv("MLEXPERT_TEST_HISTORY_KEY", "k")
+    model = mlexpert.load(bundles[0])
+    scored, nxt = row(table, "shop02", TRAIN_PERIODS), row(table, "shop02", TRAIN_PERIODS + 1)
+    app = create_app(model, settings=ServeSettings(api_key_env="MLEXPERT_TEST_HISTORY_KEY"),
+                     source="m", loader=lambda: mlexpert.load(bundles[0]))
+    with TestClient(app, headers={"X-API-Key": "k"}) as c:
+        _, rid = predicted(c, scored)
+        c.post("/feedback", json={"request_id": rid, "label": float(scored["sales"].iloc[0])})
+        after, _ = predicted(c, nxt)
+        r = c.post("/admin/reload")
+        assert r.status_code == 200 and r.json()["changed"] is False, r.text
+        assert predicted(c, nxt)[0] == after
+        assert c.get("/metadata").json()["feedback"]["history_rows_added"] == 1
+
+
 def test_concurrent_predictions_and_feedback_do_not_crash(table, bundles):
     """Single rows (the inline fast path), 100-row requests (worker threads) and feedback at
     once; at the end the history holds every label, as ``with_history`` of those rows."""
