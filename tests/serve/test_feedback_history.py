@@ -242,3 +242,54 @@ def test_the_ledger_s_history_inputs_cost_about_300_bytes_a_record():
 
     extra = cost(True) - cost(False)
     assert 150 < extra < 450, extra
+
+
+def test_a_class_label_extends_a_multiclass_history_as_with_history_does():
+    """Labels are class names; the history reads them as fit encoded them (the same code as
+    ``with_history``), and the next probabilities follow."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for c in range(30):
+        plan = int(rng.integers(0, 3))
+        for t in range(12):
+            if rng.uniform() < 0.1:
+                plan = int(rng.integers(0, 3))
+            rows.append((f"c{c:02d}", t, rng.normal(), f"plan{plan}"))
+    table = pd.DataFrame(rows, columns=["customer", "month", "noise", "plan"])
+    model = mlexpert.fit(table[table["month"] < 10], "plan", time_column="month",
+                         **{**FIT, "task": "multiclass", "metric": None})
+    scored = table[(table["customer"] == "c01") & (table["month"] == 10)]
+    nxt = table[(table["customer"] == "c01") & (table["month"] == 11)]
+    other = next(p for p in ("plan0", "plan1", "plan2") if p != scored["plan"].iloc[0])
+    want = model.with_history(scored.assign(plan=other)).predict_proba(nxt).iloc[0]
+    with client(model) as c:
+        rid = c.post("/predict", json=scored.drop(columns="plan").iloc[0].to_dict()).json()[
+            "request_id"]
+        r = c.post("/feedback", json={"request_id": rid, "label": other})
+        assert r.json()["history_extended"] == 1, r.text
+        got = c.post("/predict", json=nxt.drop(columns="plan").iloc[0].to_dict()).json()
+    assert got["probabilities"][0] == pytest.approx({str(k): float(want[k]) for k in want.index},
+                                                    rel=1e-9)
+
+
+def test_a_model_following_ratios_takes_only_positive_labels():
+    """``with_history``'s rule for a model that follows values in proportion: a label that is
+    not positive is kept for /compare, not added to the history, and the answer says why."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in range(12):
+        scale, growth = 10 ** rng.uniform(1, 3), rng.uniform(0.0, 0.08)
+        for t in range(14):
+            rows.append((f"firm{e}", 2000 + t, rng.normal(),
+                         scale * (1 + growth) ** t * np.exp(rng.normal(0, 0.02))))
+    table = pd.DataFrame(rows, columns=["firm", "year", "noise", "revenue"])
+    model = mlexpert.fit(table[table["year"] < 2012], "revenue", time_column="year", **FIT)
+    assert model.info["plan"]["entity"]["relative"] is True
+    scored = table[table["year"] == 2012].head(2)
+    with client(model) as c:
+        rid = c.post("/predict", json=scored.drop(columns="revenue").to_dict("records")).json()[
+            "request_id"]
+        r = c.post("/feedback", json=[{"request_id": rid, "index": 0, "label": 0.0},
+                                      {"request_id": rid, "index": 1, "label": 50.0}]).json()
+    assert (r["matched"], r["history_extended"]) == (2, 1)
+    assert "need positive targets" in r["history_note"]
