@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlexpert._clock import Deadline
+from mlexpert._fit._compile import compile_seconds
 from mlexpert._fit._history import history_spec
 from mlexpert._fit._inputs import (
     balanced_weights,
@@ -59,7 +60,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
     presets, budget, executor, progress = opts.presets, opts.budget, opts.executor, opts.progress
     infer_limit, size_limit, calibrate = opts.infer_limit, opts.size_limit, opts.calibrate
     objective, costs = opts.objective, opts.costs
-    deadline = Deadline(started + float(time_limit))
+    # the end of the limit is held back for the compiled one-row path (``fit`` builds it)
+    deadline = Deadline(started + float(time_limit) - compile_seconds(time_limit))
     frame = read_rows(data)
     if target not in frame.columns:
         raise missing_column(target, "target", frame.columns)
@@ -206,10 +208,11 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
         "latency_ms_per_row": latency, "estimated_ms_per_row": estimate,
         "infer_limit_seconds": infer_limit,
         "note": "latency_ms_per_row: median of single-row predict calls through the members at "
-                "the end of fit (what the first calls pay; null when the time limit left no "
-                "time to measure); estimated_ms_per_row: the search's estimate once warm, on "
-                "the compiled path predict builds after a few small calls (Model.compile() "
-                "builds it at once), which infer_limit bounds"}
+                "the end of fit (what calls pay until the compiled path is built; null when "
+                "the time limit left no time to measure); estimated_ms_per_row: the search's "
+                "estimate on the compiled path, which fit builds in the end of its time limit "
+                "(else the first small predict calls, or Model.compile()), and which "
+                "infer_limit bounds"}
     more: list[Finding] = []
     if infer_limit is not None and estimate > 1000.0 * infer_limit:
         more.append(Finding(

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlexpert._clock import Deadline
+from mlexpert._fit._compile import compile_within
 from mlexpert._fit._inputs import read_glob
 from mlexpert._fit._local import fit_local
 from mlexpert._fit._options import FitOptions
@@ -30,6 +31,12 @@ def fit(data: Any, target: str, started: float | None = None, **options: Any) ->
     package takes ~1.6 s of it), now when None."""
     started = time.monotonic() if started is None else started
     opts = FitOptions.of(options)
+    return compile_within(_fitted(data, target, started, opts),
+                          started + float(opts.time_limit))
+
+
+def _fitted(data: Any, target: str, started: float, opts: FitOptions) -> Model:
+    """The fitted Model of ``fit``'s chosen route, its compiled path not built yet."""
     from mlexpert.distributed import is_parquet_source
 
     data_on_cluster, executor, dask = opts.data_on_cluster, opts.executor, opts.dask

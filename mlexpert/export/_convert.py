@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from mlexpert.export._models import model_output
 from mlexpert.models import Graph
 
 
-def to_onnx(model: Any) -> Any:
-    """The ONNX ModelProto of a fitted mlexpert Model (raises ExportError if a part cannot go)."""
+def to_onnx(model: Any, *, pause: Callable[[], None] | None = None) -> Any:
+    """The ONNX ModelProto of a fitted mlexpert Model (raises ExportError if a part cannot go).
+    ``pause``: called before each fold model and preprocessing step is converted (a build in
+    the background waits there while its Model answers calls)."""
     from onnx import TensorProto, helper
 
     g = Graph()
@@ -47,6 +50,8 @@ def to_onnx(model: Any) -> Any:
         parts = []
         for transformer, fitted in member.parts:
             key = id(transformer)
+            if pause is not None:
+                pause()
             if key not in matrices:
                 matrices[key] = transform(g, transformer, inputs)
             parts.append(model_output(g, member.family, fitted, matrices[key]))

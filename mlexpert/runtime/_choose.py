@@ -10,7 +10,8 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ ROW_PROBES = 30  # single-row calls timed per path when choosing between them
 TIMING_BUDGET = 0.2  # seconds: fewer timed calls for a slow path (a sklearn forest: ~30 ms each)
 BUILD_SWITCH_INTERVAL = 0.0002  # seconds between the interpreter's thread switches while building
 PERTURBED_PROBES = 24  # probe rows with values missing, unseen or at a quantile
+CLEARLY_SLOWER = 3.0  # a first call this many times slower needs no median (warm-up: ~2x)
 
 
 def rows_frame(schema: Schema, rows: Rows) -> pd.DataFrame:
@@ -107,18 +109,26 @@ def fastest(model: Any, probes: Rows, want: np.ndarray | None = None) -> tuple[A
 
 
 def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
-           interim: bool = True) -> Iterator[tuple[Any, str]]:
+           interim: bool = True, pause: Callable[[], None] | None = None,
+           ) -> Iterator[tuple[Any, str]]:
     """``fastest``'s decision after each build, the numpy path first: it builds in seconds at
     most, where the graph of a large ensemble takes tens of them (verbagg_resp: 2 s vs 32 s),
     so a caller can use it meanwhile (``interim``: only where it beats the members on one
-    row); the last decision is ``fastest``'s."""
-    from mlexpert.runtime._onnx import OnnxPath
+    row); the last decision is ``fastest``'s. ``pause``: called between the graph's parts
+    (``to_onnx``) and before its checks, where a background build gives way to predictions."""
+    from mlexpert.runtime import _onnx
+
+    def graph(m: Any) -> Any:
+        path = _onnx.OnnxPath(m, pause=pause)
+        if pause is not None:
+            pause()
+        return path
 
     want = reference(model, probes) if want is None else want
     ok: list[tuple[float, str, Any]] = []
     problems: list[str] = []
     members: float | None = None  # one-row seconds of the Model's own path, timed on use
-    builds = (("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", OnnxPath, ONNX_TOLERANCE))
+    builds = (("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", graph, ONNX_TOLERANCE))
     for i, (name, build, tolerance) in enumerate(builds):
         try:
             path = build(model)
@@ -136,14 +146,26 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
         building = [f"{n}: still building" for n, _, _ in builds[i + 1:]]
         if interim and building and ok:  # meanwhile, a path slower than the members is no help
             if members is None:
-                members = median_seconds(lambda: reference(model, probes[:1]), ROW_PROBES,
-                                         TIMING_BUDGET)
+                members = _members_seconds(model, probes[:1], min(sec for sec, _, _ in ok))
             if members <= min(sec for sec, _, _ in ok):
                 yield None, (f"on the members meanwhile (one row: members {members * 1e6:.0f} µs, "
                              + ", ".join(f"{n} {sec * 1e6:.0f} µs" for sec, n, _ in ok)
                              + "".join(f"; {p}" for p in problems + building) + ")")
                 continue
         yield _decision(ok, problems + building)
+
+
+def _members_seconds(model: Any, row: Rows, compiled: float) -> float:
+    """One-row seconds of the Model's own path, enough to tell whether it beats ``compiled``:
+    one call when that one is ``CLEARLY_SLOWER`` times slower (benefits_ui's members: 1.1 s a
+    call on a busy machine, where the median's warm-up and three calls took 4.5 s of a 60 s
+    fit's end), else the median."""
+    t0 = time.perf_counter()
+    reference(model, row)
+    first = time.perf_counter() - t0
+    if first > CLEARLY_SLOWER * compiled:
+        return first
+    return median_seconds(lambda: reference(model, row), ROW_PROBES, TIMING_BUDGET)
 
 
 def _decision(ok: list[tuple[float, str, Any]], problems: list[str]) -> tuple[Any, str]:
@@ -195,11 +217,13 @@ def compile_model(model: Any) -> tuple[Any, str]:
             return _failed(exc)
 
 
-def compile_stages(model: Any) -> Iterator[tuple[Any, str]]:
+def compile_stages(model: Any, pause: Callable[[], None] | None = None,
+                   ) -> Iterator[tuple[Any, str]]:
     """``compile_model`` in stages (``staged``): the numpy path's decision first, for the caller
-    to wait for; the rest kept responsive for a background thread to finish."""
+    to wait for; the rest kept responsive for a background thread to finish, giving way where
+    ``pause`` waits."""
     try:
-        stages = staged(model, _model_probes(model))
+        stages = staged(model, _model_probes(model), pause=pause)
         yield next(stages)
     except Exception as exc:  # noqa: BLE001 - a failed build leaves the Model's own path
         yield _failed(exc)

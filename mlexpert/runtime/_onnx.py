@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,12 +54,12 @@ def _wait_at_exit() -> None:
 class OnnxPath:
     """Raw predictions (probabilities or values) of the exported graph on canonical rows."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, pause: Callable[[], None] | None = None):
         from mlexpert.errors import ExportError
         from mlexpert.export import to_onnx
 
         try:
-            proto = to_onnx(model)
+            proto = to_onnx(model, pause=pause)
         except ExportError as exc:
             raise Unsupported(str(exc).split(":")[0]) from None
         import onnxruntime as ort

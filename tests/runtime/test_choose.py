@@ -88,10 +88,10 @@ def test_the_numpy_path_serves_while_the_graph_is_still_building(fitted, tables,
     release, started = threading.Event(), threading.Event()
     graph = _onnx.OnnxPath
 
-    def slow_graph(model):
+    def slow_graph(model, pause=None):
         started.set()
         assert release.wait(60), "the test never released the graph build"
-        return graph(model)
+        return graph(model, pause)
 
     monkeypatch.setattr(_onnx, "OnnxPath", slow_graph)
     model = _fresh(fitted["binary"])
@@ -116,7 +116,7 @@ def test_the_numpy_path_serves_while_the_graph_is_still_building(fitted, tables,
 
 def test_a_compiled_path_that_disagrees_is_not_used(fitted, tables, monkeypatch):
     class Wrong:
-        def __init__(self, model):
+        def __init__(self, model, pause=None):
             self.k = len(model.classes)
 
         def predict(self, rows):
@@ -184,6 +184,50 @@ def test_compile_builds_now_and_says_what_it_chose(fitted, tables):
     rows = tables["binary"].drop(columns="y").iloc[:3]
     assert model.predict(rows).tolist() == model._labels(
         *model._predict_raw(rows, compiled=False)).tolist()
+
+
+def test_fit_returns_with_the_compiled_path_built(tables, monkeypatch):
+    import mlexpert
+
+    # a limit the search cannot fill (one tuning trial): time is left for the build however
+    # busy the machine is (the session's models may have had less than a second left)
+    model = mlexpert.fit(tables["regression"], target="y", time_limit=300, presets="fast",
+                         budget=1)
+    assert model.compiled_path.startswith("on: "), model.compiled_path
+
+    def members_used(*_a, **_k):
+        raise AssertionError("a small batch went through the members")
+
+    monkeypatch.setattr(model, "_raw", members_used)
+    model.predict(tables["regression"].drop(columns="y").iloc[:1])  # the first call takes it
+
+
+def test_compile_with_a_timeout_leaves_a_slow_graph_to_the_background(fitted, tables,
+                                                                      monkeypatch):
+    import threading
+    import time
+
+    from mlexpert._fit._compile import compile_within
+    from mlexpert.runtime import _onnx
+
+    release = threading.Event()
+    graph = _onnx.OnnxPath
+
+    def held_graph(model, pause=None):
+        assert release.wait(60), "the test never released the graph build"
+        return graph(model, pause)
+
+    monkeypatch.setattr(_onnx, "OnnxPath", held_graph)
+    model = _fresh(fitted["binary"])
+    compile_within(model, time.monotonic() + 0.5)  # under a second left: fit leaves it to predict
+    assert model.compiled_path == "not built yet" and model._building is None
+    t0 = time.monotonic()
+    note = model.compile(timeout=0.3)
+    assert time.monotonic() - t0 < 30  # the numpy path's build, not the held graph's
+    assert note.startswith("on: numpy") and "onnxruntime: still building" in note, note
+    release.set()
+    model.compile()  # waits for the background build
+    assert "still building" not in model.compiled_path
 
 
 def test_bad_input_on_the_small_path_is_named(fitted, tables):
@@ -434,9 +478,9 @@ def test_meanwhile_a_numpy_path_slower_than_the_members_is_not_taken(fitted, tab
             time.sleep(0.05)
             return super().predict(rows)
 
-    def held_graph(model):
+    def held_graph(model, pause=None):
         assert release.wait(60), "the test never released the graph build"
-        return graph(model)
+        return graph(model, pause)
 
     monkeypatch.setattr(_choose, "FastPath", SlowNumpy)
     monkeypatch.setattr(_onnx, "OnnxPath", held_graph)
@@ -450,3 +494,51 @@ def test_meanwhile_a_numpy_path_slower_than_the_members_is_not_taken(fitted, tab
     model.compile()  # the final choice among the compiled paths (this model has no graph: text)
     assert model.compiled_path.startswith("on: numpy"), model.compiled_path
     assert "still building" not in model.compiled_path
+
+
+def test_a_background_graph_build_gives_way_to_small_predictions(fitted, tables, monkeypatch):
+    import threading
+    import time
+
+    from mlexpert import bundle
+
+    model = _fresh(fitted["regression"])
+    t0 = time.monotonic()
+    model._give_way()  # no call yet: no wait
+    assert time.monotonic() - t0 < bundle.IDLE_SECONDS
+    monkeypatch.setattr(bundle, "GIVE_WAY_SECONDS", 0.5)
+    rows = tables["regression"].drop(columns="y").iloc[:1]
+    model.compile()  # the calls below are quick ones, none builds
+    stop = threading.Event()
+
+    def calls():
+        while not stop.is_set():
+            model.predict(rows)
+
+    caller = threading.Thread(target=calls)
+    caller.start()
+    try:
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        model._give_way()  # calls keep coming: waits, but no longer than GIVE_WAY_SECONDS
+        waited = time.monotonic() - t0
+    finally:
+        stop.set()
+        caller.join()
+    assert 0.4 < waited < 2.0, waited
+
+
+def test_the_graph_conversion_pauses_before_every_fold_model():
+    from mlexpert.ensemble import Member
+    from mlexpert.export import to_onnx
+    from tests.export.conftest import fit_member, make_model, split
+
+    train, _ = split("regression", numeric_only=True)
+    schema, _, part = fit_member("lightgbm", "regression", train)
+    _, _, other = fit_member("linear", "regression", train)
+    model = make_model("regression", schema, None, [
+        Member("lightgbm", "lightgbm", 1.0, [part, part], True),
+        Member("linear", "linear", 1.0, [other], True)])
+    seen = []
+    to_onnx(model, pause=lambda: seen.append(1))
+    assert len(seen) == 3  # one a fold model

@@ -1,0 +1,30 @@
+"""The compiled one-row path built inside fit's time limit, so the first small predictions
+after fit take it: the limit holds back a share for it (``compile_seconds``), and fit builds
+the numpy path, then waits for the ONNX graph while that time lasts (``compile_within``)."""
+from __future__ import annotations
+
+import time
+
+from mlexpert.bundle import Model
+
+# star_math's 22 fold and refit models (60 s): numpy path 0.5 s to build and verify, the graph
+# 3.2 s to convert and 0.3 s to load into onnxruntime; a large ensemble's graph takes 30 s
+COMPILE_SHARE = 0.05
+COMPILE_MAX_SECONDS = 30.0
+# below this the numpy build itself (up to ~1 s with its verification) could overrun the limit:
+# the path is then built by the first small predict calls, as after ``load``
+COMPILE_MIN_SECONDS = 1.0
+
+
+def compile_seconds(time_limit: float) -> float:
+    """Seconds of ``time_limit`` the search and the work after it leave for the build."""
+    return min(COMPILE_SHARE * float(time_limit), COMPILE_MAX_SECONDS)
+
+
+def compile_within(model: Model, end: float) -> Model:
+    """``model`` with its compiled path built where time to the monotonic ``end`` allows
+    (``Model.compile(timeout=)``: a graph not converted by then goes on in the background)."""
+    left = end - time.monotonic()
+    if left >= COMPILE_MIN_SECONDS:
+        model.compile(timeout=left)
+    return model
