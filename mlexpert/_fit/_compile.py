@@ -14,6 +14,10 @@ COMPILE_MAX_SECONDS = 30.0
 # below this the numpy build itself (up to ~1 s with its verification) could overrun the limit:
 # the path is then built by the first small predict calls, as after ``load``
 COMPILE_MIN_SECONDS = 1.0
+# ...plus this many one-row calls through the members (the verification's reference answers
+# and the members' own time): 1.1 s a call for benefits_ui's HistGradientBoosting bag on a busy
+# machine, where the build's first stage took 4-8 s
+MEMBER_CALLS = 5
 
 
 def compile_seconds(time_limit: float) -> float:
@@ -24,7 +28,8 @@ def compile_seconds(time_limit: float) -> float:
 def compile_within(model: Model, end: float) -> Model:
     """``model`` with its compiled path built where time to the monotonic ``end`` allows
     (``Model.compile(timeout=)``: a graph not converted by then goes on in the background)."""
+    members_ms = (model.manifest.inference or {}).get("latency_ms_per_row") or 0.0
     left = end - time.monotonic()
-    if left >= COMPILE_MIN_SECONDS:
+    if left >= COMPILE_MIN_SECONDS + MEMBER_CALLS * members_ms / 1000.0:
         model.compile(timeout=left)
     return model
