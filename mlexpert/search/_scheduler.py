@@ -19,8 +19,10 @@ or refit decision, so the same inputs give the same model on any machine.
 """
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,7 @@ from mlexpert.errors import MlexpertError
 from mlexpert.models import FAMILIES
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
-from mlexpert.search._presets import FLOOR, HOPELESS, NEEDS, PRESETS
+from mlexpert.search._presets import FLOOR, HOPELESS, MIN_CANDIDATE_SECONDS, NEEDS, PRESETS
 from mlexpert.search._records import Candidate, Note, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
 from mlexpert.search._select import select
@@ -59,10 +61,8 @@ def _hopeless(search: Search) -> Callable[[int, float], Stop | None]:
 def installed(names: tuple[str, ...], family_of: dict[str, str]) -> tuple[list[str], list[Note]]:
     """The configurations ``names`` whose family can be fitted here, and a note per family left
     out because the extra it needs (``NEEDS``) is not installed (looked up, never imported)."""
-    import importlib.util
-
     missing = {fam: need for fam, need in NEEDS.items()
-               if importlib.util.find_spec(need[0]) is None}
+               if find_spec(need[0]) is None}
     kept = [n for n in names if family_of[n] not in missing]
     notes = [Note(f"the {fam} family was not tried: it needs {module}, which is not installed.",
                   f"pip install 'mlexpert[{extra}]' to add it to the search.")
@@ -78,12 +78,19 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     preset = PRESETS[spec.preset]
     search = Search(frame, y, schema, spec, on_event or (lambda e: None), executor)
     by_name = {name: (fam, params) for fam in FAMILIES.values() for name, params in fam.configs(spec.task)}
-    names, skipped = installed(preset.portfolio, {n: fam.name for n, (fam, _) in by_name.items()})
+    family_of = {n: fam.name for n, (fam, _) in by_name.items()}
+    names, skipped = installed(preset.portfolio, family_of)
     search.notes += skipped
     portfolio = [(name, *by_name[name]) for name in names]
     search.planned = len(portfolio) + (spec.trials or 0)
     tuning = int(bool(preset.tune_families))  # tuning follows: the last candidate leaves it half
     for idx, (name, family, params) in enumerate(portfolio):
+        if family.name in NEEDS and (search.by_budget or search.search_end().remaining()
+                                     >= MIN_CANDIDATE_SECONDS):
+            # torch takes 1-2 s to import: before the candidate's share of the time is set, not
+            # out of its first fold's (olive_area at 60 s: that fold reached no full epoch,
+            # scored at chance and the HOPELESS rule stopped the mlp there)
+            importlib.import_module(NEEDS[family.name][0])
         search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1 + tuning,
                    on_fold=None if name in FLOOR else _hopeless(search))
     if preset.tune_families and (spec.trials is None or spec.trials > 0):
