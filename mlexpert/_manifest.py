@@ -16,7 +16,8 @@ from mlexpert._version import __version__
 from mlexpert.errors import BundleError
 
 # optional sections: written only when present (the others are written even when null)
-_OPTIONAL = ("inference", "size", "cluster", "distillation", "registry", "files", "saved_at")
+_OPTIONAL = ("inference", "size", "cluster", "distillation", "registry", "compiled", "files",
+             "saved_at")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Manifest:
     cluster: dict[str, Any] | None = None  # how the Dask route trained
     distillation: dict[str, Any] | None = None  # what a distilled model lost and gained
     registry: dict[str, Any] | None = None  # where it was fetched from (in memory only)
+    compiled: dict[str, Any] | None = None  # the one-row ONNX graph saved with it (file, version)
     files: dict[str, str] | None = None  # file name -> SHA-256, set when saved
     saved_at: str | None = None
     format: str = FORMAT

@@ -9,6 +9,9 @@ Layout of a bundle directory::
                      joblib pickle, in format 1); see ``mlexpert.ensemble`` for how it is read
     reference.parquet  a bounded sample of the training rows and their validation predictions,
                      for drift checks (optional; its statistics are in ``manifest["reference"]``)
+    compiled.onnx    the ONNX graph small predictions run on, when that was the compiled path
+                     chosen before saving (optional; ``manifest["compiled"]``): a process that
+                     loads the bundle builds its session from it instead of converting again
 
 Saving is atomic (written to a sibling temp dir, then renamed), so an interrupted save leaves
 either no bundle or a complete one. Loading checks the format version and the SHA-256 of the
@@ -18,6 +21,7 @@ bundles only from places you trust, as with any pickle.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -43,6 +47,7 @@ from mlexpert._format import (
 )
 from mlexpert._io import atomic_dir, dumps
 from mlexpert._manifest import Manifest
+from mlexpert._version import __version__
 from mlexpert.data import Schema, category_text, describe_source, read_table
 from mlexpert.ensemble import (
     HOT_CALLS,
@@ -58,7 +63,8 @@ from mlexpert.features import extend_history
 from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
-__all__ = ["FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
+COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
+__all__ = ["COMPILED", "FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
            "SMALL_BATCH", "ExtraColumnsWarning", "Manifest", "Model", "check_writable", "library_versions",
            "load"]
 # a background build of the compiled path gives way to small predict calls (``_give_way``)
@@ -74,7 +80,7 @@ class Model:
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
     def __init__(self, manifest: Manifest | dict[str, Any], members: list[Member],
-                 reference: pd.DataFrame | None = None):
+                 reference: pd.DataFrame | None = None, graph: Path | None = None):
         if not isinstance(manifest, Manifest):
             manifest = Manifest.from_dict(manifest)
         self._record = manifest
@@ -91,6 +97,8 @@ class Model:
         self._compile_lock = threading.Lock()
         self._building: threading.Thread | None = None
         self._last_small = 0.0  # monotonic end of the last small predict call
+        # the bundle's stored one-row graph (``stored_graph``), for these members only
+        self._graph = None if graph is None else (id(self.ensemble), graph)
 
     @property
     def _members(self) -> list[Member]:  # for tests and benches that look inside
@@ -234,6 +242,29 @@ class Model:
         # ensemble); runtime._onnx waits at exit only for onnxruntime calls under way
         self._building = threading.Thread(target=finish, daemon=True, name="mlexpert-compile")
         self._building.start()
+
+    def stored_graph(self) -> bytes | None:
+        """The serialized ONNX graph of the compiled path saved with this bundle (its hash
+        checked at load, read now), or None: none saved, another mlexpert version wrote it,
+        or the members are no longer the ones loaded. The compiled path still verifies it
+        against the members before use."""
+        graph, section = getattr(self, "_graph", None), self.manifest.compiled or {}
+        if graph is None or graph[0] != id(self.ensemble) or \
+                section.get("mlexpert_version") != __version__:
+            return None
+        digest = (self.manifest.files or {}).get(COMPILED)
+        data = graph[1].read_bytes() if graph[1].is_file() else b""
+        return data if data and hashlib.sha256(data).hexdigest() == digest else None
+
+    def _graph_to_store(self) -> bytes | None:
+        """The serialized graph ``save`` writes: the compiled path's when it runs on
+        onnxruntime, else the one loaded with these members."""
+        compiled = self._compiled
+        if compiled is not None and compiled[0] == self._key():
+            graph = getattr(compiled[1], "graph", None)
+            if isinstance(graph, bytes):
+                return graph
+        return self.stored_graph()
 
     def _give_way(self) -> None:
         """Where the graph's background build pauses: while small predict calls keep coming
@@ -521,17 +552,26 @@ class Model:
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
         path = Path(path)
         check_writable(path, overwrite=overwrite)
+        key, graph = self._key(), self._graph_to_store()
         with atomic_dir(path) as tmp:
             write_payload(self.ensemble.members, tmp / MEMBERS)
             files = {MEMBERS: sha256(tmp / MEMBERS)}
             if self._reference is not None:
                 self._reference.to_parquet(tmp / REFERENCE, index=False)
                 files[REFERENCE] = sha256(tmp / REFERENCE)
+            compiled = None
+            if graph is not None:  # a process that loads the bundle skips the conversion
+                (tmp / COMPILED).write_bytes(graph)
+                files[COMPILED] = sha256(tmp / COMPILED)
+                compiled = {"file": COMPILED, "mlexpert_version": __version__,
+                            "bytes": len(graph)}
             manifest = self.manifest.with_sections(
-                format=FORMAT, format_version=FORMAT_VERSION, files=files,
+                format=FORMAT, format_version=FORMAT_VERSION, files=files, compiled=compiled,
                 saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             (tmp / MANIFEST).write_text(dumps(manifest.to_dict(), indent=1))
         self._record = manifest
+        if self._compiled is not None and self._compiled[0] == key:  # the same model, saved
+            self._compiled = (self._key(), *self._compiled[1:])
         return path
 
 
@@ -547,4 +587,5 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     record = Manifest.from_dict(manifest)
     if registry is not None:
         record = record.with_sections(registry=registry)
-    return Model(record, members, reference)
+    graph = path / COMPILED if COMPILED in manifest["files"] else None
+    return Model(record, members, reference, graph)

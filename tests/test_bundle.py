@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import mlexpert
-from mlexpert.bundle import MANIFEST, MEMBERS
+from mlexpert.bundle import COMPILED, MANIFEST, MEMBERS
 from mlexpert.errors import BundleError
 
 
@@ -112,3 +112,70 @@ def test_interrupted_overwrite_keeps_the_old_bundle(fitted, tmp_path, monkeypatc
         fitted["regression"].save(path, overwrite=True)
     assert mlexpert.load(path).task == "binary"
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+@pytest.fixture(scope="module")
+def on_graph():
+    """A saved-and-loaded-ready model whose compiled path runs on onnxruntime (no text column:
+    the graph exports), with its rows."""
+    import copy
+
+    from mlexpert.runtime._onnx import OnnxPath
+    from tests.conftest import make_table
+
+    table = make_table("binary").drop(columns="review")
+    model = mlexpert.fit(table, target="y", time_limit=20, presets="fast", budget=1)
+    model = copy.copy(model)
+    model.use_compiled(OnnxPath(model), "on: onnxruntime (the test's choice)")
+    return model, table.drop(columns="y").iloc[:5]
+
+
+def test_the_compiled_graph_is_saved_and_loaded_without_converting_again(on_graph, tmp_path,
+                                                                          monkeypatch):
+    from mlexpert import export
+
+    model, rows = on_graph
+    path = model.save(tmp_path / "m")
+    assert model.compiled_path.startswith("on: onnxruntime")  # saving keeps the built path
+    manifest = json.loads((path / MANIFEST).read_text())
+    assert manifest["compiled"]["file"] == COMPILED and COMPILED in manifest["files"]
+    assert manifest["compiled"]["bytes"] == (path / COMPILED).stat().st_size
+
+    def converted(*_a, **_k):
+        raise AssertionError("the stored graph was converted again")
+
+    monkeypatch.setattr(export, "to_onnx", converted)
+    loaded = mlexpert.load(path)
+    assert loaded.stored_graph() == (path / COMPILED).read_bytes()
+    note = loaded.compile()
+    assert "onnxruntime" in note and "onnxruntime: " not in note, note  # built and verified
+    assert loaded.predict(rows).tolist() == model.predict(rows).tolist()
+    again = loaded.save(tmp_path / "again")  # re-saved: the graph goes with it
+    assert (again / COMPILED).read_bytes() == (path / COMPILED).read_bytes()
+
+
+def test_a_stored_graph_is_used_only_for_its_members_and_version(on_graph, tmp_path):
+    import copy
+
+    from mlexpert.ensemble import Ensemble
+
+    model, _ = on_graph
+    path = model.save(tmp_path / "m")
+    loaded = mlexpert.load(path)
+    other = copy.copy(loaded)  # given other members: the graph is not theirs
+    other.ensemble = Ensemble(list(loaded.ensemble.members), loaded.task)
+    assert loaded.stored_graph() is not None and other.stored_graph() is None
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["compiled"]["mlexpert_version"] = "0.0.1"  # another converter wrote it
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    assert mlexpert.load(path).stored_graph() is None
+    (path / COMPILED).write_bytes(b"not a graph")
+    with pytest.raises(BundleError, match=COMPILED):
+        mlexpert.load(path)
+
+
+def test_a_model_on_the_numpy_path_saves_no_graph(fitted, tmp_path):
+    model = fitted["binary"]  # free text: no graph
+    path = model.save(tmp_path / "m")
+    assert not (path / COMPILED).exists() and "compiled" not in json.loads(
+        (path / MANIFEST).read_text())

@@ -58,18 +58,20 @@ class OnnxPath:
         from mlexpert.errors import ExportError
         from mlexpert.export import to_onnx
 
-        try:
-            proto = to_onnx(model, pause=pause)
-        except ExportError as exc:
-            raise Unsupported(str(exc).split(":")[0]) from None
+        graph = model.stored_graph()  # saved with the bundle: no conversion
+        if graph is None:
+            try:
+                graph = to_onnx(model, pause=pause).SerializeToString()
+            except ExportError as exc:
+                raise Unsupported(str(exc).split(":")[0]) from None
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         with _native():
-            self._session = ort.InferenceSession(proto.SerializeToString(), opts,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        self.graph = graph  # serialized, for ``Model.save`` to store (star_math's: 20 MB)
         self._inputs = [(c.name, c.role) for c in model.schema.features]
         self._output = ["prediction" if model.task == "regression" else "probabilities"]
 
