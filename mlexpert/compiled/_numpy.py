@@ -194,6 +194,7 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
         DatetimeFeatures,
         EntityHistory,
         LevelEncoding,
+        TextEmbeddings,
         TextFeatures,
     )
 
@@ -226,6 +227,12 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
         text = _compile_text(first)
         i = idx[0]
         head = lambda rows: text([r[i] for r in rows])  # noqa: E731
+    elif isinstance(first, TextEmbeddings):  # the model's forward pass (cached texts skip it):
+        # its own call on the texts, no pandas
+        if len(idx) != 1:
+            raise Unsupported("TextEmbeddings over several columns")
+        i = idx[0]
+        head = lambda rows: first.transform_texts([r[i] for r in rows])  # noqa: E731
     elif type(first).__name__ in ("SimpleImputer", "StandardScaler"):
         if any(r != Role.NUMERIC for r in roles):
             raise Unsupported("numeric step over non-numeric columns")

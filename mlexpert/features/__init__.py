@@ -1,12 +1,19 @@
 """Leak-free preprocessing per model family: scikit-learn transformers fitted on training folds only."""
 from mlexpert.features._builders import (
+    EMBED,
     HIGH_CARDINALITY,
     MAX_TREE_CATEGORIES,
     Kind,
     Preprocessor,
+    base_kind,
     build_preprocessor,
     same_preprocessing,
 )
+from mlexpert.features._embeddings import CACHE_TEXTS as EMBEDDING_CACHE_TEXTS
+from mlexpert.features._embeddings import NEEDS as EMBEDDING_NEEDS
+from mlexpert.features._embeddings import TextEmbeddings
+from mlexpert.features._embeddings import available as embeddings_available
+from mlexpert.features._embeddings import encode as embed_texts
 from mlexpert.features._history import EntityHistory, HistorySpec, extend_history, history_part
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._selection import Selection, near_duplicates, select
@@ -17,7 +24,8 @@ from mlexpert.features._transformers import (
     TextFeatures,
 )
 
-__all__ = ["HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
+__all__ = ["EMBED", "HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
            "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor", "extend_history", "history_part",
            "Selection", "near_duplicates", "select",
-           "same_preprocessing"]
+           "EMBEDDING_CACHE_TEXTS", "EMBEDDING_NEEDS", "TextEmbeddings", "base_kind",
+           "embed_texts", "embeddings_available", "same_preprocessing"]

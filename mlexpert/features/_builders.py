@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlexpert.data import Role, Schema
+from mlexpert.features._embeddings import TextEmbeddings
 from mlexpert.features._history import PART, EntityHistory, HistorySpec
 from mlexpert.features._levels import LevelEncoding
 from mlexpert.features._transformers import CategoryCodes, DatetimeFeatures, TextFeatures
 
-Kind = Literal["tree", "native", "linear"]
+Kind = Literal["tree", "native", "linear", "tree_embed", "native_embed", "linear_embed"]
+EMBED = "_embed"  # a kind ending in this reads free text as sentence embeddings, not TF-IDF
+EMBEDDING_COMPONENTS = 32  # trees get the embeddings' leading principal components (fitted on
+# the training fold), linear models all 384 dimensions, scaled
 MAX_TREE_CATEGORIES = 254  # native categorical splits take this many levels (LightGBM/XGBoost/HGB
 # limits); a column of more levels reaches trees as its levels' sorted order, a number (see
 # CategoryCodes). The dev bench's three such tables at 60 s, single runs, against earlier runs
@@ -49,12 +53,22 @@ def ordinal_categoricals(schema: Schema) -> list[str]:
             and int(c.stats.get("n_categories", 0)) > MAX_TREE_CATEGORIES]
 
 
+def base_kind(kind: str) -> tuple[str, bool]:
+    """(the kind without ``EMBED``, whether free text is embedded)."""
+    embed = kind.endswith(EMBED)
+    return (kind[: -len(EMBED)] if embed else kind), embed
+
+
 def same_preprocessing(schema: Schema, kind: Kind, history: HistorySpec | None = None) -> Kind:
     """The kind whose fitted preprocessing ``kind`` shares: ``native`` is ``tree`` when the
     table has no wide categorical and no entity history (nothing to leave out), so it is fitted
-    only once."""
+    only once; an embedding kind (``EMBED``) is its base kind on a table without free text."""
+    base, embed = base_kind(kind)
     plain = not wide_categoricals(schema) and history is None
-    return "tree" if kind == "native" and plain else kind
+    if base == "native" and plain:
+        base = "tree"
+    embed = embed and bool(schema.names(Role.TEXT))
+    return base + EMBED if embed else base  # type: ignore[return-value]
 
 
 def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | None = None,
@@ -63,7 +77,9 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
     ``HIGH_CARDINALITY`` levels also get ``LevelEncoding`` (target means fitted out of fold when
     ``task`` is given and ``fit_transform`` gets the target), and ``history`` adds the entity
     history features (``fit_transform`` must get the target), except for the ``native`` kind:
-    the table as the library takes it, what a user running its defaults would hand it."""
+    the table as the library takes it, what a user running its defaults would hand it. A kind
+    ending in ``EMBED`` reads each free-text column as its sentence embedding
+    (``TextEmbeddings``: needs the ``deep`` extra) instead of TF-IDF."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -73,6 +89,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
     cat = schema.names(Role.CATEGORICAL)
     dates = schema.names(Role.DATETIME)
     texts = schema.names(Role.TEXT)
+    kind, embed = base_kind(kind)  # type: ignore[assignment]
     wide = [] if kind == "native" else wide_categoricals(schema)
     parts: list[tuple] = []
     if kind in ("tree", "native"):
@@ -86,7 +103,8 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
             parts.append(("order", CategoryCodes(max_categories=None, order="value"), ordinal))
         if dates:
             parts.append(("date", DatetimeFeatures(), dates))
-        parts += [(f"text{i}", TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
+        parts += [(f"text{i}", TextEmbeddings(EMBEDDING_COMPONENTS, seed=seed) if embed
+                   else TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
         if wide:
             parts.append(("levels", LevelEncoding(task=task, seed=seed, as_number=True), wide))
         if history is not None and kind == "tree":
@@ -106,7 +124,8 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
             parts.append(("date", make_pipeline(
                 DatetimeFeatures(), SimpleImputer(strategy="median", keep_empty_features=True),
                 StandardScaler()), dates))
-        parts += [(f"text{i}", TextFeatures(reduce=False), [c]) for i, c in enumerate(texts)]
+        parts += [(f"text{i}", make_pipeline(TextEmbeddings(seed=seed), StandardScaler()) if embed
+                   else TextFeatures(reduce=False), [c]) for i, c in enumerate(texts)]
         if wide:
             parts.append(("levels", make_pipeline(LevelEncoding(task=task, seed=seed),
                                                   StandardScaler()), wide))

@@ -13,6 +13,7 @@ from mlexpert.models._adapter import (
     all_classes,
 )
 from mlexpert.models._base import (
+    EMBEDDINGS,
     LEVELS,
     LIBRARY_DEFAULTS,
     Family,
@@ -31,7 +32,7 @@ from mlexpert.models._oblivious import Level, Oblivious, ObliviousTrees, catboos
 from mlexpert.models._registry import ADAPTERS, FAMILIES, adapter_for, bag_adapter, get_family
 from mlexpert.models._trees_onnx import DISTILL_HINT, LEQ, MEMBER, Trees
 
-__all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "FALLBACKS", "FAMILIES", "LEQ",
+__all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "EMBEDDINGS", "FALLBACKS", "FAMILIES", "LEQ",
            "LEVELS", "LIBRARY_DEFAULTS", "MEMBER",
            "ML_OPSET", "OPSET", "Adapter", "Family", "FitRequest", "Fitted", "Graph", "Level",
            "Oblivious", "ObliviousTrees", "Trees", "Unsupported", "adapter_for", "all_classes",

@@ -21,6 +21,11 @@ LIBRARY_DEFAULTS = "library_defaults"  # a config holding only this key: the lib
 # A search parameter, not the library's: False fits a tree family on the columns without level
 # encodings (native categories only); the tuner lets cross-validation choose where it matters
 LEVELS = "level_encodings"
+# Another: True fits the family on free text as sentence embeddings (the ``deep`` extra) instead
+# of TF-IDF; the portfolio has candidates of each on a table with text, and the tuner lets
+# cross-validation choose
+EMBEDDINGS = "text_embeddings"
+SEARCH_KEYS = (LEVELS, EMBEDDINGS)
 
 
 @dataclass
@@ -156,11 +161,13 @@ class Family(Protocol):
 def preprocessing(family: Family, params: dict[str, Any]) -> Preprocessing:
     """The preprocessing kind of ``family`` fitted with ``params``: ``"native"`` for a tree
     library as shipped (``LIBRARY_DEFAULTS``: the default model compared against is the one a
-    user would run) or told ``LEVELS=False``, else the family's kind."""
+    user would run) or told ``LEVELS=False``, else the family's kind; with ``EMBEDDINGS=True``
+    that kind's embedding variant (``features.EMBED``: free text as sentence embeddings)."""
     native = params.get(LIBRARY_DEFAULTS) or params.get(LEVELS) is False
-    return "native" if family.kind == "tree" and native else family.kind
+    kind = "native" if family.kind == "tree" and native else family.kind
+    return f"{kind}_embed" if params.get(EMBEDDINGS) else kind  # type: ignore[return-value]
 
 
 def library_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` without the search's own keys (``LEVELS``): what the family's fit gets."""
-    return {k: v for k, v in params.items() if k != LEVELS}
+    """``params`` without the search's own keys (``SEARCH_KEYS``): what the family's fit gets."""
+    return {k: v for k, v in params.items() if k not in SEARCH_KEYS}

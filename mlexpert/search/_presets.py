@@ -9,8 +9,15 @@ from dataclasses import dataclass
 # LightGBM's and scikit-learn's HistGradientBoosting's, each with native categories: on the dev
 # bench HGB's defaults beat the search on flights_origin (log loss 0.0022 vs 0.0037)
 FLOOR = ("lightgbm_default", "hgb_default")
-PORTFOLIO = (*FLOOR, "lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
-             "random_forest", "lightgbm_xt")
+PORTFOLIO = (*FLOOR, "lightgbm", "linear", "lightgbm_embeddings", "linear_embeddings", "catboost",
+             "xgboost", "extra_trees", "lightgbm_large", "random_forest", "lightgbm_xt")
+# portfolio configurations that read free text as sentence embeddings (``models.EMBEDDINGS``)
+# instead of TF-IDF: the name and the configuration they copy. Tried only on a table with a
+# text column, with the ``deep`` extra installed (else a note says so), once the table's texts
+# are encoded within the time a candidate may take; the ensemble decides whether they help
+EMBEDDING_VARIANTS = {"lightgbm_embeddings": "lightgbm", "linear_embeddings": "linear"}
+# set to 0 / off / false: no embedding candidates (TF-IDF only), e.g. to measure what they add
+EMBEDDINGS_ENV = "MLEXPERT_TEXT_EMBEDDINGS"
 # families that need an optional extra to fit: (the module it needs, the extra that brings it).
 # Without it their configurations are left out of the portfolio, and a note says so
 NEEDS = {"mlp": ("torch", "deep")}
@@ -36,7 +43,8 @@ PRESETS: dict[str, Preset] = {
                    "one model, lowest latency: LightGBM (its defaults, or tuned while time allows) "
                    "or linear"),
     "balanced": Preset(PORTFOLIO, 2, False, 25, True,
-                       "portfolio of 10 families/configs (LightGBM's and HistGradientBoosting's defaults first), Optuna on the 2 best families, ensemble; "
+                       "portfolio of 10 families/configs (LightGBM's and HistGradientBoosting's defaults first; "
+                       "two more on free text as sentence embeddings), Optuna on the 2 best families, ensemble; "
                        "a cheaper model is shipped when the ensemble is not significantly better",
                        max_seeds=3),
     # best also tries the mlp family (with the ``deep`` extra): on email_spam at 60 s balanced

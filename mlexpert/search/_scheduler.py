@@ -20,6 +20,7 @@ or refit decision, so the same inputs give the same model on any machine.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -27,12 +28,26 @@ from importlib.util import find_spec
 import numpy as np
 import pandas as pd
 
-from mlexpert.data import Schema
+from mlexpert.data import Role, Schema
 from mlexpert.errors import MlexpertError
-from mlexpert.models import FAMILIES
+from mlexpert.features import (
+    EMBEDDING_CACHE_TEXTS,
+    EMBEDDING_NEEDS,
+    embed_texts,
+    embeddings_available,
+)
+from mlexpert.models import EMBEDDINGS, FAMILIES
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
-from mlexpert.search._presets import FLOOR, HOPELESS, MIN_CANDIDATE_SECONDS, NEEDS, PRESETS
+from mlexpert.search._presets import (
+    EMBEDDING_VARIANTS,
+    EMBEDDINGS_ENV,
+    FLOOR,
+    HOPELESS,
+    MIN_CANDIDATE_SECONDS,
+    NEEDS,
+    PRESETS,
+)
 from mlexpert.search._records import Candidate, Note, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
 from mlexpert.search._select import select
@@ -70,6 +85,54 @@ def installed(names: tuple[str, ...], family_of: dict[str, str]) -> tuple[list[s
     return kept, notes
 
 
+def with_embeddings(names: list[str], schema: Schema) -> tuple[list[str], list[Note]]:
+    """``names`` without the embedding candidates (``EMBEDDING_VARIANTS``) where they cannot
+    run: no free-text column, turned off (``EMBEDDINGS_ENV``), or the packages absent (a note
+    naming the extra)."""
+    variants = [n for n in names if n in EMBEDDING_VARIANTS]
+    if not variants:
+        return names, []
+    kept = [n for n in names if n not in EMBEDDING_VARIANTS]
+    off = os.environ.get(EMBEDDINGS_ENV, "").strip().lower() in ("0", "off", "false", "no")
+    if not schema.names(Role.TEXT) or off:
+        return kept, []
+    if not embeddings_available():
+        return kept, [Note(
+            "free text was not tried as sentence embeddings: they need "
+            f"{' and '.join(EMBEDDING_NEEDS)}, which are not installed (TF-IDF only).",
+            "pip install 'mlexpert[deep]' to let cross-validation choose between TF-IDF and "
+            "sentence embeddings.")]
+    return names, []
+
+
+def encode_texts(search: Search, frame: pd.DataFrame, schema: Schema) -> Note | None:
+    """Encode every distinct text of the table's free-text columns once (the process's
+    embedding cache then serves every fold, the refit and the tuner), within half of the search
+    time left (what one candidate may take); None when done, else the note saying why the
+    embedding candidates are skipped."""
+    texts = pd.unique(pd.concat([frame[c].fillna("").astype(str) for c in schema.names(Role.TEXT)]))
+    if len(texts) > EMBEDDING_CACHE_TEXTS:
+        return Note(f"free text was not tried as sentence embeddings: {len(texts):,} distinct "
+                    f"texts, more than the {EMBEDDING_CACHE_TEXTS:,} the cache holds.",
+                    "sample the rows, or use the TF-IDF candidates as they are.")
+    end = search.spec.deadline if search.by_budget else search.search_end()
+    deadline = end if search.by_budget else end.sooner(end.remaining() / 2)
+    search.event("embed", f"encoding {len(texts):,} texts as sentence embeddings")
+    t0 = time.monotonic()
+    done = embed_texts(list(texts), deadline, threads=search.spec.n_threads)
+    seconds = time.monotonic() - t0
+    if done is not None:
+        search.notes.append(Note(
+            f"free text encoded as sentence embeddings for the candidates that read it so: "
+            f"{len(texts):,} distinct texts in {seconds:.1f} s.", ""))
+        return None
+    return Note(f"free text was not tried as sentence embeddings: encoding {len(texts):,} "
+                f"texts would not end within half of the search time left (stopped after "
+                f"{seconds:.1f} s).",
+                "give a larger time_limit to let cross-validation choose between TF-IDF and "
+                "sentence embeddings.")
+
+
 def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchSpec,
                on_event: Callable[[SearchEvent], None] | None = None) -> SearchResult:
     """Cross-validate the preset's portfolio, tune the winners within ``spec.deadline``,
@@ -78,13 +141,25 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     preset = PRESETS[spec.preset]
     search = Search(frame, y, schema, spec, on_event or (lambda e: None), executor)
     by_name = {name: (fam, params) for fam in FAMILIES.values() for name, params in fam.configs(spec.task)}
+    for variant, base in EMBEDDING_VARIANTS.items():
+        if base in by_name:
+            by_name[variant] = (by_name[base][0], {**by_name[base][1], EMBEDDINGS: True})
     family_of = {n: fam.name for n, (fam, _) in by_name.items()}
-    names, skipped = installed(preset.portfolio, family_of)
-    search.notes += skipped
+    names, skipped = installed(tuple(n for n in preset.portfolio if n in by_name), family_of)
+    names, no_embeddings = with_embeddings(names, schema)
+    search.notes += skipped + no_embeddings
     portfolio = [(name, *by_name[name]) for name in names]
     search.planned = len(portfolio) + (spec.trials or 0)
     tuning = int(bool(preset.tune_families))  # tuning follows: the last candidate leaves it half
+    encoded: bool | None = None  # whether the texts are encoded (None: not tried yet)
     for idx, (name, family, params) in enumerate(portfolio):
+        if params.get(EMBEDDINGS):
+            if encoded is None:
+                note = encode_texts(search, frame, schema)
+                encoded = note is None
+                search.notes += [] if note is None else [note]
+            if not encoded:
+                continue
         if family.name in NEEDS and (search.by_budget or search.search_end().remaining()
                                      >= MIN_CANDIDATE_SECONDS):
             # torch takes 1-2 s to import: before the candidate's share of the time is set, not

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mlexpert.models import FAMILIES, LEVELS
+from mlexpert.features import EMBED
+from mlexpert.models import EMBEDDINGS, FAMILIES, LEVELS
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
 from mlexpert.search._records import Candidate, Note
@@ -56,7 +57,9 @@ def _seed(study: Any, space: dict[str, Any], defaults: dict[str, Any], cand: Can
     for name, dist in space.items():
         value = cand.params.get(name, defaults.get(name))
         if name == LEVELS:
-            value = cand.kind != "native"
+            value = not cand.kind.startswith("native")
+        if name == EMBEDDINGS:
+            value = cand.kind.endswith(EMBED)
         if value is None:
             return
         if isinstance(dist, CategoricalDistribution):
@@ -95,12 +98,17 @@ def tune(search: Search, n_families: int, trials: int | None) -> None:
     top = ranking()
     if not top:
         return
+    # free text encoded as sentence embeddings (an embedding candidate ran): TF-IDF or them,
+    # the folds decide for each tuned family
+    embedded = any(c.params.get(EMBEDDINGS) for c in search.candidates)
     for i, name in enumerate(top):
         space = dict(FAMILIES[name].search_space(spec.task))
         defaults = space.pop("_defaults")
         if FAMILIES[name].kind == "tree" and search.prepared.shared("native") == "native":
             # wide categoricals: with or without their level encodings, the folds decide
             space[LEVELS] = CategoricalDistribution([True, False])
+        if embedded and FAMILIES[name].kind in ("tree", "linear"):
+            space[EMBEDDINGS] = CategoricalDistribution([True, False])
         study = optuna.create_study(
             direction="maximize" if spec.metric.greater_is_better else "minimize",
             sampler=optuna.samplers.TPESampler(seed=spec.seed + i, multivariate=True,
