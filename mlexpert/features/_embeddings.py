@@ -110,10 +110,12 @@ def encode(texts: Sequence[str], deadline: Deadline | None = None, threads: int 
     """The embeddings of ``texts`` (n, DIMENSIONS) float32, unit length: cached ones looked up,
     the others encoded in batches of ``BATCH`` (shortest first, little padding) on ``threads``
     torch threads (1 for a few texts, else torch's own). Returns None, keeping what was encoded
-    so far in the cache, when ``deadline`` passes between batches or the batches done so far
-    say the rest would not end before it."""
+    so far in the cache, when ``deadline`` has passed before the first batch or between two, or
+    when the batches done so far say the rest would not end before it."""
     texts = [str(t) for t in texts]
     todo = cache.missing(texts)
+    if todo and deadline is not None and deadline.expired():
+        return None
     if todo:
         import torch
 
@@ -124,18 +126,20 @@ def encode(texts: Sequence[str], deadline: Deadline | None = None, threads: int 
         if wanted:
             torch.set_num_threads(max(1, int(wanted)))
         try:
-            t0, done = time.monotonic(), 0
+            # progress in characters (+ a few per text): shortest first, texts counted
+            # alike would promise the long ones the short ones' pace
+            weight = np.cumsum([len(t) + 8 for t in todo])
+            t0 = time.monotonic()
             for start in range(0, len(todo), BATCH):
-                if deadline is not None and done:
-                    rate = (time.monotonic() - t0) / done  # seconds per text so far
-                    if deadline.remaining() < rate * (len(todo) - done):
+                if deadline is not None and start:
+                    rate = (time.monotonic() - t0) / weight[start - 1]  # seconds per character
+                    if deadline.remaining() < rate * (weight[-1] - weight[start - 1]):
                         return None
                 chunk = todo[start:start + BATCH]
                 with torch.inference_mode():
                     rows = model.encode(chunk, batch_size=len(chunk), convert_to_numpy=True,
                                         normalize_embeddings=True, show_progress_bar=False)
                 cache.put(chunk, np.asarray(rows, dtype=np.float32))
-                done += len(chunk)
         finally:
             torch.set_num_threads(before)
     out = cache.get(texts)

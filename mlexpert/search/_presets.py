@@ -9,13 +9,15 @@ from dataclasses import dataclass
 # LightGBM's and scikit-learn's HistGradientBoosting's, each with native categories: on the dev
 # bench HGB's defaults beat the search on flights_origin (log loss 0.0022 vs 0.0037)
 FLOOR = ("lightgbm_default", "hgb_default")
-PORTFOLIO = (*FLOOR, "lightgbm", "linear", "lightgbm_embeddings", "linear_embeddings", "catboost",
-             "xgboost", "extra_trees", "lightgbm_large", "random_forest", "lightgbm_xt")
-# portfolio configurations that read free text as sentence embeddings (``models.EMBEDDINGS``)
-# instead of TF-IDF: the name and the configuration they copy. Tried only on a table with a
-# text column, with the ``deep`` extra installed (else a note says so), once the table's texts
-# are encoded within the time a candidate may take; the ensemble decides whether they help
+PORTFOLIO = (*FLOOR, "lightgbm", "linear", "catboost", "xgboost", "extra_trees", "lightgbm_large",
+             "random_forest", "lightgbm_xt")
+# configurations that read free text as sentence embeddings (``models.EMBEDDINGS``) instead of
+# TF-IDF: the name and the configuration they copy. A preset with ``text_embeddings`` tries them
+# after ``EMBEDDINGS_AFTER``, only on a table with a text column and with the ``deep`` extra
+# installed (else a note says so), once the table's texts are encoded within the time a
+# candidate may take; the ensemble decides whether they help
 EMBEDDING_VARIANTS = {"lightgbm_embeddings": "lightgbm", "linear_embeddings": "linear"}
+EMBEDDINGS_AFTER = "linear"
 # set to 0 / off / false: no embedding candidates (TF-IDF only), e.g. to measure what they add
 EMBEDDINGS_ENV = "MLEXPERT_TEXT_EMBEDDINGS"
 # families that need an optional extra to fit: (the module it needs, the extra that brings it).
@@ -34,6 +36,16 @@ class Preset:
     prefer_cheaper: bool  # ship a cheaper model when the ensemble is not significantly better
     description: str
     max_seeds: int = 1  # fits per boosted member (seeds averaged) when time is left
+    text_embeddings: bool = False  # also try ``EMBEDDING_VARIANTS`` on a table with free text
+
+    def candidates(self) -> tuple[str, ...]:
+        """The portfolio, with the embedding variants after ``EMBEDDINGS_AFTER`` where the
+        preset tries them (the scheduler drops them where they cannot run)."""
+        names = list(self.portfolio)
+        if self.text_embeddings and EMBEDDINGS_AFTER in names:
+            at = names.index(EMBEDDINGS_AFTER) + 1
+            names[at:at] = [v for v in EMBEDDING_VARIANTS if v not in names]
+        return tuple(names)
 
 
 PRESETS: dict[str, Preset] = {
@@ -46,14 +58,14 @@ PRESETS: dict[str, Preset] = {
                        "portfolio of 10 families/configs (LightGBM's and HistGradientBoosting's defaults first; "
                        "two more on free text as sentence embeddings), Optuna on the 2 best families, ensemble; "
                        "a cheaper model is shipped when the ensemble is not significantly better",
-                       max_seeds=3),
+                       max_seeds=3, text_embeddings=True),
     # best also tries the mlp family (with the ``deep`` extra): on email_spam at 60 s balanced
     # + mlp spent 24 of its 60 s on mlp's 5 folds (3,100 rows) and scored the same on test
     # (ROC AUC 0.9392 vs 0.9381, mlp not in the ensemble); its time came out of tuning
     "best": Preset((*PORTFOLIO, "mlp"), 3, False, 50, False,
                    "as balanced plus a PyTorch MLP (with mlexpert[deep]), tuning the 3 best "
                    "families, bigger ensembles, always shipped",
-                   max_seeds=5),
+                   max_seeds=5, text_embeddings=True),
 }
 MIN_CANDIDATE_SECONDS = 0.5
 # A portfolio candidate (not a default model) whose folds so far score this many times further

@@ -145,7 +145,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         if base in by_name:
             by_name[variant] = (by_name[base][0], {**by_name[base][1], EMBEDDINGS: True})
     family_of = {n: fam.name for n, (fam, _) in by_name.items()}
-    names, skipped = installed(tuple(n for n in preset.portfolio if n in by_name), family_of)
+    names, skipped = installed(preset.candidates(), family_of)
     names, no_embeddings = with_embeddings(names, schema)
     search.notes += skipped + no_embeddings
     portfolio = [(name, *by_name[name]) for name in names]
