@@ -208,17 +208,20 @@ def _one_hot(g: Graph, enc: Any, columns: list[str], inputs: dict[str, str]) -> 
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
     probes = [[*[str(c) for c in cats if not _isnan(c)], np.nan, _UNSEEN]
               for cats in enc.categories_]
+    # one transform for every column's probes (each column is encoded on its own: column j's
+    # first len(probes[j]) rows are its probes, the rest repeat its first); one frame per column
+    # took columns x columns cells: 145 s for permeability_qsar's ~1,000 columns
+    n_rows = max(len(p) for p in probes)
+    frame = pd.DataFrame({name: pd.Series(probes[i] + [probes[i][0]] * (n_rows - len(probes[i])),
+                                          dtype=object) for i, name in enumerate(names)})
+    out = enc.transform(frame)
+    out = out.tocsc() if hasattr(out, "tocsc") else np.asarray(out)  # sliced by column below
     blocks = []
     for j, c in enumerate(names):
         if widths[j] == 0:
             continue
-        n = len(probes[j])
-        frame = pd.DataFrame({name: pd.Series([probes[i][0]] * n, dtype=object)
-                              for i, name in enumerate(names)})
-        frame[c] = pd.Series(probes[j], dtype=object)
-        out = enc.transform(frame)
-        out = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
-        block = out[:, offsets[j]:offsets[j + 1]]
+        block = out[:len(probes[j]), offsets[j]:offsets[j + 1]]
+        block = block.toarray() if hasattr(block, "toarray") else block
         keys, values, default = [], [], -1
         for value, row in zip(probes[j], block, strict=True):
             local = int(np.flatnonzero(row)[0]) if row.any() else -1
