@@ -62,8 +62,8 @@ def fit(data: Any, target: str, *, time_limit: float = 60.0, seed: int = 0,
     ``progress``: called with a SearchEvent as the search goes.
     ``keep_columns``: columns to use even where the audit would leave them out (conclusive
     leaks, identifiers).
-    ``select_columns``: drop columns that repeat another or that a quick model finds no more
-    important than on permuted targets, decided inside each training fold; the shipped model
+    ``select_columns``: drop columns that repeat another or that a quick model does not prefer
+    over shuffled copies of the columns, decided inside each training fold; the shipped model
     then needs only the columns it kept (for wide tables: fewer inputs, faster predictions).
     ``calibrate``: recalibrate probabilities (isotonic or sigmoid, fitted out of fold) when it
     lowers out-of-fold log loss. ``optimize_threshold`` (binary): f1 | balanced_accuracy | mcc |

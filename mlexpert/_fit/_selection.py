@@ -39,7 +39,8 @@ def narrowed(schema: Schema, members: list[Any],
     more = f" (and {len(dropped) - 5} more)" if len(dropped) > 5 else ""
     message = (f"feature selection kept {len(features) - len(dropped)} of {len(features)} "
                f"columns: {len(duplicates)} repeat another, {len(dropped) - len(duplicates)} "
-               "were no more important to a quick model than on permuted targets (decided on "
+               "were no more important to a quick model than shuffled copies of the columns "
+               "(decided on "
                f"each training fold's rows, and on all rows for the shipped model). {shown}{more}.")
     finding = Finding(check="feature_selection", severity="info", columns=tuple(dropped),
                       message=message, evidence={"kept": len(features) - len(dropped),

@@ -1,4 +1,4 @@
-"""Feature selection's two rules on their own: repeated numbers (no target) and null importance."""
+"""Feature selection's two rules on their own: repeated numbers (no target) and shadow features."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,22 +29,38 @@ def test_near_duplicates_keeps_the_first_of_repeated_numbers():
     assert "repeats 'signal0'" in dup["copy"] and "repeats 'n001'" in dup["flipped"]
 
 
-def test_null_importance_keeps_the_signal_and_drops_most_noise():
+def test_shadow_features_keep_the_signal_and_drop_most_noise():
     frame, y = _wide()
     chosen = select(frame, y, infer_schema(frame), "binary", 2, seed=0)
     assert {"signal0", "signal1", "signal2", "signal3", "kind"} <= set(chosen.kept)
     noise_kept = [c for c in chosen.kept if c.startswith("n")]
-    assert len(noise_kept) < 0.2 * 120, len(noise_kept)
-    assert all("permuted target" in why for why in chosen.dropped.values())
+    assert len(noise_kept) < 0.4 * 120, len(noise_kept)
+    assert all("shuffled copies" in why for why in chosen.dropped.values())
+
+
+def test_a_weak_column_is_kept_beside_strong_ones():
+    """The former rule (gain above the largest of 4 permuted-target fits') dropped weak real
+    columns: beside strong ones their gain is small, while a fit to noise spreads its gain
+    over every column. Shadows are fitted beside the real columns, on the same scale."""
+    kept = 0
+    for seed in range(6):  # the former rule kept it in 2 of these 6 tables
+        frame, _ = _wide(n=800, noise=100, seed=seed)
+        rng = np.random.default_rng(seed + 10)
+        frame["weak"] = rng.normal(size=len(frame))
+        y = ((frame[[f"signal{i}" for i in range(4)]].sum(axis=1) * 2 + frame["weak"] * 0.4
+              + rng.normal(0, 0.5, len(frame))) > 0).astype(int).to_numpy()
+        kept += "weak" in select(frame, y, infer_schema(frame), "binary", 2, seed=0).kept
+    assert kept >= 5, kept
 
 
 def test_a_target_without_signal_keeps_few_columns():
-    """Each column's gain against its largest over 4 permuted targets: a noise column beats
-    them by chance 1 time in 5, so about a fifth stay (at least ``MIN_KEPT``)."""
+    """A noise column beats the 80th percentile of the shadows' gains in a round by chance
+    about 1 time in 5, in 2 of 5 rounds about 1 time in 4: about a quarter stay (at least
+    ``MIN_KEPT``)."""
     frame, y = _wide()
     y = np.random.default_rng(9).permutation(y)
     chosen = select(frame, y, infer_schema(frame), "binary", 2, seed=0)
-    assert MIN_KEPT <= len(chosen.kept) <= 0.3 * frame.shape[1]
+    assert MIN_KEPT <= len(chosen.kept) <= 0.4 * frame.shape[1], len(chosen.kept)
 
 
 def test_regression_and_multiclass_targets_are_judged_too():
