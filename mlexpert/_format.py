@@ -38,14 +38,15 @@ LIBRARIES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "scikit-
              ("joblib", "joblib"))
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(*extra: str) -> dict[str, str]:
     """Versions of the libraries whose objects a bundle holds: each from the distribution we
     depend on, else from the one named like the module (``xgboost`` where a user installed the
-    full build rather than ``xgboost-cpu``: the same objects)."""
+    full build rather than ``xgboost-cpu``: the same objects); and of the ``extra``
+    distributions this model needs besides (the text embeddings' torch and model)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist, name in LIBRARIES:
+    for dist, name in (*LIBRARIES, *((d, d) for d in extra)):
         for candidate in dict.fromkeys((dist, name)):
             try:
                 out[name] = version(candidate)

@@ -25,6 +25,7 @@ from mlexpert._fit._inputs import (
 from mlexpert._fit._options import FitOptions
 from mlexpert._fit._record import cv_metrics, final_fit, leaderboard, measure_latency, size_section
 from mlexpert._fit._selection import narrowed
+from mlexpert._format import library_versions
 from mlexpert._manifest import Manifest, Target
 from mlexpert.audits import audit_for_fit, fit_budget, label_finding
 from mlexpert.bundle import Model
@@ -37,6 +38,7 @@ from mlexpert.errors import (
     no_usable_features,
 )
 from mlexpert.evaluate import diagnostics, post_fit
+from mlexpert.features import EMBEDDING_DISTRIBUTIONS, reads_embeddings
 from mlexpert.findings import Finding
 from mlexpert.monitor import build_reference, prediction_values
 from mlexpert.plan import make_plan
@@ -201,6 +203,8 @@ def fit_local(data: Any, target: str, opts: FitOptions, started: float | None = 
         decision=post.decision,
         diagnostics={"cv": diag},
         reference=reference.to_manifest(),
+        libraries=library_versions(*(EMBEDDING_DISTRIBUTIONS if any(
+            reads_embeddings(t) for m in result.members for t, _ in m.parts) else ())),
     )
     latency = measure_latency(manifest, result.members, reference, frame.iloc[:1], deadline)
     estimate = round(result.row_latency_ms["ensemble"], 3)

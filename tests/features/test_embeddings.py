@@ -123,6 +123,17 @@ def test_a_fit_on_a_text_table_tries_embeddings_and_the_bundle_round_trips(
     board = model.leaderboard.set_index("model")
     assert board.loc["lightgbm_embeddings", "status"] in ("ok", "stopped early")
     assert board.loc["linear_embeddings", "status"] in ("ok", "stopped early")
+    # a model reading embeddings records what predicting needs: the pinned requirements of its
+    # MLflow model and container install them
+    from mlexpert._format import pinned_requirements
+    from mlexpert.features import EMBEDDING_DISTRIBUTIONS, reads_embeddings
+
+    reads = any(reads_embeddings(t) for m in model.ensemble.members for t, _ in m.parts)
+    recorded = set(EMBEDDING_DISTRIBUTIONS) & set(model.manifest.libraries)
+    assert recorded == (set(EMBEDDING_DISTRIBUTIONS) if reads else set()), (reads, recorded)
+    if reads:
+        pins = pinned_requirements(model.manifest.libraries, "")
+        assert {r.split("==")[0] for r in pins} >= set(EMBEDDING_DISTRIBUTIONS)
     model.save(tmp_path / "m")
     loaded = mlexpert.load(tmp_path / "m")
     want = model.predict(test)
@@ -165,3 +176,16 @@ def test_without_the_packages_the_search_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["ok"], out.stderr[-2000:]
+
+
+def test_a_preprocessor_reading_embeddings_is_recognised(st, tate):
+    from mlexpert.data import infer_schema
+    from mlexpert.features import build_preprocessor, reads_embeddings
+
+    frame = tate.drop(columns="year").iloc[:80]
+    y = tate["year"].iloc[:80].to_numpy(dtype=float)
+    schema = infer_schema(frame)
+    for kind, want in (("linear_embed", True), ("tree_embed", True), ("linear", False)):
+        pre = build_preprocessor(schema, kind, task="regression")
+        pre.transformer.fit(schema.prepare(frame), y)
+        assert reads_embeddings(pre.transformer) is want, kind
