@@ -111,10 +111,12 @@ def test_auto_keeps_small_data_local_and_local_only_options_local(tmp_path, dask
                                                                     monkeypatch):
     frame = _table("binary", n=300)
     pattern = _parts(tmp_path / "small", frame)
-    calls = []
-    monkeypatch.setattr("mlexpert._fit._route._cluster_route", lambda *a, **k: calls.append(a))
+    calls, local = [], []  # the cluster route faked: it answers with the local model
+    monkeypatch.setattr("mlexpert._fit._route._cluster_route",
+                        lambda *a, **k: calls.append(a) or local[0])
     model = mlexpert.fit(pattern, target="y", time_limit=60, presets="fast", budget=0,
                          executor=dask_executor)  # auto: 300 rows are small
+    local.append(model)
     assert calls == [] and "data_on_cluster" not in model.info["plan"]
     assert model.info["provenance"]["rows"] == len(frame)  # the glob read as one table
     # the same data "too big" for this machine goes to the cluster...
