@@ -15,6 +15,7 @@ so it pickles small and reloads the model lazily where it predicts.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,10 @@ BATCH = 64  # texts per forward pass; the deadline is checked between batches
 MAX_TOKENS = 128  # longer texts are cut (the model was trained on 128 word pieces)
 CACHE_TEXTS = 50_000  # embeddings kept per process (float32: ~77 MB at most)
 SMALL_BATCH = 64  # up to this many new texts, encoded on one thread (a served row)
+# characters a second one thread encodes at best (this 2-core machine: 4,000-11,000, busy): where
+# even this pace would not end before the deadline, nothing is loaded (torch and the model
+# weigh ~400 MB: trump_tweet_source's 60 s fit peaked at 905 MB with them, 476 without)
+FASTEST_CHARS_PER_SECOND = 50_000
 
 
 def available() -> bool:
@@ -119,6 +124,9 @@ def encode(texts: Sequence[str], deadline: Deadline | None = None, threads: int 
     todo = cache.missing(texts)
     if todo and deadline is not None and deadline.expired():
         return None
+    if todo and deadline is not None and deadline.remaining() < sum(len(t) + 8 for t in todo) / (
+            FASTEST_CHARS_PER_SECOND * max(1, int(threads or os.cpu_count() or 1))):
+        return None  # hopeless even at the best pace: torch is not imported for nothing
     if todo:
         import torch
 

@@ -189,3 +189,20 @@ def test_a_preprocessor_reading_embeddings_is_recognised(st, tate):
         pre = build_preprocessor(schema, kind, task="regression")
         pre.transformer.fit(schema.prepare(frame), y)
         assert reads_embeddings(pre.transformer) is want, kind
+
+
+def test_a_hopeless_encoding_loads_nothing(tmp_path):
+    """Texts that even the best pace would not encode before the deadline: None at once, and
+    neither torch nor the model is imported (~400 MB)."""
+    code = textwrap.dedent("""
+        import sys
+        from mlexpert._clock import Deadline
+        from mlexpert.features import embed_texts
+        out = embed_texts([f"a fairly long text number {i} " * 40 for i in range(2000)],
+                          Deadline.after(1.0),
+                          threads=1)
+        print(out is None, "torch" in sys.modules, "sentence_transformers" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.stdout.split() == ["True", "False", "False"], done.stdout + done.stderr
