@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from mlexpert.models._adapter import Adapter, all_classes, instance_of, model_classes
+from mlexpert.models._adapter import (
+    Adapter,
+    Unsupported,
+    all_classes,
+    instance_of,
+    model_classes,
+)
 from mlexpert.models._base import FitRequest, Fitted
 from mlexpert.models._graph import Graph
 from mlexpert.models._trees_onnx import onnx_full
@@ -379,6 +385,40 @@ def mlp_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     return onnx_full(g, g.softmax(h), est, max(fitted.n_classes, 1))
 
 
+# -- contributions: baseline Shapley values, sampled by shap's permutation explainer ------------
+SHAP_PERMUTATIONS = 10  # antithetic orderings per row: each costs 2F + 1 forward passes
+
+
+def mlp_contributions(fitted: Fitted, Xt: Any, task: str,
+                      C: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Each input's Shapley value against one reference row, the inputs' training medians (the
+    model's own ``center``: baseline Shapley), in the margin space (binary: the log-odds;
+    multiclass: the logits; regression: the value). shap's ``PermutationExplainer`` samples
+    ``SHAP_PERMUTATIONS`` orderings: the values sum exactly to the output minus the reference's,
+    their spread shrinks with more orderings; (2F + 1) x 10 forward passes a row for F inputs
+    (a 256-wide MLP on 60 inputs: ~2 ms a row after shap's first call, which compiles ~6 s)."""
+    import shap
+
+    est = fitted.estimator
+    if task != "regression" and len(model_classes(fitted)) != max(C, 2):
+        raise Unsupported("an mlp fitted on a fold without every class")
+
+    def margin(X: np.ndarray) -> np.ndarray:
+        z = est.raw(X)
+        if task == "binary":
+            return (z[:, 1] - z[:, 0])[:, None]
+        return z[:, :1] if task == "regression" else z
+
+    X = dense(Xt)
+    F = X.shape[1]
+    explainer = shap.PermutationExplainer(margin, np.asarray(est.center, dtype=float)[None, :],
+                                          seed=0)
+    out = explainer(X, max_evals=SHAP_PERMUTATIONS * (2 * F + 1), silent=True)
+    phi = np.asarray(out.values, dtype=float).reshape(X.shape[0], F, -1)
+    base = np.asarray(out.base_values, dtype=float).reshape(X.shape[0], -1)
+    return phi, base, "value" if task == "regression" else "margin"
+
+
 ADAPTER = Adapter(MLPFamily(), instance_of("mlexpert.models._mlp", "MLPEstimator"),
-                  compile=compile_mlp, compile_bag=None, onnx=mlp_onnx, contributions=None,
-                  fit_dask=None)
+                  compile=compile_mlp, compile_bag=None, onnx=mlp_onnx,
+                  contributions=mlp_contributions, fit_dask=None)
