@@ -27,11 +27,13 @@ def compile_seconds(time_limit: float) -> float:
     return min(COMPILE_SHARE * float(time_limit), COMPILE_MAX_SECONDS)
 
 
-def compile_within(model: Model, end: float) -> Model:
-    """``model`` with its compiled path built where time to the monotonic ``end`` allows
-    (``Model.compile(timeout=)``: a graph not converted by then goes on in the background)."""
+def compile_within(model: Model, end: float, time_limit: float) -> Model:
+    """``model`` with its compiled path built where time to the monotonic ``end`` allows,
+    waiting for the graph no longer than the share held back (``compile_seconds``): a search
+    that ended early does not make fit wait for a conversion (``Model.compile(timeout=)``: a
+    graph not converted by then goes on in the background)."""
     members_ms = (model.manifest.inference or {}).get("latency_ms_per_row") or 0.0
     left = end - time.monotonic()
     if left >= COMPILE_MIN_SECONDS + MEMBER_CALLS * members_ms / 1000.0:
-        model.compile(timeout=left)
+        model.compile(timeout=min(left, compile_seconds(time_limit)))
     return model
