@@ -12,6 +12,10 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # fits (CLI ones included) log to MLflow only in tests/tracking, which asks for it explicitly
 os.environ.setdefault("MLEXPERT_TRACK", "0")
+# free text stays TF-IDF (no sentence-embedding candidates, no torch import) except in
+# tests/features/test_embeddings.py, which turns them on: every balanced fit of a table with a
+# text column would otherwise encode its texts and fit two more candidates
+os.environ.setdefault("MLEXPERT_TEXT_EMBEDDINGS", "0")
 
 TASKS = ("binary", "multiclass", "regression")
 

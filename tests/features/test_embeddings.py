@@ -5,6 +5,7 @@ weights and opens no socket); the encoding loop keeps its deadline; a fit on a r
 saves, loads and predicts; without the packages the search says which extra to install."""
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -116,6 +117,7 @@ def test_a_fit_on_a_text_table_tries_embeddings_and_the_bundle_round_trips(
     embed_texts(pd.concat([tate["title"], tate["medium"]]).fillna("").astype(str).tolist())
     portfolio = ("lightgbm_default", "linear", "lightgbm_embeddings", "linear_embeddings")
     monkeypatch.setitem(PRESETS, "text", Preset(portfolio, 0, False, 10, False, "text"))
+    monkeypatch.setenv("MLEXPERT_TEXT_EMBEDDINGS", "1")  # tests/conftest.py turns them off
     train, test = tate.iloc[:240], tate.iloc[240:].drop(columns="year")
     model = mlexpert.fit(train, target="year", time_limit=40, seed=0, presets="text")
     texts = [c.name for c in model.schema.features if c.role == Role.TEXT]
@@ -174,7 +176,7 @@ def test_without_the_packages_the_search_names_the_extra(tmp_path):
         print("ok")
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, env={**os.environ, "MLEXPERT_TEXT_EMBEDDINGS": "1"})
     assert out.stdout.split() == ["ok"], out.stderr[-2000:]
 
 
