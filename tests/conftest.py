@@ -16,6 +16,10 @@ os.environ.setdefault("MLEXPERT_TRACK", "0")
 # tests/features/test_embeddings.py, which turns them on: every balanced fit of a table with a
 # text column would otherwise encode its texts and fit two more candidates
 os.environ.setdefault("MLEXPERT_TEXT_EMBEDDINGS", "0")
+# fit leaves the compiled path to the first small predictions, as before fit built it (a fit
+# that ends early otherwise goes on converting its ONNX graph in the background while the next
+# tests run), except in tests/runtime/test_choose.py's fit-time tests, which turn it on
+os.environ.setdefault("MLEXPERT_COMPILE_IN_FIT", "0")
 
 TASKS = ("binary", "multiclass", "regression")
 

@@ -3,6 +3,7 @@ after fit take it: the limit holds back a share for it (``compile_seconds``), an
 the numpy path, then waits for the ONNX graph while that time lasts (``compile_within``)."""
 from __future__ import annotations
 
+import os
 import time
 
 from mlexpert.bundle import Model
@@ -20,6 +21,9 @@ COMPILE_MIN_SECONDS = 1.0
 # and the members' own time): 1.1 s a call for benefits_ui's HistGradientBoosting bag on a busy
 # machine, where the build's first stage took 4-8 s
 MEMBER_CALLS = 5
+# set to 0 / off / false / no: fit leaves the compiled path to the first small predict calls
+# (as after ``load``), e.g. where many models are fitted and few predict one row at a time
+COMPILE_ENV = "MLEXPERT_COMPILE_IN_FIT"
 
 
 def compile_seconds(time_limit: float) -> float:
@@ -32,6 +36,8 @@ def compile_within(model: Model, end: float, time_limit: float) -> Model:
     waiting for the graph no longer than the share held back (``compile_seconds``): a search
     that ended early does not make fit wait for a conversion (``Model.compile(timeout=)``: a
     graph not converted by then goes on in the background)."""
+    if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+        return model
     members_ms = (model.manifest.inference or {}).get("latency_ms_per_row") or 0.0
     left = end - time.monotonic()
     if left >= COMPILE_MIN_SECONDS + MEMBER_CALLS * members_ms / 1000.0:

@@ -189,6 +189,8 @@ def test_compile_builds_now_and_says_what_it_chose(fitted, tables):
 def test_fit_returns_with_the_compiled_path_built(tables, monkeypatch):
     import mlexpert
 
+    monkeypatch.setenv("MLEXPERT_COMPILE_IN_FIT", "1")  # tests/conftest.py turns it off
+
     # a limit the search cannot fill (one tuning trial): time is left for the build however
     # busy the machine is (the session's models may have had less than a second left)
     model = mlexpert.fit(tables["regression"], target="y", time_limit=300, presets="fast",
@@ -218,6 +220,7 @@ def test_compile_with_a_timeout_leaves_a_slow_graph_to_the_background(fitted, ta
         return graph(model, pause)
 
     monkeypatch.setattr(_onnx, "OnnxPath", held_graph)
+    monkeypatch.setenv("MLEXPERT_COMPILE_IN_FIT", "1")
     model = _fresh(fitted["binary"])
     compile_within(model, time.monotonic() + 0.5, 60)  # under a second left: left to predict
     assert model.compiled_path == "not built yet" and model._building is None
@@ -542,3 +545,14 @@ def test_the_graph_conversion_pauses_before_every_fold_model():
     seen = []
     to_onnx(model, pause=lambda: seen.append(1))
     assert len(seen) == 3  # one a fold model
+
+
+def test_fit_can_leave_the_compiled_path_to_predict(fitted, monkeypatch):
+    import time
+
+    from mlexpert._fit._compile import COMPILE_ENV, compile_within
+
+    monkeypatch.setenv(COMPILE_ENV, "0")
+    model = _fresh(fitted["binary"])
+    compile_within(model, time.monotonic() + 60, 60)
+    assert model.compiled_path == "not built yet" and model._building is None
