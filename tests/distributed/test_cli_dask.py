@@ -22,6 +22,7 @@ def run(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # ~15 s: make test-slow; CI time (session 20)
 def test_cli_predict_on_dask_writes_partitioned_output(tmp_path, dask_executor, fitted, tables):
     frame = tables["binary"].reset_index(names="row_id")
     model = fitted["binary"]

@@ -26,6 +26,7 @@ def test_distributed_search_gives_the_local_leaderboard(dask_executor):
     assert [m.name for m in remote.members] == [m.name for m in local.members]
 
 
+@pytest.mark.slow  # ~18 s: make test-slow; CI time (session 20)
 def test_a_killed_worker_loses_at_most_its_task_and_the_search_goes_on(dask_executor):
     client = dask_executor.client
     before = client.run(os.getpid)

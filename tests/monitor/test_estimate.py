@@ -56,7 +56,7 @@ def _estimate_and_truth(model, test):
     return raw, y, estimate(model, raw, seed=0)
 
 
-@pytest.mark.heavy  # two real fits
+@pytest.mark.slow  # two real fits (~40 s): make test-slow; CI time (session 20)
 @pytest.mark.parametrize("table", ["breast_cancer", "digits"])
 def test_estimate_lands_within_its_interval_of_realised_performance(real, table):
     """The issue's check: without looking at the labels, the estimated accuracy (and AUC) of

@@ -124,6 +124,7 @@ def test_refusals_are_one_line_and_name_the_fix(digits, registry):
         mlexpert.retrain(b, digits.iloc[120:400].drop(columns="digit"), register=False)
 
 
+@pytest.mark.slow  # ~11 s: make test-slow; CI time (session 20)
 def test_cli_retrain_reports_the_verdict(digits, registry, tmp_path):
     data = tmp_path / "new.csv"
     digits.iloc[120:400].to_csv(data, index=False)
