@@ -17,7 +17,7 @@ LAYERS = [
     {"compiled"},
     {"search"},
     {"explain"},
-    {"bundle"},
+    {"bundle", "_hotpath"},  # _hotpath: the compiled-path part of bundle.Model
     {"export"},
     {"runtime"},
     {"distributed"},
@@ -34,7 +34,7 @@ RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 # The only upward imports allowed, each inside a function (imported on use, never at module
 # load): Model.to_onnx and Model.distill are methods of the bundle's Model, but their work lives
 # in the layer above it; so does the compiled path Model.predict takes for small batches.
-LAZY_UPWARD = {("bundle", "export"), ("bundle", "runtime")}
+LAZY_UPWARD = {("bundle", "export"), ("bundle", "runtime"), ("_hotpath", "runtime")}
 
 
 def _unit(path: Path) -> str:

@@ -503,13 +503,13 @@ def test_a_background_graph_build_gives_way_to_small_predictions(fitted, tables,
     import threading
     import time
 
-    from mlexpert import bundle
+    from mlexpert import _hotpath
 
     model = _fresh(fitted["regression"])
     t0 = time.monotonic()
     model._give_way()  # no call yet: no wait
-    assert time.monotonic() - t0 < bundle.IDLE_SECONDS
-    monkeypatch.setattr(bundle, "GIVE_WAY_SECONDS", 0.5)
+    assert time.monotonic() - t0 < _hotpath.IDLE_SECONDS
+    monkeypatch.setattr(_hotpath, "GIVE_WAY_SECONDS", 0.5)
     rows = tables["regression"].drop(columns="y").iloc[:1]
     model.compile()  # the calls below are quick ones, none builds
     stop = threading.Event()
