@@ -53,6 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker.startswith("gw") and pin is not None:
         cores = sorted(os.sched_getaffinity(0))
         pin(0, {cores[int(worker[2:]) % len(cores)]})
+        # BLAS sized its threads to both cores when numpy was imported, before the pin: two
+        # threads spinning on one core made small matrix products 10-40x slower (the mlp
+        # contribution tests: 0.5 s alone, 19 s in the suite)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
 
 
 @pytest.hookimpl(tryfirst=True)
