@@ -6,6 +6,8 @@ Standard scaling divides by a standard deviation that outliers inflate, and a ro
 the training range reaches the network unchanged, so the model re-centres each column on its
 median, divides by its interquartile range (columns whose IQR is 0, one-hot levels among them,
 are left as they are) and clips smoothly: ``z / sqrt(1 + (z / 3)^2)`` (RealMLP's soft clip).
+With ``embedding="plr"`` (the default) the continuous columns then pass through periodic
+embeddings (``models._periodic``) before the first layer.
 
 Training (``MLPFamily.fit``): mini-batches from a seeded DataLoader, AdamW, a linear warm-up
 then cosine decay of the learning rate set at every batch, gradient-norm clipping, early stopping
@@ -39,6 +41,13 @@ from mlexpert.models._adapter import (
 )
 from mlexpert.models._base import FitRequest, Fitted
 from mlexpert.models._graph import Graph
+from mlexpert.models._periodic import (
+    DIM,
+    SIGMA,
+    PeriodicEmbedding,
+    embedded_columns,
+    plr_module,
+)
 from mlexpert.models._trees_onnx import onnx_full
 
 CLIP = 3.0  # the soft clip's scale, in robust standard deviations
@@ -53,22 +62,29 @@ STAT_ROWS = 10_000  # rows the robust statistics are computed on (a seeded sampl
 PREDICT_CHUNK = 8192
 DEFAULTS: dict[str, Any] = {"width": 256, "depth": 3, "dropout": 0.1, "lr": 2e-3,
                             "weight_decay": 1e-4, "activation": "silu", "epochs": 64,
-                            "patience": 12, "batch_size": MAX_BATCH}
+                            "patience": 12, "batch_size": MAX_BATCH, "embedding": "plr",
+                            "embedding_scale": SIGMA}
+EMBEDDINGS = ("plr", "none")
 
 
 # -- the estimator: numpy only -----------------------------------------------------------------
 class MLPEstimator:
-    """A trained MLP as numpy arrays: robust input scaling, soft clip, affine layers.
+    """A trained MLP as numpy arrays: robust input scaling, soft clip, the periodic embeddings
+    (``embedding``, None without), affine layers.
 
     ``layers`` is a list of (W (in, out), b (out,)) in float64; every layer but the last is
     followed by ``activation``. Classification: the last layer gives one logit per class in
     ``classes_`` (softmax); regression: one value (the target's scaling folded in)."""
 
+    embedding: PeriodicEmbedding | None = None  # bundles saved before embeddings have none
+
     def __init__(self, center: np.ndarray, scale: np.ndarray, layers: list[tuple[np.ndarray,
-                 np.ndarray]], activation: str, classes: np.ndarray | None):
+                 np.ndarray]], activation: str, classes: np.ndarray | None,
+                 embedding: PeriodicEmbedding | None = None):
         self.center, self.scale, self.layers = center, scale, layers
         self.activation = activation
         self.classes_ = classes
+        self.embedding = embedding
 
     def raw(self, X: Any) -> np.ndarray:
         """Logits (n, classes) or values (n, 1), in chunks of ``PREDICT_CHUNK`` rows."""
@@ -105,6 +121,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def forward(est: MLPEstimator, X: Any) -> np.ndarray:
     h = soft_clip((dense(X) - est.center) / est.scale)
+    if est.embedding is not None:
+        h = est.embedding.apply(h)
     last = len(est.layers) - 1
     for i, (W, b) in enumerate(est.layers):
         h = h @ W + b
@@ -113,10 +131,11 @@ def forward(est: MLPEstimator, X: Any) -> np.ndarray:
     return h
 
 
-def robust_statistics(X: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def robust_statistics(X: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column: the median and the interquartile range / 1.349 (a standard deviation for
     normal data), from at most ``STAT_ROWS`` rows; (0, 1) where the IQR is 0 (binary columns,
-    mostly-constant ones): those keep the scale the preprocessing gave them."""
+    mostly-constant ones): those keep the scale the preprocessing gave them; and which columns
+    have an IQR of their own."""
     n = X.shape[0]
     rows = np.sort(np.random.default_rng(seed).choice(n, STAT_ROWS, replace=False)) \
         if n > STAT_ROWS else slice(None)
@@ -124,7 +143,7 @@ def robust_statistics(X: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
     q25, median, q75 = np.quantile(sample, [0.25, 0.5, 0.75], axis=0)
     iqr = (q75 - q25) / 1.349
     robust = iqr > 1e-9
-    return np.where(robust, median, 0.0), np.where(robust, iqr, 1.0)
+    return np.where(robust, median, 0.0), np.where(robust, iqr, 1.0), robust
 
 
 # -- the family --------------------------------------------------------------------------------
@@ -154,7 +173,8 @@ class MLPFamily:
 
         return space(DEFAULTS, lr=(3e-4, 1e-2, "log"), width=[128, 256, 512],
                      depth=(1, 4, "int"), dropout=(0.0, 0.4, "lin"),
-                     weight_decay=(1e-6, 1e-1, "log"))
+                     weight_decay=(1e-6, 1e-1, "log"), embedding=list(EMBEDDINGS),
+                     embedding_scale=(0.02, 2.0, "log"))
 
 
 def learning_rate(peak: float, progress: float) -> float:
@@ -218,7 +238,10 @@ def train(family: str, X: Any, y: np.ndarray, p: dict[str, Any], req: FitRequest
             n = X.shape[0]
     if stop_at is not None:
         X_val = y_val = None
-    center, scale = robust_statistics(X, req.seed)
+    center, scale, robust = robust_statistics(X, req.seed)
+    if p.get("embedding", "none") not in EMBEDDINGS:
+        raise ValueError(f"mlp embedding {p['embedding']!r}: one of {', '.join(EMBEDDINGS)}")
+    embedded = embedded_columns(robust) if p.get("embedding") == "plr" else np.zeros(0, int)
 
     def transform(part: Any) -> np.ndarray:
         return soft_clip((dense(part) - center) / scale).astype(np.float32)
@@ -255,7 +278,7 @@ def train(family: str, X: Any, y: np.ndarray, p: dict[str, Any], req: FitRequest
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(req.seed)
             net, out = _loop(torch, device, rows, val, p, len(classes) if classification else 1,
-                             classification, req, stop_at)
+                             classification, req, stop_at, embedded)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -265,19 +288,27 @@ def train(family: str, X: Any, y: np.ndarray, p: dict[str, Any], req: FitRequest
     if not classification:  # the target's scaling folded into the last layer
         W, b = layers[-1]
         layers[-1] = (W * spread, b * spread + shift)
-    est = MLPEstimator(center, scale, layers, p["activation"], classes)
+    embedding = net[0].export() if len(embedded) else None
+    est = MLPEstimator(center, scale, layers, p["activation"], classes, embedding)
     return Fitted(est, req.task, req.n_classes, best_iteration=out.pop("best_epoch"),
                   truncated=out.pop("truncated"), extra=out, family=family)
 
 
 def _loop(torch: Any, device: Any, rows: _Rows, val: tuple | None, p: dict[str, Any], n_out: int,
-          classification: bool, req: FitRequest, stop_at: int | None) -> tuple[Any, dict]:
-    """The training loop: (the network with the best epoch's weights, what happened)."""
+          classification: bool, req: FitRequest, stop_at: int | None,
+          embedded: np.ndarray) -> tuple[Any, dict]:
+    """The training loop: (the network with the best epoch's weights, what happened); the
+    network's first module embeds the columns ``embedded`` where there are any."""
     from torch import nn
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
     n, d = rows.X.shape
     layers: list[Any] = []
+    if len(embedded):
+        plr = plr_module(torch, embedded, d, torch.Generator().manual_seed(req.seed),
+                         float(p.get("embedding_scale", SIGMA)))
+        layers.append(plr)
+        d = len(embedded) * DIM + d - len(embedded)
     for _ in range(int(p["depth"])):
         layers += [nn.Linear(d, int(p["width"])),
                    nn.ReLU() if p["activation"] == "relu" else nn.SiLU(), nn.Dropout(p["dropout"])]
@@ -368,12 +399,14 @@ def compile_mlp(fitted: Fitted) -> Callable[[Any], np.ndarray]:
 
 
 def mlp_onnx(g: Graph, fitted: Fitted, x: str) -> str:
-    """The forward pass as graph nodes, in double: Sub/Div, the soft clip, MatMul/Add with
-    Relu or x*Sigmoid(x), then Softmax (classification)."""
+    """The forward pass as graph nodes, in double: Sub/Div, the soft clip, the periodic
+    embeddings, MatMul/Add with Relu or x*Sigmoid(x), then Softmax (classification)."""
     est = fitted.estimator
     z = g.div(g.sub(x, g.const(est.center.reshape(1, -1))), g.const(est.scale.reshape(1, -1)))
     t = g.div(z, g.const(CLIP))
     h = g.div(z, g.op("Sqrt", [g.add(g.const(1.0), g.mul(t, t))]))
+    if est.embedding is not None:
+        h = est.embedding.onnx(g, h)
     last = len(est.layers) - 1
     for i, (W, b) in enumerate(est.layers):
         h = g.add(g.op("MatMul", [h, g.const(np.asarray(W, dtype=float))]),

@@ -1,0 +1,111 @@
+"""What the deep extra adds (issue #24): each task of the shared dev suite fitted with
+``presets="best"`` twice at the same budget and seed, with the ``mlp`` family and the sentence
+embedding candidates, then without them (the mlp left out of the preset's portfolio and
+``MLEXPERT_TEXT_EMBEDDINGS=0``, each fit in its own process). Prints, per task, the test
+score of each (the harness's metric), the paired difference in mean per-row loss with a 95 %
+bootstrap interval over the test rows, the deep members' ensemble weights, fit seconds and the
+one-row latency (median of 50 calls after compile()).
+
+    .venv/bin/python bench/deep_family.py --budget 300 olive_area saratoga_price ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from paired_budgets import SHARED_BENCH, row_losses  # noqa: E402  (puts the shared bench on sys.path)
+
+DEEP_FAMILIES = ("mlp",)
+DEEP_CONFIGS = ("lightgbm_embeddings", "linear_embeddings")
+
+
+def _score(model, X, y, metric: str, losses: np.ndarray) -> float:
+    """The harness's metric on the test rows (from the per-row losses where it is their mean)."""
+    if metric == "log_loss":
+        return float(losses.mean())
+    if metric == "rmse":
+        return float(np.sqrt(losses.mean()))
+    from sklearn.metrics import roc_auc_score
+
+    proba = model.predict_proba(X)
+    positive = proba.columns[-1]
+    return float(roc_auc_score(y.astype(str) == str(positive), proba[positive]))
+
+
+def one_fit(task: str, budget: int, deep: bool, out: Path) -> None:
+    """Fit ``task`` once (in this process) and write its per-row test losses and figures."""
+    from tasks import load_task
+
+    import mlexpert
+    from mlexpert._clock import median_seconds
+    from mlexpert.search import _presets
+
+    if not deep:
+        best = _presets.PRESETS["best"]
+        _presets.PRESETS["best"] = type(best)(**{**best.__dict__, "portfolio": tuple(
+            n for n in best.portfolio if n not in DEEP_FAMILIES)})
+        os.environ[_presets.EMBEDDINGS_ENV] = "0"
+    train, test, target, task_type, metric = load_task(task)
+    X, y = test.drop(columns=[target]), test[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.monotonic()
+        model = mlexpert.fit(train, target=target, time_limit=budget, seed=0, task=task_type,
+                             metric=metric, presets="best")
+        fit_s = time.monotonic() - t0
+        losses = row_losses(model, X, y, task_type)
+        score = _score(model, X, y, metric, losses)
+        model.compile()
+        row = X.head(1)
+        latency = median_seconds(lambda: model.predict(row), 50) * 1e3
+    board = model.leaderboard
+    deep_rows = board[board["family"].isin(DEEP_FAMILIES) | board["model"].isin(DEEP_CONFIGS)]
+    out.write_text(json.dumps({
+        "losses": losses.tolist(), "score": score, "fit_s": fit_s, "latency_ms": latency,
+        "deep": [{"model": r.model, "score": r.score, "status": r.status,
+                  "weight": float(r.ensemble_weight or 0.0)} for r in deep_rows.itertuples()],
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--one", nargs=3, metavar=("TASK", "DEEP", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("tasks", nargs="*")
+    args = parser.parse_args()
+    if args.one:
+        task, deep, out = args.one
+        one_fit(task, args.budget, deep == "1", Path(out))
+        return
+    for task in args.tasks:
+        got = {}
+        for deep in (True, False):
+            out = Path(f"/tmp/deep_family_{task}_{int(deep)}.json")
+            subprocess.run([sys.executable, __file__, "--budget", str(args.budget), "--one", task,
+                            "1" if deep else "0", str(out)], check=True)
+            got[deep] = json.loads(out.read_text())
+        d = np.array(got[True]["losses"]) - np.array(got[False]["losses"])  # < 0: deep helps
+        rng = np.random.default_rng(0)
+        boots = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(2000)]
+        lo, hi = np.quantile(boots, [0.025, 0.975])
+        w, wo = got[True], got[False]
+        deep = ", ".join(f"{r['model']} {r['status']} w{r['weight']:.2f}" for r in w["deep"]) or "none tried"
+        print(f"{task} @ {args.budget} s: score with {w['score']:.4f} / without {wo['score']:.4f}; "
+              f"per-row loss with - without {d.mean():+.4g} [{lo:+.4g}, {hi:+.4g}]; "
+              f"fit {w['fit_s']:.0f} / {wo['fit_s']:.0f} s; one row {w['latency_ms']:.2f} / "
+              f"{wo['latency_ms']:.2f} ms; deep: {deep}", flush=True)
+
+
+if __name__ == "__main__":
+    assert SHARED_BENCH
+    main()
