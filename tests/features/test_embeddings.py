@@ -85,6 +85,7 @@ def test_the_step_pickles_without_weights_and_predicts_in_a_fresh_process(st, ta
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["ok", "0"], out.stderr[-2000:]
+    assert "Loading weights" not in out.stderr  # transformers' progress bar stays off
 
 
 def test_encoding_stops_between_batches_at_its_deadline(st, tate):

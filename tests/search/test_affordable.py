@@ -1,0 +1,60 @@
+"""A preset's ``affordable`` configurations (balanced's mlp) are tried only where their family's
+estimate of its folds' cost fits ``AFFORDABLE_SHARE`` of the search's time, and never under a
+budget in trials; a note says why when they are not."""
+import numpy as np
+import pytest
+
+from mlexpert._clock import Deadline
+from mlexpert.evaluate import METRICS
+from mlexpert.models import FAMILIES
+from mlexpert.plan import SplitPlan
+from mlexpert.search import SearchSpec
+from mlexpert.search._presets import AFFORDABLE_SHARE, EMBEDDING_VARIANTS, PRESETS
+from mlexpert.search._scheduler import affordable
+
+BALANCED = PRESETS["balanced"]
+FAMILY_OF = {n: fam.name for fam in FAMILIES.values() for n, _ in fam.configs("binary")}
+FAMILY_OF.update({v: FAMILY_OF[base] for v, base in EMBEDDING_VARIANTS.items()})
+
+
+def _spec(n_rows: int, seconds: float, trials: int | None = None) -> SearchSpec:
+    y = np.arange(n_rows) % 2
+    return SearchSpec(task="binary", n_classes=2, metric=METRICS["roc_auc"],
+                      folds=SplitPlan("stratified", 5).folds(y), deadline=Deadline.after(seconds),
+                      n_threads=2, trials=trials)
+
+
+def test_balanced_tries_the_mlp_last_only_where_its_cost_fits():
+    names = BALANCED.candidates()
+    assert "mlp" not in BALANCED.portfolio and names[-1] == "mlp"
+    assert "mlp" in PRESETS["best"].portfolio and "mlp" not in PRESETS["fast"].candidates()
+    kept, notes = affordable(names, BALANCED, _spec(400, 60), 400, 8, FAMILY_OF)
+    assert kept == names and notes == []
+    kept, notes = affordable(names, BALANCED, _spec(20_000, 60), 20_000, 8, FAMILY_OF)
+    assert kept == names[:-1] and len(notes) == 1
+    assert "the mlp family was not tried: its 5 folds could take about" in notes[0].message
+    assert f"more than {AFFORDABLE_SHARE:.0%} of the search's" in notes[0].message
+    assert "longer tries it" in notes[0].suggestion
+
+
+@pytest.mark.parametrize("rows", [1_000, 3_000, 10_000])
+def test_more_time_lets_more_rows_in_and_the_boundary_is_where_the_note_says(rows):
+    """The note's suggested limit is enough: a search that much longer keeps the family."""
+    names = BALANCED.candidates()
+    spec = _spec(rows, 30)
+    kept, notes = affordable(names, BALANCED, spec, rows, 12, FAMILY_OF)
+    if not notes:
+        assert "mlp" in kept
+        return
+    longer = float(notes[0].suggestion.split("about ")[1].split(" s")[0])
+    kept, notes = affordable(names, BALANCED, _spec(rows, 30 + longer + 2), rows, 12, FAMILY_OF)
+    assert "mlp" in kept and notes == []
+
+
+def test_a_budget_in_trials_leaves_them_out_whatever_the_time():
+    names = BALANCED.candidates()
+    kept, notes = affordable(names, BALANCED, _spec(200, 600, trials=3), 200, 8, FAMILY_OF)
+    assert "mlp" not in kept and notes == []
+    best = PRESETS["best"]  # best's portfolio holds the mlp: not an affordable extra
+    kept, _ = affordable(best.candidates(), best, _spec(20_000, 10, trials=3), 20_000, 8, FAMILY_OF)
+    assert "mlp" in kept
