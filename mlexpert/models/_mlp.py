@@ -19,8 +19,9 @@ that can (the decay then completes instead of stopping at a high learning rate).
 
 The fitted estimator (``MLPEstimator``) holds numpy arrays only: bundles load and predict
 without torch, and without its ~1-2 s import. Its forward pass is the compiled path as is, and
-the same operations in ONNX. No exact contributions (``explain`` says they are unavailable), no
-Dask fit.
+the same operations in ONNX. Contributions are sampled baseline Shapley values (below). Its
+fold fits run on Dask workers as any family's do; there is no training over a Dask-partitioned
+table (``fit_dask``).
 """
 from __future__ import annotations
 
