@@ -20,6 +20,10 @@ os.environ.setdefault("MLEXPERT_TEXT_EMBEDDINGS", "0")
 # that ends early otherwise goes on converting its ONNX graph in the background while the next
 # tests run), except in tests/runtime/test_choose.py's fit-time tests, which turn it on
 os.environ.setdefault("MLEXPERT_COMPILE_IN_FIT", "0")
+# balanced leaves out the mlp it tries on small tables (torch's import and 5 folds of training
+# in every small time-limited fit: make test's pytest 378 -> 457 s), except in
+# tests/search/test_affordable.py, which turns it on
+os.environ.setdefault("MLEXPERT_AFFORDABLE", "0")
 
 TASKS = ("binary", "multiclass", "regression")
 

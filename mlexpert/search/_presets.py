@@ -28,6 +28,9 @@ NEEDS = {"mlp": ("torch", "deep")}
 # the same) stays within this share of the search's time; else a note says why they were not.
 # balanced + mlp at 60 s: tables up to ~700 rows; at 300 s ~3,500
 AFFORDABLE_SHARE = 0.15
+# set to 0 / off / false: no ``affordable`` configurations (balanced without the mlp; best, whose
+# portfolio holds it, unchanged), e.g. to measure what they add
+AFFORDABLE_ENV = "MLEXPERT_AFFORDABLE"
 
 
 @dataclass(frozen=True)

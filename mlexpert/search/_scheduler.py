@@ -40,6 +40,7 @@ from mlexpert.models import EMBEDDINGS, FAMILIES
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
 from mlexpert.search._presets import (
+    AFFORDABLE_ENV,
     AFFORDABLE_SHARE,
     EMBEDDING_VARIANTS,
     EMBEDDINGS_ENV,
@@ -92,8 +93,9 @@ def affordable(names: tuple[str, ...], preset: Preset, spec: SearchSpec, n_rows:
     """``names`` without the preset's ``affordable`` configurations whose family expects its
     folds to take more than ``AFFORDABLE_SHARE`` of the search's time (a note each), and
     without any of them under a budget in trials (a time-free search: the choice would depend
-    on the time left, and the model on the clock)."""
-    if spec.trials is not None:
+    on the time left, and the model on the clock) or when ``AFFORDABLE_ENV`` turns them off."""
+    off = os.environ.get(AFFORDABLE_ENV, "").strip().lower() in ("0", "off", "false", "no")
+    if spec.trials is not None or off:
         return tuple(n for n in names if n not in preset.affordable), []
     k, seconds = len(spec.folds), spec.deadline.remaining()
     kept, notes = [], []

@@ -1,20 +1,29 @@
 """A preset's ``affordable`` configurations (balanced's mlp) are tried only where their family's
 estimate of its folds' cost fits ``AFFORDABLE_SHARE`` of the search's time, and never under a
 budget in trials; a note says why when they are not."""
+from importlib.util import find_spec
+
 import numpy as np
 import pytest
 
 from mlexpert._clock import Deadline
+from mlexpert.data import infer_schema
 from mlexpert.evaluate import METRICS
 from mlexpert.models import FAMILIES
 from mlexpert.plan import SplitPlan
-from mlexpert.search import SearchSpec
-from mlexpert.search._presets import AFFORDABLE_SHARE, EMBEDDING_VARIANTS, PRESETS
+from mlexpert.search import SearchSpec, run_search
+from mlexpert.search._presets import AFFORDABLE_ENV, AFFORDABLE_SHARE, EMBEDDING_VARIANTS, PRESETS
 from mlexpert.search._scheduler import affordable
+from tests.conftest import make_table
 
 BALANCED = PRESETS["balanced"]
 FAMILY_OF = {n: fam.name for fam in FAMILIES.values() for n, _ in fam.configs("binary")}
 FAMILY_OF.update({v: FAMILY_OF[base] for v, base in EMBEDDING_VARIANTS.items()})
+
+
+@pytest.fixture
+def affordable_on(monkeypatch):
+    monkeypatch.setenv(AFFORDABLE_ENV, "1")  # the suite turns them off (tests/conftest.py)
 
 
 def _spec(n_rows: int, seconds: float, trials: int | None = None) -> SearchSpec:
@@ -24,7 +33,7 @@ def _spec(n_rows: int, seconds: float, trials: int | None = None) -> SearchSpec:
                       n_threads=2, trials=trials)
 
 
-def test_balanced_tries_the_mlp_last_only_where_its_cost_fits():
+def test_balanced_tries_the_mlp_last_only_where_its_cost_fits(affordable_on):
     names = BALANCED.candidates()
     assert "mlp" not in BALANCED.portfolio and names[-1] == "mlp"
     assert "mlp" in PRESETS["best"].portfolio and "mlp" not in PRESETS["fast"].candidates()
@@ -38,7 +47,7 @@ def test_balanced_tries_the_mlp_last_only_where_its_cost_fits():
 
 
 @pytest.mark.parametrize("rows", [1_000, 3_000, 10_000])
-def test_more_time_lets_more_rows_in_and_the_boundary_is_where_the_note_says(rows):
+def test_more_time_lets_more_rows_in_and_the_boundary_is_where_the_note_says(rows, affordable_on):
     """The note's suggested limit is enough: a search that much longer keeps the family."""
     names = BALANCED.candidates()
     spec = _spec(rows, 30)
@@ -51,10 +60,37 @@ def test_more_time_lets_more_rows_in_and_the_boundary_is_where_the_note_says(row
     assert "mlp" in kept and notes == []
 
 
-def test_a_budget_in_trials_leaves_them_out_whatever_the_time():
+def test_a_budget_in_trials_leaves_them_out_whatever_the_time(affordable_on):
     names = BALANCED.candidates()
     kept, notes = affordable(names, BALANCED, _spec(200, 600, trials=3), 200, 8, FAMILY_OF)
     assert "mlp" not in kept and notes == []
     best = PRESETS["best"]  # best's portfolio holds the mlp: not an affordable extra
     kept, _ = affordable(best.candidates(), best, _spec(20_000, 10, trials=3), 20_000, 8, FAMILY_OF)
     assert "mlp" in kept
+
+
+def test_the_switch_turns_them_off(monkeypatch):
+    monkeypatch.setenv(AFFORDABLE_ENV, "off")
+    kept, notes = affordable(BALANCED.candidates(), BALANCED, _spec(200, 600), 200, 8, FAMILY_OF)
+    assert "mlp" not in kept and notes == []
+
+
+@pytest.mark.skipif(find_spec("torch") is None, reason="the mlp family needs the deep extra")
+def test_a_search_on_a_small_table_fits_the_affordable_mlp_after_its_portfolio(affordable_on):
+    """The scheduler's path: a preset's portfolio, then the mlp (no tuning here: the search
+    ends once its candidates are cross-validated)."""
+    import dataclasses
+
+    from mlexpert.search import _presets
+
+    preset = dataclasses.replace(PRESETS["fast"], tune_families=0, affordable=("mlp",))
+    frame = make_table("binary", n=200)
+    y = (frame.pop("y") == "yes").to_numpy(int)
+    schema = infer_schema(frame)
+    spec = dataclasses.replace(_spec(200, 60), preset="with_mlp")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(_presets.PRESETS, "with_mlp", preset)
+        result = run_search(schema.prepare(frame), y, schema, spec)
+    names = [c.name for c in result.candidates]
+    assert names[-1] == "mlp" and names[:-1] == list(preset.portfolio)
+    assert result.candidates[-1].status == "ok" and result.candidates[-1].score > 0.8
