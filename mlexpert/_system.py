@@ -11,3 +11,9 @@ def cpu_count() -> int:
     if affinity is not None:
         return max(1, len(affinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def switched_off(variable: str) -> bool:
+    """Whether the environment variable ``variable`` says 0 / off / false / no (the switches
+    that turn a part of the search or fit off, e.g. ``MLEXPERT_TEXT_EMBEDDINGS=0``)."""
+    return os.environ.get(variable, "").strip().lower() in ("0", "off", "false", "no")

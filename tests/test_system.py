@@ -1,6 +1,8 @@
 """Machine facts the same way on every OS."""
 import os
 
+import pytest
+
 from mlexpert import _system
 
 
@@ -15,3 +17,15 @@ def test_cpu_count_falls_back_to_the_logical_cores_on_macos_and_windows(monkeypa
     assert _system.cpu_count() == 8
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert _system.cpu_count() == 1
+
+
+@pytest.mark.parametrize("value, off", [("0", True), ("off", True), (" False ", True), ("NO", True),
+                                        ("1", False), ("", False), ("on", False), (None, False)])
+def test_switched_off_reads_the_usual_spellings(monkeypatch, value, off):
+    from mlexpert._system import switched_off
+
+    if value is None:
+        monkeypatch.delenv("MLEXPERT_SOME_SWITCH", raising=False)
+    else:
+        monkeypatch.setenv("MLEXPERT_SOME_SWITCH", value)
+    assert switched_off("MLEXPERT_SOME_SWITCH") is off

@@ -3,9 +3,9 @@ after fit take it: the limit holds back a share for it (``compile_seconds``), an
 the numpy path, then waits for the ONNX graph while that time lasts (``compile_within``)."""
 from __future__ import annotations
 
-import os
 import time
 
+from mlexpert._system import switched_off
 from mlexpert.bundle import Model
 
 # star_math's 22 fold and refit models (60 s): numpy path 0.5 s to build and verify, the graph
@@ -36,7 +36,7 @@ def compile_within(model: Model, end: float, time_limit: float) -> Model:
     waiting for the graph no longer than the share held back (``compile_seconds``): a search
     that ended early does not make fit wait for a conversion (``Model.compile(timeout=)``: a
     graph not converted by then goes on in the background)."""
-    if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+    if switched_off(COMPILE_ENV):
         return model
     members_ms = (model.manifest.inference or {}).get("latency_ms_per_row") or 0.0
     left = end - time.monotonic()

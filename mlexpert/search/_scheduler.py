@@ -20,7 +20,6 @@ or refit decision, so the same inputs give the same model on any machine.
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -28,6 +27,7 @@ from importlib.util import find_spec
 import numpy as np
 import pandas as pd
 
+from mlexpert._system import switched_off
 from mlexpert.data import Role, Schema
 from mlexpert.errors import MlexpertError
 from mlexpert.features import (
@@ -94,8 +94,7 @@ def affordable(names: tuple[str, ...], preset: Preset, spec: SearchSpec, n_rows:
     folds to take more than ``AFFORDABLE_SHARE`` of the search's time (a note each), and
     without any of them under a budget in trials (a time-free search: the choice would depend
     on the time left, and the model on the clock) or when ``AFFORDABLE_ENV`` turns them off."""
-    off = os.environ.get(AFFORDABLE_ENV, "").strip().lower() in ("0", "off", "false", "no")
-    if spec.trials is not None or off:
+    if spec.trials is not None or switched_off(AFFORDABLE_ENV):
         return tuple(n for n in names if n not in preset.affordable), []
     k, seconds = len(spec.folds), spec.deadline.remaining()
     kept, notes = [], []
@@ -123,8 +122,7 @@ def with_embeddings(names: list[str], schema: Schema) -> tuple[list[str], list[N
     if not variants:
         return names, []
     kept = [n for n in names if n not in EMBEDDING_VARIANTS]
-    off = os.environ.get(EMBEDDINGS_ENV, "").strip().lower() in ("0", "off", "false", "no")
-    if not schema.names(Role.TEXT) or off:
+    if not schema.names(Role.TEXT) or switched_off(EMBEDDINGS_ENV):
         return kept, []
     if not embeddings_available():
         return kept, [Note(
