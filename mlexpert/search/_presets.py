@@ -26,6 +26,7 @@ NEEDS = {"mlp": ("torch", "deep")}
 # A preset's ``affordable`` configurations are tried only where their family's estimate of its
 # folds' cost (``expected_fold_seconds``: shape-based, so the same table and limit always decide
 # the same) stays within this share of the search's time; else a note says why they were not.
+# Their families are not tuned (the ensemble decides whether the default configuration helps).
 # balanced + mlp at 60 s: tables up to ~700 rows; at 300 s ~3,500
 AFFORDABLE_SHARE = 0.15
 # set to 0 / off / false: no ``affordable`` configurations (balanced without the mlp; best, whose

@@ -74,15 +74,17 @@ def _seed(study: Any, space: dict[str, Any], defaults: dict[str, Any], cand: Can
         intermediate_values={i: float(v) for i, v in enumerate(running) if np.isfinite(v)}))
 
 
-def tune(search: Search, n_families: int, trials: int | None) -> None:
-    """Run Optuna trials on the ``n_families`` best tunable families until the search time is
-    spent or ``trials`` trials have run."""
+def tune(search: Search, n_families: int, trials: int | None,
+         untuned: frozenset[str] = frozenset()) -> None:
+    """Run Optuna trials on the ``n_families`` best tunable families (never those in
+    ``untuned``) until the search time is spent or ``trials`` trials have run."""
     import optuna
     from optuna.distributions import CategoricalDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = search.spec
-    tunable = {name for name, fam in FAMILIES.items() if fam.search_space(spec.task)}
+    tunable = {name for name, fam in FAMILIES.items()
+               if name not in untuned and fam.search_space(spec.task)}
     studies: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
 
     def ranking() -> list[str]:

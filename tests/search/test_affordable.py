@@ -77,20 +77,36 @@ def test_the_switch_turns_them_off(monkeypatch):
 
 @pytest.mark.skipif(find_spec("torch") is None, reason="the mlp family needs the deep extra")
 def test_a_search_on_a_small_table_fits_the_affordable_mlp_after_its_portfolio(affordable_on):
-    """The scheduler's path: a preset's portfolio, then the mlp (no tuning here: the search
-    ends once its candidates are cross-validated)."""
+    """The scheduler's path: a preset's portfolio, then the mlp, then tuning without it."""
     import dataclasses
 
-    from mlexpert.search import _presets
+    from mlexpert.search import _presets, _scheduler
 
-    preset = dataclasses.replace(PRESETS["fast"], tune_families=0, affordable=("mlp",))
+    preset = dataclasses.replace(PRESETS["fast"], affordable=("mlp",))
     frame = make_table("binary", n=200)
     y = (frame.pop("y") == "yes").to_numpy(int)
     schema = infer_schema(frame)
     spec = dataclasses.replace(_spec(200, 60), preset="with_mlp")
+    tuned = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(_presets.PRESETS, "with_mlp", preset)
+        # tuning asked, but recorded only (the search then ends once its portfolio is scored)
+        mp.setattr(_scheduler, "tune", lambda search, n, trials, untuned: tuned.append(untuned))
         result = run_search(schema.prepare(frame), y, schema, spec)
     names = [c.name for c in result.candidates]
     assert names[-1] == "mlp" and names[:-1] == list(preset.portfolio)
     assert result.candidates[-1].status == "ok" and result.candidates[-1].score > 0.8
+    assert tuned == [frozenset({"mlp"})]  # a candidate for the ensemble, not tuned
+
+
+def test_the_tuner_leaves_untuned_families_alone():
+    """Every usable candidate of an untuned family: nothing to tune, nothing touched."""
+    from types import SimpleNamespace
+
+    from mlexpert.search._tuner import tune
+
+    search = SimpleNamespace(spec=SimpleNamespace(task="binary", metric=METRICS["roc_auc"]),
+                             candidates=[SimpleNamespace(usable=True, family="mlp", score=0.9)])
+    tune(search, 2, None, frozenset({"mlp"}))  # returns before it reads anything else
+    with pytest.raises(AttributeError):  # the same search with the mlp tunable goes further
+        tune(search, 2, None)
