@@ -43,7 +43,6 @@ from mlexpert.models._adapter import (
 from mlexpert.models._base import FitRequest, Fitted
 from mlexpert.models._graph import Graph
 from mlexpert.models._periodic import (
-    DIM,
     SIGMA,
     PeriodicEmbedding,
     embedded_columns,
@@ -67,7 +66,8 @@ DEFAULTS: dict[str, Any] = {"width": 256, "depth": 3, "dropout": 0.1, "lr": 2e-3
                             "embedding_scale": SIGMA}
 EMBEDDINGS = ("plr", "none")
 # seconds a training row takes an epoch (forward, backward, step; periodic embeddings of 20-40
-# columns) on one core of the 2-core dev machine: 38-56 us measured, 2,000-8,000 rows
+# columns) on one core of the 2-core dev machine: 38-56 us measured on 2,000-8,000 random rows,
+# niced while a benchmark ran on the other core (an upper figure)
 EPOCH_ROW_SECONDS = 50e-6
 
 
@@ -319,7 +319,7 @@ def _loop(torch: Any, device: Any, rows: _Rows, val: tuple | None, p: dict[str, 
         plr = plr_module(torch, embedded, d, torch.Generator().manual_seed(req.seed),
                          float(p.get("embedding_scale", SIGMA)))
         layers.append(plr)
-        d = len(embedded) * DIM + d - len(embedded)
+        d = plr.width
     for _ in range(int(p["depth"])):
         layers += [nn.Linear(d, int(p["width"])),
                    nn.ReLU() if p["activation"] == "relu" else nn.SiLU(), nn.Dropout(p["dropout"])]

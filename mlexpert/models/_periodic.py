@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,9 @@ class PeriodicEmbedding:
     biases: np.ndarray
     n_inputs: int
 
-    @property
+    @cached_property
     def rest(self) -> np.ndarray:
+        """The input columns passed on unchanged (computed once: ``apply`` is the one-row path)."""
         return np.setdiff1d(np.arange(self.n_inputs), self.columns)
 
     @property
@@ -100,6 +102,7 @@ def plr_module(torch: Any, columns: np.ndarray, n_inputs: int, seed_generator: A
                 (torch.rand(m, DIM, generator=seed_generator) * 2 - 1) * bound)
             self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.long))
             self.register_buffer("rest", torch.as_tensor(rest, dtype=torch.long))
+            self.width = m * DIM + len(rest)  # columns out
 
         def forward(self, x: Any) -> Any:
             z = (2.0 * math.pi) * x[:, self.columns, None] * self.frequencies[None]

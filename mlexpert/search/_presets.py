@@ -27,7 +27,7 @@ NEEDS = {"mlp": ("torch", "deep")}
 # folds' cost (``expected_fold_seconds``: shape-based, so the same table and limit always decide
 # the same) stays within this share of the search's time; else a note says why they were not.
 # Their families are not tuned (the ensemble decides whether the default configuration helps).
-# balanced + mlp at 60 s: tables up to ~700 rows; at 300 s ~3,500
+# balanced + mlp (5 folds, 2 threads): tables up to ~630 rows at 60 s, ~4,500 at 300 s
 AFFORDABLE_SHARE = 0.15
 # set to 0 / off / false: no ``affordable`` configurations (balanced without the mlp; best, whose
 # portfolio holds it, unchanged), e.g. to measure what they add
@@ -48,11 +48,16 @@ class Preset:
     text_embeddings: bool = False  # also try ``EMBEDDING_VARIANTS`` on a table with free text
     affordable: tuple[str, ...] = ()  # tried last, where they fit ``AFFORDABLE_SHARE``
 
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """The ``affordable`` configurations beyond the portfolio (tried last, never tuned)."""
+        return tuple(n for n in self.affordable if n not in self.portfolio)
+
     def candidates(self) -> tuple[str, ...]:
         """The portfolio, with the embedding variants after ``EMBEDDINGS_AFTER`` where the
         preset tries them and the ``affordable`` ones last (the scheduler drops them where
         they cannot run)."""
-        names = [*self.portfolio, *(n for n in self.affordable if n not in self.portfolio)]
+        names = [*self.portfolio, *self.extras]
         if self.text_embeddings and EMBEDDINGS_AFTER in names:
             at = names.index(EMBEDDINGS_AFTER) + 1
             names[at:at] = [v for v in EMBEDDING_VARIANTS if v not in names]

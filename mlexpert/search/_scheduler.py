@@ -201,8 +201,8 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     if preset.tune_families and (spec.trials is None or spec.trials > 0):
         # an affordable extra is a candidate for diversity, not tuned: at 300 s balanced on
         # kershaw_pitch tuned the mlp and shipped three mlp trials alone, worse on test
-        tune(search, preset.tune_families, spec.trials, frozenset(
-            family_of[n] for n in preset.affordable if n not in preset.portfolio))
+        tune(search, preset.tune_families, spec.trials,
+             frozenset(family_of[n] for n in preset.extras))
 
     usable = [c for c in search.candidates if c.usable]
     if not usable:
