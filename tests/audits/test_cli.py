@@ -7,9 +7,11 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import cli_in_process
+
 CLI = [sys.executable, "-m", "mlexpert.cli", "audit"]
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-pytestmark = pytest.mark.heavy  # each test runs the audit in several CLI subprocesses
+pytestmark = pytest.mark.heavy  # each test runs the audit
 
 
 def run(*args):
@@ -55,7 +57,7 @@ def test_fail_on_sets_the_exit_code(files):
 
 
 def test_user_errors_are_one_line(files):
-    r = run(files / "nope.csv", "-t", "target")
+    r = cli_in_process("audit", files / "nope.csv", "-t", "target")
     assert r.returncode == 1 and "nope.csv" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run(files / "train.csv", "-t", "tgt")
+    r = cli_in_process("audit", files / "train.csv", "-t", "tgt")
     assert r.returncode == 1 and "'tgt'" in r.stderr and "Traceback" not in r.stderr

@@ -46,7 +46,20 @@ def real():
     899 held-out rows) tables: a model fitted on one half, the other half held out."""
     from sklearn.datasets import load_breast_cancer, load_digits
 
-    return {"breast_cancer": _held_out(load_breast_cancer), "digits": _held_out(load_digits)}
+    loaders = {"breast_cancer": load_breast_cancer, "digits": load_digits}
+    return _Lazy(lambda table: _held_out(loaders[table]))  # only the tables a run uses are fitted
+
+
+class _Lazy(dict):
+    """A dict whose values are made on first use (one fit per table, shared by the module)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        self[key] = value = self._make(key)
+        return value
 
 
 def _estimate_and_truth(model, test):

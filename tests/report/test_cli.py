@@ -1,9 +1,10 @@
-"""The evaluation, explanation and report commands as a user runs them (real subprocesses)."""
+"""The evaluation, explanation and report commands as a user runs them (in this process; the
+report command in a real subprocess)."""
 import pandas as pd
 import pytest
 
 from tests.conftest import cli_in_process, make_table
-from tests.test_cli import run, strict_json
+from tests.test_cli import real, run, strict_json
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_fit_writes_the_card_and_stores_the_threshold(bundle):
 
 def test_report_command(files, bundle):
     out = files / "card.html"
-    r = run("report", bundle, "--data", files / "test.csv", "--sensitive-column", "color",
+    r = real("report", bundle, "--data", files / "test.csv", "--sensitive-column", "color",
             "--card-notes", files / "notes.md", "--out", out)
     assert r.returncode == 0, r.stderr
     html = out.read_text()
