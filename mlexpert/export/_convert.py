@@ -27,13 +27,15 @@ from mlexpert.export._models import model_output
 from mlexpert.models import Graph
 
 
-def to_onnx(model: Any, *, pause: Callable[[], None] | None = None) -> Any:
+def to_onnx(model: Any, *, pause: Callable[[], None] | None = None,
+            max_tree_nodes: int | None = None) -> Any:
     """The ONNX ModelProto of a fitted mlexpert Model (raises ExportError if a part cannot go).
     ``pause``: called before each fold model and preprocessing step is converted (a build in
-    the background waits there while its Model answers calls)."""
+    the background waits there while its Model answers calls); ``max_tree_nodes``: an
+    ExportError once the trees exceed this many nodes (the one-row path's memory bound)."""
     from onnx import TensorProto, helper
 
-    g = Graph()
+    g = Graph(max_tree_nodes)
     inputs: dict[str, str] = {}
     for name, role in input_specs(model.schema):
         if role == Role.TEXT:

@@ -15,9 +15,12 @@ ML_OPSET = 5
 
 
 class Graph:
-    """Nodes, initializers and inputs of one graph under construction."""
+    """Nodes, initializers and inputs of one graph under construction; ``max_tree_nodes``:
+    the most tree nodes its ``TreeEnsemble`` operators may hold together (None: no limit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tree_nodes: int | None = None) -> None:
+        self.max_tree_nodes = max_tree_nodes
+        self.tree_nodes = 0
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.inputs: list[Any] = []
@@ -99,10 +102,18 @@ class Graph:
     def build(self, name: str, doc: str, metadata: dict[str, str]) -> Any:
         from onnx import helper
 
-        graph = helper.make_graph(self.nodes, name, self.inputs, self.outputs, self.initializers)
-        model = helper.make_model(graph, opset_imports=[
-            helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
-            producer_name="mlexpert", doc_string=doc)
+        model = helper.make_model(helper.make_graph([], name, self.inputs, self.outputs),
+                                  opset_imports=[helper.make_opsetid("", OPSET),
+                                                 helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+                                  producer_name="mlexpert", doc_string=doc)
+        # moved into the model one by one (protobuf copies on append; make_graph and make_model
+        # each copied the whole graph: three copies of a forest's nodes at once)
+        for parts, into in ((self.nodes, model.graph.node),
+                            (self.initializers, model.graph.initializer)):
+            for i, part in enumerate(parts):
+                into.append(part)
+                parts[i] = None
+            parts.clear()
         model.ir_version = 10
         helper.set_model_props(model, metadata)
         return model

@@ -183,3 +183,47 @@ def test_lightgbm_trees_read_from_the_model_text_match_lightgbm(use_missing, ses
         est = lgb.LGBMRegressor(n_estimators=5, verbose=-1, **bad).fit(X, X[:, 2])
         with pytest.raises(ExportError, match=match):
             lightgbm_trees(est.booster_, 1)
+
+
+def test_trees_built_node_by_node_and_in_blocks_keep_their_ids(session_options):
+    """A tree added node by node (hgb, XGBoost) and one added as a block (LightGBM, forests,
+    CatBoost) in one ``Trees``: ids stay global, so the graph sums both trees' leaves."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mlexpert.models import Graph
+    from mlexpert.models._trees_onnx import LEQ, Trees
+
+    trees = Trees(1, np.zeros(1))
+    root = trees.node(0, LEQ, 0.5, True)  # x0 <= 0.5 (missing: true) -> 1 else 2
+    trees.link(root, trees.leaf(0, 1.0), trees.leaf(0, 2.0))
+    trees.roots.append(root)
+    # x1 <= 0 -> node 1 (x0 <= -1 -> 10 else 20) else 30
+    trees.roots.append(trees.extend(
+        np.array([1, 0]), LEQ, np.array([0.0, -1.0]), np.array([False, False]),
+        (np.array([1, 0]), np.array([False, True])), (np.array([2, 1]), np.array([True, True])),
+        0, np.array([10.0, 20.0, 30.0])))
+    root = trees.node(1, LEQ, 5.0, False)  # a third tree after the block: x1 <= 5 -> 100 else 200
+    trees.link(root, trees.leaf(0, 100.0), trees.leaf(0, 200.0))
+    trees.roots.append(root)
+    g = Graph()
+    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 2]))
+    out = trees.emit(g, "x")
+    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, 1]))
+    session = ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
+                                   providers=["CPUExecutionProvider"])
+    x = np.array([[0.0, -1.0], [-2.0, -1.0], [1.0, 3.0], [np.nan, 9.0]])
+    want = [1 + 20 + 100, 1 + 10 + 100, 2 + 30 + 100, 1 + 30 + 200]
+    np.testing.assert_allclose(session.run(None, {"x": x})[0][:, 0], want)
+
+
+def test_a_node_limit_stops_the_conversion_with_its_reason():
+    from mlexpert.export import to_onnx
+
+    train, _ = split("binary", numeric_only=True)
+    schema, classes, part = fit_member("random_forest", "binary", train)
+    model = make_model("binary", schema, classes, [Member("random_forest", "random_forest", 1.0,
+                                                           [part], True)])
+    assert to_onnx(model) is not None  # no limit: the export's own path
+    with pytest.raises(ExportError, match="cannot export more than 100 tree nodes to ONNX"):
+        to_onnx(model, max_tree_nodes=100)

@@ -556,3 +556,34 @@ def test_fit_can_leave_the_compiled_path_to_predict(fitted, monkeypatch):
     model = _fresh(fitted["binary"])
     compile_within(model, time.monotonic() + 60, 60)
     assert model.compiled_path == "not built yet" and model._building is None
+
+
+def test_a_graph_beyond_the_node_limit_is_not_built_for_one_row(monkeypatch):
+    """The one-row graph's memory is bounded (onnxruntime holds ~200-400 bytes a tree node):
+    beyond the limit the numpy path answers and the decision says why."""
+    from mlexpert.ensemble import Member
+    from tests.export.conftest import fit_member, make_model, split
+
+    train, _ = split("binary", numeric_only=True)
+    schema, classes, part = fit_member("lightgbm", "binary", train)
+    model = make_model("binary", schema, classes, [Member("lightgbm", "lightgbm", 1.0, [part],
+                                                          True)])
+    assert "tree nodes" not in model.compile()  # under the limit: the graph is built
+    monkeypatch.setattr("mlexpert.runtime._onnx.MAX_TREE_NODES", 10)
+    model = _fresh(model)
+    note = model.compile()
+    assert note.startswith("on: numpy"), note
+    assert "onnxruntime: not compiled (cannot export more than 10 tree nodes to ONNX)" in note
+
+
+def test_paths_are_timed_on_varied_rows():
+    """One row repeated stays in the cache where a large graph's trees do not: each timed call
+    takes the next probe row."""
+    seen = []
+
+    class Path:
+        def predict(self, rows):
+            seen.append(rows[0][0])
+
+    _choose._row_seconds(Path(), [[float(i)] for i in range(7)])
+    assert len(set(seen)) == 7
