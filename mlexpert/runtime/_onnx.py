@@ -25,7 +25,7 @@ from mlexpert.export import category_feed
 # a node (imdb_rating's 1.93M: 638 MB) and converting takes as much again at its peak.
 # verbagg_resp's forests (1.39M nodes): +600 MB converting, +270-540 MB in onnxruntime, 1.6-2.6
 # ms a row against the numpy path's 1.8 on varied rows; star_math's boosters (303k nodes): 1.9
-# ms against 4.5; imdb_rating: 0.7 ms against 1.7 (a memory bound, not a speed rule)
+# ms against 4.5; imdb_rating: 0.7 ms (the bench) against 1.7 (a memory bound, not a speed rule)
 MAX_TREE_NODES = 600_000
 EXIT_WAIT = 60.0  # seconds the interpreter's exit waits at most for onnxruntime calls under way
 _exiting = threading.Event()

@@ -27,3 +27,19 @@ def assert_parity(model, frame, session_options=None) -> None:
     assert not len(mismatch), (mismatch, out["label"][mismatch], labels[mismatch])
     proba = model.predict_proba(frame, invalid="missing").to_numpy()
     np.testing.assert_allclose(out["probabilities"], proba, atol=1e-5, rtol=0)
+
+
+def trees_session(trees, n_features: int, session_options=None):
+    """An onnxruntime session of ``Trees`` alone: input ``x`` (n, n_features) to raw scores."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mlexpert.models import Graph
+
+    g = Graph()
+    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, n_features]))
+    width = trees.n_targets
+    out = trees.emit(g, "x")
+    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, width]))
+    return ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
+                                providers=["CPUExecutionProvider"])

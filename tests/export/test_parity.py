@@ -8,7 +8,7 @@ import pytest
 from mlexpert.ensemble import Member
 from mlexpert.errors import ExportError
 from tests.conftest import TASKS
-from tests.export._parity import assert_parity
+from tests.export._parity import assert_parity, trees_session
 from tests.export.conftest import family_model, fit_member, make_model, split
 
 FAMILIES = ("lightgbm", "xgboost", "random_forest", "extra_trees", "linear")
@@ -150,10 +150,7 @@ def test_lightgbm_trees_read_from_the_model_text_match_lightgbm(use_missing, ses
     0.0 (``use_missing=False``), unseen categories and several trees per round, in ONNX as
     LightGBM predicts them; settings without an ONNX form say what to do."""
     import lightgbm as lgb
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
 
-    from mlexpert.models._graph import Graph
     from mlexpert.models._lightgbm import lightgbm_trees
 
     rng = np.random.default_rng(0)
@@ -167,12 +164,7 @@ def test_lightgbm_trees_read_from_the_model_text_match_lightgbm(use_missing, ses
     est.fit(X, y, categorical_feature=[1])
     trees, objective = lightgbm_trees(est.booster_, 3)
     assert objective == "multiclass" and any(m for m in trees.members)
-    g = Graph()
-    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 3]))
-    out = trees.emit(g, "x")
-    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, 3]))
-    session = ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
-                                   providers=["CPUExecutionProvider"])
+    session = trees_session(trees, 3, session_options)
     test = X[:500].copy()
     test[:40, 1] = 99  # a category never seen
     test[rng.random(test.shape) < 0.05] = np.nan
@@ -188,10 +180,6 @@ def test_lightgbm_trees_read_from_the_model_text_match_lightgbm(use_missing, ses
 def test_trees_built_node_by_node_and_in_blocks_keep_their_ids(session_options):
     """A tree added node by node (hgb, XGBoost) and one added as a block (LightGBM, forests,
     CatBoost) in one ``Trees``: ids stay global, so the graph sums both trees' leaves."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    from mlexpert.models import Graph
     from mlexpert.models._trees_onnx import LEQ, Trees
 
     trees = Trees(1, np.zeros(1))
@@ -206,12 +194,7 @@ def test_trees_built_node_by_node_and_in_blocks_keep_their_ids(session_options):
     root = trees.node(1, LEQ, 5.0, False)  # a third tree after the block: x1 <= 5 -> 100 else 200
     trees.link(root, trees.leaf(0, 100.0), trees.leaf(0, 200.0))
     trees.roots.append(root)
-    g = Graph()
-    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 2]))
-    out = trees.emit(g, "x")
-    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, 1]))
-    session = ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
-                                   providers=["CPUExecutionProvider"])
+    session = trees_session(trees, 2, session_options)
     x = np.array([[0.0, -1.0], [-2.0, -1.0], [1.0, 3.0], [np.nan, 9.0]])
     want = [1 + 20 + 100, 1 + 10 + 100, 2 + 30 + 100, 1 + 30 + 200]
     np.testing.assert_allclose(session.run(None, {"x": x})[0][:, 0], want)

@@ -105,10 +105,7 @@ def _probes(X):
 def test_trees_in_onnx_give_hgb_raw_scores(task, session_options):
     """Category sets on both sides of missing values, unseen values, NaN: the ONNX trees give
     HGB's own raw scores."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    from mlexpert.models._graph import Graph
+    from tests.export._parity import trees_session
 
     X, y = _mixed(3_000)
     if task == "multiclass":
@@ -120,14 +117,7 @@ def test_trees_in_onnx_give_hgb_raw_scores(task, session_options):
     est = fitted.estimator
     t = _HGBTrees(est)
     assert {True, False} <= set(t.nan_left[t.is_cat].tolist())  # both kinds of category split
-    trees = hgb_trees(est)
-    width = trees.n_targets
-    g = Graph()
-    g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 4]))
-    out = trees.emit(g, "x")
-    g.outputs.append(helper.make_tensor_value_info(out, TensorProto.DOUBLE, [None, width]))
-    session = ort.InferenceSession(g.build("t", "", {}).SerializeToString(), session_options,
-                                   providers=["CPUExecutionProvider"])
+    session = trees_session(hgb_trees(est), 4, session_options)
     test = _probes(X)
     want = est._raw_predict(test)
     np.testing.assert_allclose(session.run(None, {"x": test})[0], want, rtol=0, atol=1e-9)
