@@ -102,7 +102,7 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
         if ordinal:
             parts.append(("order", CategoryCodes(max_categories=None, order="value"), ordinal))
         if dates:
-            parts.append(("date", DatetimeFeatures(), dates))
+            parts.append(("date", DatetimeFeatures(cyclic=False), dates))
         parts += [(f"text{i}", TextEmbeddings(EMBEDDING_COMPONENTS, seed=seed) if embed
                    else TextFeatures(seed=seed), [c]) for i, c in enumerate(texts)]
         if wide:

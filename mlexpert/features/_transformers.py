@@ -21,9 +21,17 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     """Expand each datetime column into calendar parts, cyclical sin/cos pairs and days since epoch.
 
     Hour and cyclical hour are produced only for columns that carried a time of day at fit.
+    ``cyclic=False`` (tree families): year, month, day, day of week, days since 1970 and hour,
+    the parts AutoGluon gives its trees, without day of year and the sin/cos pairs: a tree splits
+    those no better than the parts themselves, and with random feature subsets they crowd out
+    other columns (email_spam, 5-fold AUC over 3 seeds, all 13 parts -> these 6: extra trees
+    0.937 -> 0.950, random forest 0.938 -> 0.946, LightGBM 0.945 -> 0.947).
     Computed with numpy datetime arithmetic (a pandas ``.dt`` call per part is ~10x slower on the
     single rows a service predicts).
     """
+
+    def __init__(self, cyclic: bool = True):
+        self.cyclic = cyclic
 
     def fit(self, X: pd.DataFrame, y=None):
         X = pd.DataFrame(X)
@@ -36,6 +44,9 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def _parts(self, col: str) -> list[str]:
+        if not self.__dict__.get("cyclic", True):  # bundles before the option: cyclic
+            return ["year", "month", "day", "day_of_week", "epoch_days"] + \
+                (["hour"] if self.has_time_[col] else [])
         parts = ["year", "month", "day", "day_of_week", "day_of_year", "epoch_days",
                  "month_sin", "month_cos", "day_of_week_sin", "day_of_week_cos"]
         if self.has_time_[col]:

@@ -110,3 +110,31 @@ def test_category_codes_by_dict_and_by_pandas_agree(train, new, max_categories):
         tr.DICT_LOOKUP_ROWS = saved
     np.testing.assert_array_equal(by_dict, by_pandas)
     assert np.isnan(by_dict[:, 0]).tolist() == [v is None or v != v for v in new]
+
+
+def test_dates_reach_trees_as_calendar_parts_and_smooth_models_with_cycles_too():
+    import pickle
+
+    import pandas as pd
+
+    from mlexpert.features import DatetimeFeatures
+
+    frame = pd.DataFrame({"when": pd.to_datetime(["2024-01-31 10:00", "2024-06-15 23:30", None]),
+                          "x": [1.0, 2.0, 3.0]})
+    schema = infer_schema(frame)
+    X = schema.prepare(frame)
+    names = {}
+    for kind in ("tree", "linear"):
+        pre = build_preprocessor(schema, kind)
+        pre.transformer.fit(X)
+        names[kind] = [n.split("__")[-1] for n in pre.transformer.get_feature_names_out()
+                       if "when" in n]
+    assert names["tree"] == ["year", "month", "day", "day_of_week", "epoch_days", "hour"]
+    assert {"day_of_year", "month_sin", "hour_cos"} <= set(names["linear"])
+    lean = DatetimeFeatures(cyclic=False).fit(frame[["when"]])
+    np.testing.assert_array_equal(lean.transform(frame[["when"]])[:2, :4],
+                                  [[2024, 1, 31, 2], [2024, 6, 15, 5]])  # Wednesday, Saturday
+    # a step pickled before the option existed keeps all of its parts
+    old = DatetimeFeatures().fit(frame[["when"]])
+    del old.__dict__["cyclic"]
+    assert pickle.loads(pickle.dumps(old)).transform(frame[["when"]]).shape == (3, 13)
