@@ -105,6 +105,15 @@ def verified_manifest(path: Path) -> tuple[dict[str, Any], str]:
     """(the manifest, the name of its members' file) of the bundle at ``path``, once its format
     version is one this mlexpert reads and every file it lists matches its SHA-256: nothing in
     the bundle is unpickled before this passes."""
+    manifest, payload, _ = verified_contents(path, keep=())
+    return manifest, payload
+
+
+def verified_contents(path: Path, keep: Iterable[str] | None = None,
+                      ) -> tuple[dict[str, Any], str, dict[str, bytes]]:
+    """``verified_manifest`` and the bytes of the files in ``keep`` (default: the members' file
+    and the reference sample), each read once and checked in memory: what ``load`` parses
+    later, on first use, is what was checked, even if the directory changes or goes away."""
     name = str(path)
     if not path.is_dir():
         raise BundleError(f"{name!r} is not a directory; pass the directory `mlexpert fit --out` wrote.")
@@ -126,13 +135,18 @@ def verified_manifest(path: Path) -> tuple[dict[str, Any], str]:
     payload = PAYLOADS[version]
     if payload not in files:
         raise BundleError(f"{name!r}: the manifest lists no {payload}; the bundle is corrupt.")
+    keep = {payload, REFERENCE} if keep is None else set(keep)
+    contents: dict[str, bytes] = {}
     for fname, digest in files.items():
         fpath = path / fname
         if not fpath.is_file():
             raise BundleError(f"{name!r} is missing {fname}; the bundle is incomplete.")
-        if sha256(fpath) != digest:
+        if fname in keep:
+            contents[fname] = fpath.read_bytes()
+        if (hashlib.sha256(contents[fname]).hexdigest() if fname in contents
+                else sha256(fpath)) != digest:
             raise BundleError(f"{name!r}: {fname} does not match the SHA-256 in {MANIFEST} "
                               "(modified or corrupt); refusing to load it. Fit the model again "
                               "or restore the bundle from a copy.")
     manifest["files"] = files
-    return manifest, payload
+    return manifest, payload, contents

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +15,47 @@ from mlexpert.ensemble import HOT_CALLS
 
 COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
 # a background build of the compiled path gives way to small predict calls (``_give_way``)
+STORED_NOTE = ("on: onnxruntime (the graph saved with the bundle, verified against its members "
+               "when saved; compile() checks it again)")
 IDLE_SECONDS = 0.05
 GIVE_WAY_SECONDS = 2.0
 
 
 class CompiledPath:
-    """The compiled-path state and methods of ``bundle.Model`` (which holds ``manifest`` and
-    ``ensemble``)."""
+    """The compiled-path state and methods of ``bundle.Model`` (which holds ``manifest``,
+    ``ensemble`` and ``_members_id``: which members, known without reading them)."""
 
     manifest: Any
     ensemble: Any
+    _members_id: Callable[[], int]
 
     def _init_compiled(self, graph: Path | None) -> None:
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
+        self._unverified = False  # the compiled path is the stored graph, not checked here
         self._compile_lock = threading.Lock()
         self._building: threading.Thread | None = None
         self._last_small = 0.0  # monotonic end of the last small predict call
         # the bundle's stored one-row graph (``stored_graph``), for these members only
-        self._graph = None if graph is None else (id(self.ensemble), graph)
+        self._graph = None if graph is None else (self._members_id(), graph)
 
     def _key(self) -> tuple[int, int]:
-        return id(self.manifest), id(self.ensemble)  # a copy given other members rebuilds
+        return id(self.manifest), self._members_id()  # a copy given other members rebuilds
 
     def _hot_path(self) -> Any:
-        """The compiled path once built. The ``HOT_CALLS``-th small batch builds the numpy path
-        and waits for it (seconds at most), so the calls after it take a verified compiled
-        path; the ONNX graph builds in a background thread and replaces it when faster."""
+        """The compiled path once built. A loaded bundle's stored graph answers from the first
+        small batch (``_stored_path``); otherwise the ``HOT_CALLS``-th small batch builds the
+        numpy path and waits for it (seconds at most), so the calls after it take a verified
+        compiled path; the ONNX graph builds in a background thread and replaces it when
+        faster."""
         compiled = self._compiled
         if compiled is not None and compiled[0] == self._key():
             return compiled[1]
+        if self._small_calls == 0:
+            with self._compile_lock:
+                path = self._stored_path()
+            if path is not None:
+                return path
         self._small_calls += 1
         if self._small_calls >= HOT_CALLS:
             with self._compile_lock:
@@ -59,7 +71,7 @@ class CompiledPath:
         from mlexpert.runtime import compile_stages  # a layer above: imported on use
 
         stages = compile_stages(self, pause=self._give_way)
-        self._compiled = (key, *next(stages))
+        self._compiled, self._unverified = (key, *next(stages)), False
 
         def finish() -> None:
             for path, note in stages:
@@ -70,28 +82,59 @@ class CompiledPath:
         self._building = threading.Thread(target=finish, daemon=True, name="mlexpert-compile")
         self._building.start()
 
+    def _stored_path(self) -> Any:
+        """The graph saved with this bundle on onnxruntime, adopted as the compiled path without
+        reading the members, where it may be trusted: it was the verified compiled path when
+        saved (``stored_graph``: same members, same mlexpert, hash checked) and this
+        onnxruntime is the one that verified it. Else None: the usual build follows."""
+        section = self.manifest.compiled or {}
+        if not section.get("onnxruntime") or self._compiled is not None:
+            return None
+        graph = self.stored_graph()
+        if graph is None:
+            return None
+        try:
+            import onnxruntime
+
+            if onnxruntime.__version__ != section["onnxruntime"]:
+                return None
+            from mlexpert.runtime import OnnxPath  # a layer above: imported on use
+
+            path = OnnxPath(self, graph=graph)
+        except Exception:  # noqa: BLE001 - no session: the usual build follows
+            return None
+        self._compiled = (self._key(), path, STORED_NOTE)
+        self._unverified = True
+        return path
+
     def stored_graph(self) -> bytes | None:
         """The serialized ONNX graph of the compiled path saved with this bundle (its hash
         checked at load, read now), or None: none saved, another mlexpert version wrote it,
         or the members are no longer the ones loaded. The compiled path still verifies it
         against the members before use."""
         graph, section = getattr(self, "_graph", None), self.manifest.compiled or {}
-        if graph is None or graph[0] != id(self.ensemble) or \
+        if graph is None or graph[0] != self._members_id() or \
                 section.get("mlexpert_version") != __version__:
             return None
         digest = (self.manifest.files or {}).get(COMPILED)
         data = graph[1].read_bytes() if graph[1].is_file() else b""
         return data if data and hashlib.sha256(data).hexdigest() == digest else None
 
-    def _graph_to_store(self) -> bytes | None:
-        """The serialized graph ``save`` writes: the compiled path's when it runs on
-        onnxruntime, else the one loaded with these members."""
+    def _graph_to_store(self) -> tuple[bytes | None, str | None]:
+        """The serialized graph ``save`` writes, and the onnxruntime version that verified it
+        (None: unknown, so a process loading it checks it before use): the compiled path's
+        when it runs on onnxruntime, else the one loaded with these members."""
         compiled = self._compiled
         if compiled is not None and compiled[0] == self._key():
             graph = getattr(compiled[1], "graph", None)
             if isinstance(graph, bytes):
-                return graph
-        return self.stored_graph()
+                if self._unverified:
+                    return graph, (self.manifest.compiled or {}).get("onnxruntime")
+                import onnxruntime  # the path runs on it: imported already
+
+                return graph, onnxruntime.__version__
+        graph = self.stored_graph()
+        return graph, None if graph is None else (self.manifest.compiled or {}).get("onnxruntime")
 
     def _give_way(self) -> None:
         """Where the graph's background build pauses: while small predict calls keep coming
@@ -107,7 +150,7 @@ class CompiledPath:
         from mlexpert.runtime import compile_model  # a layer above: imported on use
 
         path, note = compile_model(self)
-        self._compiled = (key, path, note)
+        self._compiled, self._unverified = (key, path, note), False
 
     def compile(self, timeout: float | None = None) -> str:
         """Build the compiled path for small batches now and say what was decided (predict
@@ -120,7 +163,8 @@ class CompiledPath:
             stop = time.monotonic() + max(0.0, float(timeout))
             with self._compile_lock:
                 building = self._building
-                if self._compiled is None or self._compiled[0] != self._key():
+                if self._compiled is None or self._compiled[0] != self._key() or \
+                        self._unverified:
                     if building is None or not building.is_alive():
                         self._start_build()
             building = self._building
@@ -130,13 +174,13 @@ class CompiledPath:
         building = self._building
         if building is not None:
             building.join()
-        if self._compiled is None or self._compiled[0] != self._key():
+        if self._compiled is None or self._compiled[0] != self._key() or self._unverified:
             self._build()
         return self.compiled_path
 
     def use_compiled(self, path: Any, note: str) -> None:
         """Adopt a compiled path chosen and verified elsewhere (the service, for this Model)."""
-        self._compiled = (self._key(), path, note)
+        self._compiled, self._unverified = (self._key(), path, note), False
 
     @property
     def compiled_path(self) -> str:

@@ -21,11 +21,13 @@ bundles only from places you trust, as with any pickle.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlexpert._first_use import OnFirstUse
 from mlexpert._format import (
     FORMAT,
     FORMAT_VERSION,
@@ -42,7 +45,7 @@ from mlexpert._format import (
     check_writable,
     library_versions,
     sha256,
-    verified_manifest,
+    verified_contents,
 )
 from mlexpert._hotpath import COMPILED, CompiledPath
 from mlexpert._io import atomic_dir, dumps
@@ -59,7 +62,6 @@ from mlexpert.ensemble import (
 )
 from mlexpert.errors import ConfigError, DataError, missing_column
 from mlexpert.evaluate import Calibrator, Evaluation, diagnostics, score_all, thresholded
-from mlexpert.features import extend_history
 from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
@@ -75,20 +77,49 @@ class ExtraColumnsWarning(UserWarning):
 class Model(CompiledPath):
     """A fitted mlexpert model: predicts from raw tables and saves to a bundle directory."""
 
-    def __init__(self, manifest: Manifest | dict[str, Any], members: list[Member],
-                 reference: pd.DataFrame | None = None, graph: Path | None = None):
+    def __init__(self, manifest: Manifest | dict[str, Any],
+                 members: list[Member] | Callable[[], list[Member]],
+                 reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+                 graph: Path | None = None):
+        """``members`` and ``reference``: the values, or functions that read them on first use
+        (``load``)."""
         if not isinstance(manifest, Manifest):
             manifest = Manifest.from_dict(manifest)
         self._record = manifest
-        self._reference = reference
+        self._reference_box = OnFirstUse(read=reference) if callable(reference) else \
+            OnFirstUse(reference)
         self.schema = Schema.from_dict(manifest.schema)
         self.target: str = manifest.target.name
         self.task: str = manifest.target.task
         self.classes: list[Any] | None = manifest.target.classes
         self.metric: str = manifest.metric
         cal = manifest.calibration
-        self.ensemble = Ensemble(members, self.task, Calibrator.from_dict(cal) if cal else None)
+
+        def ensemble(members: list[Member]) -> Ensemble:
+            return Ensemble(members, self.task, Calibrator.from_dict(cal) if cal else None)
+
+        self._ensemble_box: OnFirstUse[Ensemble] = \
+            OnFirstUse(read=lambda: ensemble(members())) if callable(members) else \
+            OnFirstUse(ensemble(members))
         self._init_compiled(graph)
+
+    @property
+    def ensemble(self) -> Ensemble:
+        """The members and their weighted average (a loaded bundle's are unpickled here, on
+        first use: small batches may be answered from its stored graph without them)."""
+        return self._ensemble_box.get()
+
+    @ensemble.setter
+    def ensemble(self, value: Ensemble) -> None:
+        self._ensemble_box = OnFirstUse(value)
+
+    def _members_id(self) -> int:
+        """Which members this Model holds, known without reading them (``CompiledPath``)."""
+        return id(self._ensemble_box)
+
+    @property
+    def _reference(self) -> pd.DataFrame | None:
+        return self._reference_box.get()
 
     @property
     def _members(self) -> list[Member]:  # for tests and benches that look inside
@@ -106,13 +137,16 @@ class Model(CompiledPath):
 
     def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
         state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
-        state.update(_small_calls=0, _compiled=None, _compile_lock=None, _building=None,
-                     _last_small=0.0,
-                     _label_cache=None)
+        state.update(_small_calls=0, _compiled=None, _unverified=False, _compile_lock=None,
+                     _building=None, _last_small=0.0, _label_cache=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"_last_small": 0.0, **state}, _compile_lock=threading.Lock())
+        # a Model pickled before its members and sample were read on first use held them plain
+        boxes = {f"_{k.strip('_')}_box": OnFirstUse(state.pop(k))
+                 for k in ("ensemble", "_reference") if k in state}
+        self.__dict__.update({"_last_small": 0.0, "_unverified": False, **state, **boxes},
+                             _compile_lock=threading.Lock())
 
     # -- what a user reads -------------------------------------------------------------------
     @property
@@ -391,6 +425,8 @@ class Model(CompiledPath):
                             f"{frame.index[at]!r}: this "
                             "model follows its entities' values in proportion (fit saw only "
                             "positive ones), so history rows need positive targets.")
+        from mlexpert.features import extend_history  # scikit-learn: not on load's path
+
         X = self.schema.prepare(frame, describe_source(data))
         members = copy.deepcopy(self.ensemble.members)
         for member in members:
@@ -429,7 +465,7 @@ class Model(CompiledPath):
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
         path = Path(path)
         check_writable(path, overwrite=overwrite)
-        key, graph = self._key(), self._graph_to_store()
+        key, (graph, verified_by) = self._key(), self._graph_to_store()
         with atomic_dir(path) as tmp:
             write_payload(self.ensemble.members, tmp / MEMBERS)
             files = {MEMBERS: sha256(tmp / MEMBERS)}
@@ -441,7 +477,7 @@ class Model(CompiledPath):
                 (tmp / COMPILED).write_bytes(graph)
                 files[COMPILED] = sha256(tmp / COMPILED)
                 compiled = {"file": COMPILED, "mlexpert_version": __version__,
-                            "bytes": len(graph)}
+                            "bytes": len(graph), "onnxruntime": verified_by}
             manifest = self.manifest.with_sections(
                 format=FORMAT, format_version=FORMAT_VERSION, files=files, compiled=compiled,
                 saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -457,10 +493,12 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     and file hashes before reading the members. ``registry``: where it was fetched from (name,
     version, run id, URI), kept in ``info["registry"]``, in memory only."""
     path = Path(path)
-    manifest, payload = verified_manifest(path)
-    members = read_payload(path / payload)
+    manifest, payload, contents = verified_contents(path)
+    data = contents[payload]  # checked: the members are unpickled from these bytes, on use
+    members = lambda: read_payload(path / payload, data)  # noqa: E731
     # Parquet holds data only (no code); its hash was checked with the others
-    reference = pd.read_parquet(path / REFERENCE) if REFERENCE in manifest["files"] else None
+    sample = contents.get(REFERENCE)
+    reference = None if sample is None else (lambda: pd.read_parquet(io.BytesIO(sample)))
     record = Manifest.from_dict(manifest)
     if registry is not None:
         record = record.with_sections(registry=registry)

@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "mlexpert"
 LAYERS = [
     {"errors", "findings", "_clock", "_version", "_io", "_system", "_format",
-     "_options", "_manifest", "_html"},
+     "_options", "_manifest", "_html", "_first_use"},
     {"data"},
     {"evaluate"},
     {"plan", "features"},

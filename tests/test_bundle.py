@@ -174,6 +174,59 @@ def test_a_stored_graph_is_used_only_for_its_members_and_version(on_graph, tmp_p
         mlexpert.load(path)
 
 
+def test_a_loaded_graph_answers_small_batches_before_the_members_are_read(on_graph, tmp_path):
+    import pickle
+
+    from mlexpert._hotpath import STORED_NOTE
+
+    model, rows = on_graph
+    path = model.save(tmp_path / "m")
+    import onnxruntime
+
+    assert json.loads((path / MANIFEST).read_text())["compiled"]["onnxruntime"] == \
+        onnxruntime.__version__  # the version that verified it
+    loaded = mlexpert.load(path)
+    (path / MEMBERS).unlink()  # load kept the checked bytes: nothing is read from disk later
+    assert loaded.predict(rows.iloc[:1]).tolist() == model.predict(rows.iloc[:1]).tolist()
+    assert loaded.compiled_path == STORED_NOTE and not loaded._ensemble_box.ready
+    pd.testing.assert_frame_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    assert not loaded._ensemble_box.ready  # still without its members
+    copied = pickle.loads(pickle.dumps(loaded))  # pickling reads them: the copy is whole
+    assert copied._ensemble_box.ready and len(copied.ensemble.members) == len(model._members)
+    note = loaded.compile()  # checks the stored graph against the members, now read
+    assert loaded._ensemble_box.ready and "verified against the Model" in note, note
+    assert loaded.predict(rows).tolist() == model.predict(rows).tolist()
+
+
+def test_a_graph_from_another_onnxruntime_waits_for_the_members(on_graph, tmp_path):
+    model, rows = on_graph
+    path = model.save(tmp_path / "m")
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["compiled"]["onnxruntime"] = "0.0.1"  # verified by another onnxruntime
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    loaded = mlexpert.load(path)
+    assert loaded.predict(rows.iloc[:1]).tolist() == model.predict(rows.iloc[:1]).tolist()
+    assert loaded._ensemble_box.ready and loaded.compiled_path == "not built yet"
+
+
+def test_load_and_a_first_row_from_the_graph_import_no_scikit_learn(on_graph, tmp_path):
+    """What makes ``load`` + the first row fast (issue #22: ~0.5 s, not 1.5): neither reading
+    the manifest nor running the stored graph imports scikit-learn or a model library."""
+    import subprocess
+    import sys
+
+    model, rows = on_graph
+    path = model.save(tmp_path / "m")
+    rows.to_pickle(tmp_path / "rows.pkl")
+    code = ("import sys, pandas as pd, mlexpert; rows = pd.read_pickle(sys.argv[2]); "
+            "m = mlexpert.load(sys.argv[1]); print(m.predict(rows.iloc[:1]).tolist()); "
+            "print(sorted(k for k in ('sklearn', 'lightgbm', 'xgboost', 'catboost', 'scipy.stats') "
+            "if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "rows.pkl")],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == [str(model.predict(rows.iloc[:1]).tolist()), "[]"]
+
+
 def test_a_model_on_the_numpy_path_saves_no_graph(fitted, tmp_path):
     model = fitted["binary"]  # free text: no graph
     path = model.save(tmp_path / "m")

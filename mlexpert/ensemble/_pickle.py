@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import inspect
+import io
 import os
 import pickle
 from pathlib import Path
@@ -71,16 +72,18 @@ def write_payload(obj: Any, path: str | os.PathLike) -> None:
         pickle.dump(obj, fh, protocol=5)
 
 
-def read_payload(path: str | os.PathLike) -> Any:
-    """The object ``write_payload`` wrote (format 2) or a format-1 ``members.joblib``."""
+def read_payload(path: str | os.PathLike, data: bytes | None = None) -> Any:
+    """The object ``write_payload`` wrote (format 2) or a format-1 ``members.joblib``, read from
+    ``path`` or from ``data``, that file's bytes (already checked against the manifest)."""
     path = Path(path)
+    source = io.BytesIO(data) if data is not None else path
     if path.name == PAYLOAD_V1:
-        return _read_joblib(path)
-    with gzip.open(path, "rb") as fh:
+        return _read_joblib(path, source)
+    with gzip.open(source, "rb") as fh:
         return _Unpickler(fh).load()
 
 
-def _read_joblib(path: Path) -> Any:
+def _read_joblib(path: Path, source: Path | io.BytesIO) -> Any:
     """A joblib pickle (zlib-compressed, arrays stored after their wrappers) through joblib's
     own unpickler, with this module's name resolution."""
     from joblib.numpy_pickle import BinaryZlibFile, NumpyUnpickler
@@ -91,5 +94,5 @@ def _read_joblib(path: Path) -> Any:
                 return super().find_class(module, name)  # joblib's own array records
             return _resolve(module, name)
 
-    with BinaryZlibFile(str(path), "rb") as fh:
+    with BinaryZlibFile(source if isinstance(source, io.BytesIO) else str(source), "rb") as fh:
         return _JoblibUnpickler(str(path), fh, ensure_native_byte_order=True).load()

@@ -13,7 +13,6 @@ import pandas as pd
 
 from mlexpert.errors import not_exportable
 from mlexpert.export._inputs import MISSING_CATEGORY
-from mlexpert.features import NUMBER_PATTERN, CategoryCodes, DatetimeFeatures, LevelEncoding
 from mlexpert.models import Graph
 
 _UNSEEN = "\x00mlexpert-unseen\x00"
@@ -31,6 +30,9 @@ def transform(g: Graph, transformer: Any, inputs: dict[str, str]) -> str:
 
 def _step(g: Graph, step: Any, columns: list[str], inputs: dict[str, str], name: str) -> str:
     from sklearn.pipeline import Pipeline
+
+    # scikit-learn's: imported on use, so that running a stored graph (``runtime``) never does
+    from mlexpert.features import CategoryCodes, DatetimeFeatures, LevelEncoding
 
     if isinstance(step, str) and step == "passthrough" or type(step).__name__ == "FunctionTransformer":
         return g.concat([inputs[c] for c in columns])
@@ -89,7 +91,7 @@ def _array_step(g: Graph, step: Any, x: str) -> str:
                          "Refit with the default preprocessing.")
 
 
-def _codes(g: Graph, x: str, step: CategoryCodes, j: int) -> str:
+def _codes(g: Graph, x: str, step: Any, j: int) -> str:
     """``CategoryCodes`` of column ``j``: known levels to 0..K-1, missing to NaN, others to K
     (by frequency) or (in value order) numbers to their place among the known ones, NaN."""
     from onnx import TensorProto
@@ -108,6 +110,8 @@ def _codes(g: Graph, x: str, step: CategoryCodes, j: int) -> str:
     if not len(numbers):
         return codes
     # an unseen number's place: how many known numbers are below it, less a half
+    from mlexpert.features import NUMBER_PATTERN
+
     readable = g.op("RegexFullMatch", [x], pattern=NUMBER_PATTERN)
     value = g.cast(g.where(readable, x, g.const(np.array(["nan"], dtype=object))),
                    TensorProto.DOUBLE)

@@ -15,7 +15,8 @@ from mlexpert.runtime._choose import (
                                       verify,
 )
 from mlexpert.runtime._numpy import FastPath
+from mlexpert.runtime._onnx import OnnxPath
 
-__all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "Rows",
+__all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "OnnxPath", "Rows",
            "Unsupported", "compile_model", "compile_stages", "fastest", "probe_rows", "reference",
            "rows_frame", "verify"]

@@ -60,11 +60,14 @@ def _wait_at_exit() -> None:
 class OnnxPath:
     """Raw predictions (probabilities or values) of the exported graph on canonical rows."""
 
-    def __init__(self, model: Any, pause: Callable[[], None] | None = None):
+    def __init__(self, model: Any, pause: Callable[[], None] | None = None,
+                 graph: bytes | None = None):
+        """``graph``: the serialized graph to run (default: the one stored with the bundle, else
+        converted from the members)."""
         from mlexpert.errors import ExportError
         from mlexpert.export import to_onnx
 
-        graph = model.stored_graph()  # saved with the bundle: no conversion
+        graph = graph or model.stored_graph()  # saved with the bundle: no conversion
         if graph is None:
             try:
                 graph = to_onnx(model, pause=pause,
