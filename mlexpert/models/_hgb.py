@@ -203,9 +203,17 @@ class _HGBTrees:
                 rows, node, at = rows[going], node[going], at[going]
         leaves = self.value[final].reshape(n, n_trees)
         out = np.tile(self.baseline, (n, 1))
-        for k in range(self.n_outputs):
-            out[:, k] += leaves[:, self.tree_output == k].sum(axis=1)
+        for k, trees in enumerate(self.by_output()):
+            out[:, k] += leaves[:, trees].sum(axis=1)
         return out
+
+    def by_output(self) -> list[np.ndarray]:
+        """The trees adding to each output, computed once."""
+        cached = self.__dict__.get("_by_output")
+        if cached is None:
+            cached = self._by_output = [np.flatnonzero(self.tree_output == k)
+                                        for k in range(self.n_outputs)]
+        return cached
 
 
 def nodes_bitsets(predictor: Any) -> np.ndarray:
@@ -238,6 +246,54 @@ def compile_hgb(fitted: Fitted) -> Callable[[Any], np.ndarray]:
     plain(fitted)
     trees = _trees(fitted)
     return lambda X: _output(trees.raw(np.asarray(X, dtype=np.float64)), trees, fitted)
+
+
+def compile_hgb_bag(fitted: list[Fitted]) -> Callable[..., np.ndarray]:
+    """Fold models walked together, each on its own input: their trees in one set of arrays
+    (star_math's bag of five, one row: 1.4 ms in five walks, ~0.3 ms in one)."""
+    for f in fitted:
+        plain(f)
+    parts = [_trees(f) for f in fitted]
+    merged = _merged(parts, [int(f.estimator.n_features_in_) for f in fitted])
+
+    def bag(*X: Any) -> np.ndarray:
+        x = np.hstack([np.asarray(x, dtype=np.float64) for x in X])
+        raw, out = merged.raw(x), 0.0
+        for j, (trees, f) in enumerate(zip(parts, fitted, strict=True)):
+            k = trees.n_outputs
+            out = out + _output(raw[:, j * k:(j + 1) * k], trees, f)
+        return out
+
+    return bag
+
+
+def _merged(parts: list[_HGBTrees], widths: list[int]) -> _HGBTrees:
+    """Several models' trees as one ``_HGBTrees`` over their inputs side by side: model j's
+    columns, categorical columns, nodes and outputs follow those of the models before it."""
+    out = object.__new__(_HGBTrees)
+    nodes = np.cumsum([0, *(len(t.leaf) for t in parts)])[:-1]
+    inputs = np.cumsum([0, *widths])[:-1]
+    cats = np.cumsum([0, *(len(t.categories) for t in parts)])[:-1]
+    rows = np.cumsum([0, *(len(t.cat_left) for t in parts)])[:-1]
+    outputs = np.cumsum([0, *(t.n_outputs for t in parts)])[:-1]
+    cat = lambda name, shift: np.concatenate(  # noqa: E731
+        [getattr(t, name) + s for t, s in zip(parts, shift, strict=True)])
+    for name in ("leaf", "threshold", "nan_left", "value", "is_cat"):  # dtypes kept (bool)
+        setattr(out, name, np.concatenate([getattr(t, name) for t in parts]))
+    out.left, out.right, out.roots = cat("left", nodes), cat("right", nodes), cat("roots", nodes)
+    out.feature = np.concatenate([np.where(t.leaf, 0, t.feature + s)
+                                  for t, s in zip(parts, inputs, strict=True)])
+    out.cat_col, out.cat_row = cat("cat_col", cats), cat("cat_row", rows)
+    out.tree_output = cat("tree_output", outputs)
+    out.categories = [c for t in parts for c in t.categories]
+    out.cat_columns = cat("cat_columns", inputs).astype(np.intp)
+    width = max(t.cat_left.shape[1] for t in parts)
+    out.cat_left = np.vstack([np.pad(t.cat_left, ((0, 0), (0, width - t.cat_left.shape[1])))
+                              for t in parts])
+    out.baseline = np.concatenate([t.baseline for t in parts])
+    out.n_outputs = len(out.baseline)
+    out.loss = parts[0].loss
+    return out
 
 
 # -- ONNX ------------------------------------------------------------------------------------
@@ -387,5 +443,5 @@ def _tree_shap(t: _HGBTrees, path: dict[str, Any], x: np.ndarray, ords: np.ndarr
 ADAPTER = Adapter(HistGradientBoostingFamily(),
                   instance_of("sklearn.ensemble", "HistGradientBoostingClassifier",
                               "HistGradientBoostingRegressor"),
-                  compile=compile_hgb, compile_bag=None, onnx=hgb_onnx,
+                  compile=compile_hgb, compile_bag=compile_hgb_bag, onnx=hgb_onnx,
                   contributions=hgb_contributions, fit_dask=None)
