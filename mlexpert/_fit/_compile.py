@@ -1,6 +1,6 @@
 """The compiled one-row path built inside fit's time limit, so the first small predictions
 after fit take it: the limit holds back a share for it (``compile_seconds``), and fit builds
-the numpy path, then waits for the ONNX graph while that time lasts (``compile_within``)."""
+the numpy path, then waits for the ONNX graph while the limit lasts (``compile_within``)."""
 from __future__ import annotations
 
 import time
@@ -31,15 +31,17 @@ def compile_seconds(time_limit: float) -> float:
     return min(COMPILE_SHARE * float(time_limit), COMPILE_MAX_SECONDS)
 
 
-def compile_within(model: Model, end: float, time_limit: float) -> Model:
+def compile_within(model: Model, end: float) -> Model:
     """``model`` with its compiled path built where time to the monotonic ``end`` allows,
-    waiting for the graph no longer than the share held back (``compile_seconds``): a search
-    that ended early does not make fit wait for a conversion (``Model.compile(timeout=)``: a
-    graph not converted by then goes on in the background)."""
+    waiting for the graph while the time limit lasts (``Model.compile(timeout=)``: a graph
+    not converted by then goes on in the background). A search that ended early leaves more
+    than the share held back, and the limit is the user's: email_spam's 60 s fit ended at
+    40 s with its graph 1.6 s from done, and the first 200 rows took 6.6 ms each on the numpy
+    path instead of 0.5 on the graph."""
     if switched_off(COMPILE_ENV):
         return model
     members_ms = (model.manifest.inference or {}).get("latency_ms_per_row") or 0.0
     left = end - time.monotonic()
     if left >= COMPILE_MIN_SECONDS + MEMBER_CALLS * members_ms / 1000.0:
-        model.compile(timeout=min(left, compile_seconds(time_limit)))
+        model.compile(timeout=left)
     return model

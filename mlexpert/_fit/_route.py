@@ -31,8 +31,7 @@ def fit(data: Any, target: str, started: float | None = None, **options: Any) ->
     package takes ~1.6 s of it), now when None."""
     started = time.monotonic() if started is None else started
     opts = FitOptions.of(options)
-    return compile_within(_fitted(data, target, started, opts),
-                          started + float(opts.time_limit), opts.time_limit)
+    return compile_within(_fitted(data, target, started, opts), started + float(opts.time_limit))
 
 
 def _fitted(data: Any, target: str, started: float, opts: FitOptions) -> Model:

@@ -3,7 +3,8 @@ when the user chose neither. The one place these hints come from: ``audit`` repo
 records them through ``audit_for_fit``.
 
 A group hint needs evidence that the column names an entity, not a rounded measurement: text or
-integer codes (never numbers with decimals), many levels in small repeated blocks, rows of one
+integer codes (never numbers with decimals, nor amounts mostly in round hundreds), many levels in
+small repeated blocks, rows of one
 value alike in the target (intraclass correlation, F-test) far beyond what the value's order
 explains (a measurement's smooth relation), and, as the evidence shown, the score gap of a quick
 model between random and grouped K-fold.
@@ -37,6 +38,9 @@ GAP_ROWS = 4_000  # rows (whole blocks of one value) the random-vs-grouped compa
 GAP_SECONDS = 0.5  # seconds left at least before the comparison starts
 MAX_HINTS = 3  # group hints per table at most (the most alike first)
 MIN_TREND = 0.1  # |Spearman rho| of the target along a date for a time hint
+# an amount, not a code: this share of its values from 100 up are whole hundreds (codes: ~1 %;
+# lendingclub's funded_amnt, 816 loan sizes over 7,885 rows: 89 %)
+ROUND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def entity(d: AuditData, name: str) -> Entity | None:
     number = _as_number(values)
     if number is not None and not np.all(np.mod(number, 1) == 0):
         return None  # decimals: a measurement, repeated only because it is rounded
+    if number is not None and _round_hundreds(number) >= ROUND_SHARE:
+        return None  # sums of money or sizes chosen in round units: a measurement
     codes = pd.factorize(category_text(values) if number is None else number)[0]
     y = _target_matrix(d)[present]
     icc, p = intraclass(codes, y)
@@ -200,6 +206,12 @@ def _group_finding(d: AuditData, e: Entity) -> Finding:
                 "are related, plain K-fold leaks between them and the scores are optimistic.",
         evidence=evidence,
         suggestion=f"pass groups={name!r} (CLI: --groups {name}).")
+
+
+def _round_hundreds(number: np.ndarray) -> float:
+    """The share of whole hundreds among the values of 100 and more (0 without any)."""
+    big = number[np.abs(number) >= 100]
+    return float(np.mean(np.mod(big, 100) == 0)) if len(big) else 0.0
 
 
 def _as_number(values: pd.Series) -> np.ndarray | None:

@@ -100,6 +100,25 @@ def test_entities_as_text_codes_and_integers_are_hinted():
     assert of(oxboys, "split_groups_suggested", "Subject")
 
 
+def test_amounts_in_round_hundreds_are_not_entities(monkeypatch):
+    """Loan sizes (lendingclub's funded_amnt: 816 values, 89 % of them whole hundreds) repeat and
+    odd sizes default differently, so they pass the block, ICC and order rules; an entity's codes
+    are seldom round (STAR's pupil and teacher numbers: ~1 %)."""
+    from mlexpert.audits._split import ROUND_SHARE, _round_hundreds
+
+    rng = np.random.default_rng(0)
+    loans = rng.choice(np.r_[np.arange(10, 351) * 100, rng.integers(1_000, 35_000, 60)], 3000)
+    odd = np.mod(loans, 100) != 0  # odd sizes (partly funded loans) default far more often
+    frame = pd.DataFrame({"funded": loans, "bad": (rng.random(3000) < np.where(odd, 0.6, 0.1))})
+    assert _round_hundreds(loans.astype(float)) >= ROUND_SHARE
+    assert not of(mlexpert.audit(frame, target="bad"), "split_groups_suggested")
+    monkeypatch.setattr("mlexpert.audits._split.ROUND_SHARE", np.inf)  # without the rule
+    assert of(mlexpert.audit(frame, target="bad"), "split_groups_suggested", "funded")
+    star = table("mlmRev", "star")
+    assert _round_hundreds(star["id"].to_numpy(float)) < 0.02
+    assert _round_hundreds(star["tch"].dropna().to_numpy(float)) < 0.02
+
+
 def test_repeated_codes_unrelated_to_the_target_are_not_hinted():
     """Exam: ``student`` numbers restart in each school (650 values, 6 rows each) and say nothing
     of the score; ``school`` does."""

@@ -222,7 +222,7 @@ def test_compile_with_a_timeout_leaves_a_slow_graph_to_the_background(fitted, ta
     monkeypatch.setattr(_onnx, "OnnxPath", held_graph)
     monkeypatch.setenv("MLEXPERT_COMPILE_IN_FIT", "1")
     model = _fresh(fitted["binary"])
-    compile_within(model, time.monotonic() + 0.5, 60)  # under a second left: left to predict
+    compile_within(model, time.monotonic() + 0.5)  # under a second left: left to predict
     assert model.compiled_path == "not built yet" and model._building is None
     t0 = time.monotonic()
     note = model.compile(timeout=0.3)
@@ -231,6 +231,32 @@ def test_compile_with_a_timeout_leaves_a_slow_graph_to_the_background(fitted, ta
     release.set()
     model.compile()  # waits for the background build
     assert "still building" not in model.compiled_path
+
+
+def test_fit_waits_for_the_graph_while_its_time_limit_lasts(fitted, monkeypatch):
+    """A search that ended early leaves the rest of the limit to the graph's build: fit returns
+    with the graph deciding, not with the numpy path while the graph converts."""
+    import threading
+    import time
+
+    from mlexpert._fit._compile import compile_within
+    from mlexpert.runtime import _onnx
+
+    graph = _onnx.OnnxPath
+    release = threading.Event()
+
+    def slow_graph(model, pause=None):  # longer than the share a 60 s limit holds back (1.5 s)
+        assert release.wait(60), "the test never released the graph build"
+        return graph(model, pause)
+
+    monkeypatch.setattr(_onnx, "OnnxPath", slow_graph)
+    monkeypatch.setenv("MLEXPERT_COMPILE_IN_FIT", "1")
+    model = _fresh(fitted["binary"])
+    threading.Timer(2.0, release.set).start()
+    t0 = time.monotonic()
+    compile_within(model, t0 + 30)
+    assert 2.0 <= time.monotonic() - t0 < 30
+    assert "still building" not in model.compiled_path, model.compiled_path
 
 
 def test_bad_input_on_the_small_path_is_named(fitted, tables):
@@ -554,7 +580,7 @@ def test_fit_can_leave_the_compiled_path_to_predict(fitted, monkeypatch):
 
     monkeypatch.setenv(COMPILE_ENV, "0")
     model = _fresh(fitted["binary"])
-    compile_within(model, time.monotonic() + 60, 60)
+    compile_within(model, time.monotonic() + 60)
     assert model.compiled_path == "not built yet" and model._building is None
 
 
