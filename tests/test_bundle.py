@@ -232,3 +232,28 @@ def test_a_model_on_the_numpy_path_saves_no_graph(fitted, tmp_path):
     path = model.save(tmp_path / "m")
     assert not (path / COMPILED).exists() and "compiled" not in json.loads(
         (path / MANIFEST).read_text())
+
+
+def test_members_that_no_longer_unpickle_are_named_at_first_use_and_package_refuses(
+        fitted, tables, tmp_path):
+    """``load`` reads the members on first use: a payload naming a class this mlexpert lacks
+    loads (hashes match), fails with the one-line BundleError when the members are needed, and
+    ``package`` reads them before writing anything."""
+    import gzip
+    import hashlib
+
+    from mlexpert.deploy import package
+
+    path = fitted["binary"].save(tmp_path / "m")
+    data = gzip.decompress((path / MEMBERS).read_bytes())
+    (path / MEMBERS).write_bytes(gzip.compress(
+        data.replace(b"mlexpert.ensemble._member", b"mlexpert.ensemble._gone__")))
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["files"][MEMBERS] = hashlib.sha256((path / MEMBERS).read_bytes()).hexdigest()
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    loaded = mlexpert.load(path)  # the manifest and hashes only
+    with pytest.raises(BundleError, match="fit the model again"):
+        loaded.predict(tables["binary"].drop(columns="y").head(100))
+    with pytest.raises(BundleError, match="fit the model again"):
+        package(path, tmp_path / "deploy")
+    assert not (tmp_path / "deploy").exists()

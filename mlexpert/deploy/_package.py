@@ -74,7 +74,9 @@ def package(source: str | os.PathLike, out: str | os.PathLike, *, force: bool = 
         raise BundleError(f"{str(source)!r} is not a bundle directory; pass the directory "
                           "`mlexpert fit --out` wrote (for a registry model, save it first: "
                           "mlexpert.load('models:/NAME@ALIAS').save('model/')).")
-    manifest = mlexpert.load(source).manifest
+    loaded = mlexpert.load(source)
+    manifest = loaded.manifest
+    _ = loaded.ensemble  # the members read now (load reads them on first use): they unpickle
     recipe = _recipe.Recipe(
         manifest=manifest,
         python=_recipe.python_minor(manifest.libraries.get("python"), platform.python_version()),

@@ -108,7 +108,8 @@ def _send(store: Store, record: dict[str, Any], bundle: Path, partial: dict[str,
 
     from mlexpert.bundle import load
 
-    model = load(bundle)  # verifies the bundle we are about to publish
+    model = load(bundle)  # verifies the bundle we are about to publish...
+    _ = model.ensemble  # ...members included (load reads them on first use)
     with session(store) as client:
         exp_id = experiment_id(client, store, record["experiment"], create=True)
         run = client.create_run(exp_id, run_name=record["run_name"], tags=record["tags"])
