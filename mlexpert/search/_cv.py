@@ -225,6 +225,8 @@ class Search:
                     on_fold(wave[-1], float(np.mean(cand.fold_scores)))
                 if stop is not None:
                     cand.status, cand.note = stop
+                    if any(f.truncated for f in cand.fold_fits):  # slow here, maybe not bad
+                        cand.note += " (the time limit had cut that training short)"
                     cand.fold_fits = []
                     return
         except BrokenExecutor as exc:

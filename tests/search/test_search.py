@@ -558,3 +558,18 @@ def test_a_hopeless_portfolio_candidate_stops_after_its_first_fold(monkeypatch):
     assert linear.status == "skipped" and len(linear.fold_scores) == 1 and not linear.fold_fits
     assert linear.note.startswith("stopped after 1 of 3 folds: log_loss ")
     assert "further from perfect than lightgbm_default's" in linear.note
+    assert "cut that training short" not in linear.note
+    # a fold the time limit cut short: the note says the gap may be time, not the model
+    family = FAMILIES["linear"]
+    fit = type(family).fit
+
+    def cut_short(self, *args, **kwargs):
+        fitted = fit(self, *args, **kwargs)
+        fitted.truncated = True
+        return fitted
+
+    monkeypatch.setattr(type(family), "fit", cut_short)
+    result = run_search(schema.prepare(X), y, schema, spec)
+    linear = {c.name: c for c in result.candidates}["linear"]
+    assert linear.status == "skipped"
+    assert linear.note.endswith("(the time limit had cut that training short)"), linear.note
