@@ -14,9 +14,9 @@ from mlexpert._version import __version__
 from mlexpert.ensemble import HOT_CALLS
 
 COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
-# a background build of the compiled path gives way to small predict calls (``_give_way``)
 STORED_NOTE = ("on: onnxruntime (the graph saved with the bundle, verified against its members "
                "when saved; compile() checks it again)")
+# a background build of the compiled path gives way to small predict calls (``_give_way``)
 IDLE_SECONDS = 0.05
 GIVE_WAY_SECONDS = 2.0
 
@@ -110,8 +110,9 @@ class CompiledPath:
     def stored_graph(self) -> bytes | None:
         """The serialized ONNX graph of the compiled path saved with this bundle (its hash
         checked at load, read now), or None: none saved, another mlexpert version wrote it,
-        or the members are no longer the ones loaded. The compiled path still verifies it
-        against the members before use."""
+        or the members are no longer the ones loaded. The compiled path verifies it against
+        the members before use, unless this onnxruntime verified it when it was saved
+        (``_stored_path``)."""
         graph, section = getattr(self, "_graph", None), self.manifest.compiled or {}
         if graph is None or graph[0] != self._members_id() or \
                 section.get("mlexpert_version") != __version__:

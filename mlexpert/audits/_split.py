@@ -4,10 +4,9 @@ records them through ``audit_for_fit``.
 
 A group hint needs evidence that the column names an entity, not a rounded measurement: text or
 integer codes (never numbers with decimals, nor amounts mostly in round hundreds), many levels in
-small repeated blocks, rows of one
-value alike in the target (intraclass correlation, F-test) far beyond what the value's order
-explains (a measurement's smooth relation), and, as the evidence shown, the score gap of a quick
-model between random and grouped K-fold.
+small repeated blocks, rows of one value alike in the target (intraclass correlation, F-test)
+far beyond what the value's order explains (a measurement's smooth relation), and, as the
+evidence shown, the score gap of a quick model between random and grouped K-fold.
 """
 from __future__ import annotations
 
