@@ -21,6 +21,7 @@ SUPPORTED_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 PAYLOADS = {1: "members.joblib", 2: "members.pkl.gz"}  # the members' file of each version
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
+COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
 
 
 def sha256(path: Path) -> str:
@@ -111,9 +112,10 @@ def verified_manifest(path: Path) -> tuple[dict[str, Any], str]:
 
 def verified_contents(path: Path, keep: Iterable[str] | None = None,
                       ) -> tuple[dict[str, Any], str, dict[str, bytes]]:
-    """``verified_manifest`` and the bytes of the files in ``keep`` (default: the members' file
-    and the reference sample), each read once and checked in memory: what ``load`` parses
-    later, on first use, is what was checked, even if the directory changes or goes away."""
+    """``verified_manifest`` and the bytes of the files in ``keep`` (default: the members'
+    file, the reference sample and the compiled graph), each read once and checked in memory:
+    what ``load`` parses later, on first use, is what was checked, even if the directory
+    changes or goes away."""
     name = str(path)
     if not path.is_dir():
         raise BundleError(f"{name!r} is not a directory; pass the directory `mlexpert fit --out` wrote.")
@@ -135,7 +137,7 @@ def verified_contents(path: Path, keep: Iterable[str] | None = None,
     payload = PAYLOADS[version]
     if payload not in files:
         raise BundleError(f"{name!r}: the manifest lists no {payload}; the bundle is corrupt.")
-    keep = {payload, REFERENCE} if keep is None else set(keep)
+    keep = {payload, REFERENCE, COMPILED} if keep is None else set(keep)
     contents: dict[str, bytes] = {}
     for fname, digest in files.items():
         fpath = path / fname

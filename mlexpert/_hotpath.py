@@ -3,17 +3,14 @@ against the members): built after a few small calls, by ``compile`` or at the en
 per manifest and members, its graph stored with a bundle. ``bundle.Model`` mixes it in."""
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from mlexpert._version import __version__
 from mlexpert.ensemble import HOT_CALLS
 
-COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
 STORED_NOTE = ("on: onnxruntime (the graph saved with the bundle, verified against its members "
                "when saved; compile() checks it again)")
 # a background build of the compiled path gives way to small predict calls (``_give_way``)
@@ -29,7 +26,7 @@ class CompiledPath:
     ensemble: Any
     _members_id: Callable[[], int]
 
-    def _init_compiled(self, graph: Path | None) -> None:
+    def _init_compiled(self, graph: bytes | None) -> None:
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
         self._unverified = False  # the compiled path is the stored graph, not checked here
@@ -85,7 +82,7 @@ class CompiledPath:
     def _stored_path(self) -> Any:
         """The graph saved with this bundle on onnxruntime, adopted as the compiled path without
         reading the members, where it may be trusted: it was the verified compiled path when
-        saved (``stored_graph``: same members, same mlexpert, hash checked) and this
+        saved (``stored_graph``: same members, same mlexpert) and this
         onnxruntime is the one that verified it. Else None: the usual build follows."""
         section = self.manifest.compiled or {}
         if not section.get("onnxruntime") or self._compiled is not None:
@@ -108,32 +105,28 @@ class CompiledPath:
         return path
 
     def stored_graph(self) -> bytes | None:
-        """The serialized ONNX graph of the compiled path saved with this bundle (its hash
-        checked at load, read now), or None: none saved, another mlexpert version wrote it,
-        or the members are no longer the ones loaded. The compiled path verifies it against
-        the members before use, unless this onnxruntime verified it when it was saved
+        """The serialized ONNX graph of the compiled path saved with this bundle (read and its
+        hash checked by ``load``), or None: none saved, another mlexpert version wrote it, or
+        the members are no longer the ones loaded. The compiled path verifies it against the
+        members before use, unless this onnxruntime verified it when it was saved
         (``_stored_path``)."""
         graph, section = getattr(self, "_graph", None), self.manifest.compiled or {}
         if graph is None or graph[0] != self._members_id() or \
                 section.get("mlexpert_version") != __version__:
             return None
-        digest = (self.manifest.files or {}).get(COMPILED)
-        data = graph[1].read_bytes() if graph[1].is_file() else b""
-        return data if data and hashlib.sha256(data).hexdigest() == digest else None
+        return graph[1]
 
     def _graph_to_store(self) -> tuple[bytes | None, str | None]:
         """The serialized graph ``save`` writes, and the onnxruntime version that verified it
         (None: unknown, so a process loading it checks it before use): the compiled path's
-        when it runs on onnxruntime, else the one loaded with these members."""
+        when it was built and verified here, else the one loaded with these members."""
         compiled = self._compiled
-        if compiled is not None and compiled[0] == self._key():
-            graph = getattr(compiled[1], "graph", None)
-            if isinstance(graph, bytes):
-                if self._unverified:
-                    return graph, (self.manifest.compiled or {}).get("onnxruntime")
-                import onnxruntime  # the path runs on it: imported already
+        graph = getattr(compiled[1], "graph", None) if compiled is not None and \
+            compiled[0] == self._key() else None
+        if isinstance(graph, bytes) and not self._unverified:
+            import onnxruntime  # the path runs on it: imported already
 
-                return graph, onnxruntime.__version__
+            return graph, onnxruntime.__version__
         graph = self.stored_graph()
         return graph, None if graph is None else (self.manifest.compiled or {}).get("onnxruntime")
 

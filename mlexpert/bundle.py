@@ -37,6 +37,7 @@ import pandas as pd
 
 from mlexpert._first_use import OnFirstUse
 from mlexpert._format import (
+    COMPILED,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -47,7 +48,7 @@ from mlexpert._format import (
     sha256,
     verified_contents,
 )
-from mlexpert._hotpath import COMPILED, CompiledPath
+from mlexpert._hotpath import CompiledPath
 from mlexpert._io import atomic_dir, dumps
 from mlexpert._manifest import Manifest
 from mlexpert._version import __version__
@@ -80,9 +81,9 @@ class Model(CompiledPath):
     def __init__(self, manifest: Manifest | dict[str, Any],
                  members: list[Member] | Callable[[], list[Member]],
                  reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
-                 graph: Path | None = None):
+                 graph: bytes | None = None):
         """``members`` and ``reference``: the values, or functions that read them on first use
-        (``load``)."""
+        (``load``); ``graph``: the compiled graph saved with them (checked by ``load``)."""
         if not isinstance(manifest, Manifest):
             manifest = Manifest.from_dict(manifest)
         self._record = manifest
@@ -138,7 +139,8 @@ class Model(CompiledPath):
     def __getstate__(self) -> dict[str, Any]:  # the compiled path (an onnxruntime session), the
         state = dict(self.__dict__)  # lock and the thread do not pickle; a copy rebuilds them
         state.update(_small_calls=0, _compiled=None, _unverified=False, _compile_lock=None,
-                     _building=None, _last_small=0.0, _label_cache=None)
+                     _building=None, _last_small=0.0, _label_cache=None,
+                     _graph=None)  # a copy's members are not the ones the graph was saved with
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -502,5 +504,5 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     record = Manifest.from_dict(manifest)
     if registry is not None:
         record = record.with_sections(registry=registry)
-    graph = path / COMPILED if COMPILED in manifest["files"] else None
+    graph = contents.get(COMPILED)
     return Model(record, members, reference, graph)
