@@ -585,7 +585,7 @@ def test_fit_can_leave_the_compiled_path_to_predict(fitted, monkeypatch):
 
 
 def test_a_graph_beyond_the_node_limit_is_not_built_for_one_row(monkeypatch):
-    """The one-row graph's memory is bounded (onnxruntime holds ~200-400 bytes a tree node):
+    """The one-row graph's memory is bounded (onnxruntime holds 130-510 bytes a tree node):
     beyond the limit the numpy path answers and the decision says why."""
     from mlexpert.ensemble import Member
     from tests.export.conftest import fit_member, make_model, split
