@@ -8,6 +8,7 @@ from mlexpert.features._builders import (
     base_kind,
     build_preprocessor,
     same_preprocessing,
+    wide_categoricals,
 )
 from mlexpert.features._embeddings import CACHE_TEXTS as EMBEDDING_CACHE_TEXTS
 from mlexpert.features._embeddings import DISTRIBUTIONS as EMBEDDING_DISTRIBUTIONS
@@ -30,4 +31,4 @@ __all__ = ["EMBED", "HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN",
            "Selection", "near_duplicates", "select",
            "EMBEDDING_CACHE_TEXTS", "EMBEDDING_DISTRIBUTIONS", "EMBEDDING_NEEDS", "TextEmbeddings",
            "base_kind", "reads_embeddings",
-           "embed_texts", "embeddings_available", "same_preprocessing"]
+           "embed_texts", "embeddings_available", "same_preprocessing", "wide_categoricals"]

@@ -18,6 +18,14 @@ PORTFOLIO = (*FLOOR, "lightgbm", "linear", "catboost", "xgboost", "extra_trees",
 # candidate may take; the ensemble decides whether they help
 EMBEDDING_VARIANTS = {"lightgbm_embeddings": "lightgbm", "linear_embeddings": "linear"}
 EMBEDDINGS_AFTER = "linear"
+# configurations fitted on the table without level encodings (``models.LEVELS`` False: native
+# categories, the widest as their codes' order), beside the one they copy: every preset tries
+# them right after it, only on a table with a categorical of more than ``HIGH_CARDINALITY``
+# levels (elsewhere they would repeat it), and cross-validation decides. flights_origin (60 s,
+# first two folds): LightGBM given the target means of 'flight' and 'tailnum' early-stopped at
+# log loss 0.015 and 0.018, without them 0.00005 and 0.005 (the defaults 0.001); every portfolio
+# candidate read the means and was stopped as hopeless, and the defaults were shipped
+LEVEL_VARIANTS = {"lightgbm_native": "lightgbm"}
 # set to 0 / off / false: no embedding candidates (TF-IDF only), e.g. to measure what they add
 EMBEDDINGS_ENV = "MLEXPERT_TEXT_EMBEDDINGS"
 # families that need an optional extra to fit: (the module it needs, the extra that brings it).
@@ -54,10 +62,13 @@ class Preset:
         return tuple(n for n in self.affordable if n not in self.portfolio)
 
     def candidates(self) -> tuple[str, ...]:
-        """The portfolio, with the embedding variants after ``EMBEDDINGS_AFTER`` where the
-        preset tries them and the ``affordable`` ones last (the scheduler drops them where
-        they cannot run)."""
+        """The portfolio, each level variant (``LEVEL_VARIANTS``) after the configuration it
+        copies, the embedding variants after ``EMBEDDINGS_AFTER`` where the preset tries them
+        and the ``affordable`` ones last (the scheduler drops them where they cannot run)."""
         names = [*self.portfolio, *self.extras]
+        for variant, base in LEVEL_VARIANTS.items():
+            if base in names and variant not in names:
+                names.insert(names.index(base) + 1, variant)
         if self.text_embeddings and EMBEDDINGS_AFTER in names:
             at = names.index(EMBEDDINGS_AFTER) + 1
             names[at:at] = [v for v in EMBEDDING_VARIANTS if v not in names]
@@ -72,6 +83,7 @@ PRESETS: dict[str, Preset] = {
                    "or linear"),
     "balanced": Preset(PORTFOLIO, 2, False, 25, True,
                        "portfolio of 10 families/configs (LightGBM's and HistGradientBoosting's defaults first; "
+                       "LightGBM again without level encodings on a table with wide categoricals; "
                        "two more on free text as sentence embeddings; the PyTorch MLP where its cost fits "
                        "the time limit), Optuna on the 2 best families, ensemble; a cheaper model is "
                        "shipped when the ensemble is not significantly better",

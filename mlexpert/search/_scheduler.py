@@ -35,8 +35,9 @@ from mlexpert.features import (
     EMBEDDING_NEEDS,
     embed_texts,
     embeddings_available,
+    wide_categoricals,
 )
-from mlexpert.models import EMBEDDINGS, FAMILIES
+from mlexpert.models import EMBEDDINGS, FAMILIES, LEVELS
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._executor import InlineExecutor
 from mlexpert.search._presets import (
@@ -46,6 +47,7 @@ from mlexpert.search._presets import (
     EMBEDDINGS_ENV,
     FLOOR,
     HOPELESS,
+    LEVEL_VARIANTS,
     MIN_CANDIDATE_SECONDS,
     NEEDS,
     PRESETS,
@@ -133,6 +135,14 @@ def with_embeddings(names: list[str], schema: Schema) -> tuple[list[str], list[N
     return names, []
 
 
+def with_levels(names: list[str], schema: Schema) -> list[str]:
+    """``names`` without the level variants (``LEVEL_VARIANTS``) on a table with no categorical
+    wide enough to be level-encoded: there they would fit the same columns again."""
+    if wide_categoricals(schema):
+        return names
+    return [n for n in names if n not in LEVEL_VARIANTS]
+
+
 def encode_texts(search: Search, frame: pd.DataFrame, schema: Schema) -> Note | None:
     """Encode every distinct text of the table's free-text columns once (the process's
     embedding cache then serves every fold, the refit and the tuner), within half of the search
@@ -172,11 +182,14 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
     for variant, base in EMBEDDING_VARIANTS.items():
         if base in by_name:
             by_name[variant] = (by_name[base][0], {**by_name[base][1], EMBEDDINGS: True})
+    for variant, base in LEVEL_VARIANTS.items():
+        if base in by_name:
+            by_name[variant] = (by_name[base][0], {**by_name[base][1], LEVELS: False})
     family_of = {n: fam.name for n, (fam, _) in by_name.items()}
     names, unaffordable = affordable(preset.candidates(), preset, spec, len(y),
                                      len(schema.features), family_of)
     names, skipped = installed(names, family_of)
-    names, no_embeddings = with_embeddings(names, schema)
+    names, no_embeddings = with_embeddings(with_levels(names, schema), schema)
     search.notes += unaffordable + skipped + no_embeddings
     portfolio = [(name, *by_name[name]) for name in names]
     search.planned = len(portfolio) + (spec.trials or 0)

@@ -12,13 +12,20 @@ from mlexpert.evaluate import METRICS
 from mlexpert.models import FAMILIES
 from mlexpert.plan import SplitPlan
 from mlexpert.search import SearchSpec, run_search
-from mlexpert.search._presets import AFFORDABLE_ENV, AFFORDABLE_SHARE, EMBEDDING_VARIANTS, PRESETS
+from mlexpert.search._presets import (
+    AFFORDABLE_ENV,
+    AFFORDABLE_SHARE,
+    EMBEDDING_VARIANTS,
+    LEVEL_VARIANTS,
+    PRESETS,
+)
 from mlexpert.search._scheduler import affordable
 from tests.conftest import make_table
 
 BALANCED = PRESETS["balanced"]
 FAMILY_OF = {n: fam.name for fam in FAMILIES.values() for n, _ in fam.configs("binary")}
-FAMILY_OF.update({v: FAMILY_OF[base] for v, base in EMBEDDING_VARIANTS.items()})
+FAMILY_OF.update({v: FAMILY_OF[base] for v, base in
+                  {**EMBEDDING_VARIANTS, **LEVEL_VARIANTS}.items()})
 
 
 @pytest.fixture
