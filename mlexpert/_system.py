@@ -17,3 +17,21 @@ def switched_off(variable: str) -> bool:
     """Whether the environment variable ``variable`` says 0 / off / false / no (the switches
     that turn a part of the search or fit off, e.g. ``MLEXPERT_TEXT_EMBEDDINGS=0``)."""
     return os.environ.get(variable, "").strip().lower() in ("0", "off", "false", "no")
+
+
+def release_freed_memory() -> bool:
+    """Hand the C heap's free pages back to the OS where the C library can (glibc's
+    ``malloc_trim``: freed model arrays otherwise stay in the process's resident memory);
+    elsewhere (macOS, Windows, musl) nothing. Whether it ran."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c") if os.name == "posix" else None
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim(0)
+    return True

@@ -1,5 +1,6 @@
 """Machine facts the same way on every OS."""
 import os
+import sys
 
 import pytest
 
@@ -29,3 +30,13 @@ def test_switched_off_reads_the_usual_spellings(monkeypatch, value, off):
     else:
         monkeypatch.setenv("MLEXPERT_SOME_SWITCH", value)
     assert switched_off("MLEXPERT_SOME_SWITCH") is off
+
+
+def test_freed_memory_goes_back_where_the_c_library_can_and_nothing_breaks_elsewhere(monkeypatch):
+    import ctypes.util
+
+    assert _system.release_freed_memory() == sys.platform.startswith("linux")  # glibc here
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)  # no C library found
+    assert _system.release_freed_memory() is False
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libc-without-trim.so")
+    assert _system.release_freed_memory() is False  # cannot be loaded: nothing happens

@@ -24,6 +24,7 @@ from mlexpert.models import (
     library_params,
 )
 from mlexpert.search._executor import Executor
+from mlexpert.search._packed import held, release
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
 from mlexpert.search._probes import model_row_ms, pickled_mb
@@ -268,13 +269,16 @@ class Search:
         finally:
             cand.fit_seconds = time.monotonic() - start
         cand.prep_seconds, cand.fold_seconds = prep, [fit_s]
-        cand.row_ms, cand.size_mb = model_row_ms(fitted, X[:1]), pickled_mb(fitted)
-        cand.whole, cand.fold_fits = (transformer, fitted), [fitted]
+        cand.row_ms = model_row_ms(fitted, X[:1])
         cand.oof, cand.score = oof, self.score(oof)
         cand.fold_scores = self.fold_scores(oof)
         cand.status = "stopped early" if fitted.truncated else "ok"
         if fitted.truncated:
             cand.note = "time limit cut its training short; more time would help"
+        model, cand.size_mb = held(fitted)  # large: compressed until selection picks it
+        cand.whole, cand.fold_fits = (transformer, model), []
+        del fitted
+        release(model)
 
     def _fold_score(self, pred: np.ndarray, va: np.ndarray) -> float:
         try:

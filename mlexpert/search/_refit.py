@@ -10,6 +10,7 @@ from typing import Any
 from mlexpert.ensemble import Member
 from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, fit_from_offset, library_params
 from mlexpert.search._cv import Search, refit_estimate
+from mlexpert.search._packed import unpacked
 from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
 from mlexpert.search._records import Candidate, Note
 
@@ -38,7 +39,9 @@ def member(cand: Candidate, weight: float, family: Family, search: Search) -> Me
     """Refit on all rows when the estimate fits the time left, else keep the fold models."""
     spec = search.spec
     if cand.whole is not None:  # fitted on all rows already, scored out of bag
-        return Member(cand.name, family.name, weight, [cand.whole], refit=True)
+        transformer, model = cand.whole
+        return Member(cand.name, family.name, weight, [(transformer, unpacked(model))],
+                      refit=True)
     estimate = refit_estimate(cand, spec, len(search.y))
     left = spec.deadline.remaining() - spec.finish_seconds
     if search.by_budget or estimate < left:

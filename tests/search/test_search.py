@@ -460,7 +460,8 @@ def test_every_preset_evaluates_the_default_models_first():
 @pytest.mark.heavy
 def test_the_default_model_sees_native_categories_and_tuning_tries_both(monkeypatch):
     """LightGBM as shipped gets the wide categorical as native categories only (what a user
-    would hand it), the portfolio's LightGBM also its level encodings; tuning on a table with
+    would hand it), the portfolio's LightGBM also its level encodings (and once without them);
+    tuning on a table with
     a wide categorical searches ``level_encodings`` and fits each trial on the matching
     preprocessing (level encodings help on some tables and hurt on others: the folds decide)."""
     from mlexpert.models import LEVELS, LIBRARY_DEFAULTS, preprocessing
@@ -487,7 +488,9 @@ def test_the_default_model_sees_native_categories_and_tuning_tries_both(monkeypa
     assert all(LEVELS not in p for p, _ in widths)  # the search's own key never reaches LightGBM
     portfolio = dict(family.configs("binary"))["lightgbm"]
     assert {w for p, w in widths if p.get(LIBRARY_DEFAULTS)} == {2}  # code, x
-    assert {w for p, w in widths if p == portfolio} == {4}  # code, x, code's share and mean
+    # code, x, code's share and mean; and code, x for its level variant (``LEVEL_VARIANTS``)
+    assert {w for p, w in widths if p == portfolio} == {2, 4}
+    assert by_name["lightgbm_native"].kind == "native"
     assert {w for _, w in widths} == {2, 4}  # tuned trials: one or the other
     tuned = [c for c in result.candidates if c.trial is not None]
     assert tuned and {c.params[LEVELS] for c in tuned} == {True, False}
@@ -519,13 +522,39 @@ def test_forests_score_out_of_bag_only_where_rows_are_independent(split):
     assert np.isfinite(cand.oof).all()
     shipped = member(cand, 1.0, family, search)
     if split == "stratified":
-        assert cand.whole is not None and len(cand.fold_fits) == 1
+        assert cand.whole is not None and cand.fold_fits == []  # no fold models
         assert shipped.refit and shipped.parts == [cand.whole]  # the scored model, as is
         assert _cv.refit_estimate(cand, spec, len(y)) == 0.0
         np.testing.assert_allclose(cand.fold_scores, search.fold_scores(cand.oof))
     else:
         assert cand.whole is None and len(cand.fold_fits) == 3
         assert shipped.parts[0][1] not in cand.fold_fits  # refitted on all rows
+
+
+def test_a_large_forest_is_held_compressed_until_it_is_shipped(monkeypatch):
+    """A forest scored out of bag and bigger than ``PACK_MB`` is held as compressed bytes while
+    the search runs; the member shipped is that same model, predicting as it would have."""
+    from mlexpert.search import _packed
+    from mlexpert.search._refit import member
+
+    X, y, schema = _data()
+    family = FAMILIES["extra_trees"]
+    shipped = {}
+    for limit in (_packed.PACK_MB, 0.0):  # as is (a small forest), then held packed
+        monkeypatch.setattr(_packed, "PACK_MB", limit)
+        spec = _spec("binary", y, out_of_bag=True)
+        search = _cv.Search(X, y, schema, spec, lambda e: None, _presets_inline())
+        cand = Candidate("extra_trees", family.name, dict(family.configs("binary"))["extra_trees"])
+        search.run(cand, family, 0)
+        held = cand.whole[1]
+        assert isinstance(held, _packed.Packed) == (limit == 0.0)
+        if limit == 0.0:
+            assert held.mb < cand.size_mb  # compressed: less than its pickle
+        shipped[limit] = member(cand, 1.0, family, search).parts[0]
+    (t_plain, plain), (t_packed, packed) = shipped.values()
+    assert type(packed) is type(plain) and not isinstance(packed, _packed.Packed)
+    np.testing.assert_array_equal(packed.predict(t_packed.transform(X)),
+                                  plain.predict(t_plain.transform(X)))
 
 
 def _presets_inline():
