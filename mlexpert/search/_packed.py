@@ -8,6 +8,7 @@ import zlib
 from typing import Any
 
 from mlexpert._system import release_freed_memory
+from mlexpert.search._probes import Counting
 
 # models pickling to more megabytes than this are held compressed. delivery_time (60 s): its two
 # forests kept 146 + 111 MB of RSS from their fit to the end of the search; zlib at level 1
@@ -30,21 +31,18 @@ class Packed:
         return pickle.loads(zlib.decompress(self._data))  # noqa: S301 - our own bytes
 
 
-class _Compressing:
-    """A file that compresses what is written to it and counts the bytes before compression:
-    pickling into it never holds the whole pickle (a large forest's arrays went out as bytes
-    as big as the forest beside it)."""
+class _Compressing(Counting):
+    """``Counting`` that also compresses what is written: pickling into it never holds the
+    whole pickle (a large forest's arrays went out as bytes as big as the forest beside it)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._z = zlib.compressobj(1)
         self._parts: list[bytes] = []
-        self.written = 0
 
     def write(self, data: Any) -> int:
-        n = memoryview(data).nbytes
-        self.written += n
         self._parts.append(self._z.compress(data))
-        return n
+        return super().write(data)
 
     def packed(self) -> Packed:
         self._parts.append(self._z.flush())

@@ -602,3 +602,19 @@ def test_a_hopeless_portfolio_candidate_stops_after_its_first_fold(monkeypatch):
     linear = {c.name: c for c in result.candidates}["linear"]
     assert linear.status == "skipped"
     assert linear.note.endswith("(the time limit had cut that training short)"), linear.note
+
+
+def test_pickled_megabytes_are_counted_without_holding_the_pickle():
+    """``pickled_mb`` counts what a pickle writes, arrays and all, to the byte."""
+    import pickle
+
+    from mlexpert.models import FitRequest
+
+    X, y, _ = _data()
+    family = FAMILIES["extra_trees"]
+    req = FitRequest(task="binary", n_classes=2, categorical=[], seed=0,
+                     deadline=Deadline.after(30), n_threads=1)
+    fitted = family.fit(X.select_dtypes("number").fillna(0).to_numpy(), y,
+                        dict(family.configs("binary"))["extra_trees"], req)
+    for obj in (fitted, {"a": np.arange(10**6)}, "text"):
+        assert _probes.pickled_mb(obj) == len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)) / 1e6
