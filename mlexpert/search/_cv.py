@@ -24,10 +24,10 @@ from mlexpert.models import (
     library_params,
 )
 from mlexpert.search._executor import Executor
-from mlexpert.search._packed import held, release
+from mlexpert.search._packed import held_fit, release
 from mlexpert.search._prepared import Prepared
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, REFIT_MARGIN
-from mlexpert.search._probes import model_row_ms, pickled_mb
+from mlexpert.search._probes import model_row_ms
 from mlexpert.search._records import Candidate, Note, SearchEvent, SearchSpec
 
 
@@ -212,9 +212,12 @@ class Search:
                 for i, future in zip(wave, futures, strict=True):
                     fitted, pred, fit_s, pred_s = future.result()
                     va = spec.folds[i][1]
-                    if not cand.fold_fits:
+                    first = not cand.fold_fits
+                    if first:
                         cand.row_ms = model_row_ms(fitted, first_rows[i])
-                        cand.size_mb = pickled_mb(fitted)
+                    fitted, mb = held_fit(fitted)  # large: compressed until a bag needs it
+                    if first:
+                        cand.size_mb = mb
                     oof[va] = pred
                     cand.fold_fits.append(fitted)
                     cand.fold_seconds.append(fit_s)
@@ -222,6 +225,9 @@ class Search:
                     predict_ms.append(pred_s / len(va) * 1e6
                                       + self.prepared.transform_ms.get(
                                           self.prepared.shared(cand.kind), 0.0))
+                del fitted, future
+                futures.clear()  # their results held the whole fold models
+                release(cand.fold_fits[-len(wave):])
                 stop = None if on_fold is None else \
                     on_fold(wave[-1], float(np.mean(cand.fold_scores)))
                 if stop is not None:
@@ -275,10 +281,11 @@ class Search:
         cand.status = "stopped early" if fitted.truncated else "ok"
         if fitted.truncated:
             cand.note = "time limit cut its training short; more time would help"
-        model, cand.size_mb = held(fitted)  # large: compressed until selection picks it
-        cand.whole, cand.fold_fits = (transformer, model), []
+        # large: compressed until selection ships it (the member as it is, no refit)
+        whole, cand.size_mb = held_fit(fitted, whole=True)
+        cand.whole, cand.fold_fits = (transformer, whole), []
         del fitted
-        release(model)
+        release([whole])
 
     def _fold_score(self, pred: np.ndarray, va: np.ndarray) -> float:
         try:

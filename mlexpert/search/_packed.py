@@ -1,19 +1,25 @@
-"""A large fitted model held compressed while the search runs: a forest scored out of bag is
-the member as shipped if ensemble selection picks it, and until then it takes a third of its
-memory (or is freed when not picked)."""
+"""Large fitted models held compressed while the search runs: a forest scored out of bag is
+the member as shipped if ensemble selection picks it, and a fold model is part of a bag or
+tells its refit how many trees to grow; until then each takes a third of its memory (or is
+freed when not picked)."""
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import zlib
 from typing import Any
 
 from mlexpert._system import release_freed_memory
-from mlexpert.search._probes import Counting
+from mlexpert.models import Fitted
+from mlexpert.search._probes import pickled_mb
 
 # models pickling to more megabytes than this are held compressed. delivery_time (60 s): its two
 # forests kept 146 + 111 MB of RSS from their fit to the end of the search; zlib at level 1
 # packs scikit-learn forests 3-4x at ~8 ms a megabyte, and unpacks one in under a second
 PACK_MB = 16.0
+# ...and a fold model of a candidate cross-validated (forests where the folds read the target:
+# imdb_rating's five extra-trees folds took +167 MB, its random forest's +123 MB)
+FOLD_PACK_MB = 8.0
 
 
 class Packed:
@@ -31,18 +37,17 @@ class Packed:
         return pickle.loads(zlib.decompress(self._data))  # noqa: S301 - our own bytes
 
 
-class _Compressing(Counting):
-    """``Counting`` that also compresses what is written: pickling into it never holds the
-    whole pickle (a large forest's arrays went out as bytes as big as the forest beside it)."""
+class _Compressing:
+    """A file that compresses what is written to it: pickling into it never holds the whole
+    pickle (a large forest's arrays went out as bytes as big as the forest beside it)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._z = zlib.compressobj(1)
         self._parts: list[bytes] = []
 
     def write(self, data: Any) -> int:
         self._parts.append(self._z.compress(data))
-        return super().write(data)
+        return memoryview(data).nbytes
 
     def packed(self) -> Packed:
         self._parts.append(self._z.flush())
@@ -50,22 +55,38 @@ class _Compressing(Counting):
         return Packed(data)
 
 
-def held(model: Any) -> tuple[Any, float]:
-    """(``model``, or it ``Packed`` when it pickles to more than ``PACK_MB``; its pickled
-    megabytes, as the bundle's members file stores it uncompressed)."""
+def held(model: Any, limit: float = PACK_MB) -> tuple[Any, float]:
+    """(``model``, or it ``Packed`` when it pickles to more than ``limit`` megabytes; its
+    pickled megabytes, as the bundle's members file stores it uncompressed)."""
+    mb = pickled_mb(model)  # counted, not held: milliseconds
+    if mb <= limit:
+        return model, mb
     out = _Compressing()
     pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
-    mb = out.written / 1e6
-    return (out.packed() if mb > PACK_MB else model), mb
+    return out.packed(), mb
 
 
-def release(model: Any) -> None:
-    """After the last reference to a large model is dropped: its pages back to the OS
-    (``release_freed_memory``), so that compressing it lowers the process's memory."""
-    if isinstance(model, Packed):
+def held_fit(fitted: Fitted, whole: bool = False) -> tuple[Fitted, float]:
+    """(``fitted`` with its estimator ``Packed`` when that pickles to more than
+    ``FOLD_PACK_MB``, or ``PACK_MB`` for a model fitted on all rows (``whole``), its record of
+    how the fit went kept as is; the estimator's pickled megabytes). ``release`` hands the
+    memory back once the caller has dropped the whole estimator."""
+    estimator, mb = held(fitted.estimator, PACK_MB if whole else FOLD_PACK_MB)
+    if estimator is fitted.estimator:
+        return fitted, mb
+    return dataclasses.replace(fitted, estimator=estimator), mb
+
+
+def release(fits: list[Fitted]) -> None:
+    """Once the caller holds only ``fits`` (not the whole estimators they were made from): the
+    freed pages back to the OS where any of them is packed (``release_freed_memory``: without
+    it, the forest's memory stayed in the process)."""
+    if any(isinstance(f.estimator, Packed) for f in fits):
         release_freed_memory()
 
 
-def unpacked(model: Any) -> Any:
-    """The model itself, unpacked if it was held ``Packed``."""
-    return model.unpack() if isinstance(model, Packed) else model
+def unpacked_fit(fitted: Fitted) -> Fitted:
+    """``fitted`` with its estimator unpacked if ``held_fit`` packed it."""
+    if not isinstance(fitted.estimator, Packed):
+        return fitted
+    return dataclasses.replace(fitted, estimator=fitted.estimator.unpack())

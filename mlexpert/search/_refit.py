@@ -10,7 +10,7 @@ from typing import Any
 from mlexpert.ensemble import Member
 from mlexpert.models import FAMILIES, Family, FitRequest, Fitted, fit_from_offset, library_params
 from mlexpert.search._cv import Search, refit_estimate
-from mlexpert.search._packed import unpacked
+from mlexpert.search._packed import unpacked_fit
 from mlexpert.search._presets import FLOOR, NO_SEEDS, REFIT_MARGIN
 from mlexpert.search._records import Candidate, Note
 
@@ -28,7 +28,7 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fitted = fit_from_offset(family, Xall, y, library_params(
-                family.refit_params(cand.params, cand.fold_fits)), req,
+                family.refit_params(cand.params, [unpacked_fit(f) for f in cand.fold_fits])), req,
                 search.prepared.offset(cand.kind, "all"))
     except Exception:  # noqa: BLE001 - the caller has a sound fallback
         return transformer, None
@@ -39,8 +39,8 @@ def member(cand: Candidate, weight: float, family: Family, search: Search) -> Me
     """Refit on all rows when the estimate fits the time left, else keep the fold models."""
     spec = search.spec
     if cand.whole is not None:  # fitted on all rows already, scored out of bag
-        transformer, model = cand.whole
-        return Member(cand.name, family.name, weight, [(transformer, unpacked(model))],
+        transformer, fitted = cand.whole
+        return Member(cand.name, family.name, weight, [(transformer, unpacked_fit(fitted))],
                       refit=True)
     estimate = refit_estimate(cand, spec, len(search.y))
     left = spec.deadline.remaining() - spec.finish_seconds
@@ -48,7 +48,7 @@ def member(cand: Candidate, weight: float, family: Family, search: Search) -> Me
         transformer, fitted = _refit(cand, family, search, spec.seed, left)
         if fitted is not None:
             return Member(cand.name, family.name, weight, [(transformer, fitted)], refit=True)
-    parts = [(search.prepared.get(cand.kind, i, tr, va)[0], f)
+    parts = [(search.prepared.get(cand.kind, i, tr, va)[0], unpacked_fit(f))
              for i, ((tr, va), f) in enumerate(zip(spec.folds, cand.fold_fits, strict=True))]
     return Member(cand.name, family.name, weight, parts, refit=False)
 

@@ -531,7 +531,7 @@ def test_forests_score_out_of_bag_only_where_rows_are_independent(split):
         assert shipped.parts[0][1] not in cand.fold_fits  # refitted on all rows
 
 
-def test_a_large_forest_is_held_compressed_until_it_is_shipped(monkeypatch):
+def test_a_large_forest_is_held_compressed_until_it_is_shipped(monkeypatch):  # out of bag
     """A forest scored out of bag and bigger than ``PACK_MB`` is held as compressed bytes while
     the search runs; the member shipped is that same model, predicting as it would have."""
     from mlexpert.search import _packed
@@ -546,13 +546,13 @@ def test_a_large_forest_is_held_compressed_until_it_is_shipped(monkeypatch):
         search = _cv.Search(X, y, schema, spec, lambda e: None, _presets_inline())
         cand = Candidate("extra_trees", family.name, dict(family.configs("binary"))["extra_trees"])
         search.run(cand, family, 0)
-        held = cand.whole[1]
+        held = cand.whole[1].estimator
         assert isinstance(held, _packed.Packed) == (limit == 0.0)
         if limit == 0.0:
             assert held.mb < cand.size_mb  # compressed: less than its pickle
         shipped[limit] = member(cand, 1.0, family, search).parts[0]
     (t_plain, plain), (t_packed, packed) = shipped.values()
-    assert type(packed) is type(plain) and not isinstance(packed, _packed.Packed)
+    assert type(packed.estimator) is type(plain.estimator)
     np.testing.assert_array_equal(packed.predict(t_packed.transform(X)),
                                   plain.predict(t_plain.transform(X)))
 
@@ -602,6 +602,38 @@ def test_a_hopeless_portfolio_candidate_stops_after_its_first_fold(monkeypatch):
     linear = {c.name: c for c in result.candidates}["linear"]
     assert linear.status == "skipped"
     assert linear.note.endswith("(the time limit had cut that training short)"), linear.note
+
+
+def test_large_fold_models_are_held_compressed_and_the_refit_or_the_bag_reads_them(monkeypatch):
+    """Fold models bigger than ``FOLD_PACK_MB`` are held as compressed bytes (how each fit went
+    kept beside them); the refit grows as many trees as they did and a bag ships them
+    unpacked, predicting as they would have."""
+    from mlexpert.search import _packed, _refit
+    from mlexpert.search._refit import member
+
+    X, y, schema = _data()
+    family = FAMILIES["extra_trees"]
+    config = dict(family.configs("binary"))["extra_trees"]
+    shipped = {}
+    for limit in (_packed.FOLD_PACK_MB, 0.0):  # as is (small folds), then every fold packed
+        monkeypatch.setattr(_packed, "FOLD_PACK_MB", limit)
+        spec = _spec("binary", y, out_of_bag=False, trials=None)  # by time: a bag can ship
+        search = _cv.Search(X, y, schema, spec, lambda e: None, _presets_inline())
+        cand = Candidate("extra_trees", family.name, config)
+        search.run(cand, family, 0)
+        assert len(cand.fold_fits) == 3 and all(
+            isinstance(f.estimator, _packed.Packed) == (limit == 0.0) for f in cand.fold_fits)
+        refit = member(cand, 1.0, family, search)
+        with monkeypatch.context() as m:  # no time to refit: the fold models ship as a bag
+            m.setattr(_refit, "refit_estimate", lambda *a: float("inf"))
+            bag = member(cand, 1.0, family, search)
+        assert refit.refit and not bag.refit
+        shipped[limit] = [cand.score] + [f.predict(t.transform(X))
+                                         for t, f in refit.parts + bag.parts]
+    plain, packed = shipped.values()
+    assert plain[0] == packed[0]
+    for a, b in zip(plain[1:], packed[1:], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_pickled_megabytes_are_counted_without_holding_the_pickle():
