@@ -1,7 +1,9 @@
 """Facts about the machine this process runs on, the same way on Linux, macOS and Windows."""
 from __future__ import annotations
 
+import functools
 import os
+from typing import Any
 
 
 def cpu_count() -> int:
@@ -23,15 +25,22 @@ def release_freed_memory() -> bool:
     """Hand the C heap's free pages back to the OS where the C library can (glibc's
     ``malloc_trim``: freed model arrays otherwise stay in the process's resident memory);
     elsewhere (macOS, Windows, musl) nothing. Whether it ran."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c") if os.name == "posix" else None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        trim = None
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)
     return True
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim`` among this process's own symbols, looked up once; None where
+    there is none (Windows; macOS and musl have no such function)."""
+    import ctypes
+
+    if os.name != "posix":
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None

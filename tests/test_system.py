@@ -33,10 +33,24 @@ def test_switched_off_reads_the_usual_spellings(monkeypatch, value, off):
 
 
 def test_freed_memory_goes_back_where_the_c_library_can_and_nothing_breaks_elsewhere(monkeypatch):
-    import ctypes.util
+    import ctypes
 
-    assert _system.release_freed_memory() == sys.platform.startswith("linux")  # glibc here
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)  # no C library found
-    assert _system.release_freed_memory() is False
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libc-without-trim.so")
-    assert _system.release_freed_memory() is False  # cannot be loaded: nothing happens
+    class NoTrim:  # a C library without malloc_trim (macOS, musl)
+        pass
+
+    def unloadable(name):
+        raise OSError("no such library")
+
+    _system._malloc_trim.cache_clear()
+    try:
+        assert _system.release_freed_memory() == sys.platform.startswith("linux")  # glibc here
+        for cdll in (lambda name: NoTrim(), unloadable):
+            _system._malloc_trim.cache_clear()
+            monkeypatch.setattr(ctypes, "CDLL", cdll)
+            assert _system.release_freed_memory() is False
+        _system._malloc_trim.cache_clear()
+        monkeypatch.setattr(os, "name", "nt")  # Windows: not even looked up
+        assert _system.release_freed_memory() is False
+    finally:
+        monkeypatch.undo()
+        _system._malloc_trim.cache_clear()

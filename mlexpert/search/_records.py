@@ -91,8 +91,9 @@ class Candidate:
     prep_seconds: float = 0.0  # mean seconds to fit the preprocessing of one fold
     row_ms: float = 0.0  # milliseconds for the model alone to predict one row (batch size 1)
     size_mb: float = 0.0  # megabytes of one fold model, pickled (a refit is about the same)
-    whole: tuple[Any, Any] | None = None  # (preprocessor, model) fitted on all rows and
-    # scored out of bag: the member as shipped, no refit (a large model ``_packed.Packed``)
+    whole: tuple[Any, Fitted] | None = None  # (preprocessor, model) fitted on all rows and
+    # scored out of bag: the member as shipped, no refit (a large estimator held
+    # ``_packed.Packed``, as large fold models are)
 
     @property
     def usable(self) -> bool:
