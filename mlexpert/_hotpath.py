@@ -152,13 +152,12 @@ class CompiledPath:
         in the background; call this after ``load`` in a latency-sensitive process so the
         first requests are fast too). ``timeout`` (seconds): build the numpy path, wait at
         most this long for the graph and leave the rest of its build to a background thread
-        (``fit`` does this with the time its limit holds back for it)."""
+        (``fit`` does this with what its time limit leaves)."""
         if timeout is not None:
             stop = time.monotonic() + max(0.0, float(timeout))
             with self._compile_lock:
                 building = self._building
-                if self._compiled is None or self._compiled[0] != self._key() or \
-                        self._unverified:
+                if self._stale():
                     if building is None or not building.is_alive():
                         self._start_build()
             building = self._building
@@ -168,9 +167,14 @@ class CompiledPath:
         building = self._building
         if building is not None:
             building.join()
-        if self._compiled is None or self._compiled[0] != self._key() or self._unverified:
+        if self._stale():
             self._build()
         return self.compiled_path
+
+    def _stale(self) -> bool:
+        """Whether ``compile`` must build: no compiled path for these members, or only the
+        stored graph, not checked against them here."""
+        return self._compiled is None or self._compiled[0] != self._key() or self._unverified
 
     def use_compiled(self, path: Any, note: str) -> None:
         """Adopt a compiled path chosen and verified elsewhere (the service, for this Model)."""

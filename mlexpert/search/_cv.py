@@ -212,12 +212,11 @@ class Search:
                 for i, future in zip(wave, futures, strict=True):
                     fitted, pred, fit_s, pred_s = future.result()
                     va = spec.folds[i][1]
-                    first = not cand.fold_fits
-                    if first:
+                    if not cand.fold_fits:  # the first fold measures the candidate's model
                         cand.row_ms = model_row_ms(fitted, first_rows[i])
-                    fitted, mb = held_fit(fitted)  # large: compressed until a bag needs it
-                    if first:
-                        cand.size_mb = mb
+                        fitted, cand.size_mb = held_fit(fitted)
+                    else:  # large: compressed until a bag or the refit needs it
+                        fitted, _ = held_fit(fitted, mb=cand.size_mb)
                     oof[va] = pred
                     cand.fold_fits.append(fitted)
                     cand.fold_seconds.append(fit_s)

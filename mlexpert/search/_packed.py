@@ -55,26 +55,20 @@ class _Compressing:
         return Packed(data)
 
 
-def held(model: Any, limit: float = PACK_MB) -> tuple[Any, float]:
-    """(``model``, or it ``Packed`` when it pickles to more than ``limit`` megabytes; its
-    pickled megabytes, as the bundle's members file stores it uncompressed)."""
-    mb = pickled_mb(model)  # counted, not held: milliseconds
-    if mb <= limit:
-        return model, mb
-    out = _Compressing()
-    pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
-    return out.packed(), mb
-
-
-def held_fit(fitted: Fitted, whole: bool = False) -> tuple[Fitted, float]:
+def held_fit(fitted: Fitted, whole: bool = False, mb: float | None = None,
+             ) -> tuple[Fitted, float]:
     """(``fitted`` with its estimator ``Packed`` when that pickles to more than
     ``FOLD_PACK_MB``, or ``PACK_MB`` for a model fitted on all rows (``whole``), its record of
-    how the fit went kept as is; the estimator's pickled megabytes). ``release`` hands the
-    memory back once the caller has dropped the whole estimator."""
-    estimator, mb = held(fitted.estimator, PACK_MB if whole else FOLD_PACK_MB)
-    if estimator is fitted.estimator:
+    how the fit went kept as is; the estimator's pickled megabytes, as the bundle's members
+    file stores it uncompressed: counted here, or ``mb`` where the caller knows it (a
+    candidate's other folds are the size of its first). ``release`` hands the memory back
+    once the caller has dropped the whole estimator."""
+    mb = pickled_mb(fitted.estimator) if mb is None else mb
+    if mb <= (PACK_MB if whole else FOLD_PACK_MB):
         return fitted, mb
-    return dataclasses.replace(fitted, estimator=estimator), mb
+    out = _Compressing()
+    pickle.dump(fitted.estimator, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return dataclasses.replace(fitted, estimator=out.packed()), mb
 
 
 def release(fits: list[Fitted]) -> None:
