@@ -7,6 +7,7 @@ from mlexpert.features._builders import (
     Preprocessor,
     base_kind,
     build_preprocessor,
+    one_hot_blocks,
     same_preprocessing,
     wide_categoricals,
 )
@@ -27,7 +28,7 @@ from mlexpert.features._transformers import (
 )
 
 __all__ = ["EMBED", "HIGH_CARDINALITY", "MAX_TREE_CATEGORIES", "NUMBER_PATTERN", "CategoryCodes", "DatetimeFeatures",
-           "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor", "extend_history", "history_part",
+           "EntityHistory", "HistorySpec", "Kind", "LevelEncoding", "Preprocessor", "TextFeatures", "build_preprocessor", "one_hot_blocks", "extend_history", "history_part",
            "Selection", "near_duplicates", "select",
            "EMBEDDING_CACHE_TEXTS", "EMBEDDING_DISTRIBUTIONS", "EMBEDDING_NEEDS", "TextEmbeddings",
            "base_kind", "reads_embeddings",

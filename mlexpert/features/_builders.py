@@ -141,5 +141,22 @@ def build_preprocessor(schema: Schema, kind: Kind, seed: int = 0, task: str | No
     return Preprocessor(transformer, categorical)
 
 
+def one_hot_blocks(transformer: object) -> list[list[int]]:
+    """The output columns of each categorical one-hot encoded by a fitted linear-kind
+    ``transformer`` (its frequent levels, then the group of rare ones where there is one), in
+    the schema's order; [] for the tree kinds."""
+    parts = dict(getattr(transformer, "named_transformers_", {}))
+    encoder = parts.get("cat")
+    if encoder is None or not hasattr(encoder, "infrequent_categories_"):
+        return []
+    start = transformer.output_indices_["cat"].start  # type: ignore[attr-defined]
+    blocks = []
+    for levels, rare in zip(encoder.categories_, encoder.infrequent_categories_, strict=True):
+        width = len(levels) if rare is None else len(levels) - len(rare) + 1
+        blocks.append(list(range(start, start + width)))
+        start += width
+    return blocks
+
+
 def _history_step(history: HistorySpec, task: str | None, seed: int) -> EntityHistory:
     return EntityHistory(task=task or "regression", horizon=history.horizon, seed=seed)

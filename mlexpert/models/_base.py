@@ -43,6 +43,9 @@ class FitRequest:
     y_val: np.ndarray | None = None
     size_share: float = 1.0  # the share of a family's model size cap this fit may take: the K
     # fold models of one candidate are held together (1/K each), a refit alone (1)
+    one_hot_blocks: list[list[int]] = field(default_factory=list)  # the input columns each
+    # categorical's one-hot encoding took (linear kinds; ``features.one_hot_blocks``): a family
+    # may read such a block as one categorical (the mlp's embeddings)
 
 
 @dataclass

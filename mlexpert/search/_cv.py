@@ -205,7 +205,8 @@ class Search:
                     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
                                      seed=spec.seed, deadline=fold_deadline, n_threads=threads,
                                      sample_weight=_subset(spec.fit_weight, tr), X_val=Xva,
-                                     y_val=y[va], size_share=1 / k)
+                                     y_val=y[va], size_share=1 / k,
+                                     one_hot_blocks=self.prepared.blocks(cand.kind, i))
                     futures.append(self.executor.submit(_fit_fold, family.name, Xtr, y[tr], Xva,
                                                         cand.params, req,
                                                         self.prepared.offset(cand.kind, i)))
@@ -259,7 +260,8 @@ class Search:
             transformer, X, _, cats, prep = self.prepared.get(cand.kind, "all", None, None)
             req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats,
                              seed=spec.seed, deadline=deadline, n_threads=spec.n_threads,
-                             sample_weight=spec.fit_weight)
+                             sample_weight=spec.fit_weight,
+                             one_hot_blocks=self.prepared.blocks(cand.kind, "all"))
             fitted, oof, fit_s = self.executor.submit(_fit_out_of_bag, family.name, X, self.y,
                                                       cand.params, req).result()
             t0 = time.monotonic()

@@ -19,6 +19,7 @@ from mlexpert.features import (
     build_preprocessor,
     history_part,
     near_duplicates,
+    one_hot_blocks,
     same_preprocessing,
     select,
 )
@@ -66,6 +67,11 @@ class Prepared:
             return None
         part = history_part(self._cache[(kind, key)][0])
         return None if part is None else Offset(int(part[2].start), self.history.relative)
+
+    def blocks(self, kind: Kind, key: Any) -> list[list[int]]:
+        """The one-hot blocks of the preprocessing of ``kind`` fitted for ``key`` (``get`` first):
+        the columns each categorical took (``FitRequest.one_hot_blocks``); [] for tree kinds."""
+        return one_hot_blocks(self._cache[(self.shared(kind), key)][0])
 
     def kept(self, key: Any, train: np.ndarray | None) -> list[str] | None:
         """The columns selection keeps for fold ``key`` (decided on its training rows only;

@@ -23,7 +23,8 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
     transformer, Xall, _, cats, _ = search.prepared.get(cand.kind, "all", None, None)
     req = FitRequest(task=spec.task, n_classes=spec.n_classes, categorical=cats, seed=seed,
                      deadline=spec.deadline.sooner(max(seconds, 0.0)), n_threads=spec.n_threads,
-                     sample_weight=spec.fit_weight)
+                     sample_weight=spec.fit_weight,
+                     one_hot_blocks=search.prepared.blocks(cand.kind, "all"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -10,7 +10,7 @@ from mlexpert._clock import Deadline
 from mlexpert.bundle import Model
 from mlexpert.data import infer_schema
 from mlexpert.ensemble import Member
-from mlexpert.features import build_preprocessor
+from mlexpert.features import build_preprocessor, one_hot_blocks
 from mlexpert.models import FitRequest, get_family
 from tests.conftest import make_table
 
@@ -67,7 +67,8 @@ def fit_member(family_name: str, task: str, train: pd.DataFrame, rows: np.ndarra
         X, X_val, y, y_val = X[:cut], X[cut:], y[:cut], y[cut:]
         extra = {"X_val": X_val, "y_val": y_val}
     req = FitRequest(task=task, n_classes=len(classes or []), categorical=pre.categorical, seed=0,
-                     deadline=Deadline.after(120), n_threads=1, **extra)
+                     deadline=Deadline.after(120), n_threads=1,
+                     one_hot_blocks=one_hot_blocks(pre.transformer), **extra)
     fitted = family.fit(X, y, params, req)
     return schema, classes, (pre.transformer, fitted)
 

@@ -162,14 +162,18 @@ def test_outliers_are_clipped_smoothly_not_extrapolated(fits):
 # -- the fitted model: pickle, compiled, ONNX, without torch -------------------------------------
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_pickled_compiled_and_onnx_agree_with_predict(fits, task):
+    fitted, X, _ = fits[task]
+    assert fitted.estimator.embedding is not None  # the periodic embeddings' forms too
+    _assert_every_form_agrees(fitted, np.vstack([X, X[:2] * 1e4]))  # outliers: the soft clip
+
+
+def _assert_every_form_agrees(fitted, X):
+    """Pickled, compiled (one row and all) and ONNX predictions equal ``fitted.predict``."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from mlexpert.compiled import compile_estimator
 
-    fitted, X, _ = fits[task]
-    assert fitted.estimator.embedding is not None  # the periodic embeddings' forms too
-    X = np.vstack([X, X[:2] * 1e4])  # outliers through the soft clip too
     want = fitted.predict(X)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict(X), want)
     compiled = compile_estimator(fitted)
@@ -290,3 +294,95 @@ def test_embeddings_fit_a_sharp_shape_a_plain_mlp_smooths():
                             _request("regression", 0, X_val=x[cut:], y_val=y[cut:]))
         errors[embedding] = np.sqrt(np.mean((fitted.predict(x[cut:]) - y[cut:]) ** 2))
     assert errors["plr"] < 0.5 * errors["none"], errors
+
+
+# -- categorical embeddings ----------------------------------------------------------------------
+def test_category_embeddings_in_numpy_are_the_torch_module_and_a_level_without_a_column_is_zero():
+    from mlexpert.models._categories import category_module, embedded_blocks
+
+    blocks = embedded_blocks([[0, 1, 2], list(range(3, 15)), list(range(16, 30))])
+    assert [b.tolist() for b in blocks] == [list(range(3, 15)), list(range(16, 30))]  # 3: one-hot
+    module = category_module(torch, blocks, 32, 8, torch.Generator().manual_seed(0)).double()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 32))
+    x[:, 3:15] = np.eye(12)[rng.integers(0, 12, 40)]
+    x[:, 16:30] = np.eye(14)[rng.integers(0, 14, 40)]
+    x[0, 3:15] = 0.0  # a level the encoder has no column for (unseen, no rare group)
+    embedding = module.export()
+    got = embedding.apply(x)
+    np.testing.assert_allclose(got, module(torch.from_numpy(x)).detach().numpy(), rtol=0, atol=1e-12)
+    rest = [0, 1, 2, 15, 30, 31]
+    assert got.shape == (40, len(rest) + 16) == (40, embedding.width)
+    np.testing.assert_array_equal(got[:, :6], x[:, rest])  # passed on unchanged, in order
+    level = int(np.argmax(x[1, 3:15]))
+    np.testing.assert_array_equal(got[1, 6:14], embedding.tables[0][level])  # its level's vector
+    np.testing.assert_array_equal(got[0, 6:14], 0.0)
+
+
+def _coded_table(n: int = 2000, seed: int = 0):
+    """A 40-level code whose levels carry the signal (a random effect each), a 3-level colour
+    and a number: the linear preprocessing's matrix, its one-hot blocks, the binary target."""
+    import pandas as pd
+
+    from mlexpert.data import infer_schema
+    from mlexpert.features import build_preprocessor, one_hot_blocks
+
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, 40, n)
+    effect = np.random.default_rng(99).normal(scale=1.5, size=40)
+    frame = pd.DataFrame({"shop": [f"S{c:03d}" for c in code],
+                          "colour": rng.choice(["red", "green", "blue"], n),
+                          "x": rng.normal(size=n)})
+    y = (effect[code] + 0.5 * frame["x"] + rng.logistic(size=n) > 0).astype(int).to_numpy()
+    schema = infer_schema(frame)
+    pre = build_preprocessor(schema, "linear", task="binary")
+    X = pre.transformer.fit_transform(schema.prepare(frame), y)
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X), one_hot_blocks(pre.transformer), y
+
+
+def test_a_wide_categorical_is_looked_up_a_narrow_one_stays_one_hot_and_every_form_agrees():
+    from sklearn.metrics import roc_auc_score
+
+    X, blocks, y = _coded_table()
+    wide = [b for b in blocks if len(b) > 9]
+    assert [len(b) for b in blocks] == [40, 3] and len(wide) == 1  # the table's order
+    cut = 1500
+    req = _request("binary", 2, X_val=X[cut:], y_val=y[cut:], one_hot_blocks=blocks)
+    fitted = FAMILY.fit(X[:cut], y[:cut], {**QUICK, "category_dim": 8}, req)
+    est = fitted.estimator
+    assert [b.tolist() for b in est.categories.blocks] == wide
+    assert est.categories.tables[0].shape == (40, 8)
+    assert np.all(est.center[wide[0]] == 0.0) and np.all(est.scale[wide[0]] == 1.0)
+    assert est.embedding is not None and len(est.embedding.columns) == 1  # x alone is periodic
+    # the Bayes rate on these rows is ~0.8 (logistic noise); a model blind to the code ~0.6
+    assert roc_auc_score(y[cut:], fitted.predict(X[cut:])[:, 1]) > 0.75
+    unseen = X[cut:cut + 3].copy()
+    unseen[:, wide[0]] = 0.0  # the shop's columns all off: its zero vector
+    _assert_every_form_agrees(fitted, np.vstack([X[cut:], unseen]))
+    plain = FAMILY.fit(X[:cut], y[:cut], QUICK, req)  # the default: one-hot, unscaled
+    assert plain.estimator.categories is None
+    assert np.all(plain.estimator.center[wide[0]] == 0.0)
+    assert roc_auc_score(y[cut:], plain.predict(X[cut:])[:, 1]) > 0.75
+
+
+def test_the_search_hands_each_fold_its_own_one_hot_blocks():
+    import pandas as pd
+
+    from mlexpert.data import infer_schema
+    from mlexpert.features import one_hot_blocks
+    from mlexpert.search._prepared import Prepared
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"shop": rng.choice([f"S{i}" for i in range(30)], 300),
+                          "x": rng.normal(size=300)})
+    frame.loc[:20, "shop"] = "S_only_in_the_first_rows"  # one fold's training rows lack it
+    schema = infer_schema(frame)
+    y = rng.integers(0, 2, 300)
+    prepared = Prepared(schema, schema.prepare(frame), 0, "binary", y)
+    first, second = np.arange(100, 300), np.arange(0, 200)
+    a = prepared.get("linear", 0, first, np.arange(0, 100))[0]
+    b = prepared.get("linear", 1, second, np.arange(200, 300))[0]
+    assert prepared.blocks("linear", 0) == one_hot_blocks(a) != one_hot_blocks(b) == \
+        prepared.blocks("linear", 1)
+    prepared.get("tree", 0, first, np.arange(0, 100))
+    assert prepared.blocks("tree", 0) == []
