@@ -17,7 +17,7 @@ from tests.conftest import make_table
 ROUNDS = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},
           "catboost": {"iterations": 40}, "random_forest": {"n_estimators": 15},
           "extra_trees": {"n_estimators": 15}, "hist_gradient_boosting": {"max_iter": 40},
-          "linear": {}, "mlp": {"epochs": 12}}
+          "linear": {}, "mlp": {"epochs": 12, "category_dim": 8}}  # the shop code: embedded
 
 
 def split(task: str, numeric_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
