@@ -7,13 +7,12 @@ the training range reaches the network unchanged, so the model re-centres each c
 median, divides by its interquartile range (columns whose IQR is 0, and one-hot levels, are
 left as they are) and clips smoothly: ``z / sqrt(1 + (z / 3)^2)`` (RealMLP's soft clip).
 With ``embedding="plr"`` (the default) the continuous columns then pass through periodic
-embeddings (``models._periodic``) before the first layer. A categorical whose one-hot block
-(``FitRequest.one_hot_blocks``) is wider than ``models._categories.MAX_ONE_HOT`` columns is
-looked up in a learned table of ``category_dim``-wide vectors instead (0, the default: one-hot
-throughout; the tuner tries ``CATEGORY_DIMS``);
-one-hot columns are not rescaled (a level of 25-75 % of rows has an IQR of its own), so a level
-without a column of its own (unseen, no rare group) gets the zero vector, as the linear family
-reads it.
+embeddings (``models._periodic``) before the first layer. One-hot columns
+(``FitRequest.one_hot_blocks``) are left as they are, even a level of 25-75 % of rows (which has
+an IQR of its own); a block wider than ``models._categories.MAX_ONE_HOT`` columns may be looked
+up in a learned table of ``category_dim``-wide vectors instead (0, the default: one-hot; the
+tuner tries ``CATEGORY_DIMS``), and a level without a column of its own (unseen, no rare group)
+then gets the zero vector, as the linear family reads it.
 
 Training (``MLPFamily.fit``): mini-batches from a seeded DataLoader, AdamW, a linear warm-up
 then cosine decay of the learning rate set at every batch, gradient-norm clipping, early stopping
@@ -81,7 +80,7 @@ EMBEDDINGS = ("plr", "none")
 # unscaled (a level of 25-75 % of rows had been rescaled and periodically embedded as a number),
 # same CV: better on 6 of 8 tasks (kershaw 0.0149 -> 0.0121, lendingclub AUC 0.7282 -> 0.7311),
 # verbagg 0.8124 -> 0.8138 and telco 0.8476 -> 0.8470 worse
-CATEGORY_DIMS = [0, 4, CATEGORY_DIM, 16]
+CATEGORY_DIMS = (0, 4, CATEGORY_DIM, 16)
 # seconds a training row takes an epoch (forward, backward, step; periodic embeddings of 20-40
 # columns) on one core of the 2-core dev machine: 38-56 us measured on 2,000-8,000 random rows,
 # niced while a benchmark ran on the other core (an upper figure)
@@ -208,7 +207,7 @@ class MLPFamily:
         return space(DEFAULTS, lr=(3e-4, 1e-2, "log"), width=[128, 256, 512],
                      depth=(1, 4, "int"), dropout=(0.0, 0.4, "lin"),
                      weight_decay=(1e-6, 1e-1, "log"), embedding=list(EMBEDDINGS),
-                     embedding_scale=(0.02, 2.0, "log"), category_dim=CATEGORY_DIMS)
+                     embedding_scale=(0.02, 2.0, "log"), category_dim=list(CATEGORY_DIMS))
 
 
 def learning_rate(peak: float, progress: float) -> float:
