@@ -4,7 +4,8 @@
 without them (the mlp left out of the portfolio and ``MLEXPERT_TEXT_EMBEDDINGS=0``, each fit in
 its own process). Prints, per task, the test
 score of each (the harness's metric), the paired difference in mean per-row loss with a 95 %
-bootstrap interval over the test rows, the deep members' ensemble weights, fit seconds and the
+bootstrap interval over the test rows, the out-of-fold score the fit reported for what it
+shipped, the deep members' ensemble weights, fit seconds and the
 one-row latency (median of 50 calls after compile()).
 
     .venv/bin/python bench/deep_family.py [--budget 300] [--preset best] olive_area ...
@@ -75,6 +76,7 @@ def one_fit(task: str, budget: int, deep: bool, preset: str, out: Path) -> None:
     deep_rows = board[board["family"].isin(DEEP_FAMILIES) | board["model"].isin(DEEP_CONFIGS)]
     out.write_text(json.dumps({
         "losses": losses.tolist(), "score": score, "fit_s": fit_s, "latency_ms": latency,
+        "oof": ((model.manifest.metrics or {}).get("cv", {}).get(metric) or {}).get("value"),
         "deep": [{"model": r.model, "score": r.score, "status": r.status,
                   "weight": float(r.ensemble_weight or 0.0)} for r in deep_rows.itertuples()],
         "notes": [f.message for f in model.findings
@@ -106,7 +108,9 @@ def main() -> None:
         lo, hi = np.quantile(boots, [0.025, 0.975])
         w, wo = got[True], got[False]
         deep = ", ".join(f"{r['model']} {r['status']} w{r['weight']:.2f}" for r in w["deep"]) or "none tried"
-        print(f"{task} @ {args.budget} s, {args.preset}: score with {w['score']:.4f} / without {wo['score']:.4f}; "
+        oof = "" if w.get("oof") is None or wo.get("oof") is None else \
+            f" (out of fold {w['oof']:.4f} / {wo['oof']:.4f})"
+        print(f"{task} @ {args.budget} s, {args.preset}: score with {w['score']:.4f} / without {wo['score']:.4f}{oof}; "
               f"per-row loss with - without {d.mean():+.4g} [{lo:+.4g}, {hi:+.4g}]; "
               f"fit {w['fit_s']:.0f} / {wo['fit_s']:.0f} s; one row {w['latency_ms']:.2f} / "
               f"{wo['latency_ms']:.2f} ms; deep: {deep}", *w["notes"], sep="\n  ", flush=True)

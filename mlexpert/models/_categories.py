@@ -8,7 +8,8 @@ as no column at all where there is none: ``features.one_hot_blocks``). A block o
 block's one-hot row times the table: exactly its level's vector, zeros for a level with no
 column), as RealMLP does (one-hot up to 9 levels, embeddings of 8 beyond); small blocks and all
 other columns pass on unchanged. The first layer then sees 8 numbers for a 50-level column
-instead of 50, and levels that behave alike share a direction.
+instead of 50, and levels that behave alike share a direction. The mlp's tuner chooses the
+width (``category_dim``; its default, 0, keeps every block one-hot: ``models._mlp``).
 
 Three forms of the same function, as ``models._periodic``: the torch module that trains it
 (``category_module``), numpy (``CategoryEmbedding.apply``) and ONNX nodes
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 MAX_ONE_HOT = 9  # a block of this many columns or fewer stays one-hot (RealMLP's default)
-DIM = 8  # each embedded categorical's width (the mlp's ``category_dim``; RealMLP's default)
+DIM = 8  # an embedded categorical's width (one of the widths the mlp's tuner tries; RealMLP's)
 
 
 def embedded_blocks(blocks: list[list[int]], limit: int = MAX_ONE_HOT) -> list[np.ndarray]:
