@@ -47,7 +47,7 @@ def _score(model, X, y, metric: str, losses: np.ndarray) -> float:
 
 def one_fit(task: str, budget: int, deep: bool, preset: str, out: Path) -> None:
     """Fit ``task`` once (in this process) and write its per-row test losses and figures."""
-    from tasks import load_task
+    from tasks import TASKS_BY_ID, load_task
 
     import mlexpert
     from mlexpert._clock import median_seconds
@@ -65,7 +65,8 @@ def one_fit(task: str, budget: int, deep: bool, preset: str, out: Path) -> None:
         warnings.simplefilter("ignore")
         t0 = time.monotonic()
         model = mlexpert.fit(train, target=target, time_limit=budget, seed=0, task=task_type,
-                             metric=metric, presets=preset)
+                             metric=metric, presets=preset,
+                             **TASKS_BY_ID[task].get("fit_hints", {}))  # as the harness does
         fit_s = time.monotonic() - t0
         losses = row_losses(model, X, y, task_type)
         score = _score(model, X, y, metric, losses)
