@@ -67,7 +67,7 @@ class _ForestFamily:
         # single rows a service scores
         est.set_params(warm_start=False, n_jobs=1)
         return Fitted(est, req.task, req.n_classes, best_iteration=None, truncated=truncated,
-                      family=self.name)
+                      extra={"trees": len(est.estimators_)}, family=self.name)
 
     def fit_out_of_bag(self, X: Any, y: np.ndarray, params: dict[str, Any],
                        req: FitRequest) -> tuple[Fitted, np.ndarray]:
@@ -81,7 +81,8 @@ class _ForestFamily:
     def refit_params(self, params: dict[str, Any], fitted: list[Fitted]) -> dict[str, Any]:
         """As many trees as the fold models grew (their size cap or the deadline may have
         stopped them): the refit is the configuration scored, and its time as estimated."""
-        grown = [len(f.estimator.estimators_) for f in fitted]
+        # the fit's record, not the estimator: a large fold model is held compressed
+        grown = [f.extra.get("trees") or len(f.estimator.estimators_) for f in fitted]
         return {**params, "n_estimators": max(grown)} if grown else dict(params)
 
     def search_space(self, task: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def _refit(cand: Candidate, family: Family, search: Search, seed: int,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fitted = fit_from_offset(family, Xall, y, library_params(
-                family.refit_params(cand.params, [unpacked_fit(f) for f in cand.fold_fits])), req,
+                family.refit_params(cand.params, cand.fold_fits)), req,
                 search.prepared.offset(cand.kind, "all"))
     except Exception:  # noqa: BLE001 - the caller has a sound fallback
         return transformer, None
