@@ -22,6 +22,8 @@ MANIFEST = "manifest.json"
 PAYLOADS = {1: "members.joblib", 2: "members.pkl.gz"}  # the members' file of each version
 REFERENCE = "reference.parquet"  # bounded sample of the training rows, for drift checks
 COMPILED = "compiled.onnx"  # the compiled one-row path's ONNX graph, when it runs on onnxruntime
+COMPILED_NUMPY = "compiled.pkl"  # the compiled path's numpy form, when it runs on that and
+# pickles without scikit-learn (``runtime.FastPath.portable``); not compressed, read for speed
 
 
 def sha256(path: Path) -> str:
@@ -113,7 +115,7 @@ def verified_manifest(path: Path) -> tuple[dict[str, Any], str]:
 def verified_contents(path: Path, keep: Iterable[str] | None = None,
                       ) -> tuple[dict[str, Any], str, dict[str, bytes]]:
     """``verified_manifest`` and the bytes of the files in ``keep`` (default: the members'
-    file, the reference sample and the compiled graph), each read once and checked in memory:
+    file, the reference sample and the stored compiled path), each read once and checked in memory:
     what ``load`` parses later, on first use, is what was checked, even if the directory
     changes or goes away."""
     name = str(path)
@@ -137,7 +139,7 @@ def verified_contents(path: Path, keep: Iterable[str] | None = None,
     payload = PAYLOADS[version]
     if payload not in files:
         raise BundleError(f"{name!r}: the manifest lists no {payload}; the bundle is corrupt.")
-    keep = {payload, REFERENCE, COMPILED} if keep is None else set(keep)
+    keep = {payload, REFERENCE, COMPILED, COMPILED_NUMPY} if keep is None else set(keep)
     contents: dict[str, bytes] = {}
     for fname, digest in files.items():
         fpath = path / fname

@@ -1,18 +1,21 @@
 """The compiled path a Model's small batches take (``runtime``: numpy or the ONNX graph, verified
 against the members): built after a few small calls, by ``compile`` or at the end of fit, kept
-per manifest and members, its graph stored with a bundle. ``bundle.Model`` mixes it in."""
+per manifest and members, stored with a bundle (the graph, or the numpy path where it pickles
+without scikit-learn). ``bundle.Model`` mixes it in."""
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from mlexpert._format import COMPILED, COMPILED_NUMPY
 from mlexpert._version import __version__
 from mlexpert.ensemble import HOT_CALLS
 
-STORED_NOTE = ("on: onnxruntime (the graph saved with the bundle, verified against its members "
-               "when saved; compile() checks it again)")
+STORED_NOTE = ("on: {} (the {} saved with the bundle, verified against its members when saved; "
+               "compile() checks it again)")
 # a background build of the compiled path gives way to small predict calls (``_give_way``)
 IDLE_SECONDS = 0.05
 GIVE_WAY_SECONDS = 2.0
@@ -26,21 +29,22 @@ class CompiledPath:
     ensemble: Any
     _members_id: Callable[[], int]
 
-    def _init_compiled(self, graph: bytes | None) -> None:
+    def _init_compiled(self, stored: tuple[str, bytes] | None) -> None:
         self._small_calls = 0
         self._compiled: tuple[tuple[int, int], Any, str] | None = None  # (key, path, note)
-        self._unverified = False  # the compiled path is the stored graph, not checked here
+        self._unverified = False  # the compiled path is the stored one, not checked here
         self._compile_lock = threading.Lock()
         self._building: threading.Thread | None = None
         self._last_small = 0.0  # monotonic end of the last small predict call
-        # the bundle's stored one-row graph (``stored_graph``), for these members only
-        self._graph = None if graph is None else (self._members_id(), graph)
+        # the bundle's stored compiled path (its file name and bytes: the graph or the numpy
+        # form), for these members only
+        self._graph = None if stored is None else (self._members_id(), *stored)
 
     def _key(self) -> tuple[int, int]:
         return id(self.manifest), self._members_id()  # a copy given other members rebuilds
 
     def _hot_path(self) -> Any:
-        """The compiled path once built. A loaded bundle's stored graph answers from the first
+        """The compiled path once built. A loaded bundle's stored path answers from the first
         small batch (``_stored_path``); otherwise the ``HOT_CALLS``-th small batch builds the
         numpy path and waits for it (seconds at most), so the calls after it take a verified
         compiled path; the ONNX graph builds in a background thread and replaces it when
@@ -80,55 +84,79 @@ class CompiledPath:
         self._building.start()
 
     def _stored_path(self) -> Any:
-        """The graph saved with this bundle on onnxruntime, adopted as the compiled path without
-        reading the members, where it may be trusted: it was the verified compiled path when
-        saved (``stored_graph``: same members, same mlexpert) and this
-        onnxruntime is the one that verified it. Else None: the usual build follows."""
+        """The compiled path saved with this bundle — its ONNX graph on onnxruntime or its numpy
+        form (``runtime.FastPath.stored``) — adopted without reading the members, where it may
+        be trusted: it was the verified compiled path when saved (same members, same mlexpert)
+        and the libraries it runs on are the versions that verified it. Else None: the usual
+        build follows."""
         section = self.manifest.compiled or {}
-        if not section.get("onnxruntime") or self._compiled is not None:
+        if self._compiled is not None:
             return None
+        numpy_form = self._stored(COMPILED_NUMPY)
         graph = self.stored_graph()
-        if graph is None:
+        if (numpy_form is None and graph is None) or (graph is not None and
+                                                      not section.get("onnxruntime")):
             return None
         try:
-            import onnxruntime
-
-            if onnxruntime.__version__ != section["onnxruntime"]:
+            versions = section.get("libraries") or {"onnxruntime": section["onnxruntime"]}
+            if any(importlib.import_module(lib).__version__ != version
+                   for lib, version in versions.items()):
                 return None
-            from mlexpert.runtime import OnnxPath  # a layer above: imported on use
+            import mlexpert.runtime as runtime  # a layer above: imported on use
 
-            path = OnnxPath(self, graph=graph)
-        except Exception:  # noqa: BLE001 - no session: the usual build follows
+            path = runtime.OnnxPath(self, graph=graph) if graph is not None else \
+                runtime.FastPath.stored(numpy_form)
+        except Exception:  # noqa: BLE001 - not usable here: the usual build follows
             return None
-        self._compiled = (self._key(), path, STORED_NOTE)
+        note = STORED_NOTE.format(*(("onnxruntime", "graph") if graph is not None else
+                                    ("numpy", "numpy path")))
+        self._compiled = (self._key(), path, note)
         self._unverified = True
+        if graph is None:  # the numpy path is its own record now: its bytes are not held too
+            self._graph = None
         return path
 
-    def stored_graph(self) -> bytes | None:
-        """The serialized ONNX graph of the compiled path saved with this bundle (read and its
-        hash checked by ``load``), or None: none saved, another mlexpert version wrote it, or
-        the members are no longer the ones loaded. The compiled path verifies it against the
-        members before use, unless this onnxruntime verified it when it was saved
-        (``_stored_path``)."""
-        graph, section = getattr(self, "_graph", None), self.manifest.compiled or {}
-        if graph is None or graph[0] != self._members_id() or \
+    def _stored(self, fname: str) -> bytes | None:
+        """The bytes of the stored compiled path's file ``fname`` (read and its hash checked by
+        ``load``), or None: none saved, another mlexpert version wrote it, or the members are
+        no longer the ones loaded."""
+        stored, section = getattr(self, "_graph", None), self.manifest.compiled or {}
+        if stored is None or stored[0] != self._members_id() or stored[1] != fname or \
                 section.get("mlexpert_version") != __version__:
             return None
-        return graph[1]
+        return stored[2]
 
-    def _graph_to_store(self) -> tuple[bytes | None, str | None]:
-        """The serialized graph ``save`` writes, and the onnxruntime version that verified it
-        (None: unknown, so a process loading it checks it before use): the compiled path's
-        when it was built and verified here, else the one loaded with these members."""
+    def stored_graph(self) -> bytes | None:
+        """The serialized ONNX graph of the compiled path saved with this bundle, or None (see
+        ``_stored``). The compiled path verifies it against the members before use, unless this
+        onnxruntime verified it when it was saved (``_stored_path``)."""
+        return self._stored(COMPILED)
+
+    def _path_to_store(self) -> tuple[str, bytes, dict[str, Any]] | None:
+        """What ``save`` stores of the compiled path: its file name, bytes and the versions
+        that verified it (None: unknown, so a process loading it checks it before use) — the
+        compiled path's when it was built and verified here (the graph, or the numpy path
+        where it pickles without scikit-learn), else the one loaded with these members."""
         compiled = self._compiled
-        graph = getattr(compiled[1], "graph", None) if compiled is not None and \
-            compiled[0] == self._key() else None
-        if isinstance(graph, bytes) and not self._unverified:
-            import onnxruntime  # the path runs on it: imported already
+        if compiled is not None and compiled[0] == self._key():
+            graph = getattr(compiled[1], "graph", None)
+            if isinstance(graph, bytes) and not self._unverified:
+                import onnxruntime  # the path runs on it: imported already
 
-            return graph, onnxruntime.__version__
-        graph = self.stored_graph()
-        return graph, None if graph is None else (self.manifest.compiled or {}).get("onnxruntime")
+                return COMPILED, graph, {"onnxruntime": onnxruntime.__version__}
+            if hasattr(compiled[1], "portable"):  # the numpy path (or the one loaded, again)
+                from mlexpert.runtime import stored_form  # a layer above: imported on use
+
+                stored = stored_form(self, compiled[1])
+                if stored is not None:
+                    return COMPILED_NUMPY, stored[0], {"libraries": stored[1]}
+        section = self.manifest.compiled or {}
+        for fname in (COMPILED, COMPILED_NUMPY):
+            data = self._stored(fname)
+            if data is not None:
+                return fname, data, {k: section.get(k) for k in ("onnxruntime", "libraries")
+                                     if k in section}
+        return None
 
     def _give_way(self) -> None:
         """Where the graph's background build pauses: while small predict calls keep coming
@@ -173,7 +201,7 @@ class CompiledPath:
 
     def _stale(self) -> bool:
         """Whether ``compile`` must build: no compiled path for these members, or only the
-        stored graph, not checked against them here."""
+        stored path, not checked against them here."""
         return self._compiled is None or self._compiled[0] != self._key() or self._unverified
 
     def use_compiled(self, path: Any, note: str) -> None:

@@ -12,6 +12,9 @@ Layout of a bundle directory::
     compiled.onnx    the ONNX graph small predictions run on, when that was the compiled path
                      chosen before saving (optional; ``manifest["compiled"]``): a process that
                      loads the bundle builds its session from it instead of converting again
+    compiled.pkl     or the numpy path, when that was chosen and pickles without scikit-learn
+                     (``runtime.FastPath.portable``; a plain pickle, read for speed): the first
+                     rows after ``load`` are answered from it, without unpickling the members
 
 Saving is atomic (written to a sibling temp dir, then renamed), so an interrupted save leaves
 either no bundle or a complete one. Loading checks the format version and the SHA-256 of the
@@ -38,6 +41,7 @@ import pandas as pd
 from mlexpert._first_use import OnFirstUse
 from mlexpert._format import (
     COMPILED,
+    COMPILED_NUMPY,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -66,7 +70,7 @@ from mlexpert.evaluate import Calibrator, Evaluation, diagnostics, score_all, th
 from mlexpert.findings import Finding
 
 MEMBERS = PAYLOADS[FORMAT_VERSION]
-__all__ = ["COMPILED", "FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
+__all__ = ["COMPILED", "COMPILED_NUMPY", "FORMAT", "FORMAT_VERSION", "HOT_CALLS", "MANIFEST", "MEMBERS", "REFERENCE",
            "SMALL_BATCH", "ExtraColumnsWarning", "Manifest", "Model", "check_writable", "library_versions",
            "load"]
 
@@ -81,9 +85,10 @@ class Model(CompiledPath):
     def __init__(self, manifest: Manifest | dict[str, Any],
                  members: list[Member] | Callable[[], list[Member]],
                  reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
-                 graph: bytes | None = None):
+                 stored: tuple[str, bytes] | None = None):
         """``members`` and ``reference``: the values, or functions that read them on first use
-        (``load``); ``graph``: the compiled graph saved with them (checked by ``load``)."""
+        (``load``); ``stored``: the compiled path saved with them, its file name and bytes
+        (checked by ``load``)."""
         if not isinstance(manifest, Manifest):
             manifest = Manifest.from_dict(manifest)
         self._record = manifest
@@ -102,7 +107,7 @@ class Model(CompiledPath):
         self._ensemble_box: OnFirstUse[Ensemble] = \
             OnFirstUse(read=lambda: ensemble(members())) if callable(members) else \
             OnFirstUse(ensemble(members))
-        self._init_compiled(graph)
+        self._init_compiled(stored)
 
     @property
     def ensemble(self) -> Ensemble:
@@ -467,7 +472,7 @@ class Model(CompiledPath):
         """Write the bundle to ``path`` atomically; refuse to replace anything but a bundle."""
         path = Path(path)
         check_writable(path, overwrite=overwrite)
-        key, (graph, verified_by) = self._key(), self._graph_to_store()
+        key, stored = self._key(), self._path_to_store()
         with atomic_dir(path) as tmp:
             write_payload(self.ensemble.members, tmp / MEMBERS)
             files = {MEMBERS: sha256(tmp / MEMBERS)}
@@ -475,11 +480,12 @@ class Model(CompiledPath):
                 self._reference.to_parquet(tmp / REFERENCE, index=False)
                 files[REFERENCE] = sha256(tmp / REFERENCE)
             compiled = None
-            if graph is not None:  # a process that loads the bundle skips the conversion
-                (tmp / COMPILED).write_bytes(graph)
-                files[COMPILED] = sha256(tmp / COMPILED)
-                compiled = {"file": COMPILED, "mlexpert_version": __version__,
-                            "bytes": len(graph), "onnxruntime": verified_by}
+            if stored is not None:  # a process that loads the bundle skips the build
+                fname, data, verified_by = stored
+                (tmp / fname).write_bytes(data)
+                files[fname] = sha256(tmp / fname)
+                compiled = {"file": fname, "mlexpert_version": __version__, "bytes": len(data),
+                            **verified_by}
             manifest = self.manifest.with_sections(
                 format=FORMAT, format_version=FORMAT_VERSION, files=files, compiled=compiled,
                 saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -504,5 +510,5 @@ def load(path: str | os.PathLike, *, registry: dict[str, Any] | None = None) -> 
     record = Manifest.from_dict(manifest)
     if registry is not None:
         record = record.with_sections(registry=registry)
-    graph = contents.get(COMPILED)
-    return Model(record, members, reference, graph)
+    stored = next(((f, contents[f]) for f in (COMPILED, COMPILED_NUMPY) if f in contents), None)
+    return Model(record, members, reference, stored)

@@ -12,25 +12,32 @@ never answer differently; the search times these functions to estimate what one 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlexpert.compiled._steps import (
+    Chain,
+    Codes,
+    Columns,
+    Dates,
+    Impute,
+    Levels,
+    Numbers,
+    OneHot,
+    Rows,
+    Scale,
+)
 from mlexpert.data import Role, Schema
 from mlexpert.models import Unsupported, adapter_for, bag_adapter
 
-Rows = Sequence[Sequence[Any]]  # canonical rows, one value per feature in schema order
 DENSE_TEXT_CELLS = 1 << 18  # below this many cells TF-IDF stays dense (scipy.sparse costs ~0.3 ms)
 Block = Callable[[Rows], Any]  # rows -> (n, k) float ndarray or a scipy sparse matrix
 
 
-def _numbers(rows: Rows, idx: list[int]) -> np.ndarray:
-    return np.array([[r[i] for i in idx] for r in rows], dtype=float).reshape(len(rows), len(idx))
-
-
-def _compile_imputer(step: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _compile_imputer(step: Any) -> Impute:
     if step.strategy not in ("mean", "median", "most_frequent", "constant"):
         raise Unsupported(f"SimpleImputer(strategy={step.strategy!r})")
     if not (isinstance(step.missing_values, float) and np.isnan(step.missing_values)):
@@ -40,29 +47,14 @@ def _compile_imputer(step: Any) -> Callable[[np.ndarray], np.ndarray]:
     if not getattr(step, "keep_empty_features", False) and np.isnan(step.statistics_).any():
         raise Unsupported("SimpleImputer dropping empty features")
     indicator = getattr(step, "indicator_", None)
-    flags = None if indicator is None else np.asarray(indicator.features_, dtype=int)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        miss = np.isnan(x)
-        out = np.where(miss, fill, x)
-        return out if flags is None else np.hstack([out, miss[:, flags].astype(float)])
-
-    return run
+    return Impute(fill, None if indicator is None else np.asarray(indicator.features_, dtype=int))
 
 
-def _compile_scaler(step: Any) -> Callable[[np.ndarray], np.ndarray]:
-    mean = step.mean_ if step.with_mean else None
-    scale = step.scale_ if step.with_std else None
-
-    def run(x: np.ndarray) -> np.ndarray:
-        if mean is not None:
-            x = x - mean
-        return x / scale if scale is not None else x
-
-    return run
+def _compile_scaler(step: Any) -> Scale:
+    return Scale(step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None)
 
 
-def _compile_onehot(enc: Any) -> Callable[[list[list[Any]]], np.ndarray]:
+def _compile_onehot(enc: Any, idx: list[int]) -> OneHot:
     """Per column, a dict from canonical category to output column, found by transforming probe
     rows through the encoder itself (so infrequent and unknown handling match it exactly)."""
     if enc.drop_idx_ is not None:
@@ -92,36 +84,24 @@ def _compile_onehot(enc: Any) -> Callable[[list[list[Any]]], np.ndarray]:
                        if not (isinstance(v, float) and np.isnan(v))})
         unknown.append(hits[-2])
         missing.append(hits[-1])
-    total = int(sum(widths))
-
-    def run(values: list[list[Any]]) -> np.ndarray:
-        out = np.zeros((len(values), total))
-        for r, row in enumerate(values):
-            for j, v in enumerate(row):
-                k = missing[j] if isinstance(v, float) else tables[j].get(v, unknown[j])
-                if k >= 0:
-                    out[r, offsets[j] + k] = 1.0
-        return out
-
-    return run
+    return OneHot(idx, tables, unknown, missing, [int(o) for o in offsets], int(sum(widths)))
 
 
-def _column_values(rows: Rows, idx: list[int]) -> list[list[Any]]:
-    return [[r[i] for i in idx] for r in rows]
+def _compile_codes(step: Any, idx: list[int]) -> Codes:
+    from mlexpert.features import NUMBER_PATTERN
+
+    return Codes(idx, [{v: float(k) for k, v in enumerate(cats)} for cats in step.categories_],
+                 step.by_value, list(getattr(step, "numbers_", [])), NUMBER_PATTERN)
 
 
-def _compile_codes(step: Any) -> Callable[[list[list[Any]]], np.ndarray]:
-    tables = [{v: float(k) for k, v in enumerate(cats)} for cats in step.categories_]
-
-    def run(values: list[list[Any]]) -> np.ndarray:
-        out = np.empty((len(values), len(tables)))
-        for r, row in enumerate(values):
-            for j, v in enumerate(row):
-                code = np.nan if isinstance(v, float) else tables[j].get(v)
-                out[r, j] = step.unseen_code(j, v) if code is None else code
-        return out
-
-    return run
+def _compile_levels(step: Any, idx: list[int]) -> Levels:
+    lookups, tables, missing = [], [], []
+    for j in range(len(idx)):
+        keys, rows, unseen, missing_row = step.lookup_table(j)
+        lookups.append({k: i for i, k in enumerate(keys)})
+        tables.append(np.vstack([rows, unseen[None, :]]))
+        missing.append(missing_row)
+    return Levels(idx, lookups, tables, missing)
 
 
 def _compile_text(step: Any) -> Callable[[list[str]], Any]:
@@ -204,23 +184,19 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
     if isinstance(first, str) and first == "passthrough":
         if any(r != Role.NUMERIC for r in roles):
             raise Unsupported("passthrough of non-numeric columns")
-        head: Block = lambda rows: _numbers(rows, idx)  # noqa: E731
+        head: Block = Numbers(idx)
     elif isinstance(first, DatetimeFeatures):
-        def head(rows: Rows) -> np.ndarray:
-            arrays = [np.array([r[i] for r in rows], dtype="datetime64[ns]") for i in idx]
-            return first.transform_arrays(arrays, len(rows))
+        head = Dates(idx, [first.parts(c) for c in first.columns_])
     elif isinstance(first, CategoryCodes):
-        codes = _compile_codes(first)
-        head = lambda rows: codes(_column_values(rows, idx))  # noqa: E731
-    elif isinstance(first, LevelEncoding):  # its own lookup tables, one column at a time
-        head = lambda rows: first.transform_values([[r[i] for r in rows] for i in idx])  # noqa: E731
+        head = _compile_codes(first, idx)
+    elif isinstance(first, LevelEncoding):
+        head = _compile_levels(first, idx)
     elif isinstance(first, EntityHistory):  # reads the entity's stored rows: its own transform
         names = list(first.columns_)
         head = lambda rows: first.transform(pd.DataFrame(  # noqa: E731
             {n: [r[i] for r in rows] for n, i in zip(names, idx, strict=True)}))
     elif type(first).__name__ == "OneHotEncoder":
-        onehot = _compile_onehot(first)
-        head = lambda rows: onehot(_column_values(rows, idx))  # noqa: E731
+        head = _compile_onehot(first, idx)
     elif isinstance(first, TextFeatures):
         if len(idx) != 1:
             raise Unsupported("TextFeatures over several columns")
@@ -249,16 +225,7 @@ def _compile_step_chain(steps: list[Any], idx: list[int], roles: list[Role]) -> 
             tail.append(_compile_scaler(step))
         else:
             raise Unsupported(f"{name} inside a pipeline")
-    if not tail:
-        return head
-
-    def run(rows: Rows) -> np.ndarray:
-        x = head(rows)
-        for f in tail:
-            x = f(x)
-        return x
-
-    return run
+    return Chain(head, tail) if tail else head
 
 
 def compile_transformer(ct: Any, schema: Schema) -> Block:
@@ -278,16 +245,7 @@ def compile_transformer(ct: Any, schema: Schema) -> Block:
         steps = [s for _, s in step.steps] if type(step).__name__ == "Pipeline" else [step]
         blocks.append(_compile_step_chain(steps, [position[c] for c in cols],
                                           [roles[c] for c in cols]))
-
-    def run(rows: Rows) -> Any:
-        parts = [b(rows) for b in blocks]
-        if any(hasattr(p, "tocsr") for p in parts):
-            import scipy.sparse as sp
-
-            return sp.hstack([sp.csr_matrix(p) for p in parts], format="csr")
-        return np.hstack(parts) if parts else np.empty((len(rows), 0))
-
-    return run
+    return Columns(blocks)
 
 
 def compile_bag(fitted: list[Any]) -> Callable[..., np.ndarray] | None:

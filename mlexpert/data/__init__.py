@@ -1,4 +1,5 @@
 """Reading tables and the Schema: column roles inferred once, then used to validate every input."""
+from mlexpert.data._calendar import CYCLES, calendar_parts
 from mlexpert.data._coerce import (
     INVALID,
     BadValue,
@@ -29,7 +30,7 @@ from mlexpert.data._schema import (
     infer_schema,
 )
 
-__all__ = ["INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "is_missing",
+__all__ = ["CYCLES", "calendar_parts", "INVALID", "BadValue", "InvalidValues", "check_invalid", "date_value", "is_missing",
            "number_value",
            "scalar_value",
            "FEATURE_ROLES", "ColumnInfo", "Role", "Schema", "category_text", "category_value", "column_stats",

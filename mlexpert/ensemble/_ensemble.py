@@ -18,6 +18,24 @@ HOT_CALLS = 3  # small-batch calls before the compiled path is built, in the bac
 # one-off call never pays, and no call waits: a 36,000-tree ensemble takes ~6 s to compile)
 
 
+class Weighting:
+    """An ensemble's weights and calibrator: the one weighted average every path takes (the
+    members' Python path, the compiled paths; the ONNX graph builds the same sum)."""
+
+    def __init__(self, weights: list[float], calibrator: Calibrator | None):
+        self.weights, self.calibrator = weights, calibrator
+
+    def average(self, predictions: Iterable[np.ndarray]) -> np.ndarray:
+        """The weighted average of the members' raw predictions, given in member order (summed
+        in that order, then divided by the total weight: every path gets the same bits)."""
+        total = sum(w * p for w, p in zip(self.weights, predictions, strict=True))
+        return total / sum(self.weights)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Probabilities through the calibrator (unchanged without one, or for regression)."""
+        return raw if self.calibrator is None else self.calibrator.apply(raw)
+
+
 class Ensemble:
     """Members averaged by weight, then the calibrator fit chose (classification, if any).
     Works on prepared rows (``Schema.prepare``'s output); ``threads`` caps the threads a large
@@ -34,15 +52,15 @@ class Ensemble:
     def total_weight(self) -> float:
         return sum(m.weight for m in self.members)
 
+    def weighting(self) -> Weighting:
+        """The members' weights and the calibrator, without the members."""
+        return Weighting([m.weight for m in self.members], self.calibrator)
+
     def average(self, predictions: Iterable[np.ndarray]) -> np.ndarray:
-        """The weighted average of the members' raw predictions, given in member order (summed
-        in that order, then divided by the total weight: every path gets the same bits)."""
-        total = sum(m.weight * p for m, p in zip(self.members, predictions, strict=True))
-        return total / self.total_weight
+        return self.weighting().average(predictions)
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """Probabilities through the calibrator (unchanged without one, or for regression)."""
-        return raw if self.calibrator is None else self.calibrator.apply(raw)
+        return self.weighting().calibrate(raw)
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
         """The calibrated weighted prediction of prepared rows: probabilities (n, K) or values

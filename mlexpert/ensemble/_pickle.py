@@ -13,6 +13,7 @@ error, not a sandbox: the SHA-256 check before loading is what guards against ta
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib
 import inspect
@@ -26,6 +27,7 @@ from mlexpert.errors import BundleError
 
 PAYLOAD = "members.pkl.gz"  # format 2
 PAYLOAD_V1 = "members.joblib"  # format 1
+GZIP_MAGIC = b"\x1f\x8b"
 COMPRESS_LEVEL = 3  # gzip level: ~as small as joblib's zlib 3, and as fast to read
 
 # old module path -> current one, for every class a bundle pickles that has moved (never remove
@@ -66,8 +68,14 @@ class _Unpickler(pickle.Unpickler):
         return _resolve(module, name)
 
 
-def write_payload(obj: Any, path: str | os.PathLike) -> None:
-    """Pickle ``obj`` to ``path`` (format 2), streaming through gzip."""
+def write_payload(obj: Any, path: str | os.PathLike | io.BytesIO, compress: bool = True) -> None:
+    """Pickle ``obj`` to ``path`` (format 2), streaming through gzip unless ``compress`` is
+    False (a file read for speed: 130 MB of arrays gunzip in ~0.5 s, read plain in ~0.05)."""
+    if not compress:
+        with open(path, "wb") if not isinstance(path, io.BytesIO) else \
+                contextlib.nullcontext(path) as fh:
+            pickle.dump(obj, fh, protocol=5)
+        return
     with gzip.open(path, "wb", compresslevel=COMPRESS_LEVEL) as fh:
         pickle.dump(obj, fh, protocol=5)
 
@@ -79,6 +87,8 @@ def read_payload(path: str | os.PathLike, data: bytes | None = None) -> Any:
     source = io.BytesIO(data) if data is not None else path
     if path.name == PAYLOAD_V1:
         return _read_joblib(path, source)
+    if data is not None and not data.startswith(GZIP_MAGIC):  # written with compress=False
+        return _Unpickler(io.BytesIO(data)).load()
     with gzip.open(source, "rb") as fh:
         return _Unpickler(fh).load()
 

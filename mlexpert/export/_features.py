@@ -48,7 +48,7 @@ def _step(g: Graph, step: Any, columns: list[str], inputs: dict[str, str], name:
     if isinstance(step, CategoryCodes):
         return g.concat([_codes(g, inputs[c], step, j) for j, c in enumerate(step.columns_)])
     if isinstance(step, DatetimeFeatures):
-        return g.concat([p for c in step.columns_ for p in _dates(g, inputs[c], step._parts(c))])
+        return g.concat([p for c in step.columns_ for p in _dates(g, inputs[c], step.parts(c))])
     if isinstance(step, LevelEncoding):
         return g.concat([out for j, c in enumerate(step.columns_)
                          for out in _levels(g, inputs[c], step.lookup_table(j))])

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-_CYCLES = {"month": 12, "day_of_week": 7, "hour": 24}
+from mlexpert.data import calendar_parts
+
 # A level "reads as a number" when it matches this, on every predict path (the ONNX graph tests
 # it with RegexFullMatch before casting: onnxruntime's cast throws on other text, and on a value
 # beyond double's range, which the digit limits rule out)
@@ -43,7 +44,8 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
             self.has_time_[c] = bool((t != t.astype("datetime64[D]")).any())
         return self
 
-    def _parts(self, col: str) -> list[str]:
+    def parts(self, col: str) -> list[str]:
+        """The calendar parts column ``col`` expands to, in output order."""
         if not self.__dict__.get("cyclic", True):  # bundles before the option: cyclic
             return ["year", "month", "day", "day_of_week", "epoch_days"] + \
                 (["hour"] if self.has_time_[col] else [])
@@ -60,32 +62,12 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     def transform_arrays(self, arrays: list[np.ndarray], n_rows: int) -> np.ndarray:
         """``transform`` on one datetime64[ns] array per fitted column (no pandas): the service's
         single-row path calls it directly."""
-        out = []
-        for c, t in zip(self.columns_, arrays, strict=True):
-            missing = np.isnat(t)
-            days = t.astype("datetime64[D]")
-            calendar = {
-                "year": t.astype("datetime64[Y]").astype(float) + 1970,
-                "month": t.astype("datetime64[M]").astype(float) % 12 + 1,
-                "day": (days - t.astype("datetime64[M]")).astype(float) + 1,
-                "day_of_week": (days.astype(float) + 3) % 7,  # 1970-01-01 was a Thursday
-                "day_of_year": (days - t.astype("datetime64[Y]")).astype(float) + 1,
-                "epoch_days": (t - np.datetime64("1970-01-01", "ns")).astype(float) / 86400e9,
-                "hour": (t - days).astype("timedelta64[h]").astype(float),
-            }
-            for part in self._parts(c):
-                if part.endswith(("_sin", "_cos")):
-                    base = part[:-4]
-                    angle = 2 * np.pi * calendar[base] / _CYCLES[base]
-                    v = np.sin(angle) if part.endswith("_sin") else np.cos(angle)
-                else:
-                    v = calendar[part].copy()
-                v[missing] = np.nan
-                out.append(v)
+        out = [v for c, t in zip(self.columns_, arrays, strict=True)
+               for v in calendar_parts(t, self.parts(c))]
         return np.column_stack(out) if out else np.empty((n_rows, 0))
 
     def get_feature_names_out(self, input_features=None):
-        return np.array([f"{c}__{p}" for c in self.columns_ for p in self._parts(c)], dtype=object)
+        return np.array([f"{c}__{p}" for c in self.columns_ for p in self.parts(c)], dtype=object)
 
 
 def _as_datetime64(s: pd.Series) -> np.ndarray:

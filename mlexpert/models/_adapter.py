@@ -91,6 +91,35 @@ def all_classes(p: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
     return full
 
 
+class ScoreLink:
+    """A model's raw scores (n, outputs) to what ``Fitted.predict`` returns: the value
+    (regression: ``classes`` None), a sigmoid of one score or a softmax of several, as (n, k)
+    probabilities over every class. A plain object, so a compiled path pickles without its
+    library (``runtime.FastPath.portable``)."""
+
+    def __init__(self, classes: np.ndarray | None, k: int):
+        self.classes, self.k = classes, k
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.classes is None:
+            return raw[:, 0]
+        if raw.shape[1] == 1:
+            from scipy.special import expit  # no overflow warning for a large margin
+
+            p1 = expit(raw[:, 0])
+            p = np.column_stack([1.0 - p1, p1])
+        else:
+            e = np.exp(raw - raw.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+        return all_classes(p, self.classes, self.k)
+
+
+def score_link(fitted: Any) -> ScoreLink:
+    """``ScoreLink`` of a fitted model (its task, the classes it saw, the task's classes)."""
+    return ScoreLink(None if fitted.task == "regression" else model_classes(fitted),
+                     fitted.n_classes)
+
+
 def model_classes(fitted: Any) -> np.ndarray:
     """The class codes a classifier saw (a training fold may lack some)."""
     return np.asarray(fitted.estimator.classes_).astype(int)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlexpert.errors import not_exportable
-from mlexpert.models._adapter import Adapter, Unsupported, all_classes, instance_of
+from mlexpert.models._adapter import Adapter, ScoreLink, Unsupported, all_classes, instance_of
 from mlexpert.models._base import FitRequest, Fitted
 from mlexpert.models._common import EARLY_STOP, MAX_ROUNDS, refit_rounds, space
 from mlexpert.models._graph import Graph
@@ -134,64 +134,55 @@ def _categorical(fitted: Fitted) -> list[int]:
 
 
 def compile_catboost(fitted: Fitted) -> Callable[..., np.ndarray]:
-    _categorical(fitted)
-    return _catboost([fitted])
+    return _CatBoostSum([fitted])
 
 
 def compile_catboost_bag(fitted: list[Fitted]) -> Callable[..., np.ndarray]:
-    for f in fitted:
-        _categorical(f)
-    return _catboost(fitted)
+    return _CatBoostSum(fitted)
 
 
-def _catboost_rows(categorical: list[int]) -> Callable[[Any], list[list[Any]]]:
+def _catboost_rows(X: Any, categorical: list[int]) -> list[list[Any]]:
     """The float matrix as CatBoost's input in plain lists, categorical codes as ints (missing
     -1), as ``_CatBoostInput`` builds its DataFrame: ~1 ms less per call for one row."""
-    cats = list(categorical)
-
-    def run(X: Any) -> list[list[Any]]:
-        rows = np.asarray(X, dtype=float).tolist()
-        for r in rows:
-            for i in cats:
-                v = r[i]
-                r[i] = -1 if v != v else int(v)
-        return rows
-
-    return run
+    rows = np.asarray(X, dtype=float).tolist()
+    for r in rows:
+        for i in categorical:
+            v = r[i]
+            r[i] = -1 if v != v else int(v)
+    return rows
 
 
-def _catboost_native(est: Any, classes: np.ndarray | None, k: int,
-                     adapter: Any) -> Callable[[Any], np.ndarray]:
-    """CatBoost's own predict on plain lists, single-threaded."""
-    rows_of = _catboost_rows(adapter.categorical)
-    if classes is None:
-        return lambda X: np.asarray(est.predict(rows_of(X), thread_count=1), dtype=float)
-    return lambda X: all_classes(np.asarray(est.predict_proba(rows_of(X), thread_count=1),
-                                            dtype=float), classes, k)
-
-
-def _catboost(fitted: list[Any]) -> Callable[..., np.ndarray]:
+class _CatBoostSum:
     """The sum of CatBoost models' predictions, each on its own input (one model: its
     prediction): their trees walked together in numpy up to ``OBLIVIOUS_ROWS`` rows (CatBoost's
-    own predict costs ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists
-    above that or when the trees do not read (splits on column combinations)."""
-    adapters = [f.extra["adapter"] for f in fitted]
-    classes = [None if f.task == "regression" else np.asarray(f.estimator.classes_).astype(int)
-               for f in fitted]
-    trees = _oblivious_trees([(f.estimator, a) for f, a in zip(fitted, adapters, strict=True)])
-    k = fitted[0].n_classes
-    links = [_catboost_link(c, k) for c in classes]
-    each = [_catboost_native(f.estimator, c, k, a) for f, c, a in zip(fitted, classes, adapters,
-                                                                        strict=True)]
+    own predict costs ~100-200 µs a call, whatever the rows), CatBoost itself on plain lists,
+    single-threaded, above that or when the trees do not read (splits on column combinations).
+    Holds the CatBoost models and arrays only: it pickles without the input adapters."""
 
-    def predict(*X: Any) -> np.ndarray:
+    def __init__(self, fitted: list[Any]):
+        self.models = [f.estimator for f in fitted]
+        self.categorical = [list(_categorical(f)) for f in fitted]
+        self.classes = [None if f.task == "regression" else
+                        np.asarray(f.estimator.classes_).astype(int) for f in fitted]
+        self.k = fitted[0].n_classes
+        self.trees = _oblivious_trees([(f.estimator, f.extra["adapter"]) for f in fitted])
+        self.links = [ScoreLink(c, self.k) for c in self.classes]
+
+    def _native(self, j: int, X: Any) -> np.ndarray:
+        rows, est, classes = _catboost_rows(X, self.categorical[j]), self.models[j], self.classes[j]
+        if classes is None:
+            return np.asarray(est.predict(rows, thread_count=1), dtype=float)
+        return all_classes(np.asarray(est.predict_proba(rows, thread_count=1), dtype=float),
+                           classes, self.k)
+
+    def __call__(self, *X: Any) -> np.ndarray:
+        trees = self.trees
         if trees is None or len(X[0]) > OBLIVIOUS_ROWS:
-            return sum(native(x) for native, x in zip(each, X, strict=True))
+            return sum(self._native(j, x) for j, x in enumerate(X))
         raw = trees(*X)
-        return sum(link(raw[:, i, :n]) for i, (link, n) in enumerate(zip(links, trees.n_targets,
+        return sum(link(raw[:, i, :n]) for i, (link, n) in enumerate(zip(self.links,
+                                                                          trees.n_targets,
                                                                           strict=True)))
-
-    return predict
 
 
 def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
@@ -204,21 +195,6 @@ def _oblivious_trees(models: list[tuple[Any, Any]]) -> Any:
         return ObliviousTrees(read)
     except Unsupported:
         return None
-
-
-def _catboost_link(classes: np.ndarray | None, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Raw scores (n, targets) to what ``Fitted.predict`` returns, as CatBoost computes it:
-    values, a sigmoid of one score (Logloss), a softmax of several (MultiClass)."""
-    def link(raw: np.ndarray) -> np.ndarray:
-        if classes is None:
-            return raw[:, 0]
-        if raw.shape[1] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-            return all_classes(np.column_stack([1.0 - p1, p1]), classes, k)
-        e = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return all_classes(e / e.sum(axis=1, keepdims=True), classes, k)
-
-    return link
 
 
 # -- ONNX ------------------------------------------------------------------------------------

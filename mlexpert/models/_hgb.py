@@ -20,11 +20,11 @@ import numpy as np
 from mlexpert.errors import not_exportable
 from mlexpert.models._adapter import (
     Adapter,
+    ScoreLink,
     Unsupported,
-    all_classes,
     instance_of,
-    model_classes,
     plain,
+    score_link,
 )
 from mlexpert.models._base import LIBRARY_DEFAULTS, FitRequest, Fitted
 from mlexpert.models._graph import Graph
@@ -226,26 +226,28 @@ def _trees(fitted: Fitted) -> _HGBTrees:
     return _HGBTrees(fitted.estimator)
 
 
-def _output(raw: np.ndarray, trees: _HGBTrees, fitted: Fitted) -> np.ndarray:
-    """Raw scores to what ``Fitted.predict`` returns, as HGB's loss links them."""
-    if fitted.task == "regression":
-        return raw[:, 0]
-    if trees.n_outputs == 1:
-        from scipy.special import expit
+class _HGBPredict:
+    """Fold models' (or one model's) trees walked together, each model reading its own input
+    and its raw scores linked as HGB's loss links them (``ScoreLink``), summed."""
 
-        p1 = expit(raw[:, 0])
-        p = np.column_stack([1.0 - p1, p1])
-    else:
-        e = np.exp(raw - raw.max(axis=1, keepdims=True))
-        p = e / e.sum(axis=1, keepdims=True)
-    return all_classes(p, model_classes(fitted), fitted.n_classes)
+    def __init__(self, merged: _HGBTrees, outputs: list[int], links: list[ScoreLink]):
+        self.merged, self.outputs, self.links = merged, outputs, links
+
+    def __call__(self, *X: Any) -> np.ndarray:
+        x = np.hstack([np.asarray(x, dtype=np.float64) for x in X]) if len(X) > 1 else \
+            np.asarray(X[0], dtype=np.float64)
+        raw, out, at = self.merged.raw(x), 0.0, 0
+        for k, link in zip(self.outputs, self.links, strict=True):
+            out = out + link(raw[:, at:at + k])
+            at += k
+        return out
 
 
 # -- compiled --------------------------------------------------------------------------------
 def compile_hgb(fitted: Fitted) -> Callable[[Any], np.ndarray]:
     plain(fitted)
     trees = _trees(fitted)
-    return lambda X: _output(trees.raw(np.asarray(X, dtype=np.float64)), trees, fitted)
+    return _HGBPredict(trees, [trees.n_outputs], [score_link(fitted)])
 
 
 def compile_hgb_bag(fitted: list[Fitted]) -> Callable[..., np.ndarray]:
@@ -255,16 +257,7 @@ def compile_hgb_bag(fitted: list[Fitted]) -> Callable[..., np.ndarray]:
         plain(f)
     parts = [_trees(f) for f in fitted]
     merged = _merged(parts, [int(f.estimator.n_features_in_) for f in fitted])
-
-    def bag(*X: Any) -> np.ndarray:
-        x = np.hstack([np.asarray(x, dtype=np.float64) for x in X])
-        raw, out = merged.raw(x), 0.0
-        for j, (trees, f) in enumerate(zip(parts, fitted, strict=True)):
-            k = trees.n_outputs
-            out = out + _output(raw[:, j * k:(j + 1) * k], trees, f)
-        return out
-
-    return bag
+    return _HGBPredict(merged, [t.n_outputs for t in parts], [score_link(f) for f in fitted])
 
 
 def _merged(parts: list[_HGBTrees], widths: list[int]) -> _HGBTrees:

@@ -11,15 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from mlexpert.models._adapter import (
     Adapter,
+    ScoreLink,
     Unsupported,
-    all_classes,
     instance_of,
-    model_classes,
     plain,
+    score_link,
 )
 from mlexpert.models._base import FitRequest, Fitted
 from mlexpert.models._graph import Graph
@@ -66,29 +65,26 @@ class LinearFamily:
 
 
 # -- compiled --------------------------------------------------------------------------------
+class _LinearPredict:
+    """X @ coef + intercept, linked (``ScoreLink``: values, or a logistic model's classes)."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, link: ScoreLink):
+        self.coef, self.intercept, self.link = coef, intercept, link
+
+    def __call__(self, X: Any) -> np.ndarray:
+        return self.link(np.asarray(X @ self.coef, dtype=float).reshape(X.shape[0], -1)
+                         + self.intercept)
+
+
 def compile_linear(fitted: Fitted) -> Callable[[Any], np.ndarray]:
     plain(fitted)
     est = fitted.estimator
-    if fitted.task == "regression":
-        if np.ndim(est.coef_) != 1:
-            raise Unsupported("a Ridge model with several outputs")
-        coef, intercept = np.asarray(est.coef_, dtype=float), float(est.intercept_)
-        return lambda X: np.asarray(X @ coef, dtype=float).ravel() + intercept
-    coef, intercept = np.asarray(est.coef_, dtype=float), np.asarray(est.intercept_, dtype=float)
-    classes, k = model_classes(fitted), fitted.n_classes
-
-    def logistic(X: Any) -> np.ndarray:
-        z = np.asarray(X @ coef.T, dtype=float) + intercept
-        if z.shape[1] == 1:
-            p1 = expit(z[:, 0])  # no overflow warning for a large margin
-            p = np.column_stack([1.0 - p1, p1])
-        else:
-            z = z - z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            p = e / e.sum(axis=1, keepdims=True)
-        return all_classes(p, classes, k)
-
-    return logistic
+    coef = np.asarray(est.coef_, dtype=float)
+    if fitted.task == "regression" and coef.ndim != 1:
+        raise Unsupported("a Ridge model with several outputs")
+    return _LinearPredict(coef if coef.ndim == 1 else coef.T,
+                          np.atleast_1d(np.asarray(est.intercept_, dtype=float)),
+                          score_link(fitted))
 
 
 # -- ONNX ------------------------------------------------------------------------------------

@@ -437,12 +437,21 @@ def _loop(torch: Any, device: Any, rows: _Rows, val: tuple | None, p: dict[str, 
 
 
 # -- compiled numpy and ONNX ---------------------------------------------------------------------
+class _MLPPredict:
+    """The forward pass in numpy: values, or the softmax over the classes the model saw."""
+
+    def __init__(self, est: MLPEstimator, classes: np.ndarray | None, k: int):
+        self.est, self.classes, self.k = est, classes, k
+
+    def __call__(self, X: Any) -> np.ndarray:
+        out = forward(self.est, X)
+        return out[:, 0] if self.classes is None else \
+            all_classes(softmax(out), self.classes, self.k)
+
+
 def compile_mlp(fitted: Fitted) -> Callable[[Any], np.ndarray]:
-    est = fitted.estimator
-    if fitted.task == "regression":
-        return lambda X: forward(est, X)[:, 0]
-    classes, k = model_classes(fitted), fitted.n_classes
-    return lambda X: all_classes(softmax(forward(est, X)), classes, k)
+    classes = None if fitted.task == "regression" else model_classes(fitted)
+    return _MLPPredict(fitted.estimator, classes, fitted.n_classes)
 
 
 def mlp_onnx(g: Graph, fitted: Fitted, x: str) -> str:

@@ -12,6 +12,7 @@ from mlexpert.runtime._choose import (
                                       probe_rows,
                                       reference,
                                       rows_frame,
+                                      stored_form,
                                       verify,
 )
 from mlexpert.runtime._numpy import FastPath
@@ -19,4 +20,4 @@ from mlexpert.runtime._onnx import OnnxPath
 
 __all__ = ["FAST_MAX_ROWS", "ONNX_TOLERANCE", "VERIFY_TOLERANCE", "FastPath", "OnnxPath", "Rows",
            "Unsupported", "compile_model", "compile_stages", "fastest", "probe_rows", "reference",
-           "rows_frame", "verify"]
+           "rows_frame", "stored_form", "verify"]

@@ -239,6 +239,26 @@ def compile_stages(model: Any, pause: Callable[[], None] | None = None,
         yield from stages
 
 
+def stored_form(model: Any, path: Any) -> tuple[bytes, dict[str, str]] | None:
+    """What a bundle stores of the numpy ``path`` (``FastPath.portable``: its bytes and the
+    libraries it runs on), where its portable copy answers as the Model's members do on probe
+    rows (within the graph's tolerance where models became graphs); else None."""
+    found = path.portable()
+    if found is None:
+        return None
+    copy, data, libraries = found
+    probes = _model_probes(model)
+    tolerance = ONNX_TOLERANCE if "onnxruntime" in libraries else VERIFY_TOLERANCE
+    try:
+        problem = verify(model, copy, probes, reference(model, probes), tolerance)
+    except Exception as exc:  # noqa: BLE001 - not stored: the bundle builds it after load
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        log.info("the numpy path is not stored with the bundle: %s", problem)
+        return None
+    return data, libraries
+
+
 def _model_probes(model: Any) -> Rows:
     schema = model.schema
     sample = model.reference_sample

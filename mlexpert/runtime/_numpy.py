@@ -1,12 +1,19 @@
 """``FastPath``: a Model's members on canonical rows through their numpy-compiled preprocessing
 and models (``mlexpert.compiled``; a member's fold or seed models in one call where they walk
-together), then the ensemble's own weighted average and calibrator."""
+together), then the ensemble's own weighted average and calibrator (``ensemble.Weighting``).
+
+Built of plain objects, a FastPath pickles apart from its Model (``portable``): a bundle stores
+it beside the members, and a process that loads the bundle answers its first rows from it
+without unpickling the members or importing scikit-learn (``bundle.load``)."""
 from __future__ import annotations
 
+import io
+import pickle
 from typing import Any
 
 import numpy as np
 
+from mlexpert._format import COMPILED_NUMPY
 from mlexpert.compiled import (
     Block,
     Rows,
@@ -15,6 +22,18 @@ from mlexpert.compiled import (
     compile_estimator,
     compile_transformer,
 )
+from mlexpert.ensemble import read_payload, write_payload
+from mlexpert.models import adapter_for
+
+# what a stored FastPath may name: a process loading it imports these only (numpy, CatBoost for
+# its models' column combinations, mlexpert's own layers that import neither scikit-learn nor
+# a booster library); anything else (scikit-learn, LightGBM, XGBoost, scipy, pandas) keeps it
+# from being stored
+PORTABLE_MODULES = ("builtins", "copyreg", "_codecs", "collections", "re", "numpy", "catboost",
+                    "mlexpert.compiled", "mlexpert.models", "mlexpert.ensemble",
+                    "mlexpert.evaluate", "mlexpert.runtime", "mlexpert.data")
+# families whose compiled model calls its own library, stored as their ONNX graph instead
+AS_GRAPH = ("lightgbm", "xgboost")
 
 
 class FastPath:
@@ -26,24 +45,112 @@ class FastPath:
             raise Unsupported("a model without members")
         transformers: dict[int, Block] = {}
         self._members = []
+        self._fitted = []  # each member's parts' models, for ``portable`` (not pickled)
         for m in ensemble.members:
             for transformer, _ in m.parts:
                 if id(transformer) not in transformers:
                     transformers[id(transformer)] = compile_transformer(transformer, model.schema)
             keys = [id(transformer) for transformer, _ in m.parts]
-            bag = compile_bag([fitted for _, fitted in m.parts])  # the parts' sum, in one call
+            fitted = [f for _, f in m.parts]
+            bag = compile_bag(fitted)  # the parts' sum, in one call
             parts = [(keys, bag)] if bag is not None else \
-                [([key], compile_estimator(fitted)) for key, (_, fitted) in zip(keys, m.parts,
-                                                                                strict=True)]
+                [([key], compile_estimator(f)) for key, f in zip(keys, fitted, strict=True)]
             self._members.append((len(m.parts), parts))
+            self._fitted.append([fitted] if bag is not None else [[f] for f in fitted])
         self._transformers = transformers
-        self._ensemble = ensemble
+        self._weighting = ensemble.weighting()
         self._classify = model.task != "regression"
 
     def predict(self, rows: Rows) -> np.ndarray:
         """(n, K) class probabilities (rows sum to 1) or (n,) values, as ``Model`` computes them."""
         features = {key: block(rows) for key, block in self._transformers.items()}
-        raw = self._ensemble.calibrate(self._ensemble.average(
+        w = self._weighting
+        raw = w.calibrate(w.average(
             sum(predict(*(features[key] for key in keys)) for keys, predict in parts) / n_parts
             for n_parts, parts in self._members))
         return raw / raw.sum(axis=1, keepdims=True) if self._classify else raw
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_fitted"}
+
+    def portable(self) -> tuple[FastPath, bytes, dict[str, str]] | None:
+        """A copy of this path that pickles naming nothing outside ``PORTABLE_MODULES`` —
+        LightGBM and XGBoost models as their ONNX graphs (``OnnxModel``: their answers within
+        the graph's 1e-5, which ``runtime.stored_form`` checks) —, its plain pickle
+        (``ensemble.write_payload``, not compressed: imdb_rating's forests' 130 MB of arrays
+        gunzip in ~0.5 s) and the versions of the libraries it runs on; or None where a part
+        cannot be stored so (free text, entity history, a model without a plain compiled
+        form). Built on each call: the bytes are not held beside the path."""
+        import importlib
+
+        from mlexpert.runtime._onnx import OnnxModel
+
+        members = []
+        # a path read back from a bundle has no models beside it: it was stored as it is
+        fitted_all = self.__dict__.get("_fitted") or [[[]] * len(p) for _, p in self._members]
+        for (n_parts, parts), fitted in zip(self._members, fitted_all, strict=True):
+            stored = []
+            for (keys, predict), models in zip(parts, fitted, strict=True):
+                if len(models) == 1 and adapter_for(models[0]).name in AS_GRAPH:
+                    try:
+                        predict = OnnxModel(models[0])
+                    except Exception:  # noqa: BLE001 - no graph: the path is not stored
+                        return None
+                stored.append((keys, predict))
+            members.append((n_parts, stored))
+        copy = object.__new__(FastPath)
+        copy.__dict__.update(self.__getstate__(), _members=members)
+        buffer = io.BytesIO()
+        try:
+            write_payload(copy, buffer, compress=False)
+        except (pickle.PicklingError, AttributeError, TypeError):  # a closure: not storable
+            return None
+        data = buffer.getvalue()
+        named = _named_modules(data)
+        if not all(any(m == r or m.startswith(r + ".") for r in PORTABLE_MODULES) for m in named):
+            return None
+        libraries = {"numpy", *(m.split(".")[0] for m in named if m.startswith("catboost"))}
+        if any(m.startswith("mlexpert.runtime._onnx") for m in named):
+            libraries.add("onnxruntime")
+        return copy, data, {lib: importlib.import_module(lib).__version__
+                            for lib in sorted(libraries)}
+
+    @staticmethod
+    def stored(data: bytes) -> FastPath:
+        """The FastPath ``portable`` stored, from its (checked) bytes."""
+        path = read_payload(COMPILED_NUMPY, data)
+        if not isinstance(path, FastPath):
+            raise Unsupported("the stored compiled path is not a FastPath")
+        return path
+
+
+_STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"}
+
+
+def _named_modules(data: bytes) -> set[str]:
+    """The modules whose objects the pickle ``data`` names, read from its opcodes without
+    building anything (no second copy of its arrays): a GLOBAL names its module, a
+    STACK_GLOBAL takes the module and name pushed last (strings, or memo reads of them)."""
+    import pickletools
+
+    named: set[str] = set()
+    memo: dict[int, Any] = {}
+    pushed: list[Any] = [None, None]  # the values of the last two pushes
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in _STRINGS:
+            pushed = [pushed[-1], arg]
+        elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+            pushed = [pushed[-1], memo.get(int(arg))]
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1]
+        elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(arg)] = pushed[-1]
+        elif op.name == "STACK_GLOBAL":
+            named.add(str(pushed[0]))
+            pushed = [None, None]
+        elif op.name in ("GLOBAL", "INST"):
+            named.add(str(arg).split(" ")[0])
+            pushed = [None, None]
+        elif op.name != "FRAME":
+            pushed = [pushed[-1], None]
+    return named

@@ -57,6 +57,49 @@ def _wait_at_exit() -> None:
         _idle.wait_for(lambda: _calls[0] == 0, timeout=EXIT_WAIT)
 
 
+def session(graph: bytes) -> Any:
+    """An onnxruntime session of a serialized graph, on one thread, on the CPU."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    with _native():
+        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel:
+    """One fitted model's prediction (what ``Fitted.predict`` returns) from its feature matrix,
+    as the graph of its adapter's ONNX conversion on onnxruntime: a stored compiled path holds
+    LightGBM and XGBoost models this way, whose boosters need their libraries (which import
+    scikit-learn: ~0.6 s) where their trees as a graph need onnxruntime only (~0.15 s)."""
+
+    def __init__(self, fitted: Any):
+        from onnx import TensorProto, helper
+
+        from mlexpert.models import Graph, adapter_for
+
+        convert = adapter_for(fitted).need("onnx")
+        g = Graph()
+        g.inputs.append(helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, None]))
+        out = convert(g, fitted, "x")
+        g.nodes.append(helper.make_node("Identity", [out], ["y"]))
+        g.outputs.append(helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, None]))
+        self.graph = g.build("mlexpert-member", "one fitted model", {}).SerializeToString()
+        self.regression = fitted.task == "regression"
+        self._session: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"graph": self.graph, "regression": self.regression, "_session": None}
+
+    def __call__(self, X: Any) -> np.ndarray:
+        if self._session is None:
+            self._session = session(self.graph)
+        with _native():
+            out = self._session.run(["y"], {"x": np.asarray(X, dtype=np.float64)})[0]
+        return out[:, 0] if self.regression else out
+
+
 class OnnxPath:
     """Raw predictions (probabilities or values) of the exported graph on canonical rows."""
 
@@ -74,13 +117,7 @@ class OnnxPath:
                                 max_tree_nodes=MAX_TREE_NODES).SerializeToString()
             except ExportError as exc:
                 raise Unsupported(str(exc).split(":")[0]) from None
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        with _native():
-            self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        self._session = session(graph)
         self.graph = graph  # serialized, for ``Model.save`` to store (star_math's: 20 MB)
         self._inputs = [(c.name, c.role) for c in model.schema.features]
         self._output = ["prediction" if model.task == "regression" else "probabilities"]

@@ -20,7 +20,7 @@ def test_every_column_is_probed_in_one_transform_and_matches_the_encoder(monkeyp
     original = OneHotEncoder.transform
     monkeypatch.setattr(OneHotEncoder, "transform",
                         lambda self, X: calls.append(len(X)) or original(self, X))
-    run = _compile_onehot(enc)
+    run = _compile_onehot(enc, list(range(frame.shape[1])))
     assert len(calls) == 1
     monkeypatch.setattr(OneHotEncoder, "transform", original)
     rows = frame.sample(50, random_state=1).to_numpy(dtype=object).tolist()
