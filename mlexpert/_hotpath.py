@@ -136,7 +136,12 @@ class CompiledPath:
         """What ``save`` stores of the compiled path: its file name, bytes and the versions
         that verified it (None: unknown, so a process loading it checks it before use) — the
         compiled path's when it was built and verified here (the graph, or the numpy path
-        where it pickles without scikit-learn), else the one loaded with these members."""
+        where it pickles without scikit-learn), else the one loaded with these members, else,
+        where nothing was built (fit's limit left no time: star_math at 60 s), the numpy path
+        built now (seconds at most: star_math's 22 models 0.5 s), never the graph (tens of
+        seconds for a large ensemble)."""
+        import mlexpert.runtime as runtime  # a layer above: imported on use
+
         compiled = self._compiled
         if compiled is not None and compiled[0] == self._key():
             graph = getattr(compiled[1], "graph", None)
@@ -145,9 +150,7 @@ class CompiledPath:
 
                 return COMPILED, graph, {"onnxruntime": onnxruntime.__version__}
             if hasattr(compiled[1], "portable"):  # the numpy path (or the one loaded, again)
-                from mlexpert.runtime import stored_form  # a layer above: imported on use
-
-                stored = stored_form(self, compiled[1])
+                stored = runtime.stored_form(self, compiled[1])
                 if stored is not None:
                     return COMPILED_NUMPY, stored[0], {"libraries": stored[1]}
         section = self.manifest.compiled or {}
@@ -156,6 +159,13 @@ class CompiledPath:
             if data is not None:
                 return fname, data, {k: section.get(k) for k in ("onnxruntime", "libraries")
                                      if k in section}
+        if compiled is None or compiled[0] != self._key():
+            try:
+                stored = runtime.stored_form(self, runtime.FastPath(self, portable=True))
+            except Exception:  # noqa: BLE001 - no numpy path: none is stored
+                stored = None
+            if stored is not None:
+                return COMPILED_NUMPY, stored[0], {"libraries": stored[1]}
         return None
 
     def _give_way(self) -> None:

@@ -9,6 +9,7 @@ from mlexpert.compiled._numpy import (
     compile_estimator,
     compile_transformer,
 )
+from mlexpert.compiled._steps import is_plain
 
 __all__ = ["Block", "Rows", "Unsupported", "compile_bag", "compile_estimator",
-           "compile_transformer"]
+           "compile_transformer", "is_plain"]

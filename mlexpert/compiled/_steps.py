@@ -164,3 +164,13 @@ class Columns:
 
             return sp.hstack([sp.csr_matrix(p) for p in parts], format="csr")
         return np.hstack(parts) if parts else np.empty((len(rows), 0))
+
+
+def is_plain(step: Any) -> bool:
+    """Whether a compiled block is built of this module's objects only (it pickles without
+    scikit-learn); free text, sentence embeddings and entity history keep their fitted step."""
+    if isinstance(step, Columns):
+        return all(is_plain(b) for b in step.blocks)
+    if isinstance(step, Chain):
+        return is_plain(step.head) and all(is_plain(t) for t in step.tail)
+    return isinstance(step, Numbers | Dates | Codes | Levels | OneHot | Impute | Scale)

@@ -21,6 +21,7 @@ from mlexpert.compiled import (
     compile_bag,
     compile_estimator,
     compile_transformer,
+    is_plain,
 )
 from mlexpert.ensemble import read_payload, write_payload
 from mlexpert.models import adapter_for
@@ -39,7 +40,10 @@ AS_GRAPH = ("lightgbm", "xgboost")
 class FastPath:
     """Raw predictions (probabilities or values) of a Model's members on canonical rows."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, portable: bool = False):
+        """``portable``: only a path that ``portable`` can store, refused (``Unsupported``)
+        before its models are compiled where a preprocessing step or a model's offset keeps a
+        fitted object (free text, entity history)."""
         ensemble = getattr(model, "ensemble", None)
         if ensemble is None or not ensemble.members:
             raise Unsupported("a model without members")
@@ -47,9 +51,12 @@ class FastPath:
         self._members = []
         self._fitted = []  # each member's parts' models, for ``portable`` (not pickled)
         for m in ensemble.members:
-            for transformer, _ in m.parts:
+            for transformer, fitted in m.parts:
                 if id(transformer) not in transformers:
                     transformers[id(transformer)] = compile_transformer(transformer, model.schema)
+                if portable and (not is_plain(transformers[id(transformer)]) or
+                                 getattr(fitted, "offset", None) is not None):
+                    raise Unsupported("a path that keeps a fitted step")
             keys = [id(transformer) for transformer, _ in m.parts]
             fitted = [f for _, f in m.parts]
             bag = compile_bag(fitted)  # the parts' sum, in one call
@@ -85,9 +92,13 @@ class FastPath:
 
         from mlexpert.runtime._onnx import OnnxModel
 
-        members = []
         # a path read back from a bundle has no models beside it: it was stored as it is
         fitted_all = self.__dict__.get("_fitted") or [[[]] * len(p) for _, p in self._members]
+        if not all(is_plain(block) for block in self._transformers.values()) or any(
+                getattr(f, "offset", None) is not None
+                for fitted in fitted_all for models in fitted for f in models):
+            return None  # before any model is converted: a fitted step stays in the path
+        members = []
         for (n_parts, parts), fitted in zip(self._members, fitted_all, strict=True):
             stored = []
             for (keys, predict), models in zip(parts, fitted, strict=True):

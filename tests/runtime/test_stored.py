@@ -109,10 +109,14 @@ def test_another_library_version_leaves_it_to_the_members(on_numpy, tmp_path):
 
 
 def test_a_path_reading_free_text_is_not_stored(fitted):
-    """TF-IDF's analyzer is scikit-learn's: the path keeps it, so it cannot be stored."""
+    """TF-IDF's analyzer is scikit-learn's: the path keeps it, so it cannot be stored (and a
+    path built only to be stored stops before compiling the models)."""
+    from mlexpert.compiled import Unsupported
     from mlexpert.runtime import FastPath
 
     assert FastPath(fitted["binary"]).portable() is None
+    with pytest.raises(Unsupported, match="keeps a fitted step"):
+        FastPath(fitted["binary"], portable=True)
 
 
 def test_a_portable_copy_that_disagrees_is_not_stored(on_numpy, tmp_path, monkeypatch):
@@ -149,3 +153,19 @@ def test_the_names_a_pickle_holds_are_read_from_its_opcodes(on_numpy):
         seen: set[str] = set()
         Recording(io.BytesIO(data)).load()
         assert _named_modules(data) == seen and seen
+
+
+def test_a_model_with_nothing_compiled_stores_its_numpy_path(on_numpy, tmp_path):
+    """Where fit's limit left no time to build the compiled path, save builds the numpy path
+    (seconds at most; never the graph) and stores it."""
+    import copy
+
+    model, test = on_numpy
+    fresh = copy.copy(model)  # a copy rebuilds its compiled path: none built yet
+    assert fresh.compiled_path == "not built yet"
+    path = fresh.save(tmp_path / "m")
+    assert (path / COMPILED_NUMPY).exists() and fresh.compiled_path == "not built yet"
+    loaded = mlexpert.load(path)
+    np.testing.assert_allclose(loaded._predict_raw(test.iloc[:3])[0],
+                               _members_answer(model, test.iloc[:3]), rtol=0, atol=1e-6)
+    assert not loaded._ensemble_box.ready
