@@ -377,15 +377,16 @@ class Schema:
 
 
 def object_rows(frame: pd.DataFrame, dtypes: list[Any] | None = None) -> np.ndarray:
-    """``frame.to_numpy(dtype=object)``, the same values of the same types; one row of numpy
-    and string columns is read through ``iloc`` (a third of the cost on Arrow string columns,
+    """``frame.to_numpy(dtype=object)``, the same values of the same types; one row with string
+    columns (and numpy ones) is read through ``iloc`` (a third of the cost on Arrow strings,
     which ``to_numpy`` converts one by one: delivery_time's 28, 337 -> 118 µs), its numpy
     scalars as the Python values ``to_numpy`` gives (other extension dtypes, or numbers only:
     ``iloc`` gives the row their common type, a category's NaN becoming NA beside a nullable
     integer, an integer a float beside a float)."""
     dtypes = list(frame.dtypes) if dtypes is None else dtypes
-    if len(frame) != 1 or not all(isinstance(d, np.dtype) or (
-            isinstance(d, pd.StringDtype) and d.na_value is np.nan) for d in dtypes):
+    strings = [isinstance(d, pd.StringDtype) and d.na_value is np.nan for d in dtypes]
+    if len(frame) != 1 or not any(strings) or not all(
+            s or isinstance(d, np.dtype) for s, d in zip(strings, dtypes, strict=True)):
         return frame.to_numpy(dtype=object)
     row = frame.iloc[0]
     if row.dtype != object:  # numbers only: the row was given their common type

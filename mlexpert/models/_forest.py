@@ -143,6 +143,9 @@ def _out_of_bag(forest: Any, X: Any, y: np.ndarray, task: str, n_classes: int,
 
 
 # -- compiled --------------------------------------------------------------------------------
+_INDEX_ARRAYS = ("_left", "_right", "_feature")
+
+
 class _ForestWalk:
     """Scikit-learn random forests or extra trees walked for all their trees at once: one numpy
     step per level of depth for the paths still going, instead of scikit-learn's call per tree
@@ -157,11 +160,8 @@ class _ForestWalk:
         sizes = np.array([t.node_count for t in trees])
         self._roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         total = int(sizes.sum())
-        # node numbers and features in int32 below 2^31 nodes: half the memory of a large bag
-        # (imdb_rating's two 5-fold forest bags: 3.5M nodes) and of the stored compiled path
-        index = np.int32 if total < 2**31 else np.intp
-        self._left, self._right = np.empty(total, index), np.empty(total, index)
-        self._feature = np.empty(total, index)
+        self._left, self._right = np.empty(total, np.intp), np.empty(total, np.intp)
+        self._feature = np.empty(total, np.intp)
         self._threshold = np.empty(total, np.float32)
         self._nan_left, self._leaf = np.empty(total, bool), np.empty(total, bool)
         widths = np.cumsum([0, *(int(est.n_features_in_) for est in ests)])
@@ -169,7 +169,7 @@ class _ForestWalk:
         for t, start, shift in zip(trees, self._roots.tolist(), shifts.tolist(), strict=True):
             end = start + t.node_count  # filled tree by tree: no temporaries the size of all
             leaf = t.children_left == -1
-            own = np.arange(start, end, dtype=index)
+            own = np.arange(start, end, dtype=np.intp)
             self._left[start:end] = np.where(leaf, own, t.children_left + start)  # a leaf
             self._right[start:end] = np.where(leaf, own, t.children_right + start)  # leads to
             self._feature[start:end] = np.where(leaf, 0, t.feature + shift)  # itself
@@ -185,6 +185,21 @@ class _ForestWalk:
             values.append(value / len(est.estimators_))
         self._value = np.concatenate(values)
         self._regression = task == "regression"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Node numbers and features pickled as int32 below 2^31 nodes (a stored compiled path:
+        imdb_rating's two 5-fold forest bags, 3.5M nodes, 172 -> 130 MB); walked as intp, which
+        numpy indexes with no conversion (int32: +50 % a row, 138 -> 206 µs on 300 trees)."""
+        state = dict(self.__dict__)
+        if len(self._left) < 2**31:
+            for k in _INDEX_ARRAYS:
+                state[k] = state[k].astype(np.int32)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k in _INDEX_ARRAYS:
+            state[k] = np.asarray(state[k], dtype=np.intp)
+        self.__dict__.update(state)
 
     def __call__(self, *X: Any) -> np.ndarray:
         parts = [np.asarray(x, dtype=np.float32) for x in X]
