@@ -48,15 +48,16 @@ class FastPath:
         if ensemble is None or not ensemble.members:
             raise Unsupported("a model without members")
         transformers: dict[int, Block] = {}
-        self._members = []
-        self._fitted = []  # each member's parts' models, for ``portable`` (not pickled)
-        for m in ensemble.members:
+        for m in ensemble.members:  # the preprocessing first: cheap, and what refuses first
             for transformer, fitted in m.parts:
                 if id(transformer) not in transformers:
                     transformers[id(transformer)] = compile_transformer(transformer, model.schema)
                 if portable and (not is_plain(transformers[id(transformer)]) or
                                  getattr(fitted, "offset", None) is not None):
                     raise Unsupported("a path that keeps a fitted step")
+        self._members = []
+        self._fitted = []  # each member's parts' models, for ``portable`` (not pickled)
+        for m in ensemble.members:
             keys = [id(transformer) for transformer, _ in m.parts]
             fitted = [f for _, f in m.parts]
             bag = compile_bag(fitted)  # the parts' sum, in one call
