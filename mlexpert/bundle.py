@@ -200,7 +200,7 @@ class Model(CompiledPath):
 
     # -- prediction -------------------------------------------------------------------------
     def _read(self, data: Any, source: str) -> pd.DataFrame:
-        frame = read_table(data)
+        frame = read_table(data, copy=False)  # read only: prepare makes the arrays
         if len(frame) == 0:
             raise DataError(f"{source} has no rows to predict.")
         unused = {self.target, *self.manifest.plan.get("selected_out", ())}  # fit dropped these
