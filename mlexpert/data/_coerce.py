@@ -29,6 +29,7 @@ _FIRST_NS = np.datetime64(pd.Timestamp.min.ceil("s").to_datetime64(), "s")
 _LAST_NS = np.datetime64(pd.Timestamp.max.floor("s").to_datetime64(), "s")
 _NAT = np.datetime64("NaT", "ns")
 _SCALARS = (str, int, float, bool, np.generic)
+SMALL_SCALARS = 8  # up to this many values, ``scalars_only`` checks each rather than infer a kind
 SHOWN = 5  # unreadable rows named per column in a message
 
 
@@ -320,8 +321,10 @@ def scalars_only(values: np.ndarray) -> np.ndarray | None:
     category or text), or None; typed arrays are skipped."""
     if values.dtype != object or len(values) == 0:
         return None
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind in ("string", "integer", "floating", "boolean", "mixed-integer-float", "empty"):
+    # a few values are checked one by one (the same answer as the kinds below; pandas' kind
+    # inference costs ~2 µs a call, one per column of a one-row predict)
+    if len(values) > SMALL_SCALARS and pd.api.types.infer_dtype(values, skipna=True) in (
+            "string", "integer", "floating", "boolean", "mixed-integer-float", "empty"):
         return None
     bad = np.fromiter((not (is_missing(v) or isinstance(v, _SCALARS)) for v in values), bool,
                       len(values))

@@ -151,3 +151,23 @@ def test_a_few_dates_read_by_strptime_match_pandas(column):
     assert (quick_bad is None) == (slow_bad is None)
     if quick_bad is not None:
         np.testing.assert_array_equal(quick_bad, slow_bad)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(), st.integers(-2**70, 2**70), st.text(max_size=3),
+                          st.booleans(), st.just(float("nan")), st.lists(st.integers(), max_size=2),
+                          st.binary(max_size=2)), min_size=1, max_size=20))
+def test_scalars_only_answers_alike_for_few_values_and_many(values):
+    """Few values are checked one by one, more by pandas' kind first: the same mask."""
+    from mlexpert.data._coerce import SMALL_SCALARS, scalars_only
+
+    arr = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        arr[i] = v
+    long = np.concatenate([arr] * (SMALL_SCALARS // len(arr) + 1))  # above the threshold
+    got = scalars_only(long)
+    bad = np.array([not (v is None or isinstance(v, str | int | float | bool)) for v in long])
+    assert (got is None and not bad.any()) or np.array_equal(got, bad)
+    small = scalars_only(arr[:SMALL_SCALARS])
+    assert (small is None and not bad[:len(arr[:SMALL_SCALARS])].any()) or \
+        np.array_equal(small, bad[:len(arr[:SMALL_SCALARS])])
