@@ -89,48 +89,48 @@ class CompiledPath:
         be trusted: it was the verified compiled path when saved (same members, same mlexpert)
         and the libraries it runs on are the versions that verified it. Else None: the usual
         build follows."""
-        section = self.manifest.compiled or {}
-        if self._compiled is not None:
+        stored = self._stored_file()
+        if stored is None or self._compiled is not None:
             return None
-        numpy_form = self._stored(COMPILED_NUMPY)
-        graph = self.stored_graph()
-        if (numpy_form is None and graph is None) or (graph is not None and
-                                                      not section.get("onnxruntime")):
+        fname, data = stored
+        section = self.manifest.compiled or {}
+        versions = section.get("libraries") if fname == COMPILED_NUMPY else \
+            {"onnxruntime": section.get("onnxruntime")}  # None: verified by an unknown one
+        if not versions or None in versions.values():
             return None
         try:
-            versions = section.get("libraries") or {"onnxruntime": section["onnxruntime"]}
             if any(importlib.import_module(lib).__version__ != version
                    for lib, version in versions.items()):
                 return None
             import mlexpert.runtime as runtime  # a layer above: imported on use
 
-            path = runtime.OnnxPath(self, graph=graph) if graph is not None else \
-                runtime.FastPath.stored(numpy_form)
+            path = runtime.OnnxPath(self, graph=data) if fname == COMPILED else \
+                runtime.FastPath.stored(data)
         except Exception:  # noqa: BLE001 - not usable here: the usual build follows
             return None
-        note = STORED_NOTE.format(*(("onnxruntime", "graph") if graph is not None else
-                                    ("numpy", "numpy path")))
-        self._compiled = (self._key(), path, note)
+        self._compiled = (self._key(), path, STORED_NOTE.format(
+            *(("onnxruntime", "graph") if fname == COMPILED else ("numpy", "numpy path"))))
         self._unverified = True
-        if graph is None:  # the numpy path is its own record now: its bytes are not held too
+        if fname == COMPILED_NUMPY:  # the numpy path is its own record now: not held twice
             self._graph = None
         return path
 
-    def _stored(self, fname: str) -> bytes | None:
-        """The bytes of the stored compiled path's file ``fname`` (read and its hash checked by
+    def _stored_file(self) -> tuple[str, bytes] | None:
+        """The stored compiled path's file name and bytes (read and its hash checked by
         ``load``), or None: none saved, another mlexpert version wrote it, or the members are
         no longer the ones loaded."""
         stored, section = getattr(self, "_graph", None), self.manifest.compiled or {}
-        if stored is None or stored[0] != self._members_id() or stored[1] != fname or \
+        if stored is None or stored[0] != self._members_id() or \
                 section.get("mlexpert_version") != __version__:
             return None
-        return stored[2]
+        return stored[1], stored[2]
 
     def stored_graph(self) -> bytes | None:
         """The serialized ONNX graph of the compiled path saved with this bundle, or None (see
-        ``_stored``). The compiled path verifies it against the members before use, unless this
-        onnxruntime verified it when it was saved (``_stored_path``)."""
-        return self._stored(COMPILED)
+        ``_stored_file``). The compiled path verifies it against the members before use, unless
+        this onnxruntime verified it when it was saved (``_stored_path``)."""
+        stored = self._stored_file()
+        return stored[1] if stored is not None and stored[0] == COMPILED else None
 
     def _path_to_store(self) -> tuple[str, bytes, dict[str, Any]] | None:
         """What ``save`` stores of the compiled path: its file name, bytes and the versions
@@ -138,8 +138,8 @@ class CompiledPath:
         compiled path's when it was built and verified here (the graph, or the numpy path
         where it pickles without scikit-learn), else the one loaded with these members, else,
         where nothing was built (fit's limit left no time: star_math at 60 s), the numpy path
-        built now (seconds at most: star_math's 22 models 0.5 s), never the graph (tens of
-        seconds for a large ensemble)."""
+        built now (seconds: star_math's 3.7 s, most of it its LightGBM and XGBoost models
+        converted to graphs), never the graph (tens of seconds for a large ensemble)."""
         import mlexpert.runtime as runtime  # a layer above: imported on use
 
         compiled = self._compiled
@@ -153,12 +153,11 @@ class CompiledPath:
                 stored = runtime.stored_form(self, compiled[1])
                 if stored is not None:
                     return COMPILED_NUMPY, stored[0], {"libraries": stored[1]}
-        section = self.manifest.compiled or {}
-        for fname in (COMPILED, COMPILED_NUMPY):
-            data = self._stored(fname)
-            if data is not None:
-                return fname, data, {k: section.get(k) for k in ("onnxruntime", "libraries")
-                                     if k in section}
+        stored = self._stored_file()
+        if stored is not None:  # the graph loaded with these members, not checked here
+            section = self.manifest.compiled or {}
+            return (*stored, {k: section.get(k) for k in ("onnxruntime", "libraries")
+                              if k in section})
         if compiled is None or compiled[0] != self._key():
             try:
                 stored = runtime.stored_form(self, runtime.FastPath(self, portable=True))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from mlexpert.models._base import Family
 
@@ -104,9 +105,7 @@ class ScoreLink:
         if self.classes is None:
             return raw[:, 0]
         if raw.shape[1] == 1:
-            from scipy.special import expit  # no overflow warning for a large margin
-
-            p1 = expit(raw[:, 0])
+            p1 = expit(raw[:, 0])  # no overflow warning for a large margin
             p = np.column_stack([1.0 - p1, p1])
         else:
             e = np.exp(raw - raw.max(axis=1, keepdims=True))
