@@ -108,8 +108,10 @@ class CompiledPath:
                 runtime.FastPath.stored(data)
         except Exception:  # noqa: BLE001 - not usable here: the usual build follows
             return None
-        self._compiled = (self._key(), path, STORED_NOTE.format(
-            *(("onnxruntime", "graph") if fname == COMPILED else ("numpy", "numpy path"))))
+        kind = ("onnxruntime", "graph") if fname == COMPILED else \
+            ("numpy+onnxruntime", "numpy path and graph") if path.graph_members else \
+            ("numpy", "numpy path")
+        self._compiled = (self._key(), path, STORED_NOTE.format(*kind))
         self._unverified = True
         if fname == COMPILED_NUMPY:  # the numpy path is its own record now: not held twice
             self._graph = None

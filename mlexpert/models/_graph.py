@@ -28,6 +28,17 @@ class Graph:
         self._count = 0
         self._consts: dict[tuple, str] = {}
 
+    def mark(self) -> tuple[int, int, int, int, dict[tuple, str]]:
+        """The graph as it is now, for ``restore``: a part that fails to convert midway (a
+        member beyond the node limit, or one ONNX cannot express) leaves nothing behind."""
+        return (len(self.nodes), len(self.initializers), len(self.inputs), self.tree_nodes,
+                dict(self._consts))
+
+    def restore(self, mark: tuple[int, int, int, int, dict[tuple, str]]) -> None:
+        """Back to ``mark``: the nodes, constants and inputs added since are dropped."""
+        nodes, initializers, inputs, self.tree_nodes, self._consts = mark
+        del self.nodes[nodes:], self.initializers[initializers:], self.inputs[inputs:]
+
     def name(self, hint: str) -> str:
         self._count += 1
         return f"{hint}_{self._count}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,10 +41,16 @@ AS_GRAPH = ("lightgbm", "xgboost")
 class FastPath:
     """Raw predictions (probabilities or values) of a Model's members on canonical rows."""
 
-    def __init__(self, model: Any, portable: bool = False):
+    _graph: Any = None  # the members walked in onnxruntime (``graph``), if any
+
+    def __init__(self, model: Any, portable: bool = False, graph: bool = False,
+                 pause: Callable[[], None] | None = None):
         """``portable``: only a path that ``portable`` can store, refused (``Unsupported``)
         before its models are compiled where a preprocessing step or a model's offset keeps a
-        fitted object (free text, entity history)."""
+        fitted object (free text, entity history). ``graph``: the members that convert to
+        ONNX answer from one graph on onnxruntime (``OnnxMembers``, up to its node limit),
+        reading the preprocessing's matrices; ``pause`` is called between their conversions
+        (where a background build gives way)."""
         ensemble = getattr(model, "ensemble", None)
         if ensemble is None or not ensemble.members:
             raise Unsupported("a model without members")
@@ -55,9 +62,14 @@ class FastPath:
                 if portable and (not is_plain(transformers[id(transformer)]) or
                                  getattr(fitted, "offset", None) is not None):
                     raise Unsupported("a path that keeps a fitted step")
-        self._members = []
+        self._members: list[tuple[int, Any]] = []  # (parts, [(keys, predict)] or None: graph)
         self._fitted = []  # each member's parts' models, for ``portable`` (not pickled)
-        for m in ensemble.members:
+        in_graph = self._walk_in_graph(model, pause) if graph else set()
+        for j, m in enumerate(ensemble.members):
+            if j in in_graph:
+                self._members.append((len(m.parts), None))
+                self._fitted.append([])
+                continue
             keys = [id(transformer) for transformer, _ in m.parts]
             fitted = [f for _, f in m.parts]
             bag = compile_bag(fitted)  # the parts' sum, in one call
@@ -69,11 +81,30 @@ class FastPath:
         self._weighting = ensemble.weighting()
         self._classify = model.task != "regression"
 
+    def _walk_in_graph(self, model: Any, pause: Callable[[], None] | None) -> set[int]:
+        """The members (by position) that ``OnnxMembers`` takes: all but those whose models
+        answer as a change from an input column (``offset``), up to the graph's node limit."""
+        from mlexpert.runtime._onnx import MAX_TREE_NODES, OnnxMembers
+
+        members = model.ensemble.members
+        eligible = [j for j, m in enumerate(members)
+                    if all(getattr(f, "offset", None) is None for _, f in m.parts)]
+        self._graph = OnnxMembers([[(id(t), f) for t, f in members[j].parts] for j in eligible],
+                                  model.task == "regression", MAX_TREE_NODES, pause)
+        return {eligible[i] for i in self._graph.included}
+
+    @property
+    def graph_members(self) -> int:
+        """How many members answer from the graph (``graph``): 0 for the plain numpy path."""
+        return sum(parts is None for _, parts in self._members)
+
     def predict(self, rows: Rows) -> np.ndarray:
         """(n, K) class probabilities (rows sum to 1) or (n,) values, as ``Model`` computes them."""
         features = {key: block(rows) for key, block in self._transformers.items()}
+        graph = iter(self._graph(features)) if self._graph is not None else None
         w = self._weighting
         raw = w.calibrate(w.average(
+            next(graph) if parts is None else  # type: ignore[call-overload]
             sum(predict(*(features[key] for key in keys)) for keys, predict in parts) / n_parts
             for n_parts, parts in self._members))
         return raw / raw.sum(axis=1, keepdims=True) if self._classify else raw
@@ -94,13 +125,17 @@ class FastPath:
         from mlexpert.runtime._onnx import OnnxModel
 
         # a path read back from a bundle has no models beside it: it was stored as it is
-        fitted_all = self.__dict__.get("_fitted") or [[[]] * len(p) for _, p in self._members]
+        fitted_all = self.__dict__.get("_fitted") or [[[]] * len(p or ()) for _, p in
+                                                       self._members]
         if not all(is_plain(block) for block in self._transformers.values()) or any(
                 getattr(f, "offset", None) is not None
                 for fitted in fitted_all for models in fitted for f in models):
             return None  # before any model is converted: a fitted step stays in the path
         members = []
         for (n_parts, parts), fitted in zip(self._members, fitted_all, strict=True):
+            if parts is None:  # in the graph (``OnnxMembers``): stored as its graph
+                members.append((n_parts, None))
+                continue
             stored = []
             for (keys, predict), models in zip(parts, fitted, strict=True):
                 if len(models) == 1 and adapter_for(models[0]).name in AS_GRAPH:

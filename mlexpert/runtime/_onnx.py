@@ -100,6 +100,74 @@ class OnnxModel:
         return out[:, 0] if self.regression else out
 
 
+class OnnxMembers:
+    """Several members' predictions as one graph on onnxruntime, each member the mean of its
+    parts (fold or seed models), each part reading the matrix its preprocessing made (the
+    caller computes those: ``FastPath``). For a path the whole graph cannot hold (free text,
+    entity history, CatBoost's column combinations, more than the node limit): its trees walked
+    in onnxruntime instead of one library call per model (a booster call costs ~100-300 µs a
+    row). A member that fails to convert, or would take the graph beyond ``max_tree_nodes``,
+    is left out: ``included`` lists the members (by position in ``members``) it answers for."""
+
+    def __init__(self, members: list[list[tuple[Any, Any]]], regression: bool,
+                 max_tree_nodes: int | None = None, pause: Callable[[], None] | None = None):
+        """``members``: per member, its parts as (the key of its input matrix, fitted model)."""
+        from onnx import TensorProto, helper
+
+        from mlexpert.models import Graph, adapter_for
+
+        g = Graph(max_tree_nodes)
+        inputs: dict[Any, str] = {}
+        self.included: list[int] = []
+        for j, parts in enumerate(members):
+            if pause is not None:
+                pause()
+            mark, added = g.mark(), []
+            try:
+                outs = []
+                for key, fitted in parts:
+                    if key not in inputs:
+                        inputs[key] = f"x{len(inputs)}"
+                        added.append(key)
+                        g.inputs.append(helper.make_tensor_value_info(
+                            inputs[key], TensorProto.DOUBLE, [None, None]))
+                    outs.append(adapter_for(fitted).need("onnx")(g, fitted, inputs[key]))
+            except Exception:  # noqa: BLE001 - this member stays with the caller
+                g.restore(mark)
+                for key in added:
+                    del inputs[key]
+                continue
+            total = outs[0]
+            for out in outs[1:]:
+                total = g.add(total, out)
+            if len(outs) > 1:  # the parts' mean, as the members' path takes it
+                total = g.div(total, g.const(float(len(outs))))
+            name = f"m{len(self.included)}"
+            g.nodes.append(helper.make_node("Identity", [total], [name]))
+            g.outputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, [None, None]))
+            self.included.append(j)
+        if not self.included:
+            raise Unsupported("no member converts to ONNX")
+        self.graph = g.build("mlexpert-members", "members of an ensemble", {}).SerializeToString()
+        self.keys = list(inputs)  # input i reads the matrix of keys[i]
+        self.regression = regression
+        self._session: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_session": None}
+
+    def __call__(self, features: dict[Any, Any]) -> list[np.ndarray]:
+        """The included members' predictions, in member order, from the matrices by key."""
+        if self._session is None:
+            self._session = session(self.graph)
+        feed = {f"x{i}": np.asarray(features[key].toarray() if hasattr(features[key], "toarray")
+                                    else features[key], dtype=np.float64)
+                for i, key in enumerate(self.keys)}
+        with _native():
+            outs = self._session.run(None, feed)
+        return [out[:, 0] for out in outs] if self.regression else outs
+
+
 class OnnxPath:
     """Raw predictions (probabilities or values) of the exported graph on canonical rows."""
 
