@@ -107,7 +107,8 @@ class OnnxMembers:
     entity history, CatBoost's column combinations, more than the node limit): its trees walked
     in onnxruntime instead of one library call per model (a booster call costs ~100-300 µs a
     row). A member that fails to convert, or would take the graph beyond ``max_tree_nodes``,
-    is left out: ``included`` lists the members (by position in ``members``) it answers for."""
+    is left out: ``included`` lists the members (by position in ``members``) it answers for;
+    ``pause`` is called before each part is converted (where a background build gives way)."""
 
     def __init__(self, members: list[list[tuple[Any, Any]]], regression: bool,
                  max_tree_nodes: int | None = None, pause: Callable[[], None] | None = None):
@@ -120,12 +121,12 @@ class OnnxMembers:
         inputs: dict[Any, str] = {}
         self.included: list[int] = []
         for j, parts in enumerate(members):
-            if pause is not None:
-                pause()
             mark, added = g.mark(), []
             try:
                 outs = []
                 for key, fitted in parts:
+                    if pause is not None:  # before each fold model, as ``to_onnx``
+                        pause()
                     if key not in inputs:
                         inputs[key] = f"x{len(inputs)}"
                         added.append(key)

@@ -171,3 +171,51 @@ def test_scalars_only_answers_alike_for_few_values_and_many(values):
     small = scalars_only(arr[:SMALL_SCALARS])
     assert (small is None and not bad[:len(arr[:SMALL_SCALARS])].any()) or \
         np.array_equal(small, bad[:len(arr[:SMALL_SCALARS])])
+
+
+@st.composite
+def _datetime_column(draw):
+    cells = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["python", "pandas", "aware", "missing", "nanoseconds",
+                                     "text"]))
+        if kind == "missing":
+            cells.append(draw(st.sampled_from([None, float("nan"), pd.NaT])))
+            continue
+        if kind == "text":
+            cells.append("2021-03-04")
+            continue
+        t = draw(st.datetimes(min_value=datetime.datetime(1, 1, 1),
+                              max_value=datetime.datetime(9999, 12, 31)))
+        if kind == "aware":
+            minutes = draw(st.integers(-14 * 60, 14 * 60))
+            t = t.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=minutes)))
+        if kind in ("pandas", "nanoseconds"):
+            t = t.replace(year=draw(st.integers(1678, 2261)))
+            try:
+                t = pd.Timestamp(t) + pd.Timedelta(draw(st.integers(0, 999)) if kind ==
+                                                   "nanoseconds" else 0, unit="ns")
+            except (OverflowError, ValueError):
+                continue
+        cells.append(t)
+    return cells or [None]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_datetime_column())
+def test_a_few_datetimes_read_without_pandas_match_pandas(cells):
+    """A one-row frame's datetime column holds Timestamps: read one by one, the outcome is
+    pandas' own (time zones to UTC, far dates unreadable, nanoseconds left to pandas)."""
+    from mlexpert.data._coerce import _datetime_dates, _pandas_dates
+
+    values = np.array(cells, dtype=object)
+    quick, quick_bad = dates(values, None)
+    slow, slow_bad = _pandas_dates(values, None)
+    np.testing.assert_array_equal(quick, slow)
+    assert (quick_bad is None) == (slow_bad is None)
+    if quick_bad is not None:
+        np.testing.assert_array_equal(quick_bad, slow_bad)
+    if all(v is None or isinstance(v, float) or v is pd.NaT or
+           (isinstance(v, datetime.datetime) and not getattr(v, "nanosecond", 0))
+           for v in cells):
+        assert _datetime_dates(values) is not None  # the quick path answered
