@@ -23,7 +23,7 @@ from mlexpert.compiled import Rows, Unsupported
 from mlexpert.data import Role, Schema
 from mlexpert.ensemble import SMALL_BATCH
 from mlexpert.evaluate import thresholded
-from mlexpert.runtime._numpy import FastPath
+from mlexpert.runtime._numpy import IN_GRAPH, FastPath
 
 log = logging.getLogger("mlexpert.runtime")
 FAST_MAX_ROWS = SMALL_BATCH  # above this, pandas' column-wise work beats the per-row paths
@@ -136,10 +136,12 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
     ok: list[tuple[float, str, Any]] = []
     problems: list[str] = []
     members: float | None = None  # one-row seconds of the Model's own path, timed on use
-    # the members' trees in onnxruntime beside numpy's preprocessing: where the whole graph
-    # is not built (benefits_ui's CatBoost, trump_tweet_source's text, verbagg_resp's size)
-    builds = [("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", graph, ONNX_TOLERANCE),
-              (MIXED, mixed, ONNX_TOLERANCE)]
+    # the boosters' trees in onnxruntime beside numpy's preprocessing (``MIXED``): where the
+    # whole graph is not built (benefits_ui's CatBoost, trump_tweet_source's text,
+    # verbagg_resp's size), for a model with a booster to walk
+    builds = [("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", graph, ONNX_TOLERANCE)]
+    if any(m.family in IN_GRAPH for m in model.ensemble.members):
+        builds.append((MIXED, mixed, ONNX_TOLERANCE))
     for i, (name, build, tolerance) in enumerate(builds):
         try:
             path = build(model)

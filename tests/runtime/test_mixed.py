@@ -69,8 +69,8 @@ def test_the_boosters_answer_from_one_graph_the_rest_from_numpy(task):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_beside_free_text_the_mixed_path_is_built_verified_and_timed(task):
-    """Free text keeps the whole graph from being built: the mixed path is, and compile times
-    it against the numpy path (the faster answers)."""
+    """Free text keeps the whole graph from being built, not the mixed path: compile times it
+    against the numpy path (the faster answers)."""
     frame = make_table(task, n=320, seed=3)
     model = _bagged(task, frame.iloc[:260])
     rows = frame.drop(columns="y").iloc[260:]
@@ -143,3 +143,15 @@ def test_the_mixed_path_is_stored_and_a_fresh_process_answers_from_it(over_the_l
     np.testing.assert_allclose(all_, want, rtol=1e-5, atol=1e-5)
     assert note.startswith("on: numpy+onnxruntime (the numpy path and graph saved"), note
     assert heavy == []
+
+
+
+def test_no_mixed_path_is_tried_where_the_whole_graph_is_built_or_no_booster_is(fitted,
+                                                                             over_the_limit):
+    model, _, _ = over_the_limit
+    note = model.compile()  # both boosters in the whole graph: nothing left for a mixed path
+    assert "numpy+onnxruntime" not in note and " onnxruntime " in note, note
+    from tests.runtime.test_choose import _fresh
+
+    note = _fresh(fitted["binary"]).compile()  # a linear model beside free text: no booster
+    assert "numpy+onnxruntime" not in note and "cannot export text column" in note, note
