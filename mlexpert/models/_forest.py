@@ -274,6 +274,11 @@ def forest_trees(estimator: Any, n_targets: int, regression: bool) -> Trees:
 
 def forest_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     regression = fitted.task == "regression"
+    est = fitted.estimator
+    # the node limit checked before the trees are read: a deep forest's arrays take seconds
+    # and hundreds of MB (lendingclub_bad's extra trees), for a graph that would be refused
+    g.check_tree_nodes(sum((e.tree_.node_count - 1) // 2 for e in est.estimators_) *
+                       (1 if regression else len(est.classes_)))
     return forest_trees(fitted.estimator, 1 if regression else max(fitted.n_classes, 1),
                         regression).emit(g, x)
 

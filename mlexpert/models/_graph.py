@@ -39,6 +39,17 @@ class Graph:
         nodes, initializers, inputs, self.tree_nodes, self._consts = mark
         del self.nodes[nodes:], self.initializers[initializers:], self.inputs[inputs:]
 
+    def check_tree_nodes(self, n: int) -> None:
+        """Raises ``ExportError`` where ``n`` more tree nodes would pass ``max_tree_nodes``:
+        before a model's trees are read where their count is known (a forest's), and as each
+        ``Trees`` emits."""
+        if self.max_tree_nodes is not None and self.tree_nodes + n > self.max_tree_nodes:
+            from mlexpert.errors import not_exportable
+
+            raise not_exportable(f"more than {self.max_tree_nodes:,} tree nodes",
+                                 f"the graph would hold {self.tree_nodes + n:,}",
+                                 "Export it with `mlexpert export`, which has no such limit.")
+
     def name(self, hint: str) -> str:
         self._count += 1
         return f"{hint}_{self._count}"

@@ -127,11 +127,8 @@ class Trees:
         from onnx import TensorProto, helper, numpy_helper
 
         self._flush()
+        g.check_tree_nodes(self._n_nodes)
         g.tree_nodes += self._n_nodes
-        if g.max_tree_nodes is not None and g.tree_nodes > g.max_tree_nodes:
-            raise not_exportable(f"more than {g.max_tree_nodes:,} tree nodes",
-                                 f"the graph would hold {g.tree_nodes:,} so far",
-                                 "Export it with `mlexpert export`, which has no such limit.")
         if self.float32:
             x = g.cast(g.cast(x, TensorProto.FLOAT), TensorProto.DOUBLE)
         base = g.const(self.base.reshape(1, -1))

@@ -34,7 +34,7 @@ TIMING_BUDGET = 0.2  # seconds: fewer timed calls for a slow path (a sklearn for
 BUILD_SWITCH_INTERVAL = 0.0002  # seconds between the interpreter's thread switches while building
 PERTURBED_PROBES = 24  # probe rows with values missing, unseen or at a quantile
 CLEARLY_SLOWER = 3.0  # a first call this many times slower needs no median (warm-up: ~2x)
-MIXED = "numpy+onnxruntime"  # preprocessing in numpy, the members' models in one graph
+MIXED = "numpy+onnxruntime"  # preprocessing in numpy, the boosters in one graph
 
 
 def rows_frame(schema: Schema, rows: Rows) -> pd.DataFrame:

@@ -52,10 +52,10 @@ class FastPath:
                  pause: Callable[[], None] | None = None):
         """``portable``: only a path that ``portable`` can store, refused (``Unsupported``)
         before its models are compiled where a preprocessing step or a model's offset keeps a
-        fitted object (free text, entity history). ``graph``: the members that convert to
-        ONNX answer from one graph on onnxruntime (``OnnxMembers``, up to its node limit),
-        reading the preprocessing's matrices; ``pause`` is called between their conversions
-        (where a background build gives way)."""
+        fitted object (free text, entity history). ``graph``: the boosters (``IN_GRAPH``)
+        answer from one graph on onnxruntime (``OnnxMembers``, up to its node limit), reading
+        the preprocessing's matrices; ``pause`` is called before each of their fold models is
+        converted (where a background build gives way)."""
         ensemble = getattr(model, "ensemble", None)
         if ensemble is None or not ensemble.members:
             raise Unsupported("a model without members")
@@ -110,7 +110,7 @@ class FastPath:
         graph = iter(self._graph(features)) if self._graph is not None else None
         w = self._weighting
         raw = w.calibrate(w.average(
-            next(graph) if parts is None else  # type: ignore[call-overload]
+            next(graph) if parts is None else  # in the graph's output order
             sum(predict(*(features[key] for key in keys)) for keys, predict in parts) / n_parts
             for n_parts, parts in self._members))
         return raw / raw.sum(axis=1, keepdims=True) if self._classify else raw

@@ -105,7 +105,7 @@ class OnnxMembers:
     parts (fold or seed models), each part reading the matrix its preprocessing made (the
     caller computes those: ``FastPath``). For a path the whole graph cannot hold (free text,
     entity history, CatBoost's column combinations, more than the node limit): its trees walked
-    in onnxruntime instead of one library call per model (a booster call costs ~100-300 µs a
+    in onnxruntime instead of one library call per model (a booster call: ~30-330 µs a
     row). A member that fails to convert, or would take the graph beyond ``max_tree_nodes``,
     is left out: ``included`` lists the members (by position in ``members``) it answers for;
     ``pause`` is called before each part is converted (where a background build gives way)."""

@@ -210,3 +210,39 @@ def test_a_node_limit_stops_the_conversion_with_its_reason():
     assert to_onnx(model) is not None  # no limit: the export's own path
     with pytest.raises(ExportError, match="cannot export more than 100 tree nodes to ONNX"):
         to_onnx(model, max_tree_nodes=100)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_forest_is_counted_before_its_trees_are_read(task, monkeypatch):
+    """A forest's node count is known before its trees are read: the limit refuses it there
+    (a deep forest's arrays take seconds and hundreds of MB), at the count its graph holds."""
+    from mlexpert.models import Graph, _forest, adapter_for
+
+    train, _ = split(task, numeric_only=True)
+    _, _, (_, fitted) = fit_member("random_forest", task, train)
+    g = Graph()
+    adapter_for(fitted).need("onnx")(g, fitted, "x")
+    exact = g.tree_nodes
+    monkeypatch.setattr(_forest, "forest_trees", lambda *a: pytest.fail("trees read"))
+    with pytest.raises(ExportError, match=f"the graph would hold {exact:,}"):
+        adapter_for(fitted).need("onnx")(Graph(exact - 1), fitted, "x")
+
+
+def test_catboost_is_converted_first_and_the_sum_stays_in_member_order(monkeypatch,
+                                                                      session_options):
+    """A CatBoost member that cannot be converted is found before the other members' trees
+    are read; the graph's weighted sum keeps member order (parity with the bundle)."""
+    from mlexpert.export import _convert
+
+    train, test = split("binary")
+    schema, classes, forest = fit_member("random_forest", "binary", train)
+    _, _, cat = fit_member("catboost", "binary", train)
+    model = make_model("binary", schema, classes, [
+        Member("random_forest", "random_forest", 1.0, [forest], True),
+        Member("catboost", "catboost", 2.0, [cat], True)])
+    seen = []
+    convert = _convert.model_output
+    monkeypatch.setattr(_convert, "model_output",
+                        lambda g, family, *a: seen.append(family) or convert(g, family, *a))
+    assert_parity(model, test, session_options)
+    assert seen[:2] == ["catboost", "random_forest"]
