@@ -350,6 +350,9 @@ def scalars_only(values: np.ndarray) -> np.ndarray | None:
     category or text), or None; typed arrays are skipped."""
     if values.dtype != object or len(values) == 0:
         return None
+    if len(values) == 1:  # a column of a one-row predict: no array of flags to build and scan
+        v = values[0]
+        return None if is_missing(v) or isinstance(v, _SCALARS) else np.ones(1, dtype=bool)
     # a few values are checked one by one (the same answer as the kinds below; pandas' kind
     # inference costs ~2 µs a call, one per column of a one-row predict)
     if len(values) > SMALL_SCALARS and pd.api.types.infer_dtype(values, skipna=True) in (

@@ -168,6 +168,9 @@ def test_scalars_only_answers_alike_for_few_values_and_many(values):
     got = scalars_only(long)
     bad = np.array([not (v is None or isinstance(v, str | int | float | bool)) for v in long])
     assert (got is None and not bad.any()) or np.array_equal(got, bad)
+    for i in range(len(arr)):  # one row's column: the same flag
+        one = scalars_only(arr[i:i + 1])
+        assert (one is None and not bad[i]) or (one is not None and one.tolist() == [bad[i]])
     small = scalars_only(arr[:SMALL_SCALARS])
     assert (small is None and not bad[:len(arr[:SMALL_SCALARS])].any()) or \
         np.array_equal(small, bad[:len(arr[:SMALL_SCALARS])])
