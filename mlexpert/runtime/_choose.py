@@ -35,6 +35,10 @@ BUILD_SWITCH_INTERVAL = 0.0002  # seconds between the interpreter's thread switc
 PERTURBED_PROBES = 24  # probe rows with values missing, unseen or at a quantile
 CLEARLY_SLOWER = 3.0  # a first call this many times slower needs no median (warm-up: ~2x)
 MIXED = "numpy+onnxruntime"  # preprocessing in numpy, the boosters in one graph
+# a whole graph slower than this a row (seconds) is timed against the mixed path too: CatBoost's
+# oblivious trees expanded into binary ones and wide code tables cost it more than numpy
+# (star_math: whole graph 5.6-6.0 ms, mixed 2.5-2.8, numpy 5.1-5.3; two quiet runs)
+SLOW_GRAPH = 0.001
 
 
 def rows_frame(schema: Schema, rows: Rows) -> pd.DataFrame:
@@ -138,7 +142,7 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
     members: float | None = None  # one-row seconds of the Model's own path, timed on use
     # the boosters' trees in onnxruntime beside numpy's preprocessing (``MIXED``): where the
     # whole graph is not built (benefits_ui's CatBoost, trump_tweet_source's text,
-    # verbagg_resp's size), for a model with a booster to walk
+    # verbagg_resp's size) or is slow (``SLOW_GRAPH``), for a model with a booster to walk
     builds = [("numpy", FastPath, VERIFY_TOLERANCE), ("onnxruntime", graph, ONNX_TOLERANCE)]
     if any(m.family in IN_GRAPH for m in model.ensemble.members):
         builds.append((MIXED, mixed, ONNX_TOLERANCE))
@@ -154,8 +158,8 @@ def staged(model: Any, probes: Rows, want: np.ndarray | None = None,
             problems.append(f"{name}: {problem}")
         else:
             ok.append((_row_seconds(path, probes), name, path))
-            if name == "onnxruntime":  # the whole graph holds every member: no mixed path
-                del builds[i + 1:]
+            if name == "onnxruntime" and ok[-1][0] <= SLOW_GRAPH:
+                del builds[i + 1:]  # the whole graph holds every member, fast: no mixed path
         building = [f"{n}: still building" for n, _, _ in builds[i + 1:]]
         if interim and building and ok:  # meanwhile, a path slower than the members is no help
             if members is None:

@@ -155,3 +155,15 @@ def test_no_mixed_path_is_tried_where_the_whole_graph_is_built_or_no_booster_is(
 
     note = _fresh(fitted["binary"]).compile()  # a linear model beside free text: no booster
     assert "numpy+onnxruntime" not in note and "cannot export text column" in note, note
+
+
+def test_a_slow_whole_graph_is_timed_against_the_mixed_path(over_the_limit, monkeypatch):
+    """Where the whole graph answers a row slower than ``SLOW_GRAPH``, the mixed path is built
+    after it and the three are timed."""
+    import copy
+
+    model, _, _ = over_the_limit
+    monkeypatch.setattr("mlexpert.runtime._choose.SLOW_GRAPH", 0.0)
+    note = copy.copy(model).compile()
+    for name in ("numpy", "numpy+onnxruntime", "onnxruntime"):
+        assert f" {name} " in note.split(";")[0], note
