@@ -51,7 +51,7 @@ def to_onnx(model: Any, *, pause: Callable[[], None] | None = None,
     averages: dict[int, str] = {}
     # CatBoost's members first: one that splits on column combinations cannot be converted,
     # found before the others' trees are read for nothing (lendingclub_bad's extra trees:
-    # seconds and hundreds of MB); the sum below stays in member order
+    # 504,000 nodes, 1.25 s and +95 MB); the sum below stays in member order
     for j in sorted(range(len(members)), key=lambda j: members[j].family != "catboost"):
         parts = []
         for transformer, fitted in members[j].parts:
