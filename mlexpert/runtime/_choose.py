@@ -35,9 +35,10 @@ BUILD_SWITCH_INTERVAL = 0.0002  # seconds between the interpreter's thread switc
 PERTURBED_PROBES = 24  # probe rows with values missing, unseen or at a quantile
 CLEARLY_SLOWER = 3.0  # a first call this many times slower needs no median (warm-up: ~2x)
 MIXED = "numpy+onnxruntime"  # preprocessing in numpy, the boosters in one graph
-# a whole graph slower than this a row (seconds) is timed against the mixed path too: CatBoost's
-# oblivious trees expanded into binary ones and wide code tables cost it more than numpy
-# (star_math: whole graph 5.6-6.0 ms, mixed 2.5-2.8, numpy 5.1-5.3; two quiet runs)
+# a whole graph slower than this a row (seconds) is timed against the mixed path too
+# (star_math, two quiet runs: whole graph 5.6-6.0 ms, mixed 2.5-2.8, numpy 5.1-5.3; which of
+# its parts costs the graph more than numpy — CatBoost's oblivious trees expanded into binary
+# ones, its wide code tables — not isolated)
 SLOW_GRAPH = 0.001
 
 

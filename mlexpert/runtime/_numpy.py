@@ -36,10 +36,12 @@ PORTABLE_MODULES = ("builtins", "copyreg", "_codecs", "collections", "re", "nump
                     "mlexpert.evaluate", "mlexpert.runtime", "mlexpert.data")
 # families whose compiled model calls its own library, stored as their ONNX graph instead
 AS_GRAPH = ("lightgbm", "xgboost")
-# the boosters' many shallow trees: what the mixed path's graph walks (``graph``), ~2-10x
-# faster a row than their library calls or numpy walks. Forests stay numpy walks: their deep
-# trees take 130-510 bytes a node in onnxruntime (lendingclub_bad's extra trees: +390 MB
-# peak); CatBoost, linear models and the mlp are cheap in numpy already
+# the boosters' many shallow trees: what the mixed path's graph walks (``graph``) instead of a
+# call or walk per model (LightGBM's and XGBoost's ~30-330 µs each; benefits_ui's three: 1.97 ms
+# of its numpy path's 4.5, the mixed path 2.2 ms in all). Forests stay numpy walks: their deep
+# trees take 130-510 bytes a node in onnxruntime (lendingclub_bad's extra trees in this graph:
+# harness peak RSS 653 -> 1,040 MB); CatBoost's oblivious walk (60-160 µs), linear models
+# (3 µs) and the mlp stay in numpy (the mlp's graph not timed against it)
 IN_GRAPH = ("lightgbm", "xgboost", "hist_gradient_boosting")
 
 

@@ -5,8 +5,6 @@ every path is, members beyond the node limit left to numpy, stored with a bundle
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,17 +15,11 @@ from mlexpert.runtime import FastPath
 from mlexpert.runtime._onnx import OnnxMembers
 from tests.conftest import TASKS, make_table
 from tests.export.conftest import fit_member, make_model, split
-
-HEAVY = ("sklearn", "lightgbm", "xgboost", "scipy.stats", "torch")
+from tests.runtime.test_stored import _members_answer, fresh_process
 
 
 def _canonical(model, rows):
     return list(zip(*model.schema.prepare_arrays(rows, "rows", invalid="missing"), strict=True))
-
-
-def _members_answer(model, rows):
-    raw, _ = model._predict_raw(rows, compiled=False, invalid="missing")
-    return raw if model.task == "regression" else raw / raw.sum(axis=1, keepdims=True)
 
 
 def _agrees(model, path, rows):
@@ -129,20 +121,12 @@ def test_the_mixed_path_is_stored_and_a_fresh_process_answers_from_it(over_the_l
     compiled = json.loads((path / MANIFEST).read_text())["compiled"]
     assert compiled["file"] == COMPILED_NUMPY and "onnxruntime" in compiled["libraries"]
     rows = test.iloc[:6]
-    rows.to_pickle(tmp_path / "rows.pkl")
-    code = ("import sys, json, pandas as pd, mlexpert; rows = pd.read_pickle(sys.argv[2]); "
-            "m = mlexpert.load(sys.argv[1]); one = m._predict_raw(rows.iloc[:1])[0].tolist(); "
-            "all_ = m._predict_raw(rows)[0].tolist(); "
-            "print(json.dumps([one, all_, m.compiled_path, "
-            f"sorted(k for k in {HEAVY!r} if k in sys.modules)]))")
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "rows.pkl")],
-                         capture_output=True, text=True, check=True).stdout.splitlines()[-1]
-    one, all_, note, heavy = json.loads(out)
+    one, all_, note, read, heavy = fresh_process(path, rows, tmp_path)
     want = _members_answer(model, rows)
     np.testing.assert_allclose(one, want[:1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(all_, want, rtol=1e-5, atol=1e-5)
     assert note.startswith("on: numpy+onnxruntime (the numpy path and graph saved"), note
-    assert heavy == []
+    assert read is False and heavy == []
 
 
 

@@ -62,10 +62,10 @@ def test_the_numpy_path_is_stored_and_names_no_heavy_library(on_numpy, tmp_path)
     assert "numpy" in roots and "catboost" in roots and not roots & {h.split(".")[0] for h in HEAVY}
 
 
-def test_a_fresh_process_answers_from_it_without_the_members_or_scikit_learn(on_numpy, tmp_path):
-    model, test = on_numpy
-    path = model.save(tmp_path / "m")
-    rows = test.iloc[:6]
+def fresh_process(path, rows, tmp_path) -> list:
+    """A fresh process loads the bundle at ``path`` and answers the first of ``rows``, then all
+    of them: [one, all, its compiled_path, whether it read the members, the ``HEAVY`` modules
+    it imported]."""
     rows.to_pickle(tmp_path / "rows.pkl")
     code = ("import sys, json, pandas as pd, mlexpert; rows = pd.read_pickle(sys.argv[2]); "
             "m = mlexpert.load(sys.argv[1]); one = m._predict_raw(rows.iloc[:1])[0].tolist(); "
@@ -74,7 +74,14 @@ def test_a_fresh_process_answers_from_it_without_the_members_or_scikit_learn(on_
             f"sorted(k for k in {HEAVY!r} if k in sys.modules)]))")
     out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "rows.pkl")],
                          capture_output=True, text=True, check=True).stdout.splitlines()[-1]
-    one, all_, note, read, heavy = json.loads(out)
+    return json.loads(out)
+
+
+def test_a_fresh_process_answers_from_it_without_the_members_or_scikit_learn(on_numpy, tmp_path):
+    model, test = on_numpy
+    path = model.save(tmp_path / "m")
+    rows = test.iloc[:6]
+    one, all_, note, read, heavy = fresh_process(path, rows, tmp_path)
     want = _members_answer(model, rows)
     np.testing.assert_allclose(one, want[:1], rtol=0, atol=1e-6)
     np.testing.assert_allclose(all_, want, rtol=0, atol=1e-6)
