@@ -24,7 +24,7 @@ from mlexpert.errors import BundleError, not_exportable
 from mlexpert.export._features import transform
 from mlexpert.export._inputs import INPUT_RULES, input_specs
 from mlexpert.export._models import model_output
-from mlexpert.models import Graph
+from mlexpert.models import Graph, counted_tree_nodes
 
 
 def to_onnx(model: Any, *, pause: Callable[[], None] | None = None,
@@ -48,6 +48,8 @@ def to_onnx(model: Any, *, pause: Callable[[], None] | None = None,
         inputs[name] = name
     matrices: dict[int, str] = {}
     members = model.ensemble.members
+    if max_tree_nodes is not None:  # the nodes the adapters count without reading the trees
+        g.check_tree_nodes(counted_tree_nodes([f for m in members for _, f in m.parts]))
     averages: dict[int, str] = {}
     # CatBoost's members first: one that splits on column combinations cannot be converted,
     # found before the others' trees are read for nothing (lendingclub_bad's extra trees:

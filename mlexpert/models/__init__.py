@@ -29,12 +29,19 @@ from mlexpert.models._graph import ML_OPSET, OPSET, Graph
 from mlexpert.models._lightgbm import staged_output as lightgbm_raw_output
 from mlexpert.models._lightgbm import staged_raw as lightgbm_staged_raw
 from mlexpert.models._oblivious import Level, Oblivious, ObliviousTrees, catboost_oblivious
-from mlexpert.models._registry import ADAPTERS, FAMILIES, adapter_for, bag_adapter, get_family
+from mlexpert.models._registry import (
+    ADAPTERS,
+    FAMILIES,
+    adapter_for,
+    bag_adapter,
+    counted_tree_nodes,
+    get_family,
+)
 from mlexpert.models._trees_onnx import DISTILL_HINT, LEQ, MEMBER, Trees
 
 __all__ = ["ADAPTERS", "CAPABILITIES", "DISTILL_HINT", "EARLY_STOP", "EMBEDDINGS", "FALLBACKS", "FAMILIES", "LEQ",
            "LEVELS", "LIBRARY_DEFAULTS", "MEMBER",
            "ML_OPSET", "OPSET", "Adapter", "Family", "FitRequest", "Fitted", "Graph", "Level",
            "Oblivious", "ObliviousTrees", "Trees", "Unsupported", "adapter_for", "all_classes",
-           "bag_adapter", "catboost_oblivious", "get_family", "lightgbm_raw_output",
+           "bag_adapter", "catboost_oblivious", "counted_tree_nodes", "get_family", "lightgbm_raw_output",
            "lightgbm_staged_raw", "Offset", "fit_from_offset", "library_params", "preprocessing"]

@@ -16,13 +16,14 @@ from scipy.special import expit
 
 from mlexpert.models._base import Family
 
-CAPABILITIES = ("compile", "compile_bag", "onnx", "contributions", "fit_dask")
+CAPABILITIES = ("compile", "compile_bag", "onnx", "contributions", "fit_dask", "tree_nodes")
 FALLBACKS = {
     "compile": "the model's own predict",
     "compile_bag": "one compiled call per fold model",
     "onnx": "no ONNX converter (distill it)",
     "contributions": "no contributions",
     "fit_dask": "not on the cluster",
+    "tree_nodes": "counted as its trees are converted",
 }
 
 
@@ -42,6 +43,10 @@ class Adapter:
     the model's own output space ("margin", "probability" or "value").
     ``fit_dask(client, data, params, task, n_classes, categorical, rounds, seed, metric)``: a
     plain ``Fitted`` trained by the library's Dask interface (``distributed.train_on_cluster``).
+    ``tree_nodes(fitted) -> int``: the tree nodes ``onnx`` would add to a graph (what
+    ``Graph.check_tree_nodes`` counts), read from the model's sizes without reading its trees, so
+    a graph over the node limit is refused before any conversion (None where only reading the
+    trees tells: they are counted as they are converted).
     ``owns(estimator)``: whether an estimator is this family's (``Fitted`` objects unpickled
     from old bundles record no family name).
     """
@@ -53,6 +58,7 @@ class Adapter:
     onnx: Callable[[Any, Any, str], str] | None
     contributions: Callable[[Any, Any, str, int], tuple[np.ndarray, np.ndarray, str]] | None
     fit_dask: Callable[..., Any] | None
+    tree_nodes: Callable[[Any], int] | None
 
     @property
     def name(self) -> str:

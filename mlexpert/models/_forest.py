@@ -272,13 +272,19 @@ def forest_trees(estimator: Any, n_targets: int, regression: bool) -> Trees:
     return trees
 
 
+def forest_tree_nodes(fitted: Fitted) -> int:
+    """Split nodes of the forest's trees, once per class (``forest_trees`` writes a tree per
+    class): from scikit-learn's node counts, without reading the trees."""
+    est = fitted.estimator
+    return sum((e.tree_.node_count - 1) // 2 for e in est.estimators_) * (
+        1 if fitted.task == "regression" else len(est.classes_))
+
+
 def forest_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     regression = fitted.task == "regression"
-    est = fitted.estimator
     # the node limit checked before the trees are read: a deep forest's arrays take a second
     # or more and ~190 bytes a node (lendingclub_bad's extra trees: 504,000 nodes, 1.25 s, +95 MB)
-    g.check_tree_nodes(sum((e.tree_.node_count - 1) // 2 for e in est.estimators_) *
-                       (1 if regression else len(est.classes_)))
+    g.check_tree_nodes(forest_tree_nodes(fitted))
     return forest_trees(fitted.estimator, 1 if regression else max(fitted.n_classes, 1),
                         regression).emit(g, x)
 
@@ -303,7 +309,8 @@ def forest_contributions(fitted: Fitted, Xt: Any, task: str,
 def _adapter(family: _ForestFamily, module_classes: tuple[str, str]) -> Adapter:
     return Adapter(family, instance_of("sklearn.ensemble", *module_classes),
                    compile=compile_forest, compile_bag=compile_forest_bag, onnx=forest_onnx,
-                   contributions=forest_contributions, fit_dask=None)
+                   contributions=forest_contributions, fit_dask=None,
+                   tree_nodes=forest_tree_nodes)
 
 
 RANDOM_FOREST = _adapter(RandomForestFamily(), ("RandomForestClassifier", "RandomForestRegressor"))

@@ -41,8 +41,8 @@ class Graph:
 
     def check_tree_nodes(self, n: int) -> None:
         """Raises ``ExportError`` where ``n`` more tree nodes would pass ``max_tree_nodes``:
-        before a model's trees are read where their count is known (a forest's), and as each
-        ``Trees`` emits."""
+        before any tree is read for the nodes the adapters count (``counted_tree_nodes``), and
+        as each ``Trees`` emits."""
         if self.max_tree_nodes is not None and self.tree_nodes + n > self.max_tree_nodes:
             from mlexpert.errors import not_exportable
 

@@ -326,6 +326,13 @@ def _child(trees: Trees, t: _HGBTrees, i: int, target: int) -> tuple[int, int]:
     return _node(trees, t, i, target), 0
 
 
+def hgb_tree_nodes(fitted: Fitted) -> int:
+    """Split nodes of the model's trees (a tree that is one leaf adds none), from its
+    predictors' node arrays."""
+    return int(sum((~p.nodes["is_leaf"].astype(bool)).sum()
+                   for it in fitted.estimator._predictors for p in it))
+
+
 def hgb_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     est = fitted.estimator
     try:
@@ -437,4 +444,5 @@ ADAPTER = Adapter(HistGradientBoostingFamily(),
                   instance_of("sklearn.ensemble", "HistGradientBoostingClassifier",
                               "HistGradientBoostingRegressor"),
                   compile=compile_hgb, compile_bag=compile_hgb_bag, onnx=hgb_onnx,
-                  contributions=hgb_contributions, fit_dask=None)
+                  contributions=hgb_contributions, fit_dask=None,
+                  tree_nodes=hgb_tree_nodes)

@@ -4,6 +4,7 @@ and its Dask training."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -156,6 +157,13 @@ def _numbers(field: str, dtype: Any) -> np.ndarray:
     return np.array(field.split(), dtype=dtype)
 
 
+def lightgbm_tree_nodes(fitted: Fitted) -> int:
+    """Split nodes of the booster's trees (``lightgbm_trees`` reads them all), from the
+    ``num_leaves`` lines of its model text: L leaves, L - 1 splits."""
+    text = fitted.estimator.booster_.model_to_string()
+    return sum(int(n) - 1 for n in re.findall(r"^num_leaves=(\d+)$", text, re.MULTILINE))
+
+
 def lightgbm_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     est = fitted.estimator
     trees, objective = lightgbm_trees(est.booster_, n_scores(fitted))
@@ -223,4 +231,5 @@ def staged_output(raw: np.ndarray, task: str) -> np.ndarray:
 
 ADAPTER = Adapter(LightGBMFamily(), instance_of("lightgbm", "LGBMClassifier", "LGBMRegressor"),
                   compile=compile_lightgbm, compile_bag=None, onnx=lightgbm_onnx,
-                  contributions=lightgbm_contributions, fit_dask=fit_lightgbm_dask)
+                  contributions=lightgbm_contributions, fit_dask=fit_lightgbm_dask,
+                  tree_nodes=lightgbm_tree_nodes)

@@ -117,4 +117,4 @@ def linear_contributions(fitted: Fitted, Xt: Any, task: str,
 
 ADAPTER = Adapter(LinearFamily(), instance_of("sklearn.linear_model", "LogisticRegression", "Ridge"),
                   compile=compile_linear, compile_bag=None, onnx=linear_onnx,
-                  contributions=linear_contributions, fit_dask=None)
+                  contributions=linear_contributions, fit_dask=None, tree_nodes=None)

@@ -528,4 +528,4 @@ def mlp_contributions(fitted: Fitted, Xt: Any, task: str,
 
 ADAPTER = Adapter(MLPFamily(), instance_of("mlexpert.models._mlp", "MLPEstimator"),
                   compile=compile_mlp, compile_bag=None, onnx=mlp_onnx,
-                  contributions=mlp_contributions, fit_dask=None)
+                  contributions=mlp_contributions, fit_dask=None, tree_nodes=None)

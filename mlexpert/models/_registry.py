@@ -48,3 +48,14 @@ def bag_adapter(fitted: list[Any]) -> Adapter:
     if len(adapters) != 1:
         raise Unsupported("models of several families")
     return next(iter(adapters.values()))
+
+
+def counted_tree_nodes(fits: list[Any]) -> int:
+    """The tree nodes the ONNX conversion of ``fits`` adds, as far as their adapters count them
+    without reading the trees (``tree_nodes``; the others: 0): a lower bound to check the node
+    limit against before converting anything."""
+    total = 0
+    for fitted in fits:
+        count = adapter_for(fitted).tree_nodes
+        total += 0 if count is None else count(fitted)
+    return total

@@ -238,4 +238,5 @@ def fit_xgboost_dask(client: Any, data: dict[str, Any], params: dict[str, Any], 
 
 ADAPTER = Adapter(XGBoostFamily(), instance_of("xgboost", "XGBClassifier", "XGBRegressor"),
                   compile=compile_xgboost, compile_bag=None, onnx=xgboost_onnx,
-                  contributions=xgboost_contributions, fit_dask=fit_xgboost_dask)
+                  contributions=xgboost_contributions, fit_dask=fit_xgboost_dask,
+                  tree_nodes=None)

@@ -115,7 +115,7 @@ class OnnxMembers:
         """``members``: per member, its parts as (the key of its input matrix, fitted model)."""
         from onnx import TensorProto, helper
 
-        from mlexpert.models import Graph, adapter_for
+        from mlexpert.models import Graph, adapter_for, counted_tree_nodes
 
         g = Graph(max_tree_nodes)
         inputs: dict[Any, str] = {}
@@ -123,6 +123,8 @@ class OnnxMembers:
         for j, parts in enumerate(members):
             mark, added = g.mark(), []
             try:
+                if max_tree_nodes is not None:  # over the limit: left out before its trees are read
+                    g.check_tree_nodes(counted_tree_nodes([fitted for _, fitted in parts]))
                 outs = []
                 for key, fitted in parts:
                     if pause is not None:  # before each fold model, as ``to_onnx``

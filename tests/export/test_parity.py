@@ -246,3 +246,31 @@ def test_catboost_is_converted_first_and_the_sum_stays_in_member_order(monkeypat
                         lambda g, family, *a: seen.append(family) or convert(g, family, *a))
     assert_parity(model, test, session_options)
     assert seen[:2] == ["catboost", "random_forest"]
+
+
+def test_members_over_the_node_limit_are_refused_before_any_is_converted(monkeypatch):
+    """The nodes every counted member adds are summed before the first conversion: a graph
+    one node short of them refuses the model with no tree read (olive_area's CatBoost, converted
+    before its LightGBM pushed the graph past the limit: 1.2 s and +160 MB for nothing)."""
+    import dataclasses
+
+    from mlexpert.export import to_onnx
+    from mlexpert.models import ADAPTERS, Graph, adapter_for
+
+    train, _ = split("multiclass")
+    schema, classes, cat = fit_member("catboost", "multiclass", train)
+    _, _, lgb = fit_member("lightgbm", "multiclass", train)
+    model = make_model("multiclass", schema, classes, [
+        Member("lightgbm", "lightgbm", 1.0, [lgb], True),
+        Member("catboost", "catboost", 1.0, [cat], True)])
+    total = 0
+    for _, fitted in (lgb, cat):
+        g = Graph()
+        adapter_for(fitted).need("onnx")(g, fitted, "x")
+        total += g.tree_nodes
+    assert to_onnx(model, max_tree_nodes=total) is not None
+    for name in ("lightgbm", "catboost"):
+        monkeypatch.setitem(ADAPTERS, name, dataclasses.replace(
+            ADAPTERS[name], onnx=lambda *a: pytest.fail("trees read")))
+    with pytest.raises(ExportError, match=f"the graph would hold {total:,}"):
+        to_onnx(model, max_tree_nodes=total - 1)

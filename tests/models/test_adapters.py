@@ -21,8 +21,8 @@ from tests.export._parity import assert_parity
 from tests.export.conftest import fit_member, make_model, split
 
 SHORT = {"compile": "compile", "compile_bag": "bag", "onnx": "onnx", "contributions": "shap",
-         "fit_dask": "dask"}
-PER_TASK = ("fit", "compile", "onnx", "contributions")  # checked on every task
+         "fit_dask": "dask", "tree_nodes": "nodes"}
+PER_TASK = ("fit", "compile", "onnx", "contributions", "tree_nodes")  # checked on every task
 DASK_SIGNATURE = ["client", "data", "params", "task", "n_classes", "categorical", "rounds", "seed",
                   "metric"]
 
@@ -186,8 +186,23 @@ def _check_fit_dask(fits, adapter, task, _):
     assert adapter.name in _train.FAMILIES
 
 
+def _check_tree_nodes(fits, adapter, task, _):
+    """The count is the nodes the conversion adds to a graph, and the limit refuses the model at
+    that count before its conversion reads a tree."""
+    from mlexpert.models import Graph, counted_tree_nodes
+
+    _, _, _, fitted = fits.get(adapter.name, task)
+    g = Graph()
+    adapter.need("onnx")(g, fitted, "x")
+    assert adapter.tree_nodes(fitted) == counted_tree_nodes([fitted]) == g.tree_nodes > 0
+    exact = Graph(g.tree_nodes - 1)
+    with pytest.raises(ExportError, match=f"the graph would hold {g.tree_nodes:,}"):
+        exact.check_tree_nodes(counted_tree_nodes([fitted]))
+
+
 CHECKS = {"compile": _check_compile, "compile_bag": _check_bag, "onnx": _check_onnx,
-          "contributions": _check_contributions, "fit_dask": _check_fit_dask}
+          "contributions": _check_contributions, "fit_dask": _check_fit_dask,
+          "tree_nodes": _check_tree_nodes}
 
 
 # -- declared unsupported: the caller's fallback is taken, and named -------------------------
@@ -225,6 +240,22 @@ def _fallback_fit_dask(fits, adapter, task):
         adapter.need("fit_dask")
 
 
+def _fallback_tree_nodes(fits, adapter, task):
+    """Not counted beforehand: the conversion counts its trees as it writes them (a graph
+    with no room for a tree refuses the model there), or has none (a linear model, the mlp)."""
+    from mlexpert.models import Graph, counted_tree_nodes
+
+    _, _, _, fitted = fits.get(adapter.name, task)
+    assert counted_tree_nodes([fitted]) == 0
+    g = Graph(0)
+    try:
+        adapter.need("onnx")(g, fitted, "x")
+    except ExportError as exc:
+        assert "the graph would hold" in str(exc)
+    else:
+        assert g.tree_nodes == 0
+
+
 FALLBACK_CHECKS = {"compile": _fallback_compile, "compile_bag": _fallback_bag,
                    "onnx": _fallback_onnx, "contributions": _fallback_contributions,
-                   "fit_dask": _fallback_fit_dask}
+                   "fit_dask": _fallback_fit_dask, "tree_nodes": _fallback_tree_nodes}

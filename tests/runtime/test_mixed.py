@@ -109,6 +109,20 @@ def test_a_member_beyond_the_node_limit_is_left_to_numpy_with_nothing_behind(ove
         FastPath(model, graph=True)
 
 
+def test_a_counted_member_beyond_the_limit_is_left_out_before_its_trees_are_read(
+        over_the_limit, monkeypatch):
+    import dataclasses
+
+    from mlexpert.models import ADAPTERS
+
+    model, _, limit = over_the_limit
+    lgb, _ = ([(id(t), f) for t, f in m.parts] for m in model.ensemble.members)
+    monkeypatch.setitem(ADAPTERS, "lightgbm", dataclasses.replace(
+        ADAPTERS["lightgbm"], onnx=lambda *a: pytest.fail("trees read")))
+    with pytest.raises(Exception, match="no member converts to ONNX"):
+        OnnxMembers([lgb], model.task == "regression", max_tree_nodes=limit - 1)
+
+
 def test_the_mixed_path_is_stored_and_a_fresh_process_answers_from_it(over_the_limit, tmp_path,
                                                                       monkeypatch):
     import copy
