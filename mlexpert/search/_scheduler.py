@@ -55,7 +55,7 @@ from mlexpert.search._presets import (
 )
 from mlexpert.search._records import Candidate, Note, SearchEvent, SearchResult, SearchSpec
 from mlexpert.search._refit import add_seeds, member
-from mlexpert.search._select import select
+from mlexpert.search._select import release_unshippable, select
 from mlexpert.search._tuner import tune
 
 
@@ -211,6 +211,7 @@ def run_search(frame: pd.DataFrame, y: np.ndarray, schema: Schema, spec: SearchS
             importlib.import_module(NEEDS[family.name][0])
         search.run(Candidate(name, family.name, params), family, len(portfolio) - idx - 1 + tuning,
                    on_fold=None if name in FLOOR else _hopeless(search))
+        release_unshippable(search)
     if preset.tune_families and (spec.trials is None or spec.trials > 0):
         # an affordable extra is a candidate for diversity, not tuned: at 300 s balanced on
         # kershaw_pitch tuned the mlp and shipped three mlp trials alone, worse on test

@@ -16,6 +16,7 @@ from mlexpert.models import EMBEDDINGS, FAMILIES, LEVELS
 from mlexpert.search._cv import Search, Stop
 from mlexpert.search._presets import MIN_CANDIDATE_SECONDS, POOL_PER_FAMILY
 from mlexpert.search._records import Candidate, Note
+from mlexpert.search._select import release_unshippable
 
 STARTUP_TRIALS = 5  # random trials before TPE models the space (portfolio seeds count)
 # Tuning stops on a plateau: when the trials since the best score last moved by more than
@@ -162,6 +163,7 @@ def tune(search: Search, n_families: int, trials: int | None,
             if cand.status == "skipped":
                 break
         _keep_best_tuned(search)
+        release_unshippable(search)
 
 
 class _Plateau:
