@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import tempfile
 import weakref
 from dataclasses import dataclass
@@ -79,20 +80,28 @@ MAX_PROBE_CELLS = 20_000_000  # values probed to read the category splits (160 M
 # beyond, CatBoost predicts through its own code (compiled paths, latency probes)
 
 
+# the dump's leaf arrays, read as numpy from the model instead of as Python floats (olive_area's
+# 9-class CatBoost, 503 trees of depth 7, 580,000 leaf values: its numpy path +68 -> +58 MB,
+# 0.22 -> 0.15 s; CatBoost's own JSON dump keeps +49 MB of it)
+_LEAF_ARRAYS = re.compile(r'"leaf_(?:values|weights)"\s*:\s*\[[^\]]*\]')
+
+
 def _read(estimator: Any, categorical: list[int], to_input: Any) -> Oblivious:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         estimator.save_model(str(path), format="json")
-        model = json.loads(path.read_text())
+        model = json.loads(_LEAF_ARRAYS.sub('"leaf_values": []', path.read_text()))
     info = model["features_info"]
     floats = {f["feature_index"]: f for f in info.get("float_features", [])}
     cat_bits = _category_bits(estimator, model, categorical, to_input) if categorical else None
-    first = model["oblivious_trees"][0]
-    n_targets = len(first["leaf_values"]) >> len(first.get("splits") or [])
+    leaves = np.asarray(estimator.get_tree_leaf_counts(), dtype=np.int64)
+    flat = np.asarray(estimator.get_leaf_values(), dtype=float)  # the dump's order, unscaled
+    n_targets = len(flat) // int(leaves.sum())
     scale, bias = model.get("scale_and_bias", [1.0, [0.0]])
     bias = list(bias) if isinstance(bias, list) else [bias]
     base = np.asarray((bias * n_targets)[:n_targets] if len(bias) == 1 else bias, dtype=float)
     levels, values = [], []
+    ends = np.cumsum(leaves * n_targets)
     for t, tree in enumerate(model["oblivious_trees"]):
         splits = tree.get("splits") or []
         tree_levels = []
@@ -103,7 +112,7 @@ def _read(estimator: Any, categorical: list[int], to_input: Any) -> Oblivious:
             tree_levels.append(_float_level(s, floats) if kind == "FloatFeature"
                                else cat_bits.level(t, j))
         levels.append(tree_levels)
-        values.append(np.asarray(tree["leaf_values"], dtype=float).reshape(-1, n_targets) * scale)
+        values.append(flat[ends[t] - leaves[t] * n_targets:ends[t]].reshape(-1, n_targets) * scale)
     return Oblivious(levels, values, base)
 
 
