@@ -83,14 +83,14 @@ MAX_PROBE_CELLS = 20_000_000  # values probed to read the category splits (160 M
 # the dump's leaf arrays, read as numpy from the model instead of as Python floats (olive_area's
 # 9-class CatBoost, 503 trees of depth 7, 580,000 leaf values: its numpy path +68 -> +58 MB,
 # 0.22 -> 0.15 s; CatBoost's own JSON dump keeps +49 MB of it)
-_LEAF_ARRAYS = re.compile(r'"leaf_(?:values|weights)"\s*:\s*\[[^\]]*\]')
+_LEAF_ARRAYS = re.compile(r'("leaf_(?:values|weights)")\s*:\s*\[[^\]]*\]')
 
 
 def _read(estimator: Any, categorical: list[int], to_input: Any) -> Oblivious:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         estimator.save_model(str(path), format="json")
-        model = json.loads(_LEAF_ARRAYS.sub('"leaf_values": []', path.read_text()))
+        model = json.loads(_LEAF_ARRAYS.sub(r"\1: []", path.read_text()))
     info = model["features_info"]
     floats = {f["feature_index"]: f for f in info.get("float_features", [])}
     cat_bits = _category_bits(estimator, model, categorical, to_input) if categorical else None
