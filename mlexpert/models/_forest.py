@@ -274,7 +274,9 @@ def forest_trees(estimator: Any, n_targets: int, regression: bool) -> Trees:
 
 def forest_tree_nodes(fitted: Fitted) -> int:
     """Split nodes of the forest's trees, once per class (``forest_trees`` writes a tree per
-    class): from scikit-learn's node counts, without reading the trees."""
+    class): from scikit-learn's node counts, without reading the trees (a deep forest's arrays
+    take a second or more and ~190 bytes a node: lendingclub_bad's extra trees, 504,000 nodes,
+    1.25 s and +95 MB)."""
     est = fitted.estimator
     return sum((e.tree_.node_count - 1) // 2 for e in est.estimators_) * (
         1 if fitted.task == "regression" else len(est.classes_))
@@ -282,9 +284,6 @@ def forest_tree_nodes(fitted: Fitted) -> int:
 
 def forest_onnx(g: Graph, fitted: Fitted, x: str) -> str:
     regression = fitted.task == "regression"
-    # the node limit checked before the trees are read: a deep forest's arrays take a second
-    # or more and ~190 bytes a node (lendingclub_bad's extra trees: 504,000 nodes, 1.25 s, +95 MB)
-    g.check_tree_nodes(forest_tree_nodes(fitted))
     return forest_trees(fitted.estimator, 1 if regression else max(fitted.n_classes, 1),
                         regression).emit(g, x)
 

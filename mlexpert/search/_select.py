@@ -139,7 +139,7 @@ def release_unshippable(search: Search) -> int:
     may be (the ensemble scores at least as well as the best candidate, and a perfect score is
     1 or 0). Nothing is freed under ``infer_limit`` / ``size_limit``, where the least costly
     candidate may be shipped. Their scores and out-of-fold predictions stay. Returns how many
-    were freed (kershaw_pitch at 60 s: 8 portfolio candidates out of the pool held 20 MB a
+    were freed (kershaw_pitch at 60 s: the 8 portfolio candidates it did not ship held 20 MB a
     fold, pickled, to the search's end)."""
     spec = search.spec
     if spec.infer_limit_ms is not None or spec.size_limit_mb is not None:

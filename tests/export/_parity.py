@@ -29,6 +29,17 @@ def assert_parity(model, frame, session_options=None) -> None:
     np.testing.assert_allclose(out["probabilities"], proba, atol=1e-5, rtol=0)
 
 
+def converted_tree_nodes(fits) -> int:
+    """The tree nodes the ONNX conversion of ``fits`` adds to one graph, counted by converting
+    them (what ``counted_tree_nodes`` must tell without converting)."""
+    from mlexpert.models import Graph, adapter_for
+
+    g = Graph()
+    for i, fitted in enumerate(fits):
+        adapter_for(fitted).need("onnx")(g, fitted, f"x{i}")
+    return g.tree_nodes
+
+
 def trees_session(trees, n_features: int, session_options=None):
     """An onnxruntime session of ``Trees`` alone: input ``x`` (n, n_features) to raw scores."""
     import onnxruntime as ort

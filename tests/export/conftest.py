@@ -80,9 +80,20 @@ def make_model(task: str, schema, classes, members: list[Member], **manifest) ->
 
 
 def family_model(family_name: str, task: str, numeric_only: bool = False) -> tuple[Model, pd.DataFrame]:
+    model, test, _ = ensemble_model(task, (family_name, 1.0), numeric_only=numeric_only)
+    return model, test
+
+
+def ensemble_model(task: str, *weighted: tuple[str, float], numeric_only: bool = False):
+    """(Model, test rows, each member's (transformer, fitted)): one refitted member per
+    (family name, weight), in that order, fitted on the task's training rows."""
     train, test = split(task, numeric_only)
-    schema, classes, part = fit_member(family_name, task, train)
-    return make_model(task, schema, classes, [Member(family_name, family_name, 1.0, [part], True)]), test
+    members, parts = [], []
+    for name, weight in weighted:
+        schema, classes, part = fit_member(name, task, train)
+        members.append(Member(name, name, weight, [part], True))
+        parts.append(part)
+    return make_model(task, schema, classes, members), test, parts
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from mlexpert.ensemble import Member
 from mlexpert.errors import ExportError
 from tests.conftest import TASKS
-from tests.export._parity import assert_parity, trees_session
-from tests.export.conftest import family_model, fit_member, make_model, split
+from tests.export._parity import assert_parity, converted_tree_nodes, trees_session
+from tests.export.conftest import ensemble_model, family_model, fit_member, make_model, split
 
 FAMILIES = ("lightgbm", "xgboost", "random_forest", "extra_trees", "linear")
 
@@ -212,34 +212,13 @@ def test_a_node_limit_stops_the_conversion_with_its_reason():
         to_onnx(model, max_tree_nodes=100)
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_a_forest_is_counted_before_its_trees_are_read(task, monkeypatch):
-    """A forest's node count is known before its trees are read: the limit refuses it there
-    (a deep forest's arrays take seconds and hundreds of MB), at the count its graph holds."""
-    from mlexpert.models import Graph, _forest, adapter_for
-
-    train, _ = split(task, numeric_only=True)
-    _, _, (_, fitted) = fit_member("random_forest", task, train)
-    g = Graph()
-    adapter_for(fitted).need("onnx")(g, fitted, "x")
-    exact = g.tree_nodes
-    monkeypatch.setattr(_forest, "forest_trees", lambda *a: pytest.fail("trees read"))
-    with pytest.raises(ExportError, match=f"the graph would hold {exact:,}"):
-        adapter_for(fitted).need("onnx")(Graph(exact - 1), fitted, "x")
-
-
 def test_catboost_is_converted_first_and_the_sum_stays_in_member_order(monkeypatch,
                                                                       session_options):
     """A CatBoost member that cannot be converted is found before the other members' trees
     are read; the graph's weighted sum keeps member order (parity with the bundle)."""
     from mlexpert.export import _convert
 
-    train, test = split("binary")
-    schema, classes, forest = fit_member("random_forest", "binary", train)
-    _, _, cat = fit_member("catboost", "binary", train)
-    model = make_model("binary", schema, classes, [
-        Member("random_forest", "random_forest", 1.0, [forest], True),
-        Member("catboost", "catboost", 2.0, [cat], True)])
+    model, test, _ = ensemble_model("binary", ("random_forest", 1.0), ("catboost", 2.0))
     seen = []
     convert = _convert.model_output
     monkeypatch.setattr(_convert, "model_output",
@@ -251,25 +230,18 @@ def test_catboost_is_converted_first_and_the_sum_stays_in_member_order(monkeypat
 def test_members_over_the_node_limit_are_refused_before_any_is_converted(monkeypatch):
     """The nodes every counted member adds are summed before the first conversion: a graph
     one node short of them refuses the model with no tree read (olive_area's CatBoost, converted
-    before its LightGBM pushed the graph past the limit: 1.2 s and +160 MB for nothing)."""
+    before its LightGBM pushed the graph past the limit: 1.2 s and +160 MB for nothing; a deep
+    forest's arrays: seconds and hundreds of MB)."""
     import dataclasses
 
     from mlexpert.export import to_onnx
-    from mlexpert.models import ADAPTERS, Graph, adapter_for
+    from mlexpert.models import ADAPTERS
 
-    train, _ = split("multiclass")
-    schema, classes, cat = fit_member("catboost", "multiclass", train)
-    _, _, lgb = fit_member("lightgbm", "multiclass", train)
-    model = make_model("multiclass", schema, classes, [
-        Member("lightgbm", "lightgbm", 1.0, [lgb], True),
-        Member("catboost", "catboost", 1.0, [cat], True)])
-    total = 0
-    for _, fitted in (lgb, cat):
-        g = Graph()
-        adapter_for(fitted).need("onnx")(g, fitted, "x")
-        total += g.tree_nodes
+    families = ("lightgbm", "catboost", "random_forest")
+    model, _, parts = ensemble_model("multiclass", *((f, 1.0) for f in families))
+    total = converted_tree_nodes([fitted for _, fitted in parts])
     assert to_onnx(model, max_tree_nodes=total) is not None
-    for name in ("lightgbm", "catboost"):
+    for name in families:
         monkeypatch.setitem(ADAPTERS, name, dataclasses.replace(
             ADAPTERS[name], onnx=lambda *a: pytest.fail("trees read")))
     with pytest.raises(ExportError, match=f"the graph would hold {total:,}"):

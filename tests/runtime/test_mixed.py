@@ -14,6 +14,7 @@ from mlexpert.ensemble import Member
 from mlexpert.runtime import FastPath
 from mlexpert.runtime._onnx import OnnxMembers
 from tests.conftest import TASKS, make_table
+from tests.export._parity import converted_tree_nodes
 from tests.export.conftest import fit_member, make_model, split
 from tests.runtime.test_stored import _members_answer, fresh_process
 
@@ -76,21 +77,12 @@ def test_beside_free_text_the_mixed_path_is_built_verified_and_timed(task):
                                _members_answer(model, rows.iloc[:5]), rtol=1e-5, atol=1e-5)
 
 
-def _tree_nodes(parts) -> int:
-    from mlexpert.models import Graph, adapter_for
-
-    g = Graph()
-    for i, (_, fitted) in enumerate(parts):
-        adapter_for(fitted).need("onnx")(g, fitted, f"x{i}")
-    return g.tree_nodes
-
-
 @pytest.fixture(scope="module", params=TASKS)
 def over_the_limit(request):
     """A numeric model whose LightGBM bag fits the node limit and whose XGBoost does not."""
     train, test = split(request.param, numeric_only=True)
     model = _bagged(request.param, train)
-    return model, test, _tree_nodes(model.ensemble.members[0].parts)
+    return model, test, converted_tree_nodes([f for _, f in model.ensemble.members[0].parts])
 
 
 def test_a_member_beyond_the_node_limit_is_left_to_numpy_with_nothing_behind(over_the_limit,
